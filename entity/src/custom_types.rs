@@ -1,0 +1,38 @@
+//! `custom_types`: A configuration type declared only in a provisioning sheet; its records live in `custom_records`.
+
+use crate::class::{ClassInfo, Fork, Plane};
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A configuration type declared only in a provisioning sheet; its records live in `custom_records`.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "custom_types")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(column_type = "Text", unique)]
+    pub key: String,
+    #[sea_orm(column_type = "Text")]
+    pub name: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub description: Option<String>,
+    pub forkable: bool,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub fields: Json,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+/// The rows this class points at; the row-class registry derives references from these.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl ClassInfo for Entity {
+    const NAME: &'static str = "CustomType";
+    const PLANE: Plane = Plane::Vocabulary;
+    const FORK: Fork = Fork::Never;
+    const NATURAL_KEY: &'static [&'static str] = &["key"];
+}

@@ -1,0 +1,51 @@
+//! Forklift's sea-orm entities: one module per row class, named after its table.
+//!
+//! Each entity also implements [`class::ClassInfo`] (plane, fork phase, natural key); the
+//! row-class registry (`forklift::registry`) is derived from these definitions and their
+//! relations, so there is no second list of tables to keep in step.
+
+pub mod class;
+
+pub mod tenants;
+pub mod entity_schemas;
+pub mod event_types;
+pub mod surface_types;
+pub mod template_kinds;
+pub mod control_plane_applications;
+pub mod custom_types;
+pub mod users;
+pub mod applications;
+pub mod application_entities;
+pub mod actions;
+pub mod list_layouts;
+pub mod dashboards;
+pub mod child_collections;
+pub mod action_placements;
+pub mod notification_templates;
+pub mod notification_rules;
+pub mod notification_subscriptions;
+pub mod report_templates;
+pub mod portal_pages;
+pub mod navigation_items;
+pub mod views;
+pub mod custom_records;
+pub mod geo_layers;
+pub mod access_grants;
+pub mod organizations;
+pub mod memberships;
+pub mod teams;
+pub mod team_members;
+pub mod domains;
+pub mod brandings;
+pub mod tenant_features;
+pub mod fork_runs;
+pub mod fork_events;
+pub mod audit_entries;
+
+/// Calls `$m!` with the module name of every entity, in declaration order.
+#[macro_export]
+macro_rules! for_each_entity {
+    ($m:ident) => {
+        $m!(tenants, entity_schemas, event_types, surface_types, template_kinds, control_plane_applications, custom_types, users, applications, application_entities, actions, list_layouts, dashboards, child_collections, action_placements, notification_templates, notification_rules, notification_subscriptions, report_templates, portal_pages, navigation_items, views, custom_records, geo_layers, access_grants, organizations, memberships, teams, team_members, domains, brandings, tenant_features, fork_runs, fork_events, audit_entries)
+    };
+}

@@ -1,0 +1,54 @@
+//! `tenants`: The tenant catalog: every tenant, including the template (`kind = TEMPLATE`).
+
+use crate::class::{ClassInfo, Fork, Plane};
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The tenant catalog: every tenant, including the template (`kind = TEMPLATE`).
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "tenants")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(column_type = "Text", unique)]
+    pub slug: String,
+    #[sea_orm(column_type = "Text")]
+    pub name: String,
+    #[sea_orm(column_type = "Text")]
+    pub kind: String,
+    #[sea_orm(column_type = "Text")]
+    pub status: String,
+    #[sea_orm(nullable)]
+    pub trial_ends_at: Option<DateTimeUtc>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub suspension_reason: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub plan: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub region_hint: Option<String>,
+    pub schema_version: i32,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub contact_name: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub contact_email: Option<String>,
+    #[sea_orm(column_type = "Text", unique, nullable)]
+    pub subdomain: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub provisioning_state: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+/// The rows this class points at; the row-class registry derives references from these.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl ClassInfo for Entity {
+    const NAME: &'static str = "Tenant";
+    const PLANE: Plane = Plane::Vocabulary;
+    const FORK: Fork = Fork::Never;
+    const NATURAL_KEY: &'static [&'static str] = &["slug"];
+}

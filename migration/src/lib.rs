@@ -1,0 +1,17 @@
+//! Forklift's schema migrations. The same migrations run on SQLite and PostgreSQL, up and down.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+pub mod table;
+pub mod tables;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}

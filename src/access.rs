@@ -1,0 +1,368 @@
+//! The one scoped data-access path for row classes.
+//!
+//! Every read and write of a tenant-owned table is built here from the request's
+//! [`RequestContext`]: the tenant condition is added by this module, never passed in, and a class
+//! without a rule ([`ClassAccess::Hidden`]) cannot be reached at all. A row of another tenant is
+//! indistinguishable from a missing row.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection,
+    sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement},
+};
+use uuid::Uuid;
+
+use crate::{
+    error::{AppError, AppResult},
+    registry::{ColumnKind, Plane, RowClass},
+    rows::{Cell, Row},
+    scope::{RequestContext, Role, Scope},
+};
+
+/// What the generic GraphQL surface may do with a class.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ClassAccess {
+    /// Template/tenant configuration: members read; Contributors create and update; Editors
+    /// delete. On the template, writes need `template:author`.
+    Configuration,
+    /// Shared vocabulary: every authenticated caller reads; `vocabulary:author` writes.
+    Vocabulary,
+    /// Read-only through the generic surface (derived rows, and runtime rows that have their own
+    /// mutations: memberships, domains, features, fork runs and events).
+    ReadOnly,
+    /// Runtime rows managed by Super Users and above (organizations, teams).
+    Managed,
+    /// Read-only; platform admins may read without naming a tenant (fork runs and events).
+    AdminRead,
+    /// Types only: the tenant catalog, whose root fields are hand-written (admin only).
+    Catalog,
+    /// Not exposed generically (users, branding, the audit log).
+    Hidden,
+}
+
+/// The access rule of `class`.
+pub fn access_of(class: &RowClass) -> ClassAccess {
+    match class.plane {
+        Plane::Configuration => ClassAccess::Configuration,
+        Plane::Derived => ClassAccess::ReadOnly,
+        Plane::Vocabulary if class.table == "tenants" => ClassAccess::Catalog,
+        Plane::Vocabulary => ClassAccess::Vocabulary,
+        Plane::Runtime => match class.table.as_str() {
+            "organizations" | "teams" | "team_members" => ClassAccess::Managed,
+            "memberships" | "domains" | "tenant_features" => ClassAccess::ReadOnly,
+            "fork_runs" | "fork_events" => ClassAccess::AdminRead,
+            _ => ClassAccess::Hidden,
+        },
+    }
+}
+
+/// An equality filter on some columns.
+pub type Filter = Vec<(String, Cell)>;
+
+/// One page request.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u64,
+    pub order_by: String,
+    pub descending: bool,
+}
+
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+fn kind_of(class: &RowClass, column: &str) -> ColumnKind {
+    class
+        .columns
+        .iter()
+        .find(|c| c.name == column)
+        .map_or(ColumnKind::Text, |c| c.kind)
+}
+
+/// Adds the scope's tenant condition, or refuses.
+fn scoped(ctx: &RequestContext, class: &RowClass, select: &mut SelectStatement) -> AppResult<()> {
+    match access_of(class) {
+        ClassAccess::Hidden => return Err(AppError::NotFound(class.name.into())),
+        ClassAccess::Catalog => {
+            ctx.require_admin()?;
+            return Ok(());
+        }
+        ClassAccess::Vocabulary => return Ok(()),
+        ClassAccess::AdminRead if ctx.principal.is_admin && ctx.scope().is_err() => return Ok(()),
+        _ => {}
+    }
+    if !class.tenant_owned {
+        return Err(AppError::NotFound(class.name.into()));
+    }
+    match ctx.scope()? {
+        Scope::Tenant(t) => {
+            select.and_where(col("tenant_id").eq(t.id));
+        }
+        Scope::AllTenants => {}
+    }
+    Ok(())
+}
+
+fn base_select(class: &RowClass) -> SelectStatement {
+    let mut select = Query::select();
+    select
+        .columns(class.columns.iter().map(|c| Alias::new(&c.name)))
+        .from(Alias::new(&class.table));
+    select
+}
+
+fn apply_filter(class: &RowClass, select: &mut SelectStatement, filter: &Filter) {
+    for (column, value) in filter {
+        match value {
+            Cell::Null => select.and_where(col(column).is_null()),
+            v => select.and_where(col(column).eq(v.to_value(kind_of(class, column)))),
+        };
+    }
+}
+
+/// Lists rows of `class` visible to the request, with the total count.
+pub async fn list(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    filter: &Filter,
+    page: &Page,
+) -> AppResult<(Vec<Row>, u64)> {
+    let mut select = base_select(class);
+    scoped(ctx, class, &mut select)?;
+    apply_filter(class, &mut select, filter);
+    let mut count = select.clone();
+    count.clear_selects().expr(Expr::cust("COUNT(*)"));
+    let total: i64 = match db.query_one(&count).await? {
+        Some(r) => r.try_get_by_index(0)?,
+        None => 0,
+    };
+    let order = if page.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    select
+        .order_by(Alias::new(&page.order_by), order.clone())
+        .order_by(Alias::new("id"), order)
+        .limit(page.limit)
+        .offset(page.offset);
+    let rows = db
+        .query_all(&select)
+        .await?
+        .iter()
+        .map(|r| Row::read(r, class))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((rows, std::cmp::max(total, 0) as u64))
+}
+
+/// Fetches rows of `class` by id; ids of other tenants simply yield nothing.
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ctx: &RequestContext,
+    class: &RowClass,
+    ids: &[Uuid],
+) -> AppResult<Vec<Row>> {
+    by_column(db, ctx, class, "id", ids).await
+}
+
+/// Rows of `class` whose `column` is one of `values`: the batched query behind nested fields.
+pub async fn by_column(
+    db: &impl ConnectionTrait,
+    ctx: &RequestContext,
+    class: &RowClass,
+    column: &str,
+    values: &[Uuid],
+) -> AppResult<Vec<Row>> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut select = base_select(class);
+    scoped(ctx, class, &mut select)?;
+    select
+        .and_where(col(column).is_in(values.iter().copied()))
+        .order_by(Alias::new("id"), Order::Asc);
+    Ok(db
+        .query_all(&select)
+        .await?
+        .iter()
+        .map(|r| Row::read(r, class))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Checks that the caller may write rows of `class` (`need` is the role a tenant write needs),
+/// returning the tenant to write into (`None` for vocabulary).
+fn write_target(ctx: &RequestContext, class: &RowClass, need: Role) -> AppResult<Option<Uuid>> {
+    match access_of(class) {
+        ClassAccess::Hidden | ClassAccess::Catalog => Err(AppError::NotFound(class.name.into())),
+        ClassAccess::ReadOnly | ClassAccess::AdminRead => Err(AppError::forbidden(format!(
+            "{} rows cannot be written directly",
+            class.name
+        ))),
+        ClassAccess::Vocabulary => {
+            if ctx.principal.is_admin || ctx.principal.has_grant("vocabulary:author") {
+                Ok(None)
+            } else {
+                Err(AppError::forbidden(
+                    "authoring the vocabulary needs the vocabulary:author grant",
+                ))
+            }
+        }
+        ClassAccess::Managed => Ok(Some(ctx.require_role(need.max(Role::SuperUser))?.id)),
+        ClassAccess::Configuration => Ok(Some(ctx.require_role(need)?.id)),
+    }
+}
+
+/// Validates an input against the class's columns (types and required fields).
+fn check_values(
+    class: &RowClass,
+    values: &HashMap<String, Cell>,
+    creating: bool,
+) -> AppResult<()> {
+    for (name, value) in values {
+        let column = class
+            .columns
+            .iter()
+            .find(|c| &c.name == name)
+            .ok_or_else(|| AppError::input(crate::naming::camel(name), "unknown field"))?;
+        if matches!(name.as_str(), "id" | "tenant_id" | "created_at" | "updated_at") {
+            return Err(AppError::input(crate::naming::camel(name), "is set by the server"));
+        }
+        if matches!(value, Cell::Null) && !column.nullable {
+            return Err(AppError::input(crate::naming::camel(name), "cannot be null"));
+        }
+        if let Cell::Text(text) = value
+            && !column.nullable
+            && text.trim().is_empty()
+        {
+            return Err(AppError::input(crate::naming::camel(name), "cannot be empty"));
+        }
+    }
+    if creating {
+        for column in &class.columns {
+            if column.nullable
+                || matches!(column.name.as_str(), "id" | "tenant_id" | "created_at" | "updated_at")
+                || values.contains_key(&column.name)
+                || Cell::default_for(column.kind, &column.name).is_some()
+            {
+                continue;
+            }
+            return Err(AppError::input(crate::naming::camel(&column.name), "is required"));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a row of `class` in the request's tenant (or the vocabulary) and returns it.
+pub async fn create(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    mut values: HashMap<String, Cell>,
+) -> AppResult<Row> {
+    let tenant = write_target(ctx, class, Role::Contributor)?;
+    check_values(class, &values, true)?;
+    let id = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    values.insert("id".into(), Cell::Uuid(id));
+    if let Some(tenant) = tenant {
+        values.insert("tenant_id".into(), Cell::Uuid(tenant));
+    }
+    let mut columns = Vec::new();
+    let mut exprs: Vec<Expr> = Vec::new();
+    for column in &class.columns {
+        let cell = match values.remove(&column.name) {
+            Some(v) => v,
+            None if matches!(column.name.as_str(), "created_at" | "updated_at") => {
+                Cell::Timestamp(now)
+            }
+            None if column.nullable => Cell::Null,
+            None => match Cell::default_for(column.kind, &column.name) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        columns.push(Alias::new(&column.name));
+        exprs.push(cell.to_value(column.kind).into());
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(Alias::new(&class.table))
+        .columns(columns)
+        .values(exprs)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    db.execute(&insert).await?;
+    by_ids(db, ctx, class, &[id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("created row not readable")))
+}
+
+/// Updates the given columns of a row of the request's tenant.
+pub async fn update(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    id: Uuid,
+    values: HashMap<String, Cell>,
+) -> AppResult<Row> {
+    let tenant = write_target(ctx, class, Role::Contributor)?;
+    check_values(class, &values, false)?;
+    if values.is_empty() {
+        return Err(AppError::input("input", "give at least one field to change"));
+    }
+    let mut update = Query::update();
+    update.table(Alias::new(&class.table));
+    for (name, value) in &values {
+        update.value(Alias::new(name), value.to_value(kind_of(class, name)));
+    }
+    if class.columns.iter().any(|c| c.name == "updated_at") {
+        update.value(Alias::new("updated_at"), chrono::Utc::now());
+    }
+    update.and_where(col("id").eq(id));
+    if let Some(tenant) = tenant {
+        update.and_where(col("tenant_id").eq(tenant));
+    }
+    let result = db.execute(&update).await?;
+    if result.rows_affected() == 0 {
+        return Err(AppError::NotFound(class.name.into()));
+    }
+    by_ids(db, ctx, class, &[id])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::NotFound(class.name.into()))
+}
+
+/// Deletes a row of the request's tenant (Editors and above); rows below it go with it.
+pub async fn delete(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    id: Uuid,
+) -> AppResult<()> {
+    let tenant = write_target(ctx, class, Role::Editor)?;
+    if class.table == "organizations" {
+        let rows = by_ids(db, ctx, class, &[id]).await?;
+        if rows.first().is_some_and(|r| matches!(r.get("parent_id"), Cell::Null)) {
+            return Err(AppError::PreconditionFailed(
+                "the root organization cannot be deleted".into(),
+            ));
+        }
+    }
+    let mut delete = Query::delete();
+    delete
+        .from_table(Alias::new(&class.table))
+        .and_where(col("id").eq(id));
+    if let Some(tenant) = tenant {
+        delete.and_where(col("tenant_id").eq(tenant));
+    }
+    let result = db.execute(&delete).await?;
+    if result.rows_affected() == 0 {
+        return Err(AppError::NotFound(class.name.into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Building and running the application: the one place that wires configuration, database,
+//! state and router together (tests use it too, on port 0).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+
+use crate::{
+    auth::{self, Verifier},
+    config::Config,
+    db,
+    fork::{hub::ProgressHub, runs},
+    registry::Registry,
+    server,
+    state::AppState,
+};
+
+/// A built, not yet serving, application.
+pub struct Application {
+    pub state: Arc<AppState>,
+    listener: TcpListener,
+}
+
+impl Application {
+    /// Connects, migrates, sweeps orphaned fork runs and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_registry(config, Registry::default()).await
+    }
+
+    /// As [`Application::build`], with a given registry (extensions and tests).
+    pub async fn build_with_registry(config: Config, registry: Registry) -> anyhow::Result<Self> {
+        let state = Arc::new(build_state(config, registry).await?);
+        match runs::sweep_abandoned(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(count = n, "marked orphaned fork runs abandoned"),
+            Err(err) => tracing::error!(error = %err, "could not sweep orphaned fork runs"),
+        }
+        let listener = TcpListener::bind(state.config.addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("FORKLIFT_ADDR: cannot listen on {}: {e}", state.config.addr))?;
+        Ok(Self { state, listener })
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.state.config.addr)
+    }
+
+    /// Serves until `shutdown` resolves, then drains: WebSockets are closed with 1001 and
+    /// running requests get a deadline to finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = server::router(self.state.clone())?;
+        let state = self.state.clone();
+        let lease_sweeper = spawn_lease_sweeper(state.clone());
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                let _ = state.shutdown.send(true);
+            })
+            .await?;
+        lease_sweeper.abort();
+        Ok(())
+    }
+}
+
+fn spawn_lease_sweeper(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if !db::is_postgres(&state.db) {
+            return;
+        }
+        let every = state.config.fork_lease.max(Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(err) = runs::sweep_abandoned(&state).await {
+                tracing::warn!(error = %err, "fork lease sweep failed");
+            }
+        }
+    })
+}
+
+/// Connects, migrates and assembles the shared state.
+pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<AppState> {
+    let secret = auth::effective_secret(&config)?;
+    let verifier = Verifier::new(&config, secret)?;
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    let (shutdown, _) = tokio::sync::watch::channel(false);
+    Ok(AppState {
+        db,
+        config,
+        registry,
+        verifier,
+        hub: ProgressHub::default(),
+        replica_id: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
+        shutdown,
+        open_websockets: Default::default(),
+    })
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "forklift".into())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

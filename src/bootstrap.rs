@@ -1,0 +1,220 @@
+//! Bootstrap: brings an empty database to a switched-on stack in one idempotent command
+//! (SPEC §5): migrate, the template tenant, the sheets (vocabulary and applications), the first
+//! tenant with its root organization, its fork, and — only when asked — its staff administrator.
+
+use std::{path::PathBuf, sync::Arc};
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::{
+    error::AppError,
+    admin,
+    fork::runs,
+    state::AppState,
+};
+
+/// The slug of the template tenant.
+pub const TEMPLATE_SLUG: &str = "template";
+
+/// What to bootstrap.
+#[derive(Clone, Debug)]
+pub struct BootstrapOptions {
+    pub tenant_slug: String,
+    pub tenant_name: String,
+    pub admin_email: Option<String>,
+    /// Directory of provisioning sheets (`sheets/`).
+    pub sheets_dir: PathBuf,
+}
+
+impl Default for BootstrapOptions {
+    fn default() -> Self {
+        Self {
+            tenant_slug: "demo".into(),
+            tenant_name: "Demo".into(),
+            admin_email: None,
+            sheets_dir: PathBuf::from("sheets"),
+        }
+    }
+}
+
+/// One step's outcome, for the progress display.
+pub type StepReport = (String, String);
+
+/// Ensures the template tenant exists (with its root organization) and returns it.
+pub async fn ensure_template(state: &AppState) -> anyhow::Result<entity::tenants::Model> {
+    ensure_tenant(state, TEMPLATE_SLUG, "Template", "TEMPLATE").await
+}
+
+async fn ensure_tenant(
+    state: &AppState,
+    slug: &str,
+    name: &str,
+    kind: &str,
+) -> anyhow::Result<entity::tenants::Model> {
+    use entity::{organizations, tenants};
+    let existing = tenants::Entity::find()
+        .filter(tenants::Column::Slug.eq(slug))
+        .one(&state.db)
+        .await?;
+    let tenant = match existing {
+        Some(t) => t,
+        None => {
+            let now = Utc::now();
+            tenants::ActiveModel {
+                id: Set(Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("forklift:tenant:{slug}").as_bytes())),
+                slug: Set(slug.into()),
+                name: Set(name.into()),
+                kind: Set(kind.into()),
+                status: Set("ACTIVE".into()),
+                trial_ends_at: Set(None),
+                suspension_reason: Set(None),
+                plan: Set(None),
+                region_hint: Set(None),
+                schema_version: Set(1),
+                contact_name: Set(None),
+                contact_email: Set(None),
+                subdomain: Set(if kind == "TENANT" { Some(slug.into()) } else { None }),
+                provisioning_state: Set(if kind == "TEMPLATE" { "READY" } else { "PENDING" }.into()),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&state.db)
+            .await?
+        }
+    };
+    let root = organizations::Entity::find()
+        .filter(organizations::Column::TenantId.eq(tenant.id))
+        .filter(organizations::Column::ParentId.is_null())
+        .one(&state.db)
+        .await?;
+    if root.is_none() {
+        let now = Utc::now();
+        organizations::ActiveModel {
+            id: Set(Uuid::new_v5(&tenant.id, b"root-organization")),
+            tenant_id: Set(tenant.id),
+            parent_id: Set(None),
+            name: Set(name.into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&state.db)
+        .await?;
+    }
+    Ok(tenant)
+}
+
+/// Starts a fork and waits for it to end; returns the final run record.
+pub async fn fork_and_wait(
+    state: Arc<AppState>,
+    request: runs::ForkRequest,
+    mut on_event: impl FnMut(&crate::fork::hub::ForkEvent),
+) -> anyhow::Result<entity::fork_runs::Model> {
+    use futures::StreamExt;
+    let checked = runs::check(&state.db, request).await.map_err(AppError::into_anyhow)?;
+    let run = runs::start(state.clone(), checked).await.map_err(AppError::into_anyhow)?;
+    let mut events = Box::pin(
+        crate::fork::progress::stream(state.clone(), run.id)
+            .await
+            .map_err(AppError::into_anyhow)?,
+    );
+    while let Some(event) = events.next().await {
+        on_event(&event);
+        if event.kind.is_terminal() {
+            break;
+        }
+    }
+    // The record is written right after the terminal event; wait for it.
+    for _ in 0..100 {
+        let now = entity::fork_runs::Entity::find_by_id(run.id).one(&state.db).await?;
+        if let Some(r) = now
+            && !matches!(r.status.as_str(), "PENDING" | "RUNNING")
+        {
+            return Ok(r);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("fork run {} did not finish", run.id)
+}
+
+/// Runs the whole pipeline; each step reports `(step, outcome)` through `report`.
+pub async fn run(
+    state: Arc<AppState>,
+    options: &BootstrapOptions,
+    mut report: impl FnMut(StepReport),
+) -> anyhow::Result<()> {
+    report(("migrate".into(), "schema up to date".into()));
+    let template = ensure_template(&state).await?;
+    report(("template".into(), format!("tenant `{}`", template.slug)));
+    let summary = crate::sheets::import_directory(&state, &options.sheets_dir, false, false).await?;
+    report(("sheets".into(), summary));
+    let tenant = ensure_tenant(&state, &options.tenant_slug, &options.tenant_name, "TENANT").await?;
+    report(("tenant".into(), format!("tenant `{}` with its root organization", tenant.slug)));
+    let run = fork_and_wait(
+        state.clone(),
+        runs::ForkRequest {
+            target: tenant.slug.clone(),
+            source: None,
+            dry_run: false,
+            actor: "bootstrap".into(),
+        },
+        |_| {},
+    )
+    .await?;
+    if run.status != runs::status::FINISHED {
+        anyhow::bail!(
+            "the fork of `{}` ended {}: {}",
+            tenant.slug,
+            run.status,
+            run.error.unwrap_or_default()
+        );
+    }
+    let created: u64 = run
+        .counts
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c.get("created").and_then(|v| v.as_u64())).sum())
+        .unwrap_or(0);
+    report(("fork".into(), format!("{created} rows created, run {}", run.id)));
+    if let Some(email) = &options.admin_email {
+        seed_admin(&state, tenant.id, email).await?;
+        report(("staff administrator".into(), email.clone()));
+    }
+    Ok(())
+}
+
+async fn seed_admin(state: &AppState, tenant: Uuid, email: &str) -> anyhow::Result<()> {
+    use entity::memberships;
+    let user = admin::user_for_email(&state.db, email)
+        .await
+        .map_err(AppError::into_anyhow)?;
+    let existing = memberships::Entity::find()
+        .filter(memberships::Column::TenantId.eq(tenant))
+        .filter(memberships::Column::UserId.eq(user.id))
+        .one(&state.db)
+        .await?;
+    if existing.is_none() {
+        let now = Utc::now();
+        memberships::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant),
+            user_id: Set(user.id),
+            role: Set("OWNER".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&state.db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// True when the database has no template yet (an empty database).
+pub async fn is_empty(state: &AppState) -> anyhow::Result<bool> {
+    use entity::tenants;
+    Ok(tenants::Entity::find()
+        .filter(tenants::Column::Kind.eq("TEMPLATE"))
+        .one(&state.db)
+        .await?
+        .is_none())
+}

@@ -1,0 +1,234 @@
+//! The command line: `forklift serve | migrate | schema | token | fork | bootstrap`.
+
+use std::{process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use migration::{Migrator, MigratorTrait};
+
+use crate::{
+    error::AppError,
+    app::{self, Application},
+    auth::TokenRequest,
+    bootstrap::{self, BootstrapOptions},
+    config::{Config, LogFormat},
+    fork::{hub::EventKind, runs},
+    registry::Registry,
+};
+
+/// Forklift: author one template, fork it into every tenant.
+#[derive(Parser, Debug)]
+#[command(name = "forklift", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the GraphQL API (migrates, and bootstraps a demo on an empty database).
+    Serve,
+    /// Apply or inspect migrations.
+    Migrate {
+        #[arg(value_enum, default_value = "up")]
+        action: MigrateAction,
+    },
+    /// Print the GraphQL SDL (what `schema.graphql` holds).
+    Schema,
+    /// Mint a development token signed with the configured HS256 secret.
+    Token {
+        /// The subject (user); an e-mail address for users created by `addMember`.
+        #[arg(long)]
+        sub: String,
+        /// The tenant (slug or id) the token is pinned to.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Make the token a platform admin's.
+        #[arg(long)]
+        admin: bool,
+        /// Add a grant (`template:author`, `vocabulary:author`); repeatable.
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Fork a source tenant (default: the template) into a target tenant.
+    Fork {
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        source: Option<String>,
+        /// Print the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Bring an empty database to a switched-on stack (idempotent).
+    Bootstrap {
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        #[arg(long, default_value = "Demo")]
+        tenant_name: String,
+        /// Seed this e-mail address as the tenant's first staff administrator.
+        #[arg(long)]
+        admin_email: Option<String>,
+    },
+}
+
+/// `migrate` actions.
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum MigrateAction {
+    Up,
+    Down,
+    Status,
+    Fresh,
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("forklift: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("forklift: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            let text = format!("{e:#}");
+            eprintln!("forklift: {}", text.lines().next().unwrap_or("error"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl(&Registry::default())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { sub, tenant, admin, grants, ttl } => {
+            let secret = crate::auth::effective_secret(&config)?;
+            let verifier = crate::auth::Verifier::new(&config, secret)?;
+            let request = TokenRequest { sub, tenant, admin, grants, ttl_secs: ttl };
+            println!("{}", verifier.mint(&request.claims(&config))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { action } => {
+            let db = crate::db::connect(&config).await?;
+            match action {
+                MigrateAction::Up => Migrator::up(&db, None).await?,
+                MigrateAction::Down => Migrator::down(&db, None).await?,
+                MigrateAction::Fresh => Migrator::fresh(&db).await?,
+                MigrateAction::Status => {
+                    let applied: Vec<String> = Migrator::get_applied_migrations(&db)
+                        .await?
+                        .iter()
+                        .map(|m| m.name().to_string())
+                        .collect();
+                    for m in Migrator::migrations() {
+                        let name = m.name().to_string();
+                        let state = if applied.contains(&name) { "applied" } else { "pending" };
+                        println!("{state:8} {name}");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bootstrap { tenant, tenant_name, admin_email } => {
+            let state = Arc::new(app::build_state(config, Registry::default()).await?);
+            let options = BootstrapOptions {
+                tenant_slug: tenant,
+                tenant_name,
+                admin_email,
+                ..BootstrapOptions::default()
+            };
+            bootstrap::run(state, &options, |(step, outcome)| {
+                println!("✔ {step:20} {outcome}");
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fork { target, source, dry_run } => {
+            let state = Arc::new(app::build_state(config, Registry::default()).await?);
+            let request = runs::ForkRequest { target, source, dry_run, actor: "cli".into() };
+            if dry_run {
+                let checked = runs::check(&state.db, request).await.map_err(AppError::into_anyhow)?;
+                let outcome = runs::plan(&state, &checked).await.map_err(AppError::into_anyhow)?;
+                println!("{:<28} {:<28} {:>8} {:>8} {:>8}", "phase", "class", "rows", "create", "matched");
+                for c in &outcome.counts {
+                    println!("{:<28} {:<28} {:>8} {:>8} {:>8}", c.phase, c.class_name, c.rows, c.created, c.matched);
+                }
+                for s in &outcome.skipped {
+                    println!("skip {} {}: {}", s.class_name, s.source_id, s.reason);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let run = bootstrap::fork_and_wait(state, request, |event| match event.kind {
+                EventKind::PhaseStarted => {
+                    println!("▶ {}", event.phase.as_deref().unwrap_or_default())
+                }
+                EventKind::RowsCopied => println!(
+                    "  {:<28} {:>8} created",
+                    event.class_name.as_deref().unwrap_or_default(),
+                    event.count.unwrap_or_default()
+                ),
+                EventKind::RowSkipped => println!(
+                    "  skipped {}: {}",
+                    event.class_name.as_deref().unwrap_or_default(),
+                    event.detail.get("reason").and_then(|r| r.as_str()).unwrap_or_default()
+                ),
+                EventKind::RollingBack => println!("↺ rolling back"),
+                _ => {}
+            })
+            .await?;
+            println!("{} {}", run.status, run.id);
+            Ok(if run.status == runs::status::FINISHED { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Serve => {
+            let development = config.environment == crate::config::Environment::Development;
+            let application = Application::build(config).await?;
+            if bootstrap::is_empty(&application.state).await? {
+                tracing::info!("empty database: bootstrapping the demo tenant");
+                bootstrap::run(application.state.clone(), &BootstrapOptions::default(), |(step, outcome)| {
+                    tracing::info!(step = %step, "{outcome}");
+                })
+                .await?;
+            }
+            let addr = application.local_addr();
+            println!("Forklift is listening on http://{addr}");
+            println!("  GraphQL:    http://{addr}/graphql   (WebSocket: ws://{addr}/graphql/ws)");
+            println!("  Playground: http://{addr}/");
+            if development {
+                let request = TokenRequest { sub: "dev-admin@forklift.local".into(), admin: true, ttl_secs: 86_400, ..TokenRequest::default() };
+                if let Ok(token) = application.state.verifier.mint(&request.claims(&application.state.config)) {
+                    println!("  Development admin token (24 h):\n    {token}");
+                    println!("  Send it as `Authorization: Bearer <token>`, with `X-Tenant: demo` for tenant data.");
+                }
+            }
+            application.run_until(app::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

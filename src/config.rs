@@ -1,0 +1,230 @@
+//! Typed configuration, read once from the environment (every variable is in `.env.example`).
+//!
+//! A bad value is a one-line error naming the variable. Secrets are wrapped in [`Secret`] so
+//! they never print.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+/// A value that must never reach a log line or a `Debug` dump.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Development or production: production turns introspection and suggestions off and refuses
+/// a generated JWT secret.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Where verification keys for RS256/ES256/EdDSA tokens come from.
+#[derive(Clone, Debug)]
+pub enum PublicKeySource {
+    /// A PEM file or PEM text (`FORKLIFT_JWT_PUBLIC_KEY`).
+    Pem(String),
+    /// A JWKS document: a file path or an `http(s)` URL (`FORKLIFT_JWKS`).
+    Jwks(String),
+}
+
+/// The whole configuration of a Forklift process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub addr: SocketAddr,
+    pub jwt_secret: Option<Secret>,
+    pub jwt_public_key: Option<PublicKeySource>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub base_domain: Option<String>,
+    pub environment: Environment,
+    pub log_format: LogFormat,
+    /// Default length of a trial (`FORKLIFT_TRIAL_DAYS`, 14).
+    pub trial_days: i64,
+    /// How long a fork run may go without a heartbeat before another replica calls it
+    /// abandoned (`FORKLIFT_FORK_LEASE_SECS`, 30).
+    pub fork_lease: Duration,
+    /// Per-request deadline (`FORKLIFT_REQUEST_TIMEOUT_SECS`, 30).
+    pub request_timeout: Duration,
+    /// Test hook: make every fork fail at this point (`after_phase:N`, `mid_phase:2`)
+    /// (`FORKLIFT_FORK_FAILPOINT`). Never set it in production.
+    pub fork_failpoint: Option<String>,
+}
+
+/// A configuration value that could not be used; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+/// The SQLite file used when `DATABASE_URL` is unset: `forklift.db` in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://forklift.db?mode=rwc";
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "DATABASE_URL",
+                "expected sqlite://FILE or postgres://USER@HOST/DB",
+            ));
+        }
+        let addr = match var("FORKLIFT_ADDR") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| bad("FORKLIFT_ADDR", format!("`{v}` is not HOST:PORT")))?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let environment = match var("FORKLIFT_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(bad(
+                    "FORKLIFT_ENV",
+                    format!("`{other}`: expected development or production"),
+                ));
+            }
+        };
+        let log_format = match var("FORKLIFT_LOG_FORMAT").as_deref() {
+            None | Some("pretty") | Some("text") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(bad(
+                    "FORKLIFT_LOG_FORMAT",
+                    format!("`{other}`: expected pretty or json"),
+                ));
+            }
+        };
+        let jwt_secret = var("FORKLIFT_JWT_SECRET").map(Secret::new);
+        if let Some(secret) = &jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(bad(
+                "FORKLIFT_JWT_SECRET",
+                "must be at least 32 bytes (try `openssl rand -hex 32`)",
+            ));
+        }
+        let jwt_public_key = match (var("FORKLIFT_JWT_PUBLIC_KEY"), var("FORKLIFT_JWKS")) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "FORKLIFT_JWKS",
+                    "set either FORKLIFT_JWT_PUBLIC_KEY or FORKLIFT_JWKS, not both",
+                ));
+            }
+            (Some(pem), None) => Some(PublicKeySource::Pem(pem)),
+            (None, Some(jwks)) => Some(PublicKeySource::Jwks(jwks)),
+            (None, None) => None,
+        };
+        let number = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad(name, format!("`{v}` is not a positive number"))),
+            }
+        };
+        Ok(Self {
+            database_url,
+            addr,
+            jwt_secret,
+            jwt_public_key,
+            jwt_issuer: var("FORKLIFT_JWT_ISSUER"),
+            jwt_audience: var("FORKLIFT_JWT_AUDIENCE"),
+            base_domain: var("FORKLIFT_BASE_DOMAIN").map(|d| d.trim_matches('.').to_lowercase()),
+            environment,
+            log_format,
+            trial_days: number("FORKLIFT_TRIAL_DAYS", 14)?,
+            fork_lease: Duration::from_secs(number("FORKLIFT_FORK_LEASE_SECS", 30)? as u64),
+            request_timeout: Duration::from_secs(
+                number("FORKLIFT_REQUEST_TIMEOUT_SECS", 30)? as u64,
+            ),
+            fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
+        })
+    }
+
+    /// A configuration for tests and tools: the given database, port 0, development mode.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            base_domain: None,
+            environment: Environment::Development,
+            log_format: LogFormat::Pretty,
+            trial_days: 14,
+            fork_lease: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            fork_failpoint: None,
+        }
+    }
+
+    /// True when the database is SQLite.
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    /// The SQLite file behind `database_url`, when there is one.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let rest = rest.trim_start_matches("//");
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
+
+    /// The database named for humans: the URL without user, password or query.
+    pub fn database_label(&self) -> String {
+        let url = self.database_url.split('?').next().unwrap_or_default();
+        match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+                format!("{scheme}://{host}")
+            }
+            None => url.to_string(),
+        }
+    }
+}

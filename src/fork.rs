@@ -1,0 +1,6 @@
+//! The fork (SPEC §4): the engine, run orchestration and the progress hub.
+
+pub mod engine;
+pub mod hub;
+pub mod progress;
+pub mod runs;

@@ -1,0 +1,119 @@
+//! The `forkProgress` stream: events so far, then live ones, in order, ending with the run.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::Stream;
+use sea_orm::EntityTrait;
+use tokio::sync::{broadcast::error::RecvError, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use uuid::Uuid;
+
+use crate::{
+    error::{AppError, AppResult},
+    fork::{hub::ForkEvent, runs},
+    state::AppState,
+};
+
+/// How often a run that is live in another process is polled from the stored events.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The event stream of `run_id`; `NOT_FOUND` for an unknown run.
+pub async fn stream(
+    state: Arc<AppState>,
+    run_id: Uuid,
+) -> AppResult<impl Stream<Item = ForkEvent> + Send + 'static> {
+    let (tx, rx) = mpsc::channel::<ForkEvent>(1024);
+    if let Some(sub) = state.hub.subscribe(run_id) {
+        tokio::spawn(async move {
+            let mut last = 0;
+            for event in sub.history {
+                last = event.seq;
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+            let Some(mut live) = sub.live else { return };
+            loop {
+                match live.recv().await {
+                    Ok(event) => {
+                        if event.seq <= last {
+                            continue;
+                        }
+                        last = event.seq;
+                        let terminal = event.kind.is_terminal();
+                        if tx.send(event).await.is_err() || terminal {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Too slow to keep up: fill the gap from the hub's history.
+                        if let Some(again) = state.hub.subscribe(run_id) {
+                            let from = last;
+                            for event in again.history.into_iter().filter(|e| e.seq > from) {
+                                last = event.seq;
+                                let terminal = event.kind.is_terminal();
+                                if tx.send(event).await.is_err() || terminal {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        return Ok(ReceiverStream::new(rx));
+    }
+    if entity::fork_runs::Entity::find_by_id(run_id)
+        .one(&state.db)
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound("ForkRun".into()));
+    }
+    tokio::spawn(async move {
+        // Not live here: replay the stored events, and follow them while the run goes on
+        // elsewhere.
+        let mut last = 0;
+        loop {
+            let events = match runs::stored_events(&state.db, run_id).await {
+                Ok(events) => events,
+                Err(err) => {
+                    tracing::error!(fork.run_id = %run_id, error = %err, "cannot read fork events");
+                    return;
+                }
+            };
+            let from = last;
+            for event in events.into_iter().filter(|e| e.seq > from) {
+                if event.seq != last + 1 {
+                    break; // wait for the gap to be stored
+                }
+                last = event.seq;
+                let terminal = event.kind.is_terminal();
+                if tx.send(event).await.is_err() || terminal {
+                    return;
+                }
+            }
+            let run = entity::fork_runs::Entity::find_by_id(run_id).one(&state.db).await;
+            let ended = match run {
+                Ok(Some(run)) => !matches!(run.status.as_str(), "PENDING" | "RUNNING"),
+                _ => true,
+            };
+            if ended {
+                // An abandoned run has no terminal event; the stream just ends.
+                let events = runs::stored_events(&state.db, run_id).await.unwrap_or_default();
+                for event in events.into_iter().filter(|e| e.seq > last) {
+                    if tx.send(event).await.is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    });
+    Ok(ReceiverStream::new(rx))
+}

@@ -1,0 +1,515 @@
+//! Fork runs: preconditions, the durable run record, the background task, serialization,
+//! and the sweep that marks orphaned runs abandoned.
+//!
+//! The run record and its events live outside the fork's transaction so they survive its
+//! rollback. On PostgreSQL each event is stored as it happens and forks of one target are
+//! serialized by a transaction-scoped advisory lock (a second fork *waits*, then converges
+//! onto the first one's rows). On SQLite the single writer is the fork's `BEGIN IMMEDIATE`
+//! transaction, so events are kept in memory while it runs and stored right after it ends.
+
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DbBackend, EntityTrait, QueryFilter, Statement, TransactionOptions, TransactionTrait,
+    sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{
+    error::{AppError, AppResult},
+    fork::{
+        engine::{ClassCount, Engine, ForkOutcome, Progress, SkippedRow},
+        hub::{EventKind, ForkEvent},
+    },
+    state::AppState,
+};
+
+/// Run statuses.
+pub mod status {
+    pub const PENDING: &str = "PENDING";
+    pub const RUNNING: &str = "RUNNING";
+    pub const FINISHED: &str = "FINISHED";
+    pub const ROLLED_BACK: &str = "ROLLED_BACK";
+    pub const ABANDONED: &str = "ABANDONED";
+    pub const PLANNED: &str = "PLANNED";
+}
+
+/// What a caller asks for.
+#[derive(Clone, Debug)]
+pub struct ForkRequest {
+    /// Target tenant: slug or id.
+    pub target: String,
+    /// Source tenant: slug or id; the template when absent.
+    pub source: Option<String>,
+    pub dry_run: bool,
+    /// Who asked (the JWT subject).
+    pub actor: String,
+}
+
+/// The checked request.
+#[derive(Clone, Debug)]
+pub struct ForkPlanInput {
+    pub target: entity::tenants::Model,
+    pub source: entity::tenants::Model,
+    pub dry_run: bool,
+    pub actor: String,
+}
+
+async fn tenant_by_key(db: &DatabaseConnection, key: &str) -> AppResult<Option<entity::tenants::Model>> {
+    use entity::tenants;
+    Ok(match Uuid::parse_str(key) {
+        Ok(id) => tenants::Entity::find_by_id(id).one(db).await?,
+        Err(_) => {
+            tenants::Entity::find()
+                .filter(tenants::Column::Slug.eq(key.to_lowercase()))
+                .one(db)
+                .await?
+        }
+    })
+}
+
+/// Checks the preconditions of SPEC §4, failing fast with `PRECONDITION_FAILED`.
+pub async fn check(db: &DatabaseConnection, request: ForkRequest) -> AppResult<ForkPlanInput> {
+    use entity::{organizations, tenants};
+    let target = tenant_by_key(db, &request.target)
+        .await?
+        .ok_or_else(|| AppError::PreconditionFailed(format!("target tenant `{}` does not exist", request.target)))?;
+    let source = match &request.source {
+        Some(key) => tenant_by_key(db, key)
+            .await?
+            .ok_or_else(|| AppError::PreconditionFailed(format!("source tenant `{key}` does not exist")))?,
+        None => tenants::Entity::find()
+            .filter(tenants::Column::Kind.eq("TEMPLATE"))
+            .one(db)
+            .await?
+            .ok_or_else(|| AppError::PreconditionFailed("there is no template tenant (run `forklift bootstrap`)".into()))?,
+    };
+    if target.kind == "TEMPLATE" {
+        return Err(AppError::PreconditionFailed("the target is a template; forks go into tenants".into()));
+    }
+    if source.id == target.id {
+        return Err(AppError::PreconditionFailed("the source is the target".into()));
+    }
+    let root = organizations::Entity::find()
+        .filter(organizations::Column::TenantId.eq(target.id))
+        .filter(organizations::Column::ParentId.is_null())
+        .one(db)
+        .await?;
+    if root.is_none() {
+        return Err(AppError::PreconditionFailed(format!(
+            "target tenant `{}` has no root organization",
+            target.slug
+        )));
+    }
+    Ok(ForkPlanInput {
+        target,
+        source,
+        dry_run: request.dry_run,
+        actor: request.actor,
+    })
+}
+
+/// Runs a dry run to completion inside a transaction that is rolled back: nothing is written.
+pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutcome> {
+    let tx = state.db.begin().await?;
+    let mut sink = Silent;
+    let outcome = Engine::new(&tx, &state.registry, input.source.id, input.target.id, true)
+        .run(&mut sink)
+        .await
+        .map_err(AppError::Internal)?;
+    tx.rollback().await?;
+    Ok(outcome)
+}
+
+struct Silent;
+impl Progress for Silent {
+    fn phase_started(&mut self, _: &str) {}
+    fn rows_copied(&mut self, _: &str, _: &ClassCount) {}
+    fn row_skipped(&mut self, _: &str, _: &SkippedRow) {}
+    fn phase_finished(&mut self, _: &str) {}
+    fn checkpoint(&mut self, _: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Records a new run (status `PENDING`) and starts it in the background; returns the record.
+pub async fn start(state: Arc<AppState>, input: ForkPlanInput) -> AppResult<entity::fork_runs::Model> {
+    use entity::fork_runs;
+    let now = chrono::Utc::now();
+    let run = fork_runs::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(input.target.id),
+        source_tenant_id: Set(input.source.id),
+        status: Set(status::PENDING.into()),
+        phase: Set(None),
+        dry_run: Set(false),
+        counts: Set(serde_json::json!([])),
+        skipped: Set(serde_json::json!([])),
+        error: Set(None),
+        failed_phase: Set(None),
+        actor: Set(input.actor.clone()),
+        owner: Set(Some(state.replica_id.clone())),
+        started_at: Set(None),
+        finished_at: Set(None),
+        heartbeat_at: Set(Some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&state.db)
+    .await?;
+    state.hub.open(run.id);
+    let run_id = run.id;
+    tokio::spawn(async move {
+        execute(state, run_id, input).await;
+    });
+    Ok(run)
+}
+
+/// Streams events to the hub, and stores them (now on PostgreSQL, after the run on SQLite).
+struct RunProgress {
+    state: Arc<AppState>,
+    run_id: Uuid,
+    pending: Vec<ForkEvent>,
+    phase: Option<String>,
+    failpoint: Option<String>,
+}
+
+impl RunProgress {
+    fn emit(&mut self, kind: EventKind, class_name: Option<&str>, count: Option<i64>, detail: serde_json::Value) {
+        let event = self.state.hub.publish(ForkEvent {
+            run_id: self.run_id,
+            seq: 0,
+            kind,
+            phase: self.phase.clone(),
+            class_name: class_name.map(str::to_string),
+            count,
+            detail,
+            at: chrono::Utc::now(),
+        });
+        self.pending.push(event);
+    }
+
+    /// Stores the events emitted so far (outside any fork transaction).
+    async fn flush(&mut self) {
+        let events = std::mem::take(&mut self.pending);
+        if let Err(err) = store_events(&self.state.db, &events).await {
+            tracing::error!(fork.run_id = %self.run_id, error = %err, "could not store fork events");
+        }
+    }
+}
+
+async fn store_events(db: &DatabaseConnection, events: &[ForkEvent]) -> anyhow::Result<()> {
+    use entity::fork_events;
+    if events.is_empty() {
+        return Ok(());
+    }
+    let runs = entity::fork_runs::Entity::find_by_id(events[0].run_id).one(db).await?;
+    let Some(run) = runs else { return Ok(()) };
+    let models = events.iter().map(|e| fork_events::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(run.tenant_id),
+        run_id: Set(e.run_id),
+        seq: Set(e.seq as i32),
+        kind: Set(e.kind.as_str().into()),
+        phase: Set(e.phase.clone()),
+        class_name: Set(e.class_name.clone()),
+        count: Set(e.count.map(|c| c as i32)),
+        detail: Set(e.detail.clone()),
+        at: Set(e.at),
+    });
+    fork_events::Entity::insert_many(models).exec(db).await?;
+    Ok(())
+}
+
+impl Progress for RunProgress {
+    fn phase_started(&mut self, phase: &str) {
+        self.phase = Some(phase.to_string());
+        self.emit(EventKind::PhaseStarted, None, None, serde_json::json!({}));
+    }
+    fn rows_copied(&mut self, _phase: &str, count: &ClassCount) {
+        let detail = serde_json::to_value(count).unwrap_or_default();
+        self.emit(EventKind::RowsCopied, Some(&count.class_name), Some(count.created as i64), detail);
+    }
+    fn row_skipped(&mut self, _phase: &str, skipped: &SkippedRow) {
+        let detail = serde_json::to_value(skipped).unwrap_or_default();
+        self.emit(EventKind::RowSkipped, Some(&skipped.class_name), None, detail);
+    }
+    fn phase_finished(&mut self, _phase: &str) {
+        self.emit(EventKind::PhaseFinished, None, None, serde_json::json!({}));
+    }
+    fn checkpoint(&mut self, point: &str) -> anyhow::Result<()> {
+        if self.failpoint.as_deref() == Some(point) {
+            anyhow::bail!("failpoint {point} triggered");
+        }
+        Ok(())
+    }
+}
+
+fn advisory_key(target: Uuid) -> i64 {
+    let bytes = target.as_bytes();
+    i64::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
+}
+
+async fn set_provisioning(db: &DatabaseConnection, tenant: Uuid, value: &str) {
+    use entity::tenants;
+    let result = tenants::Entity::update_many()
+        .col_expr(tenants::Column::ProvisioningState, Expr::value(value))
+        .filter(tenants::Column::Id.eq(tenant))
+        .exec(db)
+        .await;
+    if let Err(err) = result {
+        tracing::error!(tenant.id = %tenant, error = %err, "could not update provisioning state");
+    }
+}
+
+/// The background task of one run.
+#[tracing::instrument(skip_all, fields(fork.run_id = %run_id, tenant.id = %input.target.id))]
+async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
+    use entity::fork_runs;
+    let lock = state.hub.target_lock(input.target.id);
+    let _guard = lock.lock().await;
+    let postgres = state.db.get_database_backend() == DbBackend::Postgres;
+    let previous_state = input.target.provisioning_state.clone();
+    let mut progress = RunProgress {
+        state: state.clone(),
+        run_id,
+        pending: Vec::new(),
+        phase: None,
+        failpoint: state.config.fork_failpoint.clone(),
+    };
+    let now = chrono::Utc::now();
+    let _ = fork_runs::Entity::update_many()
+        .col_expr(fork_runs::Column::Status, Expr::value(status::RUNNING))
+        .col_expr(fork_runs::Column::StartedAt, Expr::value(now))
+        .col_expr(fork_runs::Column::HeartbeatAt, Expr::value(now))
+        .filter(fork_runs::Column::Id.eq(run_id))
+        .exec(&state.db)
+        .await;
+    set_provisioning(&state.db, input.target.id, "RUNNING").await;
+    progress.emit(
+        EventKind::RunStarted,
+        None,
+        None,
+        serde_json::json!({"target": input.target.slug, "source": input.source.slug}),
+    );
+    if postgres {
+        progress.flush().await;
+    }
+    let heartbeat = postgres.then(|| {
+        let db = state.db.clone();
+        let every = (state.config.fork_lease / 3).max(std::time::Duration::from_millis(200));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = fork_runs::Entity::update_many()
+                    .col_expr(fork_runs::Column::HeartbeatAt, Expr::value(chrono::Utc::now()))
+                    .filter(fork_runs::Column::Id.eq(run_id))
+                    .exec(&db)
+                    .await;
+            }
+        })
+    });
+
+    let result = run_in_transaction(&state, &input, &mut progress, postgres).await;
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
+    let finished = chrono::Utc::now();
+    match result {
+        Ok(outcome) => {
+            progress.phase = None;
+            progress.emit(
+                EventKind::RunFinished,
+                None,
+                Some(outcome.counts.iter().map(|c| c.created as i64).sum()),
+                serde_json::json!({}),
+            );
+            progress.flush().await;
+            let _ = fork_runs::Entity::update_many()
+                .col_expr(fork_runs::Column::Status, Expr::value(status::FINISHED))
+                .col_expr(fork_runs::Column::Phase, Expr::value(Option::<String>::None))
+                .col_expr(fork_runs::Column::Counts, Expr::value(serde_json::to_value(&outcome.counts).unwrap_or_default()))
+                .col_expr(fork_runs::Column::Skipped, Expr::value(serde_json::to_value(&outcome.skipped).unwrap_or_default()))
+                .col_expr(fork_runs::Column::FinishedAt, Expr::value(finished))
+                .col_expr(fork_runs::Column::UpdatedAt, Expr::value(finished))
+                .filter(fork_runs::Column::Id.eq(run_id))
+                .exec(&state.db)
+                .await;
+            set_provisioning(&state.db, input.target.id, "READY").await;
+        }
+        Err(err) => {
+            let failed_phase = progress.phase.clone();
+            let reason = err.to_string();
+            tracing::warn!(fork.phase = ?failed_phase, error = %reason, "fork rolled back");
+            progress.emit(EventKind::RunRolledBack, None, None, serde_json::json!({"reason": reason}));
+            progress.flush().await;
+            let _ = fork_runs::Entity::update_many()
+                .col_expr(fork_runs::Column::Status, Expr::value(status::ROLLED_BACK))
+                .col_expr(fork_runs::Column::Phase, Expr::value(failed_phase.clone()))
+                .col_expr(fork_runs::Column::FailedPhase, Expr::value(failed_phase))
+                .col_expr(fork_runs::Column::Error, Expr::value(reason))
+                .col_expr(fork_runs::Column::FinishedAt, Expr::value(finished))
+                .col_expr(fork_runs::Column::UpdatedAt, Expr::value(finished))
+                .filter(fork_runs::Column::Id.eq(run_id))
+                .exec(&state.db)
+                .await;
+            set_provisioning(&state.db, input.target.id, &previous_state_after_failure(&previous_state)).await;
+        }
+    }
+    state.hub.close(run_id);
+}
+
+fn previous_state_after_failure(previous: &str) -> String {
+    if previous == "RUNNING" { "PENDING".into() } else { previous.to_string() }
+}
+
+async fn run_in_transaction(
+    state: &AppState,
+    input: &ForkPlanInput,
+    progress: &mut RunProgress,
+    postgres: bool,
+) -> anyhow::Result<ForkOutcome> {
+    let tx = state
+        .db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: (!postgres).then_some(sea_orm::SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    if postgres {
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [advisory_key(input.target.id).into()],
+        ))
+        .await?;
+    }
+    let result = {
+        let engine = Engine::new(&tx, &state.registry, input.source.id, input.target.id, false);
+        let mut relay = Relay { inner: progress, postgres, pending_flush: false };
+        let result = engine.run(&mut relay).await;
+        result
+    };
+    match result {
+        Ok(outcome) => {
+            tx.commit().await?;
+            Ok(outcome)
+        }
+        Err(err) => {
+            progress.emit(EventKind::RollingBack, None, None, serde_json::json!({"reason": err.to_string()}));
+            if postgres {
+                progress.flush().await;
+            }
+            tx.rollback().await?;
+            Err(err)
+        }
+    }
+}
+
+/// Forwards engine progress; on PostgreSQL events are stored as they happen.
+struct Relay<'a> {
+    inner: &'a mut RunProgress,
+    postgres: bool,
+    pending_flush: bool,
+}
+
+impl Progress for Relay<'_> {
+    fn phase_started(&mut self, phase: &str) {
+        self.inner.phase_started(phase);
+        self.pending_flush = self.postgres;
+    }
+    fn rows_copied(&mut self, phase: &str, count: &ClassCount) {
+        self.inner.rows_copied(phase, count);
+        self.pending_flush = self.postgres;
+    }
+    fn row_skipped(&mut self, phase: &str, skipped: &SkippedRow) {
+        self.inner.row_skipped(phase, skipped);
+        self.pending_flush = self.postgres;
+    }
+    fn phase_finished(&mut self, phase: &str) {
+        self.inner.phase_finished(phase);
+        self.pending_flush = self.postgres;
+    }
+    fn checkpoint(&mut self, point: &str) -> anyhow::Result<()> {
+        if self.pending_flush {
+            // Store on a pool connection, outside the fork's transaction, without blocking it.
+            let events = std::mem::take(&mut self.inner.pending);
+            let db = self.inner.state.db.clone();
+            let run_id = self.inner.run_id;
+            tokio::spawn(async move {
+                if let Err(err) = store_events(&db, &events).await {
+                    tracing::error!(fork.run_id = %run_id, error = %err, "could not store fork events");
+                }
+            });
+            self.pending_flush = false;
+        }
+        self.inner.checkpoint(point)
+    }
+}
+
+/// Marks runs whose owner stopped heartbeating as `ABANDONED` and puts their targets back.
+/// On SQLite (one process) every unfinished run at start-up is orphaned.
+pub async fn sweep_abandoned(state: &AppState) -> anyhow::Result<u64> {
+    use entity::fork_runs;
+    let postgres = state.db.get_database_backend() == DbBackend::Postgres;
+    let mut query = fork_runs::Entity::find()
+        .filter(fork_runs::Column::Status.is_in([status::PENDING, status::RUNNING]));
+    if postgres {
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(state.config.fork_lease)?;
+        query = query.filter(fork_runs::Column::HeartbeatAt.lt(cutoff));
+    }
+    let orphans = query.all(&state.db).await?;
+    let mut count = 0;
+    for run in orphans {
+        let now = chrono::Utc::now();
+        let updated = fork_runs::Entity::update_many()
+            .col_expr(fork_runs::Column::Status, Expr::value(status::ABANDONED))
+            .col_expr(fork_runs::Column::Error, Expr::value("the process running this fork stopped; its transaction was rolled back"))
+            .col_expr(fork_runs::Column::FailedPhase, Expr::value(run.phase.clone()))
+            .col_expr(fork_runs::Column::FinishedAt, Expr::value(now))
+            .filter(fork_runs::Column::Id.eq(run.id))
+            .filter(fork_runs::Column::Status.is_in([status::PENDING, status::RUNNING]))
+            .exec(&state.db)
+            .await?;
+        if updated.rows_affected == 0 {
+            continue;
+        }
+        count += 1;
+        let ever_finished = fork_runs::Entity::find()
+            .filter(fork_runs::Column::TenantId.eq(run.tenant_id))
+            .filter(fork_runs::Column::Status.eq(status::FINISHED))
+            .one(&state.db)
+            .await?
+            .is_some();
+        set_provisioning(&state.db, run.tenant_id, if ever_finished { "READY" } else { "PENDING" }).await;
+        tracing::warn!(fork.run_id = %run.id, tenant.id = %run.tenant_id, "fork run abandoned");
+    }
+    Ok(count)
+}
+
+/// Stored events of a run, in order.
+pub async fn stored_events(db: &DatabaseConnection, run_id: Uuid) -> anyhow::Result<Vec<ForkEvent>> {
+    use entity::fork_events;
+    use sea_orm::QueryOrder;
+    let rows = fork_events::Entity::find()
+        .filter(fork_events::Column::RunId.eq(run_id))
+        .order_by_asc(fork_events::Column::Seq)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|e| {
+            Some(ForkEvent {
+                run_id: e.run_id,
+                seq: e.seq.into(),
+                kind: EventKind::parse(&e.kind)?,
+                phase: e.phase,
+                class_name: e.class_name,
+                count: e.count.map(i64::from),
+                detail: e.detail,
+                at: e.at,
+            })
+        })
+        .collect())
+}

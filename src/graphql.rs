@@ -1,0 +1,131 @@
+//! The GraphQL schema: generated row-class types plus the hand-written operations
+//! (tenant administration, forks, progress).
+
+pub mod classes;
+pub mod ids;
+pub mod loaders;
+pub mod operations;
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Field, FieldFuture, FieldValue, InputValue, Interface, InterfaceField, Object, Scalar, Schema,
+    SchemaError, Subscription, TypeRef,
+};
+
+use crate::{
+    config::Environment,
+    registry::Registry,
+    state::AppState,
+};
+
+/// Depth limit of a query.
+pub const MAX_DEPTH: usize = 10;
+/// Complexity limit of a query.
+pub const MAX_COMPLEXITY: usize = 5_000;
+/// Directive limit of a query.
+pub const MAX_DIRECTIVES: usize = 10;
+
+/// Builds the schema. `state` is `None` only when exporting the SDL.
+pub fn build_schema(
+    registry: &Registry,
+    environment: Environment,
+    state: Option<Arc<AppState>>,
+) -> Result<Schema, SchemaError> {
+    let surface = classes::build(registry);
+    let mut query = Object::new("Query");
+    let mut mutation = Object::new("Mutation");
+    let mut subscription = Subscription::new("Subscription");
+    for field in surface.query_fields {
+        query = query.field(field);
+    }
+    for field in surface.mutation_fields {
+        mutation = mutation.field(field);
+    }
+    query = query
+        .field(
+            Field::new("node", TypeRef::named("Node"), |ctx| {
+                FieldFuture::new(async move {
+                    let state = classes::app(&ctx)?;
+                    let req = classes::request(&ctx)?;
+                    let id = ctx.args.try_get("id")?.string()?;
+                    Ok(classes::load_node(state, req, id)
+                        .await?
+                        .map(|(row, name)| FieldValue::owned_any(row).with_type(name)))
+                })
+            })
+            .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+            .description("Any row by its global id; null when it is not visible to the caller."),
+        )
+        .field(
+            Field::new("nodes", TypeRef::named_nn_list("Node"), |ctx| {
+                FieldFuture::new(async move {
+                    let state = classes::app(&ctx)?;
+                    let req = classes::request(&ctx)?;
+                    let ids = ctx.args.try_get("ids")?.list()?;
+                    if ids.len() > classes::MAX_PAGE as usize {
+                        return Err(crate::error::AppError::input("ids", "too many ids").into());
+                    }
+                    let mut out = Vec::with_capacity(ids.len());
+                    for id in ids.iter() {
+                        let found = classes::load_node(state, req, id.string()?).await?;
+                        out.push(match found {
+                            Some((row, name)) => FieldValue::owned_any(row).with_type(name),
+                            None => FieldValue::NULL,
+                        });
+                    }
+                    Ok(Some(FieldValue::list(out)))
+                })
+            })
+            .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(TypeRef::ID)))
+            .description("Rows by global id, in order; null for each id not visible."),
+        );
+    let ops = operations::build();
+    for field in ops.query_fields {
+        query = query.field(field);
+    }
+    for field in ops.mutation_fields {
+        mutation = mutation.field(field);
+    }
+    for field in ops.subscription_fields {
+        subscription = subscription.field(field);
+    }
+
+    let mut builder = Schema::build("Query", Some("Mutation"), Some("Subscription"))
+        .register(
+            Interface::new("Node")
+                .description("An object with a global id.")
+                .field(InterfaceField::new("id", TypeRef::named_nn(TypeRef::ID))),
+        )
+        .register(Scalar::new("JSON").description("Any JSON value."))
+        .register(Scalar::new("DateTime").description("An RFC 3339 date-time."))
+        .register(query)
+        .register(mutation)
+        .register(subscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_directives(MAX_DIRECTIVES)
+        .enable_uploading();
+    for object in surface.objects.into_iter().chain(ops.objects) {
+        builder = builder.register(object);
+    }
+    for input in surface.inputs.into_iter().chain(ops.inputs) {
+        builder = builder.register(input);
+    }
+    for e in surface.enums.into_iter().chain(ops.enums) {
+        builder = builder.register(e);
+    }
+    if environment == Environment::Production {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The SDL of the schema, with sorted fields: what `schema.graphql` holds.
+pub fn sdl(registry: &Registry) -> Result<String, SchemaError> {
+    let schema = build_schema(registry, Environment::Development, None)?;
+    Ok(schema.sdl_with_options(async_graphql::SDLExportOptions::new().sorted_fields()))
+}

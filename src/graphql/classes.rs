@@ -1,0 +1,749 @@
+//! The GraphQL surface of every row class, generated from the registry.
+//!
+//! For a class `Application` stored in `applications`: the object type (implementing `Node`),
+//! `applications(first, after, last, before, filter, orderBy): ApplicationConnection!`,
+//! `application(id)`, and — when the class is writable — `createApplication(input)`,
+//! `updateApplication(id, input)`, `deleteApplication(id)`. References become `xxxId: ID` plus
+//! the referenced object; classes pointing at this one become nested lists, loaded in batches.
+//! A class added to the registry gets all of this with no code here.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::{
+    Value,
+    dataloader::DataLoader,
+    dynamic::{
+        Enum, Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext,
+        TypeRef, ValueAccessor,
+    },
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+use crate::{
+    access::{self, ClassAccess, Filter, Page, access_of},
+    error::{AppError, AppResult},
+    graphql::{
+        ids,
+        loaders::{RowsKey, RowsLoader},
+    },
+    naming::{camel, pascal},
+    registry::{ColumnKind, Plane, Registry, RowClass},
+    rows::{Cell, Row},
+    scope::RequestContext,
+    state::AppState,
+};
+
+/// Largest page a connection returns.
+pub const MAX_PAGE: u64 = 1000;
+/// Page size when neither `first` nor `last` is given.
+pub const DEFAULT_PAGE: u64 = 100;
+
+/// The generated types and root fields.
+pub struct ClassSurface {
+    pub objects: Vec<Object>,
+    pub inputs: Vec<InputObject>,
+    pub enums: Vec<Enum>,
+    pub query_fields: Vec<Field>,
+    pub mutation_fields: Vec<Field>,
+}
+
+/// The request's resolved context.
+pub fn request<'a>(ctx: &ResolverContext<'a>) -> AppResult<&'a RequestContext> {
+    ctx.data::<RequestContext>()
+        .map_err(|_| AppError::Unauthenticated("missing bearer token".into()))
+}
+
+/// The application state.
+pub fn app<'a>(ctx: &ResolverContext<'a>) -> AppResult<&'a Arc<AppState>> {
+    ctx.data::<Arc<AppState>>()
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+fn plural_field(class: &RowClass) -> String {
+    camel(&class.table)
+}
+
+fn singular_field(class: &RowClass) -> String {
+    let name = class.name;
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// What a column looks like in GraphQL.
+#[derive(Clone)]
+struct ColumnShape {
+    column: String,
+    field: String,
+    kind: ColumnKind,
+    nullable: bool,
+    /// For references: the GraphQL type the id belongs to (global ids), and the object field.
+    reference: Option<(String, String, String)>,
+}
+
+fn shapes(registry: &Registry, class: &RowClass) -> Vec<ColumnShape> {
+    class
+        .columns
+        .iter()
+        .filter(|c| c.name != "id" && c.name != "tenant_id" && c.kind != ColumnKind::Bytes)
+        .map(|c| {
+            let reference = class
+                .references
+                .iter()
+                .find(|r| r.column == c.name)
+                .and_then(|r| registry.by_table(&r.table))
+                .filter(|target| access_of(target) != ClassAccess::Hidden)
+                .map(|target| {
+                    let object_field = camel(c.name.trim_end_matches("_id"));
+                    (target.name.to_string(), target.table.clone(), object_field)
+                });
+            ColumnShape {
+                column: c.name.clone(),
+                field: camel(&c.name),
+                kind: c.kind,
+                nullable: c.nullable,
+                reference,
+            }
+        })
+        .collect()
+}
+
+fn scalar_type(shape: &ColumnShape) -> &'static str {
+    match shape.kind {
+        ColumnKind::Uuid => TypeRef::ID,
+        ColumnKind::Text => TypeRef::STRING,
+        ColumnKind::Int => TypeRef::INT,
+        ColumnKind::Bool => TypeRef::BOOLEAN,
+        ColumnKind::Json => "JSON",
+        ColumnKind::Timestamp => "DateTime",
+        ColumnKind::Bytes => TypeRef::STRING,
+    }
+}
+
+/// The GraphQL value of a cell.
+pub fn cell_value(cell: &Cell, reference: Option<&str>) -> Value {
+    match (cell, reference) {
+        (Cell::Null, _) => Value::Null,
+        (Cell::Uuid(id), Some(type_name)) => Value::String(ids::encode(type_name, *id)),
+        (Cell::Json(json), _) => Value::from_json(json.clone()).unwrap_or(Value::Null),
+        (Cell::Int(v), _) => Value::from(*v),
+        (Cell::Bool(v), _) => Value::Boolean(*v),
+        (other, _) => match other.to_json() {
+            serde_json::Value::String(s) => Value::String(s),
+            json => Value::from_json(json).unwrap_or(Value::Null),
+        },
+    }
+}
+
+/// Reads an input value for a column.
+fn input_cell(shape: &ColumnShape, value: ValueAccessor<'_>) -> AppResult<Cell> {
+    if value.is_null() {
+        return Ok(Cell::Null);
+    }
+    let bad = |m: &str| AppError::input(shape.field.clone(), m.to_string());
+    Ok(match shape.kind {
+        ColumnKind::Uuid => {
+            let text = value.string().map_err(|_| bad("expected an ID"))?;
+            match &shape.reference {
+                Some((type_name, _, _)) => Cell::Uuid(ids::expect(text, type_name, &shape.field)?),
+                None => Cell::Uuid(uuid::Uuid::parse_str(text).map_err(|_| bad("not a UUID"))?),
+            }
+        }
+        ColumnKind::Text => Cell::Text(
+            value
+                .string()
+                .map_err(|_| bad("expected a string"))?
+                .to_string(),
+        ),
+        ColumnKind::Int => {
+            let n = value.i64().map_err(|_| bad("expected an integer"))?;
+            i32::try_from(n).map_err(|_| bad("out of range"))?;
+            Cell::Int(n)
+        }
+        ColumnKind::Bool => Cell::Bool(value.boolean().map_err(|_| bad("expected a boolean"))?),
+        ColumnKind::Json => Cell::Json(
+            value
+                .as_value()
+                .clone()
+                .into_json()
+                .map_err(|_| bad("expected JSON"))?,
+        ),
+        ColumnKind::Timestamp => {
+            let text = value.string().map_err(|_| bad("expected an RFC 3339 date-time"))?;
+            Cell::Timestamp(
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map_err(|_| bad("expected an RFC 3339 date-time"))?
+                    .with_timezone(&chrono::Utc),
+            )
+        }
+        ColumnKind::Bytes => return Err(bad("binary fields are not writable here")),
+    })
+}
+
+fn input_values(
+    shapes: &[ColumnShape],
+    input: async_graphql::dynamic::ObjectAccessor<'_>,
+) -> AppResult<HashMap<String, Cell>> {
+    let mut values = HashMap::new();
+    for shape in shapes {
+        if let Some(value) = input.get(&shape.field) {
+            values.insert(shape.column.clone(), input_cell(shape, value)?);
+        }
+    }
+    Ok(values)
+}
+
+fn writable_input_shapes(shapes: &[ColumnShape]) -> Vec<ColumnShape> {
+    shapes
+        .iter()
+        .filter(|s| !matches!(s.column.as_str(), "created_at" | "updated_at"))
+        .cloned()
+        .collect()
+}
+
+/// Connection results handed from a connection field to its sub-fields.
+pub struct ConnectionData {
+    rows: Vec<Row>,
+    offset: u64,
+    total: u64,
+}
+
+impl ConnectionData {
+    /// A page of rows starting at `offset` out of `total`.
+    pub fn new(rows: Vec<Row>, offset: u64, total: u64) -> Self {
+        Self { rows, offset, total }
+    }
+}
+
+fn cursor(offset: u64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("cursor:{offset}"))
+}
+
+fn parse_cursor(text: &str, field: &str) -> AppResult<u64> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("cursor:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| AppError::input(field, "not a valid cursor"))
+}
+
+/// Relay pagination arguments → (offset, limit) given the total.
+pub fn window(ctx: &ResolverContext<'_>, total: u64) -> AppResult<(u64, u64)> {
+    let arg_u64 = |name: &str| -> AppResult<Option<u64>> {
+        match ctx.args.get(name) {
+            None => Ok(None),
+            Some(v) if v.is_null() => Ok(None),
+            Some(v) => {
+                let n = v.i64().map_err(|_| AppError::input(name, "expected an integer"))?;
+                if n < 0 {
+                    return Err(AppError::input(name, "must not be negative"));
+                }
+                if n as u64 > MAX_PAGE {
+                    return Err(AppError::input(name, format!("at most {MAX_PAGE}")));
+                }
+                Ok(Some(n as u64))
+            }
+        }
+    };
+    let arg_cursor = |name: &str| -> AppResult<Option<u64>> {
+        match ctx.args.get(name) {
+            None => Ok(None),
+            Some(v) if v.is_null() => Ok(None),
+            Some(v) => Ok(Some(parse_cursor(
+                v.string().map_err(|_| AppError::input(name, "not a valid cursor"))?,
+                name,
+            )?)),
+        }
+    };
+    let first = arg_u64("first")?;
+    let last = arg_u64("last")?;
+    let after = arg_cursor("after")?;
+    let before = arg_cursor("before")?;
+    let mut start = after.map_or(0, |a| a + 1);
+    let mut end = before.unwrap_or(total).min(total);
+    if let Some(first) = first {
+        end = end.min(start + first);
+    }
+    if let Some(last) = last {
+        start = start.max(end.saturating_sub(last));
+    }
+    if first.is_none() && last.is_none() {
+        end = end.min(start + DEFAULT_PAGE);
+    }
+    Ok((start, end.saturating_sub(start)))
+}
+
+pub fn pagination_args(field: Field) -> Field {
+    field
+        .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("after", TypeRef::named(TypeRef::STRING)))
+        .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("before", TypeRef::named(TypeRef::STRING)))
+}
+
+/// The shared connection plumbing (`PageInfo`).
+pub fn page_info_object() -> Object {
+    let data = |ctx: &ResolverContext<'_>| -> AppResult<(bool, bool, Option<String>, Option<String>)> {
+        let c = ctx
+            .parent_value
+            .try_downcast_ref::<ConnectionData>()
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("bad parent")))?;
+        let n = c.rows.len() as u64;
+        Ok((
+            c.offset + n < c.total,
+            c.offset > 0,
+            (n > 0).then(|| cursor(c.offset)),
+            (n > 0).then(|| cursor(c.offset + n - 1)),
+        ))
+    };
+    Object::new("PageInfo")
+        .description("Relay page information.")
+        .field(Field::new(
+            "hasNextPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            move |ctx| FieldFuture::new(async move { Ok(Some(Value::from(data(&ctx)?.0))) }),
+        ))
+        .field(Field::new(
+            "hasPreviousPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            move |ctx| FieldFuture::new(async move { Ok(Some(Value::from(data(&ctx)?.1))) }),
+        ))
+        .field(Field::new(
+            "startCursor",
+            TypeRef::named(TypeRef::STRING),
+            move |ctx| FieldFuture::new(async move { Ok(data(&ctx)?.2.map(Value::from)) }),
+        ))
+        .field(Field::new(
+            "endCursor",
+            TypeRef::named(TypeRef::STRING),
+            move |ctx| FieldFuture::new(async move { Ok(data(&ctx)?.3.map(Value::from)) }),
+        ))
+}
+
+fn connection_objects(class: &RowClass) -> (Object, Object) {
+    let name = class.name;
+    let edge = Object::new(format!("{name}Edge"))
+        .field(Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), |ctx| {
+            FieldFuture::new(async move {
+                let (offset, _) = ctx.parent_value.try_downcast_ref::<(u64, Row)>()?;
+                Ok(Some(Value::from(cursor(*offset))))
+            })
+        }))
+        .field(Field::new("node", TypeRef::named_nn(name), |ctx| {
+            FieldFuture::new(async move {
+                let (_, row) = ctx.parent_value.try_downcast_ref::<(u64, Row)>()?;
+                Ok(Some(FieldValue::owned_any(row.clone())))
+            })
+        }));
+    let connection = Object::new(format!("{name}Connection"))
+        .field(Field::new(
+            "edges",
+            TypeRef::named_nn_list_nn(format!("{name}Edge")),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
+                    Ok(Some(FieldValue::list(c.rows.iter().enumerate().map(
+                        |(i, row)| FieldValue::owned_any((c.offset + i as u64, row.clone())),
+                    ))))
+                })
+            },
+        ))
+        .field(Field::new("nodes", TypeRef::named_nn_list_nn(name), |ctx| {
+            FieldFuture::new(async move {
+                let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
+                Ok(Some(FieldValue::list(
+                    c.rows.iter().map(|row| FieldValue::owned_any(row.clone())),
+                )))
+            })
+        }))
+        .field(Field::new("totalCount", TypeRef::named_nn(TypeRef::INT), |ctx| {
+            FieldFuture::new(async move {
+                let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
+                Ok(Some(Value::from(c.total)))
+            })
+        }))
+        .field(Field::new("pageInfo", TypeRef::named_nn("PageInfo"), |ctx| {
+            FieldFuture::new(async move {
+                let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
+                Ok(Some(FieldValue::borrowed_any(c)))
+            })
+        }));
+    (connection, edge)
+}
+
+fn sortable(kind: ColumnKind) -> bool {
+    matches!(
+        kind,
+        ColumnKind::Text | ColumnKind::Int | ColumnKind::Bool | ColumnKind::Timestamp
+    )
+}
+
+/// Builds the surface of every class the generic layer exposes.
+pub fn build(registry: &Registry) -> ClassSurface {
+    let mut surface = ClassSurface {
+        objects: vec![page_info_object()],
+        inputs: Vec::new(),
+        enums: vec![Enum::new("OrderDirection").item("ASC").item("DESC")],
+        query_fields: Vec::new(),
+        mutation_fields: Vec::new(),
+    };
+    for class in registry.classes() {
+        let access = access_of(class);
+        if access == ClassAccess::Hidden {
+            continue;
+        }
+        build_class(registry, class, access, &mut surface);
+    }
+    surface
+}
+
+fn build_class(
+    registry: &Registry,
+    class: &RowClass,
+    access: ClassAccess,
+    surface: &mut ClassSurface,
+) {
+    let class = Arc::new(class.clone());
+    let name = class.name;
+    let shapes = Arc::new(shapes(registry, &class));
+
+    // The object type.
+    let mut object = Object::new(name).implement("Node");
+    object = object.field(Field::new("id", TypeRef::named_nn(TypeRef::ID), move |ctx| {
+        FieldFuture::new(async move {
+            let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+            Ok(Some(Value::from(ids::encode(name, row.id()))))
+        })
+    }));
+    if class.tenant_owned {
+        object = object.field(
+            Field::new("tenantId", TypeRef::named(TypeRef::ID), |ctx| {
+                FieldFuture::new(async move {
+                    let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                    Ok(row.tenant_id().map(|t| Value::from(t.to_string())))
+                })
+            })
+            .description("The owning tenant's id."),
+        );
+    }
+    for shape in shapes.iter() {
+        let ty = if shape.nullable {
+            TypeRef::named(scalar_type(shape))
+        } else {
+            TypeRef::named_nn(scalar_type(shape))
+        };
+        let s = shape.clone();
+        object = object.field(Field::new(shape.field.clone(), ty, move |ctx| {
+            let s = s.clone();
+            FieldFuture::new(async move {
+                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                let reference = s.reference.as_ref().map(|(t, _, _)| t.as_str());
+                Ok(Some(cell_value(row.get(&s.column), reference)))
+            })
+        }));
+        if let Some((target_name, target_table, object_field)) = &shape.reference {
+            let column: Arc<str> = shape.column.clone().into();
+            let target_table: Arc<str> = target_table.clone().into();
+            let ty = if shape.nullable {
+                TypeRef::named(target_name.clone())
+            } else {
+                TypeRef::named_nn(target_name.clone())
+            };
+            object = object.field(Field::new(object_field.clone(), ty, move |ctx| {
+                let column = column.clone();
+                let target_table = target_table.clone();
+                FieldFuture::new(async move {
+                    let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                    let Some(id) = row.get(&column).as_uuid() else {
+                        return Ok(None);
+                    };
+                    let loader = ctx.data::<DataLoader<RowsLoader>>()?;
+                    let key: RowsKey = (target_table, "id".into(), id);
+                    let rows = loader.load_one(key).await.map_err(|e| (*e).clone())?;
+                    Ok(rows
+                        .and_then(|r| r.first().cloned())
+                        .map(FieldValue::owned_any))
+                })
+            }));
+        }
+    }
+    // Nested lists: classes referencing this one (tenant-owned parents only).
+    if class.tenant_owned {
+        let referrers: Vec<(RowClass, String)> = registry
+            .referrers(&class.table)
+            .filter(|(child, _)| access_of(child) != ClassAccess::Hidden)
+            .map(|(child, r)| ((*child).clone(), r.column.clone()))
+            .collect();
+        for (child, column) in &referrers {
+            let field_name = if child.table == class.table {
+                "children".to_string()
+            } else if referrers.iter().filter(|(c, _)| c.table == child.table).count() > 1 {
+                format!("{}By{}", camel(&child.table), pascal(column))
+            } else {
+                camel(&child.table)
+            };
+            let child_table: Arc<str> = child.table.clone().into();
+            let column: Arc<str> = column.clone().into();
+            object = object.field(Field::new(
+                field_name,
+                TypeRef::named_nn_list_nn(child.name),
+                move |ctx| {
+                    let child_table = child_table.clone();
+                    let column = column.clone();
+                    FieldFuture::new(async move {
+                        let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                        let loader = ctx.data::<DataLoader<RowsLoader>>()?;
+                        let rows = loader
+                            .load_one((child_table, column, row.id()))
+                            .await
+                            .map_err(|e| (*e).clone())?
+                            .unwrap_or_default();
+                        Ok(Some(FieldValue::list(
+                            rows.iter().map(|r| FieldValue::owned_any(r.clone())),
+                        )))
+                    })
+                },
+            ));
+        }
+    }
+    surface.objects.push(object);
+    let (connection, edge) = connection_objects(&class);
+    surface.objects.push(connection);
+    surface.objects.push(edge);
+
+    // Filter and order.
+    let filter_name = format!("{name}Filter");
+    let mut filter = InputObject::new(&filter_name).description(format!(
+        "Equality filters on {name} fields; all given fields must match."
+    ));
+    let filter_shapes: Vec<ColumnShape> = shapes
+        .iter()
+        .filter(|s| !matches!(s.kind, ColumnKind::Json | ColumnKind::Timestamp))
+        .cloned()
+        .collect();
+    for s in &filter_shapes {
+        filter = filter.field(InputValue::new(s.field.clone(), TypeRef::named(scalar_type(s))));
+    }
+    surface.inputs.push(filter);
+    let order_name = format!("{name}OrderBy");
+    let mut order = Enum::new(&order_name).item("ID_ASC").item("ID_DESC");
+    let mut order_columns: Vec<(String, String, bool)> = vec![
+        ("ID_ASC".into(), "id".into(), false),
+        ("ID_DESC".into(), "id".into(), true),
+    ];
+    for s in shapes.iter().filter(|s| sortable(s.kind)) {
+        let upper = s.column.to_uppercase();
+        order = order.item(format!("{upper}_ASC")).item(format!("{upper}_DESC"));
+        order_columns.push((format!("{upper}_ASC"), s.column.clone(), false));
+        order_columns.push((format!("{upper}_DESC"), s.column.clone(), true));
+    }
+    surface.enums.push(order);
+    let order_columns = Arc::new(order_columns);
+
+    if access == ClassAccess::Catalog {
+        return;
+    }
+    // Root query fields.
+    let list_class = class.clone();
+    let filter_shapes = Arc::new(filter_shapes);
+    let list_field = Field::new(
+        plural_field(&class),
+        TypeRef::named_nn(format!("{name}Connection")),
+        move |ctx| {
+            let class = list_class.clone();
+            let filter_shapes = filter_shapes.clone();
+            let order_columns = order_columns.clone();
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let mut filter: Filter = Vec::new();
+                if let Some(input) = ctx.args.get("filter").filter(|v| !v.is_null()) {
+                    let input = input.object()?;
+                    for s in filter_shapes.iter() {
+                        if let Some(v) = input.get(&s.field) {
+                            filter.push((s.column.clone(), input_cell(s, v)?));
+                        }
+                    }
+                }
+                let (order_by, descending) = match ctx.args.get("orderBy") {
+                    Some(v) if !v.is_null() => {
+                        let item = v.enum_name()?;
+                        order_columns
+                            .iter()
+                            .find(|(n, _, _)| n == item)
+                            .map(|(_, c, d)| (c.clone(), *d))
+                            .unwrap_or(("id".into(), false))
+                    }
+                    _ => ("id".into(), false),
+                };
+                // Count first so that `last`/`before` can be turned into an offset.
+                let (_, total) = access::list(
+                    &state.db,
+                    req,
+                    &class,
+                    &filter,
+                    &Page {
+                        offset: 0,
+                        limit: 0,
+                        order_by: order_by.clone(),
+                        descending,
+                    },
+                )
+                .await?;
+                let (offset, limit) = window(&ctx, total)?;
+                let rows = if limit == 0 {
+                    Vec::new()
+                } else {
+                    access::list(
+                        &state.db,
+                        req,
+                        &class,
+                        &filter,
+                        &Page {
+                            offset,
+                            limit,
+                            order_by,
+                            descending,
+                        },
+                    )
+                    .await?
+                    .0
+                };
+                Ok(Some(FieldValue::owned_any(ConnectionData {
+                    rows,
+                    offset,
+                    total,
+                })))
+            })
+        },
+    )
+    .argument(InputValue::new("filter", TypeRef::named(filter_name)))
+    .argument(InputValue::new("orderBy", TypeRef::named(order_name)));
+    surface.query_fields.push(
+        pagination_args(list_field).description(format!("{name} rows visible to the caller.")),
+    );
+    let get_class = class.clone();
+    surface.query_fields.push(
+        Field::new(singular_field(&class), TypeRef::named(name), move |ctx| {
+            let class = get_class.clone();
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let id = ids::expect(ctx.args.try_get("id")?.string()?, class.name, "id")?;
+                let rows = access::by_ids(&state.db, req, &class, &[id]).await?;
+                Ok(rows.into_iter().next().map(FieldValue::owned_any))
+            })
+        })
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .description(format!("One {name} by id; null when it is not visible to the caller.")),
+    );
+
+    if matches!(access, ClassAccess::ReadOnly | ClassAccess::AdminRead) {
+        return;
+    }
+    // Mutations.
+    let input_shapes = Arc::new(writable_input_shapes(&shapes));
+    let mut create_input = InputObject::new(format!("Create{name}Input"));
+    let mut update_input = InputObject::new(format!("Update{name}Input"));
+    for s in input_shapes.iter() {
+        let has_default = Cell::default_for(s.kind, &s.column).is_some();
+        let ty = if s.nullable || has_default {
+            TypeRef::named(scalar_type(s))
+        } else {
+            TypeRef::named_nn(scalar_type(s))
+        };
+        create_input = create_input.field(InputValue::new(s.field.clone(), ty));
+        update_input =
+            update_input.field(InputValue::new(s.field.clone(), TypeRef::named(scalar_type(s))));
+    }
+    surface.inputs.push(create_input);
+    surface.inputs.push(update_input);
+
+    let (c_class, c_shapes) = (class.clone(), input_shapes.clone());
+    surface.mutation_fields.push(
+        Field::new(format!("create{name}"), TypeRef::named_nn(name), move |ctx| {
+            let (class, shapes) = (c_class.clone(), c_shapes.clone());
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
+                let row = access::create(&state.db, req, &class, values).await?;
+                Ok(Some(FieldValue::owned_any(row)))
+            })
+        })
+        .argument(InputValue::new(
+            "input",
+            TypeRef::named_nn(format!("Create{name}Input")),
+        ))
+        .description(creation_rule(&class)),
+    );
+    let (u_class, u_shapes) = (class.clone(), input_shapes.clone());
+    surface.mutation_fields.push(
+        Field::new(format!("update{name}"), TypeRef::named_nn(name), move |ctx| {
+            let (class, shapes) = (u_class.clone(), u_shapes.clone());
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let id = ids::expect(ctx.args.try_get("id")?.string()?, class.name, "id")?;
+                let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
+                let row = access::update(&state.db, req, &class, id, values).await?;
+                Ok(Some(FieldValue::owned_any(row)))
+            })
+        })
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .argument(InputValue::new(
+            "input",
+            TypeRef::named_nn(format!("Update{name}Input")),
+        ))
+        .description(format!("Changes the given fields of a {name}.")),
+    );
+    let d_class = class.clone();
+    surface.mutation_fields.push(
+        Field::new(format!("delete{name}"), TypeRef::named_nn(TypeRef::ID), move |ctx| {
+            let class = d_class.clone();
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let global = ctx.args.try_get("id")?.string()?.to_string();
+                let id = ids::expect(&global, class.name, "id")?;
+                access::delete(&state.db, req, &class, id).await?;
+                Ok(Some(Value::from(global)))
+            })
+        })
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .description(format!(
+            "Deletes a {name} (and the rows that belong to it); returns its id."
+        )),
+    );
+}
+
+fn creation_rule(class: &RowClass) -> String {
+    let who = match (class.plane, access_of(class)) {
+        (Plane::Vocabulary, _) => "callers with the vocabulary:author grant",
+        (_, ClassAccess::Managed) => "Super Users and above",
+        _ => "Contributors and above (on the template: template:author)",
+    };
+    format!("Creates a {} in the caller's tenant; allowed for {who}.", class.name)
+}
+
+/// Resolves `node(id)` for any class of the generic surface.
+pub async fn load_node(
+    state: &AppState,
+    req: &RequestContext,
+    global: &str,
+) -> AppResult<Option<(Row, &'static str)>> {
+    let Some((type_name, id)) = ids::decode(global) else {
+        return Err(AppError::input("id", "not a valid id"));
+    };
+    let Some(class) = state.registry.by_name(&type_name) else {
+        return Ok(None);
+    };
+    if access_of(class) == ClassAccess::Hidden {
+        return Ok(None);
+    }
+    let rows = access::by_ids(&state.db, req, class, &[id]).await?;
+    Ok(rows.into_iter().next().map(|r| (r, class.name)))
+}

@@ -1,0 +1,29 @@
+//! Forklift: a multi-tenant configuration API server. A platform team authors one template;
+//! Forklift forks it into every new tenant and serves all of them through one GraphQL API.
+//!
+//! Start at `ARCHITECTURE.md` for the map. In short: [`registry`] describes every row class;
+//! [`scope`] resolves who is calling in which tenant; [`access`] is the one scoped path to
+//! tenant-owned rows; [`graphql`] generates the API from the registry; [`fork`] copies the
+//! template into tenants; [`admin`] is tenant administration; [`bootstrap`] brings an empty
+//! database up.
+
+pub mod access;
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod fork;
+pub mod graphql;
+pub mod limits;
+pub mod naming;
+pub mod registry;
+pub mod rows;
+pub mod scope;
+pub mod server;
+pub mod sheets;
+pub mod state;
+pub mod ws;

@@ -1,0 +1,77 @@
+//! Limits checked before execution: query length, aliases, and the operation type (for GET).
+//! Depth, complexity and directives are limited by the schema itself.
+
+use async_graphql::parser::{
+    parse_query,
+    types::{ExecutableDocument, OperationType, Selection, SelectionSet},
+};
+
+use crate::error::AppError;
+
+/// Longest accepted query text, in bytes.
+pub const MAX_QUERY_BYTES: usize = 50_000;
+/// Most aliases in one document.
+pub const MAX_ALIASES: usize = 15;
+
+fn count_aliases(doc: &ExecutableDocument) -> usize {
+    fn walk(set: &SelectionSet, count: &mut usize) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    if field.node.alias.is_some() {
+                        *count += 1;
+                    }
+                    walk(&field.node.selection_set.node, count);
+                }
+                Selection::InlineFragment(fragment) => {
+                    walk(&fragment.node.selection_set.node, count)
+                }
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    let mut count = 0;
+    for (_, op) in doc.operations.iter() {
+        walk(&op.node.selection_set.node, &mut count);
+    }
+    for fragment in doc.fragments.values() {
+        walk(&fragment.node.selection_set.node, &mut count);
+    }
+    count
+}
+
+/// Refuses documents that are too long or use too many aliases. Unparsable documents pass
+/// through, so the executor reports the syntax error in its usual form.
+pub fn check(query: &str, _operation: Option<&str>) -> Result<(), AppError> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(AppError::input(
+            "query",
+            format!("the query is longer than {MAX_QUERY_BYTES} bytes"),
+        ));
+    }
+    if let Ok(doc) = parse_query(query) {
+        let aliases = count_aliases(&doc);
+        if aliases > MAX_ALIASES {
+            return Err(AppError::input(
+                "query",
+                format!("the query uses {aliases} aliases; at most {MAX_ALIASES} are allowed"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// True when the operation that would run is a mutation (or a subscription).
+pub fn is_mutation(query: &str, operation: Option<&str>) -> bool {
+    let Ok(doc) = parse_query(query) else {
+        return false;
+    };
+    doc.operations.iter().any(|(name, op)| {
+        let selected = match (operation, name) {
+            (Some(wanted), Some(name)) => wanted == name.as_str(),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        selected && op.node.ty != OperationType::Query
+    })
+}

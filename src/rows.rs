@@ -1,0 +1,161 @@
+//! Rows of any class, as the generic data layer, the GraphQL layer and the fork engine see them.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DbErr, QueryResult, Value};
+use uuid::Uuid;
+
+use crate::registry::{ColumnKind, RowClass};
+
+/// One column value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Null,
+    Uuid(Uuid),
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    Json(serde_json::Value),
+    Timestamp(DateTime<Utc>),
+    Bytes(Vec<u8>),
+}
+
+impl Cell {
+    /// Reads column `name` of kind `kind` from a query result.
+    pub fn read(result: &QueryResult, name: &str, kind: ColumnKind) -> Result<Cell, DbErr> {
+        Ok(match kind {
+            ColumnKind::Uuid => result
+                .try_get::<Option<Uuid>>("", name)?
+                .map_or(Cell::Null, Cell::Uuid),
+            ColumnKind::Text => result
+                .try_get::<Option<String>>("", name)?
+                .map_or(Cell::Null, Cell::Text),
+            ColumnKind::Int => result
+                .try_get::<Option<i32>>("", name)?
+                .map_or(Cell::Null, |v| Cell::Int(v.into())),
+            ColumnKind::Bool => result
+                .try_get::<Option<bool>>("", name)?
+                .map_or(Cell::Null, Cell::Bool),
+            ColumnKind::Json => result
+                .try_get::<Option<serde_json::Value>>("", name)?
+                .map_or(Cell::Null, Cell::Json),
+            ColumnKind::Timestamp => result
+                .try_get::<Option<DateTime<Utc>>>("", name)?
+                .map_or(Cell::Null, Cell::Timestamp),
+            ColumnKind::Bytes => result
+                .try_get::<Option<Vec<u8>>>("", name)?
+                .map_or(Cell::Null, Cell::Bytes),
+        })
+    }
+
+    /// The bind value for a column of kind `kind` (typed, also when null).
+    pub fn to_value(&self, kind: ColumnKind) -> Value {
+        match (self, kind) {
+            (Cell::Uuid(v), _) => Some(*v).into(),
+            (Cell::Text(v), _) => Some(v.clone()).into(),
+            (Cell::Int(v), _) => Some(*v as i32).into(),
+            (Cell::Bool(v), _) => Some(*v).into(),
+            (Cell::Json(v), _) => Some(v.clone()).into(),
+            (Cell::Timestamp(v), _) => Some(*v).into(),
+            (Cell::Bytes(v), _) => Some(v.clone()).into(),
+            (Cell::Null, ColumnKind::Uuid) => Option::<Uuid>::None.into(),
+            (Cell::Null, ColumnKind::Text) => Option::<String>::None.into(),
+            (Cell::Null, ColumnKind::Int) => Option::<i32>::None.into(),
+            (Cell::Null, ColumnKind::Bool) => Option::<bool>::None.into(),
+            (Cell::Null, ColumnKind::Json) => Option::<serde_json::Value>::None.into(),
+            (Cell::Null, ColumnKind::Timestamp) => Option::<DateTime<Utc>>::None.into(),
+            (Cell::Null, ColumnKind::Bytes) => Option::<Vec<u8>>::None.into(),
+        }
+    }
+
+    /// The UUID in this cell, if any.
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        match self {
+            Cell::Uuid(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The text in this cell, if any.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Cell::Text(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The boolean in this cell (null reads as false).
+    pub fn as_bool(&self) -> bool {
+        matches!(self, Cell::Bool(true))
+    }
+
+    /// The cell as JSON (bytes become base64).
+    pub fn to_json(&self) -> serde_json::Value {
+        use base64::Engine;
+        match self {
+            Cell::Null => serde_json::Value::Null,
+            Cell::Uuid(v) => v.to_string().into(),
+            Cell::Text(v) => v.clone().into(),
+            Cell::Int(v) => (*v).into(),
+            Cell::Bool(v) => (*v).into(),
+            Cell::Json(v) => v.clone(),
+            Cell::Timestamp(v) => v.to_rfc3339().into(),
+            Cell::Bytes(v) => base64::engine::general_purpose::STANDARD.encode(v).into(),
+        }
+    }
+
+    /// The zero value used for a non-null column that an input left out.
+    pub fn default_for(kind: ColumnKind, column: &str) -> Option<Cell> {
+        Some(match kind {
+            ColumnKind::Text => return None,
+            ColumnKind::Uuid => return None,
+            ColumnKind::Int => Cell::Int(0),
+            ColumnKind::Bool => Cell::Bool(false),
+            ColumnKind::Json => {
+                if matches!(
+                    column,
+                    "parameters" | "side_effects" | "columns" | "widgets" | "fields" | "services"
+                ) {
+                    Cell::Json(serde_json::json!([]))
+                } else {
+                    Cell::Json(serde_json::json!({}))
+                }
+            }
+            ColumnKind::Timestamp => Cell::Timestamp(Utc::now()),
+            ColumnKind::Bytes => return None,
+        })
+    }
+}
+
+/// One row of some class: column name → value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row {
+    pub values: HashMap<String, Cell>,
+}
+
+impl Row {
+    /// Reads every column of `class` from a query result.
+    pub fn read(result: &QueryResult, class: &RowClass) -> Result<Row, DbErr> {
+        let mut values = HashMap::with_capacity(class.columns.len());
+        for column in &class.columns {
+            values.insert(column.name.clone(), Cell::read(result, &column.name, column.kind)?);
+        }
+        Ok(Row { values })
+    }
+
+    /// The value of `column` (null when absent).
+    pub fn get(&self, column: &str) -> &Cell {
+        self.values.get(column).unwrap_or(&Cell::Null)
+    }
+
+    /// The row's primary key.
+    pub fn id(&self) -> Uuid {
+        self.get("id").as_uuid().unwrap_or_default()
+    }
+
+    /// The row's owner, when tenant-owned.
+    pub fn tenant_id(&self) -> Option<Uuid> {
+        self.get("tenant_id").as_uuid()
+    }
+}

@@ -1,0 +1,254 @@
+//! The HTTP surface: `/graphql` (POST, and GET for queries), the WebSocket endpoint,
+//! GraphiQL, health and readiness.
+
+use std::{sync::Arc, time::Duration};
+
+use async_graphql::{
+    dataloader::DataLoader,
+    dynamic::Schema,
+    http::GraphiQLSource,
+};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
+
+use crate::{
+    error::AppError,
+    graphql::{self, loaders::RowsLoader},
+    limits,
+    scope::{self, RequestContext, RequestInputs},
+    state::AppState,
+};
+
+/// Largest request body accepted on `/graphql` (uploads included).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct Server {
+    pub state: Arc<AppState>,
+    pub schema: Schema,
+}
+
+/// Builds the router over `state`.
+pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
+    let schema = graphql::build_schema(
+        &state.registry,
+        state.config.environment,
+        Some(state.clone()),
+    )?;
+    let timeout = state.config.request_timeout;
+    let server = Server { state, schema };
+    Ok(Router::new()
+        .route("/", get(graphiql))
+        .route("/graphiql", get(graphiql))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(crate::ws::upgrade))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout.max(Duration::from_secs(1)),
+        ))
+        .with_state(server))
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Forklift")
+            .finish(),
+    )
+}
+
+async fn readyz(State(server): State<Server>) -> Response {
+    if crate::db::ping(&server.state.db).await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    }
+}
+
+/// The inputs of tenant resolution, read from the request headers.
+pub fn inputs_from_headers(headers: &HeaderMap) -> RequestInputs {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    RequestInputs {
+        bearer: text("authorization").and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .map(|t| t.trim().to_string())
+        }),
+        tenant_header: text("x-tenant"),
+        host: text("host"),
+    }
+}
+
+/// A GraphQL error response with one error (status 200 unless given).
+pub fn error_response(status: StatusCode, err: AppError) -> Response {
+    let gql = err.into_graphql().into_server_error(async_graphql::Pos::default());
+    let mut body = serde_json::json!({ "errors": [gql] });
+    if let Some(first) = body["errors"][0].as_object_mut() {
+        first.remove("locations");
+    }
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn execute(server: &Server, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let ctx = match scope::resolve(&server.state, inputs_from_headers(headers)).await {
+        Ok(ctx) => ctx,
+        Err(err) => return error_response(StatusCode::OK, err),
+    };
+    let response = run(server, ctx, request).await;
+    let mut out = axum::Json(response).into_response();
+    out.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    out
+}
+
+/// Executes a request for a resolved context, with its per-request loader.
+pub async fn run(
+    server: &Server,
+    ctx: RequestContext,
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    let loader = DataLoader::new(
+        RowsLoader {
+            db: server.state.db.clone(),
+            ctx: ctx.clone(),
+            registry: server.state.registry.clone(),
+        },
+        tokio::spawn,
+    );
+    server.schema.execute(request.data(ctx).data(loader)).await
+}
+
+async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let request = if content_type.starts_with("multipart/form-data") {
+        let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+        match async_graphql::http::receive_body(
+            Some(content_type.as_str()),
+            futures::TryStreamExt::into_async_read(stream),
+            async_graphql::http::MultipartOptions::default()
+                .max_file_size(MAX_BODY_BYTES)
+                .max_num_files(4),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    AppError::input("body", format!("invalid multipart request: {e}")),
+                );
+            }
+        }
+    } else if content_type.starts_with("application/json") || content_type.starts_with("application/graphql-response+json") {
+        let value: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    AppError::input("body", "the body is not valid JSON"),
+                );
+            }
+        };
+        if value.is_array() {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                AppError::input("body", "batched requests are not supported; send one operation per request"),
+            );
+        }
+        match serde_json::from_value::<async_graphql::Request>(value) {
+            Ok(r) => r,
+            Err(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    AppError::input("body", "expected {\"query\": …, \"variables\": …, \"operationName\": …}"),
+                );
+            }
+        }
+    } else {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::input("Content-Type", "send application/json (or multipart/form-data for uploads)"),
+        );
+    };
+    if let Err(err) = limits::check(&request.query, request.operation_name.as_deref()) {
+        return error_response(StatusCode::BAD_REQUEST, err);
+    }
+    execute(&server, &headers, request).await
+}
+
+/// Query-string form of a GraphQL request.
+#[derive(serde::Deserialize)]
+pub struct GetParams {
+    query: Option<String>,
+    variables: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+}
+
+async fn graphql_get(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    Query(params): Query<GetParams>,
+) -> Response {
+    let Some(query) = params.query else {
+        return error_response(StatusCode::BAD_REQUEST, AppError::input("query", "is required"));
+    };
+    if let Err(err) = limits::check(&query, params.operation_name.as_deref()) {
+        return error_response(StatusCode::BAD_REQUEST, err);
+    }
+    if limits::is_mutation(&query, params.operation_name.as_deref()) {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            AppError::input("query", "mutations are only accepted over POST"),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let mut request = async_graphql::Request::new(query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.variables.filter(|v| !v.is_empty()) {
+        match serde_json::from_str::<serde_json::Value>(&vars) {
+            Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
+            Err(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    AppError::input("variables", "not valid JSON"),
+                );
+            }
+        }
+    }
+    execute(&server, &headers, request).await
+}

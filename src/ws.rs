@@ -1,0 +1,296 @@
+//! GraphQL over WebSocket: `graphql-transport-ws` and the legacy `graphql-ws`
+//! (subscriptions-transport-ws) protocol, authenticated from the `connection_init` payload.
+//!
+//! `graphql-transport-ws` rules: no `connection_init` within the init timeout → close 4408;
+//! a refused token or tenant → 4403; `subscribe` before the ack → 4401; a second init → 4429;
+//! a duplicate subscription id → 4409; an unparsable or unknown message → 4400. On shutdown
+//! every socket is closed with 1001 so clients reconnect elsewhere.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    extract::{
+        State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, WebSocket},
+    },
+    http::HeaderMap,
+    response::Response,
+};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::{sync::mpsc, task::AbortHandle};
+
+use crate::{
+    limits,
+    scope::{self, RequestContext, RequestInputs},
+    server::Server,
+};
+
+/// How long a client has to send `connection_init`.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Protocol {
+    TransportWs,
+    Legacy,
+}
+
+/// Upgrades `/graphql/ws`.
+pub async fn upgrade(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let ws = ws.protocols(["graphql-transport-ws", "graphql-ws"]);
+    let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some("graphql-ws") => Protocol::Legacy,
+        _ => Protocol::TransportWs,
+    };
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    ws.on_upgrade(move |socket| serve(socket, server, protocol, host))
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    let mut reason = reason.to_string();
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+fn text(value: Value) -> Message {
+    Message::Text(value.to_string().into())
+}
+
+/// The request inputs carried by a `connection_init` payload.
+fn inputs_from_payload(payload: &Value, host: Option<String>) -> RequestInputs {
+    let get = |keys: &[&str]| {
+        keys.iter().find_map(|k| {
+            payload
+                .get(*k)
+                .or_else(|| payload.get("headers").and_then(|h| h.get(*k)))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
+    };
+    let bearer = get(&["Authorization", "authorization"])
+        .map(|v| v.trim_start_matches("Bearer ").trim_start_matches("bearer ").trim().to_string())
+        .or_else(|| get(&["token", "authToken"]));
+    RequestInputs {
+        bearer,
+        tenant_header: get(&["X-Tenant", "x-tenant", "tenant"]),
+        host,
+    }
+}
+
+type Subscriptions = Arc<Mutex<HashMap<String, AbortHandle>>>;
+
+async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Option<String>) {
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut outgoing) = mpsc::channel::<Message>(256);
+    let writer = tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            let closing = matches!(message, Message::Close(_));
+            if sink.send(message).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let subscriptions: Subscriptions = Arc::default();
+    let mut shutdown = server.state.shutdown.subscribe();
+    let mut ctx: Option<RequestContext> = None;
+    let mut init_seen = false;
+    let deadline = tokio::time::sleep(INIT_TIMEOUT);
+    tokio::pin!(deadline);
+    server.state.metrics_ws(1);
+    loop {
+        let message = tokio::select! {
+            _ = &mut deadline, if !init_seen => {
+                let _ = out.send(close(4408, "Connection initialisation timeout")).await;
+                break;
+            }
+            _ = shutdown.changed() => {
+                let _ = out.send(close(1001, "Server is going away")).await;
+                break;
+            }
+            message = stream.next() => message,
+        };
+        let Some(Ok(message)) = message else { break };
+        let raw = match message {
+            Message::Text(t) => t.to_string(),
+            Message::Binary(_) => {
+                let _ = out.send(close(4400, "Binary messages are not supported")).await;
+                break;
+            }
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let Ok(msg) = serde_json::from_str::<Value>(&raw) else {
+            let _ = out.send(close(4400, "Invalid message received")).await;
+            break;
+        };
+        let kind = msg.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let id = msg.get("id").and_then(Value::as_str).map(str::to_string);
+        match (protocol, kind.as_str()) {
+            (_, "connection_init") => {
+                if init_seen {
+                    let _ = out.send(close(4429, "Too many initialisation requests")).await;
+                    break;
+                }
+                init_seen = true;
+                let payload = msg.get("payload").cloned().unwrap_or(Value::Null);
+                match scope::resolve(&server.state, inputs_from_payload(&payload, host.clone())).await {
+                    Ok(resolved) => {
+                        ctx = Some(resolved);
+                        let _ = out.send(text(json!({"type": "connection_ack"}))).await;
+                    }
+                    Err(err) => {
+                        if protocol == Protocol::Legacy {
+                            let _ = out
+                                .send(text(json!({"type": "connection_error", "payload": {"message": err.message(), "extensions": {"code": err.code()}}})))
+                                .await;
+                            let _ = out.send(close(4403, "Forbidden")).await;
+                        } else {
+                            let _ = out.send(close(4403, &format!("Forbidden: {}", err.message()))).await;
+                        }
+                        break;
+                    }
+                }
+            }
+            (Protocol::TransportWs, "ping") => {
+                let mut pong = json!({"type": "pong"});
+                if let Some(p) = msg.get("payload") {
+                    pong["payload"] = p.clone();
+                }
+                let _ = out.send(text(pong)).await;
+            }
+            (Protocol::TransportWs, "pong") => {}
+            (Protocol::TransportWs, "subscribe") | (Protocol::Legacy, "start") => {
+                let Some(resolved) = ctx.clone() else {
+                    let _ = out.send(close(4401, "Unauthorized")).await;
+                    break;
+                };
+                let Some(id) = id else {
+                    let _ = out.send(close(4400, "Subscribe message without an id")).await;
+                    break;
+                };
+                let duplicate = subscriptions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains_key(&id);
+                if duplicate {
+                    if protocol == Protocol::TransportWs {
+                        let _ = out.send(close(4409, &format!("Subscriber for {id} already exists"))).await;
+                        break;
+                    }
+                    continue;
+                }
+                let request = match serde_json::from_value::<async_graphql::Request>(
+                    msg.get("payload").cloned().unwrap_or(Value::Null),
+                ) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let _ = out.send(close(4400, "Invalid subscribe payload")).await;
+                        break;
+                    }
+                };
+                start(&server, protocol, resolved, id, request, out.clone(), subscriptions.clone());
+            }
+            (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
+                let removed = id.as_ref().and_then(|id| {
+                    subscriptions.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+                });
+                if let (Some(id), Some(handle)) = (id, removed) {
+                    handle.abort();
+                    if protocol == Protocol::Legacy {
+                        let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
+                    }
+                }
+            }
+            (Protocol::Legacy, "connection_terminate") => break,
+            (_, other) => {
+                let _ = out.send(close(4400, &format!("Unknown message type `{other}`"))).await;
+                break;
+            }
+        }
+    }
+    for (_, handle) in subscriptions.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+        handle.abort();
+    }
+    drop(out);
+    let _ = writer.await;
+    server.state.metrics_ws(-1);
+}
+
+fn start(
+    server: &Server,
+    protocol: Protocol,
+    ctx: RequestContext,
+    id: String,
+    request: async_graphql::Request,
+    out: mpsc::Sender<Message>,
+    subscriptions: Subscriptions,
+) {
+    let (next, error) = match protocol {
+        Protocol::TransportWs => ("next", "error"),
+        Protocol::Legacy => ("data", "error"),
+    };
+    let server = server.clone();
+    let registry = subscriptions.clone();
+    let task_id = id.clone();
+    let mut map = subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+    let task = tokio::spawn(async move {
+        let id = task_id;
+        if let Err(err) = limits::check(&request.query, request.operation_name.as_deref()) {
+            let payload = json!([{"message": err.message(), "extensions": {"code": err.code()}}]);
+            let _ = out.send(text(json!({"type": error, "id": id, "payload": payload}))).await;
+            registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            return;
+        }
+        let loader = async_graphql::dataloader::DataLoader::new(
+            crate::graphql::loaders::RowsLoader {
+                db: server.state.db.clone(),
+                ctx: ctx.clone(),
+                registry: server.state.registry.clone(),
+            },
+            tokio::spawn,
+        );
+        let mut responses = server
+            .schema
+            .execute_stream(request.data(ctx).data(loader))
+            .boxed();
+        let mut first = true;
+        let mut failed = false;
+        while let Some(response) = responses.next().await {
+            let body = serde_json::to_value(&response).unwrap_or_default();
+            if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+                let _ = out
+                    .send(text(json!({"type": error, "id": id, "payload": body["errors"]})))
+                    .await;
+                failed = true;
+                break;
+            }
+            first = false;
+            if out.send(text(json!({"type": next, "id": id, "payload": body}))).await.is_err() {
+                return;
+            }
+        }
+        if !failed || protocol == Protocol::Legacy {
+            let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
+        }
+        registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    });
+    map.insert(id, task.abort_handle());
+    drop(map);
+}
