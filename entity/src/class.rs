@@ -138,7 +138,9 @@ where
     let tenant_owned = columns.iter().any(|c| c.name == "tenant_id");
     let references = E::Relation::iter()
         .map(|relation| relation.def())
-        .filter(|def| def.is_owner)
+        // `belongs_to` relations: this table holds the foreign key. (sea-orm marks the
+        // `has_many`/`has_one` side, built by reversing a `belongs_to`, as the owner.)
+        .filter(|def| !def.is_owner && table_name(&def.from_tbl) == table)
         .filter_map(|def| {
             let from: Vec<String> = def.from_col.iter().map(|c| c.to_string()).collect();
             let own: Vec<&String> = from.iter().filter(|c| c.as_str() != "tenant_id").collect();
