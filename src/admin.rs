@@ -205,6 +205,8 @@ pub fn slugify(name: &str) -> String {
     for ch in name.to_lowercase().chars() {
         if ch.is_ascii_alphanumeric() {
             out.push(ch);
+        } else if let Some(folded) = fold_latin(ch) {
+            out.push_str(folded);
         } else if !out.ends_with('-') && !out.is_empty() {
             out.push('-');
         }
@@ -214,6 +216,30 @@ pub fn slugify(name: &str) -> String {
         out.pop();
     }
     out
+}
+
+/// The ASCII spelling of a common accented Latin letter (`é` → `e`, `ß` → `ss`).
+fn fold_latin(ch: char) -> Option<&'static str> {
+    Some(match ch {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ą' => "a",
+        'ç' | 'ć' | 'č' => "c",
+        'ď' | 'đ' => "d",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' => "i",
+        'ł' => "l",
+        'ñ' | 'ń' | 'ň' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+        'ř' => "r",
+        'ś' | 'š' | 'ş' => "s",
+        'ť' | 'ţ' => "t",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' => "u",
+        'ý' | 'ÿ' => "y",
+        'ź' | 'ż' | 'ž' => "z",
+        'ß' => "ss",
+        'æ' => "ae",
+        'œ' => "oe",
+        _ => return None,
+    })
 }
 
 /// True for a DNS label of 1–63 lowercase letters, digits and inner dashes.
@@ -553,6 +579,14 @@ async fn owners(db: &DatabaseConnection, tenant: Uuid) -> AppResult<u64> {
         .await?)
 }
 
+async fn members(db: &DatabaseConnection, tenant: Uuid) -> AppResult<u64> {
+    use entity::memberships;
+    Ok(memberships::Entity::find()
+        .filter(memberships::Column::TenantId.eq(tenant))
+        .count(db)
+        .await?)
+}
+
 async fn membership_in(state: &AppState, tenant: Uuid, id: Uuid) -> AppResult<entity::memberships::Model> {
     use entity::memberships;
     memberships::Entity::find_by_id(id)
@@ -614,7 +648,10 @@ pub async fn remove_member(state: &AppState, req: &RequestContext, id: Uuid) -> 
     let m = membership_in(state, tenant, id).await?;
     let current = Role::parse(&m.role).unwrap_or(Role::Viewer);
     may_assign(req, current)?;
-    if current == Role::Owner && owners(&state.db, tenant).await? <= 1 {
+    // The last Owner stays while anyone else is a member. A platform admin may remove an Owner
+    // who is the tenant's only member: that is off-boarding, the step before `deleteTenant`.
+    let offboarding = req.principal.is_admin && members(&state.db, tenant).await? == 1;
+    if current == Role::Owner && owners(&state.db, tenant).await? <= 1 && !offboarding {
         return Err(AppError::LastOwner);
     }
     entity::memberships::Entity::delete_by_id(m.id).exec(&state.db).await?;

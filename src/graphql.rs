@@ -58,7 +58,7 @@ pub fn build_schema(
             .description("Any row by its global id; null when it is not visible to the caller."),
         )
         .field(
-            Field::new("nodes", TypeRef::named_nn_list("Node"), |ctx| {
+            Field::new("nodes", TypeRef::named_nn_list_nn("Node"), |ctx| {
                 FieldFuture::new(async move {
                     let state = classes::app(&ctx)?;
                     let req = classes::request(&ctx)?;
@@ -69,16 +69,18 @@ pub fn build_schema(
                     let mut out = Vec::with_capacity(ids.len());
                     for id in ids.iter() {
                         let found = classes::load_node(state, req, id.string()?).await?;
-                        out.push(match found {
-                            Some((row, name)) => FieldValue::owned_any(row).with_type(name),
-                            None => FieldValue::NULL,
-                        });
+                        if let Some((row, name)) = found {
+                            out.push(FieldValue::owned_any(row).with_type(name));
+                        }
                     }
                     Ok(Some(FieldValue::list(out)))
                 })
             })
             .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(TypeRef::ID)))
-            .description("Rows by global id, in order; null for each id not visible."),
+            .description(
+                "Rows by global id, in the order given; ids that are not visible to the caller \
+                 (missing, or another tenant's) are left out.",
+            ),
         );
     let ops = operations::build();
     for field in ops.query_fields {

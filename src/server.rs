@@ -140,7 +140,29 @@ pub async fn run(
         },
         tokio::spawn,
     );
-    server.schema.execute(request.data(ctx).data(loader)).await
+    let mut response = server.schema.execute(request.data(ctx).data(loader)).await;
+    for error in &mut response.errors {
+        with_code(error);
+    }
+    response
+}
+
+/// Gives an error that has no `extensions.code` one: a request-level error (parse, validation)
+/// is the caller's (`BAD_USER_INPUT`); an execution error without a code is ours (`INTERNAL`).
+fn with_code(error: &mut async_graphql::ServerError) {
+    let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+    if has_code {
+        return;
+    }
+    let code = if error.path.is_empty() { "BAD_USER_INPUT" } else { "INTERNAL" };
+    if code == "INTERNAL" {
+        tracing::error!(error = %error.message, path = ?error.path, "resolver error without a code");
+        error.message = "internal error".into();
+    }
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
 }
 
 async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Bytes) -> Response {

@@ -97,12 +97,25 @@ impl TableSpec {
             }
             table.foreign_key(&mut key);
         }
+        if self.has_required_owner() {
+            // The target of composite same-tenant foreign keys, also the tenant column's index.
+            table.index(
+                Index::create()
+                    .name(format!("ux_{}_tenant_id_id", self.name))
+                    .unique()
+                    .col("tenant_id")
+                    .col("id"),
+            );
+        }
         table.to_owned()
     }
 
-    /// The unique indexes: `(tenant_id, id)`, the natural key, and single unique columns.
+    /// The other indexes: the natural key, single unique columns, and the tenant column where
+    /// no unique index starts with it. (`(tenant_id, id)` is a constraint of the table itself,
+    /// see [`TableSpec::create`], so self references such as a tree can point at it.)
     pub fn indexes(&self) -> Vec<IndexCreateStatement> {
         let mut out = Vec::new();
+        let owner: &[&'static str] = if self.tenant_owned { &["tenant_id"] } else { &[] };
         let unique = |name: String, cols: &[&'static str]| {
             let mut index = Index::create();
             index.name(name).table(self.name).unique();
@@ -111,12 +124,7 @@ impl TableSpec {
             }
             index.to_owned()
         };
-        if self.tenant_owned && self.columns.iter().any(|c| !c.nullable && c.name == "tenant_id") {
-            out.push(unique(
-                format!("ux_{}_tenant_id_id", self.name),
-                &["tenant_id", "id"],
-            ));
-        } else if self.tenant_owned {
+        if self.tenant_owned && !self.has_required_owner() {
             let mut index = Index::create();
             index
                 .name(format!("ix_{}_tenant_id", self.name))
@@ -124,19 +132,32 @@ impl TableSpec {
                 .col("tenant_id");
             out.push(index.to_owned());
         }
-        let single_unique = self.natural_key.len() == 1
-            && self
-                .columns
-                .iter()
-                .any(|c| c.unique && c.name == self.natural_key[0]);
-        if !self.natural_key.is_empty() && !single_unique {
-            let mut cols: Vec<&'static str> = Vec::new();
-            if self.tenant_owned {
-                cols.push("tenant_id");
-            }
+        if !self.natural_key.is_empty() {
+            let mut cols: Vec<&'static str> = owner.to_vec();
             cols.extend(self.natural_key.iter().copied().filter(|c| *c != "tenant_id"));
             out.push(unique(format!("ux_{}_natural_key", self.name), &cols));
         }
+        for col in self.columns.iter().filter(|c| c.unique) {
+            if self.natural_key == [col.name] {
+                continue;
+            }
+            let mut cols: Vec<&'static str> = if GLOBALLY_UNIQUE.contains(&(self.name, col.name)) {
+                Vec::new()
+            } else {
+                owner.to_vec()
+            };
+            cols.push(col.name);
+            out.push(unique(format!("ux_{}_{}", self.name, col.name), &cols));
+        }
         out
     }
+
+    /// True when every row has an owner (`tenant_id NOT NULL`).
+    fn has_required_owner(&self) -> bool {
+        self.tenant_owned && self.columns.iter().any(|c| !c.nullable && c.name == "tenant_id")
+    }
 }
+
+/// Unique columns of tenant-owned tables that are unique across all tenants, not per tenant
+/// (a host name routes to exactly one tenant).
+const GLOBALLY_UNIQUE: &[(&str, &str)] = &[("domains", "host")];

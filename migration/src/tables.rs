@@ -145,7 +145,7 @@ pub const TABLES: &[TableSpec] = &[
             Col { name: "icon", kind: Text, nullable: true, unique: false },
             Col { name: "nav_order", kind: Int, nullable: false, unique: false },
             Col { name: "is_active", kind: Bool, nullable: false, unique: false },
-            Col { name: "route_namespace", kind: Text, nullable: false, unique: false },
+            Col { name: "route_namespace", kind: Text, nullable: false, unique: true },
             Col { name: "vertical", kind: Text, nullable: true, unique: false },
             Col { name: "features", kind: Json, nullable: false, unique: false },
             Col { name: "created_at", kind: Timestamp, nullable: false, unique: false },

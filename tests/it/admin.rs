@@ -1,0 +1,128 @@
+//! Issue #6: the tenant catalog and lifecycle, members and the role hierarchy.
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, code};
+
+const CREATE: &str = "mutation($input: CreateTenantInput!) { createTenant(input: $input) { id slug status trialEndsAt } }";
+
+async fn create(app: &TestApp, input: Value) -> Value {
+    app.gql(&app.admin(), None, CREATE, json!({ "input": input })).await
+}
+
+crate::both! {
+    async fn creating_tenants_derives_and_validates_slugs(app) {
+        let body = create(&app, json!({ "name": "Ville de Saint-Étienne" })).await;
+        let tenant = &body["data"]["createTenant"];
+        assert_eq!(tenant["slug"], "ville-de-saint-etienne", "{body}");
+        assert_eq!(tenant["status"], "TRIAL", "trial by default");
+        let ends = chrono::DateTime::parse_from_rfc3339(tenant["trialEndsAt"].as_str().expect("trial end")).expect("date");
+        let days = (ends.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_hours();
+        assert!((13 * 24..=14 * 24).contains(&days), "14 days: {days} h");
+
+        for bad in ["-acme", "acme-", "ac_me", "ACME!", &"a".repeat(64), ""] {
+            let body = create(&app, json!({ "name": "Bad", "slug": bad })).await;
+            assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "slug {bad:?}: {body}");
+        }
+        let body = create(&app, json!({ "name": "Other", "slug": "ville-de-saint-etienne" })).await;
+        assert_eq!(code(&body).as_deref(), Some("CONFLICT"), "{body}");
+        // Only platform admins create tenants.
+        let someone = app.token("someone@example.test", None, false, &[]);
+        let body = app.gql(&someone, None, CREATE, json!({ "input": { "name": "Mine" } })).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    }
+
+    async fn the_lifecycle_moves_through_trial_active_and_suspended(app) {
+        let admin = app.admin();
+        let body = create(&app, json!({ "name": "Acme", "slug": "acme", "trialDays": 3 })).await;
+        let id = body["data"]["createTenant"]["id"].as_str().expect("id").to_string();
+        let extend = "mutation($id: ID!, $d: Int!) { extendTrial(id: $id, days: $d) { trialEndsAt } }";
+        for days in [0, -5] {
+            let body = app.gql(&admin, None, extend, json!({ "id": id, "d": days })).await;
+            assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "{days} days: {body}");
+        }
+        let extended = app.ok(&admin, None, extend, json!({ "id": id, "d": 10 })).await;
+        let ends = chrono::DateTime::parse_from_rfc3339(extended["extendTrial"]["trialEndsAt"].as_str().expect("end")).expect("date");
+        let days = (ends.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_hours() / 24;
+        assert!((12..=13).contains(&days), "3 + 10 days: {days}");
+
+        let stats = "{ tenantStats(expiringWithinDays: 30) { total active trial suspended expiring } }";
+        let s = app.ok(&admin, None, stats, json!({})).await;
+        assert_eq!(s["tenantStats"]["trial"], 1, "{s}");
+        assert_eq!(s["tenantStats"]["expiring"], 1, "{s}");
+
+        app.ok(&admin, None, "mutation($id: ID!) { activateTenant(id: $id) { status } }", json!({ "id": id })).await;
+        let body = app.gql(&admin, None, extend, json!({ "id": id, "d": 5 })).await;
+        assert!(matches!(code(&body).as_deref(), Some("BAD_USER_INPUT" | "PRECONDITION_FAILED")), "only trials extend: {body}");
+        let suspended = app.ok(&admin, None, "mutation($id: ID!) { suspendTenant(id: $id, reason: \"Unpaid invoice\") { status suspensionReason } }", json!({ "id": id })).await;
+        assert_eq!(suspended["suspendTenant"]["status"], "SUSPENDED");
+        assert_eq!(suspended["suspendTenant"]["suspensionReason"], "Unpaid invoice");
+        let s = app.ok(&admin, None, stats, json!({})).await;
+        assert_eq!(s["tenantStats"]["suspended"], 1, "{s}");
+        let listed = app.ok(&admin, None, "{ tenants(filter: { status: SUSPENDED }) { totalCount nodes { slug } } }", json!({})).await;
+        assert_eq!(listed["tenants"]["nodes"][0]["slug"], "acme", "{listed}");
+    }
+
+    async fn deleting_a_tenant_needs_it_empty_of_members(app) {
+        let admin = app.admin();
+        let id = app.ready_tenant("acme").await;
+        let membership = app.add_member("acme", "olga@acme.test", "OWNER").await;
+        let body = app.gql(&admin, None, "mutation($id: ID!) { deleteTenant(id: $id) }", json!({ "id": id })).await;
+        assert!(code(&body).is_some(), "refused while members remain: {body}");
+        app.ok(&admin, Some("acme"), "mutation($id: ID!) { removeMember(id: $id) }", json!({ "id": membership })).await;
+        app.ok(&admin, None, "mutation($id: ID!) { deleteTenant(id: $id) }", json!({ "id": id })).await;
+        let body = app.gql(&admin, None, "query($id: ID!) { tenant(id: $id) { id } }", json!({ "id": id })).await;
+        assert!(body["data"]["tenant"].is_null(), "{body}");
+        let tenant = crate::harness::uuid_of(&id);
+        assert_eq!(crate::fixture::count(&app.state.db, "organizations", tenant).await, 0, "its rows are gone");
+    }
+
+    async fn the_role_hierarchy_and_last_owner_hold(app) {
+        app.ready_tenant("acme").await;
+        let owner_m = app.add_member("acme", "owner@acme.test", "OWNER").await;
+        app.add_member("acme", "super@acme.test", "SUPER_USER").await;
+        let editor_m = app.add_member("acme", "editor@acme.test", "EDITOR").await;
+        let owner = app.token("owner@acme.test", None, false, &[]);
+        let superu = app.token("super@acme.test", None, false, &[]);
+        let editor = app.token("editor@acme.test", None, false, &[]);
+        let add = "mutation($e: String!, $r: Role!) { addMember(email: $e, role: $r) { id role } }";
+        // Super User assigns Editor and below, not Super User or Owner.
+        app.ok(&superu, Some("acme"), add, json!({ "e": "c1@acme.test", "r": "CONTRIBUTOR" })).await;
+        for role in ["SUPER_USER", "OWNER"] {
+            let body = app.gql(&superu, Some("acme"), add, json!({ "e": "x@acme.test", "r": role })).await;
+            assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "super user → {role}: {body}");
+        }
+        // Owner assigns Super User, not Owner.
+        app.ok(&owner, Some("acme"), add, json!({ "e": "s2@acme.test", "r": "SUPER_USER" })).await;
+        let body = app.gql(&owner, Some("acme"), add, json!({ "e": "o2@acme.test", "r": "OWNER" })).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // An editor manages nobody.
+        let body = app.gql(&editor, Some("acme"), add, json!({ "e": "v@acme.test", "r": "VIEWER" })).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        let body = app.gql(&superu, Some("acme"), "mutation($id: ID!) { changeMemberRole(id: $id, role: OWNER) { id } }", json!({ "id": editor_m })).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // The last owner can be neither demoted nor removed, even by an admin.
+        let admin = app.admin();
+        let body = app.gql(&admin, Some("acme"), "mutation($id: ID!) { changeMemberRole(id: $id, role: VIEWER) { id } }", json!({ "id": owner_m })).await;
+        assert_eq!(code(&body).as_deref(), Some("LAST_OWNER"), "{body}");
+        let body = app.gql(&admin, Some("acme"), "mutation($id: ID!) { removeMember(id: $id) }", json!({ "id": owner_m })).await;
+        assert_eq!(code(&body).as_deref(), Some("LAST_OWNER"), "{body}");
+        // me lists the caller's tenants and roles.
+        let me = app.ok(&owner, None, "{ me { subject memberships { slug role } } }", json!({})).await;
+        assert_eq!(me["me"]["memberships"][0]["slug"], "acme");
+        assert_eq!(me["me"]["memberships"][0]["role"], "OWNER");
+    }
+
+    async fn seeding_a_staff_admin_is_explicit(app) {
+        let id = app.ready_tenant("acme").await;
+        let admin = app.admin();
+        let seed = "mutation($t: ID!, $e: String!) { seedStaffAdmin(tenantId: $t, email: $e) { id role } }";
+        let someone = app.token("someone@example.test", None, false, &[]);
+        let body = app.gql(&someone, None, seed, json!({ "t": id, "e": "staff@acme.test" })).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        let seeded = app.ok(&admin, None, seed, json!({ "t": id, "e": "staff@acme.test" })).await;
+        assert_eq!(seeded["seedStaffAdmin"]["role"], "OWNER");
+        let staff = app.token("staff@acme.test", None, false, &[]);
+        app.ok(&staff, Some("acme"), "{ applications { totalCount } }", json!({})).await;
+    }
+}

@@ -1,0 +1,13 @@
+//! Forklift's integration tests: one binary, real servers on port 0, real databases.
+//! Every `both!` test runs on SQLite and on PostgreSQL (see `harness`).
+
+mod harness;
+mod fixture;
+mod wsclient;
+
+mod admin;
+mod foundation;
+mod fork;
+mod guard;
+mod schema;
+mod ws;

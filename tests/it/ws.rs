@@ -1,0 +1,71 @@
+//! The `graphql-transport-ws` rules, over a real socket.
+
+use serde_json::json;
+
+use crate::{
+    harness::TestApp,
+    wsclient::{self, Frame},
+};
+
+async fn closed_with(socket: &mut wsclient::Socket) -> u16 {
+    loop {
+        match wsclient::next(socket).await {
+            Frame::Closed(code, reason) => {
+                assert!(reason.len() <= 123, "close reason within 123 bytes");
+                return code;
+            }
+            Frame::Json(message) if message["type"] == "ka" => continue,
+            Frame::Json(message) => panic!("expected a close, got {message}"),
+        }
+    }
+}
+
+crate::both! {
+    async fn the_protocol_rules_hold(app) {
+        let url = app.ws_url();
+        // A bad token: 4403.
+        let mut socket = wsclient::open(&url, "graphql-transport-ws").await;
+        wsclient::send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": "Bearer nope" } })).await;
+        assert_eq!(closed_with(&mut socket).await, 4403);
+        // Subscribe before the ack: 4401.
+        let mut socket = wsclient::open(&url, "graphql-transport-ws").await;
+        wsclient::send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { forkProgress(runId: \"x\") { seq } }" } })).await;
+        assert_eq!(closed_with(&mut socket).await, 4401);
+        // A second init: 4429.
+        let mut socket = wsclient::connect(&url, "graphql-transport-ws", &app.admin()).await;
+        wsclient::send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", app.admin()) } })).await;
+        assert_eq!(closed_with(&mut socket).await, 4429);
+        // Ping → pong.
+        let mut socket = wsclient::connect(&url, "graphql-transport-ws", &app.admin()).await;
+        wsclient::send(&mut socket, json!({ "type": "ping" })).await;
+        assert_eq!(wsclient::next_json(&mut socket).await["type"], "pong");
+        // An unknown message: 4400.
+        wsclient::send(&mut socket, json!({ "type": "bogus" })).await;
+        assert_eq!(closed_with(&mut socket).await, 4400);
+        // A duplicate subscription id: 4409. (A run that is still pending keeps the first open.)
+        forklift::bootstrap::ensure_template(&app.state).await.expect("template");
+        crate::fixture::seeded_template(&app.state, 2).await;
+        app.create_tenant("acme").await;
+        let run = app.start_fork("acme").await;
+        let mut socket = wsclient::connect(&url, "graphql-transport-ws", &app.admin()).await;
+        let subscribe = json!({ "id": "same", "type": "subscribe", "payload": { "query": "subscription($id: ID!) { forkProgress(runId: $id) { seq } }", "variables": { "id": run } } });
+        wsclient::send(&mut socket, subscribe.clone()).await;
+        wsclient::send(&mut socket, subscribe).await;
+        let code = loop {
+            match wsclient::next(&mut socket).await {
+                Frame::Closed(code, _) => break code,
+                Frame::Json(_) => continue,
+            }
+        };
+        assert!(code == 4409 || code == 1000, "duplicate id closes 4409 (or the first finished already): {code}");
+        app.wait_run(&run).await;
+    }
+
+    async fn no_init_closes_with_4408(app) {
+        let mut socket = wsclient::open(&app.ws_url(), "graphql-transport-ws").await;
+        assert_eq!(closed_with(&mut socket).await, 4408);
+    }
+}
+
+#[allow(dead_code)]
+fn _uses(_: TestApp) {}
