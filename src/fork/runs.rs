@@ -388,8 +388,7 @@ async fn run_in_transaction(
     let result = {
         let engine = Engine::new(&tx, &state.registry, input.source.id, input.target.id, false);
         let mut relay = Relay { inner: progress, postgres, pending_flush: false };
-        let result = engine.run(&mut relay).await;
-        result
+        engine.run(&mut relay).await
     };
     match result {
         Ok(outcome) => {

@@ -26,19 +26,19 @@ fn value_for(class: &RowClass, column: &str, kind: ColumnKind, nullable: bool, i
     match (column, kind) {
         ("created_at" | "updated_at", _) => Cell::Timestamp(Utc::now()),
         // Phase 3 input: applications with the `map` feature, geometry fields on schemas.
-        ("features", ColumnKind::Json) => Cell::Json(json!({ "map": i % 2 == 0 })),
+        ("features", ColumnKind::Json) => Cell::Json(json!({ "map": i.is_multiple_of(2) })),
         ("fields", ColumnKind::Json) if class.table == "entity_schemas" => Cell::Json(json!([
             { "name": "title", "type": "string" },
             { "name": "location", "type": "point", "geometry": true }
         ])),
         // Phases 4 and 5 input: every other row public.
-        ("is_public" | "public_submit" | "public_vote", ColumnKind::Bool) => Cell::Bool(i % 2 == 0),
+        ("is_public" | "public_submit" | "public_vote", ColumnKind::Bool) => Cell::Bool(i.is_multiple_of(2)),
         // Records of custom types are forked only when their type is forkable.
         ("forkable", ColumnKind::Bool) => Cell::Bool(true),
         ("kind", ColumnKind::Text) if class.table == "tenants" => Cell::Text("TENANT".into()),
         (_, ColumnKind::Text) => Cell::Text(format!("{tag}-{column}")),
         (_, ColumnKind::Int) => Cell::Int(i as i64),
-        (_, ColumnKind::Bool) => Cell::Bool(i % 2 == 0),
+        (_, ColumnKind::Bool) => Cell::Bool(i.is_multiple_of(2)),
         (_, ColumnKind::Json) => Cell::Json(json!({ "seed": tag })),
         (_, ColumnKind::Timestamp) => Cell::Timestamp(Utc::now()),
         (_, ColumnKind::Uuid) if nullable => Cell::Null,

@@ -91,7 +91,7 @@ crate::both! {
         let registry = app.state.registry.clone();
         // Through the API, as the template's author sees it.
         for class in registry.copied_classes() {
-            let field = list_field(&format!("{}", class.table));
+            let field = list_field(&class.table);
             let query = format!("{{ {field} {{ totalCount nodes {{ id }} }} }}");
             let data = app.ok(&admin, Some("template"), &query, json!({})).await;
             assert_eq!(data[&field]["totalCount"], 3, "{} rows read back", class.table);

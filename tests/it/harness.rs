@@ -37,7 +37,6 @@ pub enum Backend {
 /// A fresh database for one test; removed when dropped.
 pub struct TestDb {
     pub url: String,
-    pub backend: Backend,
     dir: Option<PathBuf>,
     pg_name: Option<String>,
 }
@@ -78,7 +77,6 @@ impl TestDb {
                 let file = dir.join("forklift.db");
                 Some(TestDb {
                     url: format!("sqlite://{}?mode=rwc", file.display()),
-                    backend,
                     dir: Some(dir),
                     pg_name: None,
                 })
@@ -102,7 +100,6 @@ impl TestDb {
                 let _ = admin.close().await;
                 Some(TestDb {
                     url: pg_url_for(&name),
-                    backend,
                     dir: None,
                     pg_name: Some(name),
                 })
@@ -142,11 +139,10 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub state: Arc<AppState>,
     pub http: reqwest::Client,
-    pub backend: Backend,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    // Last: dropped after the server stopped.
-    pub db: TestDb,
+    /// Kept for its `Drop`, which removes the database after the server.
+    _db: TestDb,
 }
 
 /// The configuration every test server starts from.
@@ -193,29 +189,10 @@ impl TestApp {
             addr,
             state,
             http: reqwest::Client::new(),
-            backend: db.backend,
             shutdown: Some(tx),
             server: Some(server),
-            db,
+            _db: db,
         }
-    }
-
-    /// Stops the server and waits for it to drain; returns the database for reuse.
-    pub async fn stop(mut self) -> TestDb {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-        let _ = self.state.db.clone().close().await;
-        let placeholder = TestDb {
-            url: String::new(),
-            backend: self.backend,
-            dir: None,
-            pg_name: None,
-        };
-        std::mem::replace(&mut self.db, placeholder)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -329,19 +306,6 @@ pub fn code(body: &Value) -> Option<String> {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .map(str::to_string)
-}
-
-/// Every `extensions.code` of the response.
-pub fn codes(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Runs each test body on SQLite and on PostgreSQL: `both! { async fn name(app) { ... } }`
