@@ -37,7 +37,10 @@ pub enum ClassAccess {
     AdminRead,
     /// Types only: the tenant catalog, whose root fields are hand-written (admin only).
     Catalog,
-    /// Not exposed generically (users, branding, the audit log).
+    /// The audit log: Owners read their tenant's entries, platform admins every entry (or one
+    /// tenant's with `X-Tenant`). Written only by the audit extension.
+    AuditLog,
+    /// Not exposed generically (users, branding).
     Hidden,
 }
 
@@ -52,6 +55,7 @@ pub fn access_of(class: &RowClass) -> ClassAccess {
             "organizations" | "teams" | "team_members" => ClassAccess::Managed,
             "memberships" | "domains" | "tenant_features" => ClassAccess::ReadOnly,
             "fork_runs" | "fork_events" => ClassAccess::AdminRead,
+            "audit_entries" => ClassAccess::AuditLog,
             _ => ClassAccess::Hidden,
         },
     }
@@ -90,7 +94,14 @@ fn scoped(ctx: &RequestContext, class: &RowClass, select: &mut SelectStatement) 
             return Ok(());
         }
         ClassAccess::Vocabulary => return Ok(()),
-        ClassAccess::AdminRead if ctx.principal.is_admin && ctx.scope().is_err() => return Ok(()),
+        ClassAccess::AdminRead | ClassAccess::AuditLog
+            if ctx.principal.is_admin && ctx.scope().is_err() =>
+        {
+            return Ok(());
+        }
+        ClassAccess::AuditLog if !matches!(ctx.effective_role(), Some(r) if r >= Role::Owner) => {
+            return Err(AppError::forbidden("the audit log is for Owners and platform admins"));
+        }
         _ => {}
     }
     if !class.tenant_owned {
@@ -197,7 +208,7 @@ pub async fn by_column(
 fn write_target(ctx: &RequestContext, class: &RowClass, need: Role) -> AppResult<Option<Uuid>> {
     match access_of(class) {
         ClassAccess::Hidden | ClassAccess::Catalog => Err(AppError::NotFound(class.name.into())),
-        ClassAccess::ReadOnly | ClassAccess::AdminRead => Err(AppError::forbidden(format!(
+        ClassAccess::ReadOnly | ClassAccess::AdminRead | ClassAccess::AuditLog => Err(AppError::forbidden(format!(
             "{} rows cannot be written directly",
             class.name
         ))),

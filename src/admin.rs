@@ -1,7 +1,6 @@
 //! Tenant administration (SPEC §2, §6): the catalog and lifecycle, members and roles, and the
 //! audit log that records every administrative mutation, allowed or refused.
 
-use std::future::Future;
 
 use chrono::{Duration, Utc};
 use sea_orm::{
@@ -16,7 +15,7 @@ use crate::{
     fork::{engine::ForkOutcome, runs},
     registry::{ColumnKind, RowClass},
     rows::{Cell, Row},
-    scope::{RequestContext, Role, Scope},
+    scope::{RequestContext, Role},
     state::AppState,
 };
 
@@ -74,43 +73,6 @@ pub fn planned_run_row(
         updated_at: now,
     };
     model_row(class, &run)
-}
-
-/// Runs an administrative mutation and appends its audit entry, allowed or refused.
-pub async fn audited<T>(
-    state: &AppState,
-    req: &RequestContext,
-    operation: &str,
-    target: Option<Uuid>,
-    work: impl Future<Output = AppResult<T>>,
-) -> AppResult<T> {
-    let result = work.await;
-    let tenant = target.or_else(|| match req.scope() {
-        Ok(Scope::Tenant(t)) => Some(t.id),
-        _ => None,
-    });
-    let (outcome, detail) = match &result {
-        Ok(_) => ("ALLOWED", serde_json::json!({})),
-        Err(e) => (
-            if matches!(e, AppError::Internal(_)) { "FAILED" } else { "REFUSED" },
-            serde_json::json!({"code": e.code()}),
-        ),
-    };
-    let entry = entity::audit_entries::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
-        actor: Set(req.principal.subject.clone()),
-        operation: Set(operation.into()),
-        target: Set(target.map(|t| t.to_string())),
-        outcome: Set(outcome.into()),
-        detail: Set(detail),
-        request_id: Set(None),
-        at: Set(Utc::now()),
-    };
-    if let Err(err) = entry.insert(&state.db).await {
-        tracing::error!(error = %err, operation, "could not write audit entry");
-    }
-    result
 }
 
 /// Filters of the `tenants` query.

@@ -9,7 +9,7 @@ use crate::{
     auth::{self, Verifier},
     config::Config,
     db,
-    fork::{hub::ProgressHub, runs},
+    fork::runs,
     registry::Registry,
     server,
     state::AppState,
@@ -88,17 +88,8 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
     let verifier = Verifier::new(&config, secret)?;
     let db = db::connect(&config).await?;
     db::migrate(&db).await?;
-    let (shutdown, _) = tokio::sync::watch::channel(false);
-    Ok(AppState {
-        db,
-        config,
-        registry,
-        verifier,
-        hub: ProgressHub::default(),
-        replica_id: format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple()),
-        shutdown,
-        open_websockets: Default::default(),
-    })
+    let replica_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
+    Ok(AppState::new(db, config, registry, verifier, replica_id))
 }
 
 fn hostname() -> String {

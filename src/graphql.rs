@@ -1,10 +1,12 @@
 //! The GraphQL schema: generated row-class types plus the hand-written operations
 //! (tenant administration, forks, progress).
 
+pub mod audit;
 pub mod classes;
 pub mod ids;
 pub mod loaders;
 pub mod operations;
+pub mod tenancy;
 
 use std::sync::Arc;
 
@@ -107,8 +109,16 @@ pub fn build_schema(
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
+        .extension(audit::Audit)
         .enable_uploading();
-    for object in surface.objects.into_iter().chain(ops.objects) {
+    let mut extra = ops.object_fields;
+    for mut object in surface.objects.into_iter().chain(ops.objects) {
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            extra.into_iter().partition(|(ty, _)| *ty == object.type_name());
+        extra = rest;
+        for (_, field) in mine {
+            object = object.field(field);
+        }
         builder = builder.register(object);
     }
     for input in surface.inputs.into_iter().chain(ops.inputs) {

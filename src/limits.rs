@@ -75,3 +75,34 @@ pub fn is_mutation(query: &str, operation: Option<&str>) -> bool {
         selected && op.node.ty != OperationType::Query
     })
 }
+
+/// The root fields of the mutation that would run (empty for queries and unparsable text).
+pub fn mutation_fields(query: &str, operation: Option<&str>) -> Vec<String> {
+    use async_graphql::parser::types::Selection;
+    let Ok(doc) = parse_query(query) else {
+        return Vec::new();
+    };
+    doc.operations
+        .iter()
+        .filter(|(name, op)| {
+            let selected = match (operation, name) {
+                (Some(wanted), Some(name)) => wanted == name.as_str(),
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+            selected && op.node.ty == OperationType::Mutation
+        })
+        .flat_map(|(_, op)| {
+            op.node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .filter_map(|item| match &item.node {
+                    Selection::Field(field) => Some(field.node.name.node.to_string()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}

@@ -11,7 +11,7 @@ use async_graphql::{
 use axum::{
     Router,
     body::Bytes,
-    extract::{Query, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -20,7 +20,7 @@ use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 
 use crate::{
     error::AppError,
-    graphql::{self, loaders::RowsLoader},
+    graphql::{self, audit, loaders::RowsLoader},
     limits,
     scope::{self, RequestContext, RequestInputs},
     state::AppState,
@@ -52,6 +52,7 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         .route("/readyz", get(readyz))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::upgrade))
+        .route("/tenants/{slug}/logo", get(logo))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -68,6 +69,32 @@ async fn graphiql() -> Html<String> {
             .title("Forklift")
             .finish(),
     )
+}
+
+/// A tenant's logo, public (login pages show it), with its content type; SVGs are served under
+/// a policy that forbids scripts.
+async fn logo(State(server): State<Server>, Path(slug): Path<String>) -> Response {
+    match crate::tenancy::logo_by_slug(&server.state.db, &slug).await {
+        Ok(Some((bytes, content_type))) => {
+            let mut response = (StatusCode::OK, bytes).into_response();
+            let headers = response.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                headers.insert(header::CONTENT_TYPE, v);
+            }
+            headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            response
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "no logo").into_response(),
+        Err(err) => {
+            tracing::error!(error = %err.message(), "logo lookup failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
 }
 
 async fn readyz(State(server): State<Server>) -> Response {
@@ -113,9 +140,24 @@ pub fn error_response(status: StatusCode, err: AppError) -> Response {
 }
 
 async fn execute(server: &Server, headers: &HeaderMap, request: async_graphql::Request) -> Response {
-    let ctx = match scope::resolve(&server.state, inputs_from_headers(headers)).await {
+    let inputs = inputs_from_headers(headers);
+    let bearer = inputs.bearer.clone();
+    let ctx = match scope::resolve(&server.state, inputs).await {
         Ok(ctx) => ctx,
-        Err(err) => return error_response(StatusCode::OK, err),
+        Err(err) => {
+            let fields = limits::mutation_fields(&request.query, request.operation_name.as_deref());
+            if !fields.is_empty() {
+                // Refused before any resolver ran: the audit log still shows the attempt.
+                let actor = bearer
+                    .as_deref()
+                    .and_then(|t| server.state.verifier.verify(t).ok())
+                    .map(|c| c.sub);
+                for field in fields {
+                    audit::record_refused_request(&server.state, actor.as_deref(), &field, &err).await;
+                }
+            }
+            return error_response(StatusCode::OK, err);
+        }
     };
     let response = run(server, ctx, request).await;
     let mut out = axum::Json(response).into_response();

@@ -1,12 +1,21 @@
 //! The state shared by every request: database pool, configuration, registry, token verifier,
 //! the fork progress hub and the shutdown signal.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{
+    RwLock,
+    atomic::{AtomicI64, Ordering},
+};
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
-use crate::{auth::Verifier, config::Config, fork::hub::ProgressHub, registry::Registry};
+use crate::{
+    auth::Verifier,
+    config::Config,
+    domains::{SharedResolver, SystemResolver},
+    fork::hub::ProgressHub,
+    registry::Registry,
+};
 
 /// Shared, immutable application state (held in an `Arc`).
 pub struct AppState {
@@ -21,9 +30,49 @@ pub struct AppState {
     pub shutdown: watch::Sender<bool>,
     /// Open WebSocket connections.
     pub open_websockets: AtomicI64,
+    /// DNS TXT lookups for domain verification (replaceable: tests, air-gapped installs).
+    resolver: RwLock<SharedResolver>,
 }
 
 impl AppState {
+    /// Assembles the state; the system DNS resolver verifies domains until replaced.
+    pub fn new(
+        db: DatabaseConnection,
+        config: Config,
+        registry: Registry,
+        verifier: Verifier,
+        replica_id: String,
+    ) -> Self {
+        let (shutdown, _) = watch::channel(false);
+        Self {
+            db,
+            config,
+            registry,
+            verifier,
+            hub: ProgressHub::default(),
+            replica_id,
+            shutdown,
+            open_websockets: AtomicI64::new(0),
+            resolver: RwLock::new(std::sync::Arc::new(SystemResolver)),
+        }
+    }
+
+    /// The resolver that verifies domains.
+    pub fn resolver(&self) -> SharedResolver {
+        match self.resolver.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the resolver that verifies domains.
+    pub fn set_resolver(&self, resolver: SharedResolver) {
+        match self.resolver.write() {
+            Ok(mut r) => *r = resolver,
+            Err(poisoned) => *poisoned.into_inner() = resolver,
+        }
+    }
+
     /// Counts a WebSocket opening (`+1`) or closing (`-1`).
     pub fn metrics_ws(&self, delta: i64) {
         self.open_websockets.fetch_add(delta, Ordering::Relaxed);

@@ -138,14 +138,11 @@ impl TableSpec {
             out.push(unique(format!("ux_{}_natural_key", self.name), &cols));
         }
         for col in self.columns.iter().filter(|c| c.unique) {
-            if self.natural_key == [col.name] {
+            let global = GLOBALLY_UNIQUE.contains(&(self.name, col.name));
+            if self.natural_key == [col.name] && !global {
                 continue;
             }
-            let mut cols: Vec<&'static str> = if GLOBALLY_UNIQUE.contains(&(self.name, col.name)) {
-                Vec::new()
-            } else {
-                owner.to_vec()
-            };
+            let mut cols: Vec<&'static str> = if global { Vec::new() } else { owner.to_vec() };
             cols.push(col.name);
             out.push(unique(format!("ux_{}_{}", self.name, col.name), &cols));
         }

@@ -60,7 +60,11 @@ pub fn app<'a>(ctx: &ResolverContext<'a>) -> AppResult<&'a Arc<AppState>> {
 }
 
 fn plural_field(class: &RowClass) -> String {
-    camel(&class.table)
+    match class.table.as_str() {
+        // SPEC §6 names the audit log's connection `auditLog`.
+        "audit_entries" => "auditLog".into(),
+        table => camel(table),
+    }
 }
 
 fn singular_field(class: &RowClass) -> String {
@@ -641,7 +645,7 @@ fn build_class(
         .description(format!("One {name} by id; null when it is not visible to the caller.")),
     );
 
-    if matches!(access, ClassAccess::ReadOnly | ClassAccess::AdminRead) {
+    if matches!(access, ClassAccess::ReadOnly | ClassAccess::AdminRead | ClassAccess::AuditLog) {
         return;
     }
     // Mutations.
@@ -715,18 +719,27 @@ fn build_class(
         })
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
         .description(format!(
-            "Deletes a {name} (and the rows that belong to it); returns its id."
+            "Deletes {} {name} (and the rows that belong to it); returns its id.",
+            article(name)
         )),
     );
 }
 
 fn creation_rule(class: &RowClass) -> String {
-    let who = match (class.plane, access_of(class)) {
-        (Plane::Vocabulary, _) => "callers with the vocabulary:author grant",
-        (_, ClassAccess::Managed) => "Super Users and above",
-        _ => "Contributors and above (on the template: template:author)",
+    let (place, who) = match (class.plane, access_of(class)) {
+        (Plane::Vocabulary, _) => ("the shared vocabulary", "callers with the vocabulary:author grant"),
+        (_, ClassAccess::Managed) => ("the caller's tenant", "Super Users and above"),
+        _ => (
+            "the caller's tenant",
+            "Contributors and above (on the template: template:author)",
+        ),
     };
-    format!("Creates a {} in the caller's tenant; allowed for {who}.", class.name)
+    format!("Creates {} {} in {place}; allowed for {who}.", article(class.name), class.name)
+}
+
+/// `a` or `an`, for generated descriptions.
+fn article(name: &str) -> &'static str {
+    if name.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" }
 }
 
 /// Resolves `node(id)` for any class of the generic surface.

@@ -32,6 +32,8 @@ pub struct Operations {
     pub query_fields: Vec<Field>,
     pub mutation_fields: Vec<Field>,
     pub subscription_fields: Vec<SubscriptionField>,
+    /// Fields added to objects of the generic surface, by type name (`Tenant.trialExpired`).
+    pub object_fields: Vec<(&'static str, Field)>,
 }
 
 fn arg_str<'a>(ctx: &'a ResolverContext<'_>, name: &str) -> AppResult<&'a str> {
@@ -118,10 +120,12 @@ pub fn build() -> Operations {
         query_fields: Vec::new(),
         mutation_fields: Vec::new(),
         subscription_fields: Vec::new(),
+        object_fields: Vec::new(),
     };
     tenants(&mut ops);
     members(&mut ops);
     forks(&mut ops);
+    super::tenancy::build(&mut ops);
     ops
 }
 
@@ -238,7 +242,7 @@ fn tenants(ops: &mut Operations) {
                 if status.as_deref() == Some("SUSPENDED") {
                     return Err(AppError::input("status", "a new tenant is TRIAL or ACTIVE").into());
                 }
-                let tenant = admin::audited(state, req, "createTenant", None, admin::create_tenant(state, req, create)).await?;
+                let tenant = admin::create_tenant(state, req, create).await?;
                 ok_tenant(state, &tenant)
             })
         })
@@ -256,10 +260,10 @@ fn tenants(ops: &mut Operations) {
                     let req = request(&ctx)?;
                     let id = tenant_id_arg(&ctx, "id")?;
                     if name == "deleteTenant" {
-                        admin::audited(state, req, name, Some(id), admin::delete_tenant(state, req, id)).await?;
+                        admin::delete_tenant(state, req, id).await?;
                         Ok(Some(FieldValue::value(Value::from(ids::encode("Tenant", id)))))
                     } else {
-                        let t = admin::audited(state, req, name, Some(id), admin::activate(state, req, id)).await?;
+                        let t = admin::activate(state, req, id).await?;
                         ok_tenant(state, &t)
                     }
                 })
@@ -275,7 +279,7 @@ fn tenants(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let id = tenant_id_arg(&ctx, "id")?;
                 let reason = arg_str(&ctx, "reason")?.to_string();
-                let t = admin::audited(state, req, "suspendTenant", Some(id), admin::suspend(state, req, id, reason)).await?;
+                let t = admin::suspend(state, req, id, reason).await?;
                 ok_tenant(state, &t)
             })
         })
@@ -290,7 +294,7 @@ fn tenants(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let id = tenant_id_arg(&ctx, "id")?;
                 let days = ctx.args.try_get("days")?.i64()?;
-                let t = admin::audited(state, req, "extendTrial", Some(id), admin::extend_trial(state, req, id, days)).await?;
+                let t = admin::extend_trial(state, req, id, days).await?;
                 ok_tenant(state, &t)
             })
         })
@@ -381,7 +385,7 @@ fn members(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let email = arg_str(&ctx, "email")?.to_string();
                 let role = role_arg(&ctx, "role")?;
-                let row = admin::audited(state, req, "addMember", None, admin::add_member(state, req, email, role)).await?;
+                let row = admin::add_member(state, req, email, role).await?;
                 Ok(Some(FieldValue::owned_any(row)))
             })
         })
@@ -396,7 +400,7 @@ fn members(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let id = ids::expect(arg_str(&ctx, "id")?, "Membership", "id")?;
                 let role = role_arg(&ctx, "role")?;
-                let row = admin::audited(state, req, "changeMemberRole", None, admin::change_role(state, req, id, role)).await?;
+                let row = admin::change_role(state, req, id, role).await?;
                 Ok(Some(FieldValue::owned_any(row)))
             })
         })
@@ -410,7 +414,7 @@ fn members(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let global = arg_str(&ctx, "id")?.to_string();
                 let id = ids::expect(&global, "Membership", "id")?;
-                admin::audited(state, req, "removeMember", None, admin::remove_member(state, req, id)).await?;
+                admin::remove_member(state, req, id).await?;
                 Ok(Some(FieldValue::value(global)))
             })
         })
@@ -423,7 +427,7 @@ fn members(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let tenant = tenant_id_arg(&ctx, "tenantId")?;
                 let email = arg_str(&ctx, "email")?.to_string();
-                let row = admin::audited(state, req, "seedStaffAdmin", Some(tenant), admin::seed_staff_admin(state, req, tenant, email)).await?;
+                let row = admin::seed_staff_admin(state, req, tenant, email).await?;
                 Ok(Some(FieldValue::owned_any(row)))
             })
         })
@@ -502,14 +506,7 @@ fn forks(ops: &mut Operations) {
                     let row = admin::planned_run_row(class, &checked, &outcome, &req.principal.subject)?;
                     return Ok(Some(FieldValue::owned_any(row)));
                 }
-                let run = admin::audited(
-                    state,
-                    req,
-                    "forkTenant",
-                    Some(checked.target.id),
-                    runs::start(Arc::clone(state), checked.clone()),
-                )
-                .await?;
+                let run = runs::start(Arc::clone(state), checked.clone()).await?;
                 Ok(Some(FieldValue::owned_any(admin::model_row(class, &run)?)))
             })
         })

@@ -10,4 +10,5 @@ mod foundation;
 mod fork;
 mod guard;
 mod schema;
+mod tenancy;
 mod ws;
