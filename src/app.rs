@@ -86,10 +86,13 @@ fn spawn_lease_sweeper(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<AppState> {
     let secret = auth::effective_secret(&config)?;
     let verifier = Verifier::new(&config, secret)?;
-    let db = db::connect(&config).await?;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let mut db = db::connect(&config).await?;
+    let observer = metrics.clone();
+    db.set_metric_callback(move |info| observer.statement(info.elapsed, info.failed));
     db::migrate(&db).await?;
     let replica_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
-    Ok(AppState::new(db, config, registry, verifier, replica_id))
+    Ok(AppState::new(db, config, registry, verifier, replica_id, metrics))
 }
 
 fn hostname() -> String {

@@ -21,6 +21,7 @@ pub mod error;
 pub mod fork;
 pub mod graphql;
 pub mod limits;
+pub mod metrics;
 pub mod naming;
 pub mod registry;
 pub mod rows;

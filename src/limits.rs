@@ -76,8 +76,17 @@ pub fn is_mutation(query: &str, operation: Option<&str>) -> bool {
     })
 }
 
+/// The root fields of the operation that would run, of any kind (empty for unparsable text).
+pub fn root_fields(query: &str, operation: Option<&str>) -> Vec<String> {
+    fields_of(query, operation, None)
+}
+
 /// The root fields of the mutation that would run (empty for queries and unparsable text).
 pub fn mutation_fields(query: &str, operation: Option<&str>) -> Vec<String> {
+    fields_of(query, operation, Some(OperationType::Mutation))
+}
+
+fn fields_of(query: &str, operation: Option<&str>, kind: Option<OperationType>) -> Vec<String> {
     use async_graphql::parser::types::Selection;
     let Ok(doc) = parse_query(query) else {
         return Vec::new();
@@ -90,7 +99,7 @@ pub fn mutation_fields(query: &str, operation: Option<&str>) -> Vec<String> {
                 (Some(_), None) => false,
                 (None, _) => true,
             };
-            selected && op.node.ty == OperationType::Mutation
+            selected && kind.is_none_or(|k| op.node.ty == k)
         })
         .flat_map(|(_, op)| {
             op.node

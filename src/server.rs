@@ -50,6 +50,7 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         .route("/graphiql", get(graphiql))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::upgrade))
         .route("/tenants/{slug}/logo", get(logo))
@@ -95,6 +96,27 @@ async fn logo(State(server): State<Server>, Path(slug): Path<String>) -> Respons
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     }
+}
+
+/// The Prometheus metrics of this process.
+async fn metrics(State(server): State<Server>) -> Response {
+    let db = &server.state.db;
+    let pool = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let p = db.get_postgres_connection_pool();
+            Some((p.size(), p.num_idle()))
+        }
+        _ => {
+            let p = db.get_sqlite_connection_pool();
+            Some((p.size(), p.num_idle()))
+        }
+    };
+    let mut response = server.state.metrics.render(pool).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 async fn readyz(State(server): State<Server>) -> Response {
@@ -182,7 +204,13 @@ pub async fn run(
         },
         tokio::spawn,
     );
+    let started = std::time::Instant::now();
+    let operation = limits::root_fields(&request.query, request.operation_name.as_deref())
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "invalid".to_string());
     let mut response = server.schema.execute(request.data(ctx).data(loader)).await;
+    server.state.metrics.request(&operation, response.errors.is_empty(), started.elapsed());
     for error in &mut response.errors {
         with_code(error);
     }

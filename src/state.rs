@@ -1,10 +1,7 @@
 //! The state shared by every request: database pool, configuration, registry, token verifier,
 //! the fork progress hub and the shutdown signal.
 
-use std::sync::{
-    RwLock,
-    atomic::{AtomicI64, Ordering},
-};
+use std::sync::{Arc, RwLock};
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
@@ -14,6 +11,7 @@ use crate::{
     config::Config,
     domains::{SharedResolver, SystemResolver},
     fork::hub::ProgressHub,
+    metrics::Metrics,
     registry::Registry,
 };
 
@@ -28,8 +26,8 @@ pub struct AppState {
     pub replica_id: String,
     /// Flips to `true` when the server begins shutting down.
     pub shutdown: watch::Sender<bool>,
-    /// Open WebSocket connections.
-    pub open_websockets: AtomicI64,
+    /// Prometheus metrics of this process.
+    pub metrics: Arc<Metrics>,
     /// DNS TXT lookups for domain verification (replaceable: tests, air-gapped installs).
     resolver: RwLock<SharedResolver>,
 }
@@ -42,6 +40,7 @@ impl AppState {
         registry: Registry,
         verifier: Verifier,
         replica_id: String,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let (shutdown, _) = watch::channel(false);
         Self {
@@ -52,8 +51,8 @@ impl AppState {
             hub: ProgressHub::default(),
             replica_id,
             shutdown,
-            open_websockets: AtomicI64::new(0),
-            resolver: RwLock::new(std::sync::Arc::new(SystemResolver)),
+            metrics,
+            resolver: RwLock::new(Arc::new(SystemResolver)),
         }
     }
 
@@ -73,8 +72,4 @@ impl AppState {
         }
     }
 
-    /// Counts a WebSocket opening (`+1`) or closing (`-1`).
-    pub fn metrics_ws(&self, delta: i64) {
-        self.open_websockets.fetch_add(delta, Ordering::Relaxed);
-    }
 }

@@ -113,7 +113,7 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
     let mut init_seen = false;
     let deadline = tokio::time::sleep(INIT_TIMEOUT);
     tokio::pin!(deadline);
-    server.state.metrics_ws(1);
+    server.state.metrics.websockets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     loop {
         let message = tokio::select! {
             _ = &mut deadline, if !init_seen => {
@@ -230,7 +230,7 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
     }
     drop(out);
     let _ = writer.await;
-    server.state.metrics_ws(-1);
+    server.state.metrics.websockets.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn start(
@@ -252,6 +252,7 @@ fn start(
     let mut map = subscriptions.lock().unwrap_or_else(|p| p.into_inner());
     let task = tokio::spawn(async move {
         let id = task_id;
+        let _active = ActiveSubscription::new(&server.state.metrics);
         if let Err(err) = limits::check(&request.query, request.operation_name.as_deref()) {
             let payload = json!([{"message": err.message(), "extensions": {"code": err.code()}}]);
             let _ = out.send(text(json!({"type": error, "id": id, "payload": payload}))).await;
@@ -293,4 +294,20 @@ fn start(
     });
     map.insert(id, task.abort_handle());
     drop(map);
+}
+
+/// Counts a subscription as active for as long as it lives (also when its task is aborted).
+struct ActiveSubscription(std::sync::Arc<crate::metrics::Metrics>);
+
+impl ActiveSubscription {
+    fn new(metrics: &std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        metrics.subscriptions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(metrics.clone())
+    }
+}
+
+impl Drop for ActiveSubscription {
+    fn drop(&mut self) {
+        self.0.subscriptions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }

@@ -172,6 +172,8 @@ struct RunProgress {
     run_id: Uuid,
     pending: Vec<ForkEvent>,
     phase: Option<String>,
+    /// When the current phase started (for the phase-duration metric).
+    phase_started: Option<std::time::Instant>,
     failpoint: Option<String>,
 }
 
@@ -225,6 +227,7 @@ async fn store_events(db: &DatabaseConnection, events: &[ForkEvent]) -> anyhow::
 impl Progress for RunProgress {
     fn phase_started(&mut self, phase: &str) {
         self.phase = Some(phase.to_string());
+        self.phase_started = Some(std::time::Instant::now());
         self.emit(EventKind::PhaseStarted, None, None, serde_json::json!({}));
     }
     fn rows_copied(&mut self, _phase: &str, count: &ClassCount) {
@@ -235,7 +238,10 @@ impl Progress for RunProgress {
         let detail = serde_json::to_value(skipped).unwrap_or_default();
         self.emit(EventKind::RowSkipped, Some(&skipped.class_name), None, detail);
     }
-    fn phase_finished(&mut self, _phase: &str) {
+    fn phase_finished(&mut self, phase: &str) {
+        if let Some(started) = self.phase_started.take() {
+            self.state.metrics.fork_phase(phase, started.elapsed());
+        }
         self.emit(EventKind::PhaseFinished, None, None, serde_json::json!({}));
     }
     fn checkpoint(&mut self, point: &str) -> anyhow::Result<()> {
@@ -276,6 +282,7 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
         run_id,
         pending: Vec::new(),
         phase: None,
+        phase_started: None,
         failpoint: state.config.fork_failpoint.clone(),
     };
     let now = chrono::Utc::now();
@@ -337,6 +344,8 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
                 .exec(&state.db)
                 .await;
             set_provisioning(&state.db, input.target.id, "READY").await;
+            let created = outcome.counts.iter().map(|c| c.created).sum();
+            state.metrics.fork_run(status::FINISHED, created);
         }
         Err(err) => {
             let failed_phase = progress.phase.clone();
@@ -355,6 +364,7 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
                 .exec(&state.db)
                 .await;
             set_provisioning(&state.db, input.target.id, &previous_state_after_failure(&previous_state)).await;
+            state.metrics.fork_run(status::ROLLED_BACK, 0);
         }
     }
     state.hub.close(run_id);

@@ -221,6 +221,32 @@ crate::both! {
         assert_eq!(template_nav["navigationItems"]["totalCount"], 2);
     }
 
+    async fn a_nested_query_costs_the_same_statements_for_5_and_50_parents(app) {
+        let vocabulary = fixture::seed_vocabulary(&app.state, 2).await;
+        let small = uuid_of(&app.create_tenant("small").await);
+        let large = uuid_of(&app.create_tenant("large").await);
+        fixture::seed_config(&app.state, small, 5, &vocabulary).await;
+        fixture::seed_config(&app.state, large, 50, &vocabulary).await;
+        let admin = app.admin();
+        let query = "{ applications(first: 100) { totalCount nodes { code actions { key actionPlacements { id surfaceType { key } } } } } }";
+        let mut cost = Vec::new();
+        for tenant in ["small", "large"] {
+            // The least of three runs: a background task may slip a statement in.
+            let mut least = u64::MAX;
+            for _ in 0..3 {
+                let before = app.state.metrics.statements();
+                let data = app.ok(&admin, Some(tenant), query, json!({})).await;
+                least = least.min(app.state.metrics.statements() - before);
+                assert!(data["applications"]["totalCount"].as_i64().unwrap_or(0) >= 5);
+            }
+            cost.push(least);
+        }
+        assert_eq!(cost[0], cost[1], "statements for 5 and 50 parents: {cost:?}");
+        // A small constant: the guard's lookups, count and page, and one per nesting level
+        // (actions, placements, surface types).
+        assert!(cost[0] <= 9, "{cost:?} statements");
+    }
+
     async fn request_limits_refuse_cleanly(app) {
         let admin = app.admin();
         // Depth 11.

@@ -262,3 +262,23 @@ crate::both_backends! {
         assert_eq!(code(&body).as_deref(), Some("CROSS_TENANT_DENIED"), "{body}");
     }
 }
+
+crate::both! {
+    async fn metrics_are_exposed_for_prometheus(app) {
+        app.ready_tenant("acme").await;
+        app.ok(&app.admin(), Some("acme"), "{ applications { totalCount } }", json!({})).await;
+        let response = app.http.get(app.url("/metrics")).send().await.expect("metrics");
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(response.headers()["content-type"].to_str().unwrap_or("").starts_with("text/plain"));
+        let text = response.text().await.expect("text");
+        for needle in [
+            "forklift_graphql_request_duration_seconds_count{operation=\"applications\",outcome=\"ok\"} 1",
+            "forklift_fork_runs_total{status=\"FINISHED\"} 1",
+            "forklift_fork_phase_duration_seconds_count{phase=\"APPLICATION_SPINE\"} 1",
+            "forklift_websockets_open 0",
+            "forklift_db_pool_connections{state=\"idle\"}",
+        ] {
+            assert!(text.contains(needle), "missing `{needle}` in\n{text}");
+        }
+    }
+}
