@@ -55,6 +55,7 @@ impl Application {
         let router = server::router(self.state.clone())?;
         let state = self.state.clone();
         let lease_sweeper = spawn_lease_sweeper(state.clone());
+        let listener = db::is_postgres(&state.db).then(|| crate::fork::listener::spawn(state.clone()));
         axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -63,6 +64,9 @@ impl Application {
             })
             .await?;
         lease_sweeper.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         Ok(())
     }
 }

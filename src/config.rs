@@ -69,8 +69,9 @@ pub struct Config {
     pub fork_lease: Duration,
     /// Per-request deadline (`FORKLIFT_REQUEST_TIMEOUT_SECS`, 30).
     pub request_timeout: Duration,
-    /// Test hook: make every fork fail at this point (`after_phase:N`, `mid_phase:2`)
-    /// (`FORKLIFT_FORK_FAILPOINT`). Never set it in production.
+    /// Test hook (`FORKLIFT_FORK_FAILPOINT`): make every fork fail at a point (`after_phase:N`,
+    /// `mid_phase:2`), or hold it there (`pause:after_phase:1:1500`, milliseconds). Never set it
+    /// in production.
     pub fork_failpoint: Option<String>,
 }
 

@@ -2,5 +2,6 @@
 
 pub mod engine;
 pub mod hub;
+pub mod listener;
 pub mod progress;
 pub mod runs;

@@ -87,13 +87,37 @@ pub struct Subscription {
 }
 
 /// The hub of live runs in this process.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ProgressHub {
     runs: Arc<Mutex<HashMap<Uuid, LiveRun>>>,
     target_locks: Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Rings with a run id when new events of that run were stored by any replica (from
+    /// PostgreSQL `LISTEN`), or with the nil id when every follower should re-read (after the
+    /// listener reconnected and may have missed notifications).
+    doorbell: broadcast::Sender<Uuid>,
+}
+
+impl Default for ProgressHub {
+    fn default() -> Self {
+        Self {
+            runs: Default::default(),
+            target_locks: Default::default(),
+            doorbell: broadcast::channel(1024).0,
+        }
+    }
 }
 
 impl ProgressHub {
+    /// Announces stored events of `run_id` (nil: of every run) to local followers.
+    pub fn ring(&self, run_id: Uuid) {
+        let _ = self.doorbell.send(run_id);
+    }
+
+    /// Listens for [`ProgressHub::ring`].
+    pub fn doorbell(&self) -> broadcast::Receiver<Uuid> {
+        self.doorbell.subscribe()
+    }
+
     /// Registers a run before its first event.
     pub fn open(&self, run_id: Uuid) {
         let (sender, _) = broadcast::channel(4096);

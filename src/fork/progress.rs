@@ -14,8 +14,9 @@ use crate::{
     state::AppState,
 };
 
-/// How often a run that is live in another process is polled from the stored events.
-const POLL: Duration = Duration::from_millis(200);
+/// How often a run that is live in another process is re-read when no notification came: on
+/// PostgreSQL the doorbell (`LISTEN`) wakes followers at once, this is the safety net.
+const POLL: Duration = Duration::from_millis(1000);
 
 /// The event stream of `run_id`; `NOT_FOUND` for an unknown run.
 pub async fn stream(
@@ -73,7 +74,8 @@ pub async fn stream(
     }
     tokio::spawn(async move {
         // Not live here: replay the stored events, and follow them while the run goes on
-        // elsewhere.
+        // elsewhere, woken by the doorbell when another replica stores new ones.
+        let mut doorbell = state.hub.doorbell();
         let mut last = 0;
         loop {
             let events = match runs::stored_events(&state.db, run_id).await {
@@ -112,7 +114,17 @@ pub async fn stream(
             if tx.is_closed() {
                 return;
             }
-            tokio::time::sleep(POLL).await;
+            let wait = async {
+                loop {
+                    match doorbell.recv().await {
+                        Ok(id) if id == run_id || id.is_nil() => return,
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_)) => return,
+                        Err(RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(POLL, wait).await;
         }
     });
     Ok(ReceiverStream::new(rx))

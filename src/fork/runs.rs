@@ -221,6 +221,15 @@ async fn store_events(db: &DatabaseConnection, events: &[ForkEvent]) -> anyhow::
         at: Set(e.at),
     });
     fork_events::Entity::insert_many(models).exec(db).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        // The doorbell for followers on other replicas; the table stays the log.
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [super::listener::CHANNEL.into(), events[0].run_id.to_string().into()],
+        ))
+        .await?;
+    }
     Ok(())
 }
 
@@ -245,8 +254,20 @@ impl Progress for RunProgress {
         self.emit(EventKind::PhaseFinished, None, None, serde_json::json!({}));
     }
     fn checkpoint(&mut self, point: &str) -> anyhow::Result<()> {
-        if self.failpoint.as_deref() == Some(point) {
+        let Some(failpoint) = self.failpoint.as_deref() else {
+            return Ok(());
+        };
+        if failpoint == point {
             anyhow::bail!("failpoint {point} triggered");
+        }
+        // `pause:<point>:<ms>` holds the run there (tests kill a process mid-fork with it). The
+        // fork task's thread is blocked on purpose: nothing of the run may move meanwhile.
+        if let Some(rest) = failpoint.strip_prefix("pause:")
+            && let Some((at, ms)) = rest.rsplit_once(':')
+            && at == point
+        {
+            let ms = ms.parse::<u64>().unwrap_or(1000);
+            tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(ms)));
         }
         Ok(())
     }

@@ -108,6 +108,14 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same database, without owning it (a second replica's view): dropping it removes
+    /// nothing.
+    pub fn shared(&self) -> TestDb {
+        TestDb { url: self.url.clone(), dir: None, pg_name: None }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(dir) = self.dir.take() {
@@ -193,6 +201,18 @@ impl TestApp {
             server: Some(server),
             _db: db,
         }
+    }
+
+    /// A second server (replica) over the same database, configured by `adjust`.
+    pub async fn replica(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(&self._db.url);
+        adjust(&mut config);
+        Self::serve(self._db.shared(), config, Registry::default()).await
+    }
+
+    /// The database URL of this server.
+    pub fn database_url(&self) -> &str {
+        &self._db.url
     }
 
     pub fn url(&self, path: &str) -> String {

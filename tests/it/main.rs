@@ -9,6 +9,7 @@ mod admin;
 mod foundation;
 mod fork;
 mod guard;
+mod replicas;
 mod schema;
 mod tenancy;
 mod ws;
