@@ -47,7 +47,8 @@ pub async fn ensure_template(state: &AppState) -> anyhow::Result<entity::tenants
     ensure_tenant(state, TEMPLATE_SLUG, "Template", "TEMPLATE").await
 }
 
-async fn ensure_tenant(
+/// Ensures a tenant with `slug` exists (with its root organization) and returns it.
+pub async fn ensure_tenant(
     state: &AppState,
     slug: &str,
     name: &str,

@@ -63,6 +63,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Measure the fork against its floor (scratch databases; prints a table).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Bring an empty database to a switched-on stack (idempotent).
     Bootstrap {
         #[arg(long, default_value = "demo")]
@@ -72,6 +77,17 @@ pub enum Command {
         /// Seed this e-mail address as the tenant's first staff administrator.
         #[arg(long)]
         admin_email: Option<String>,
+    },
+}
+
+/// What `bench` measures.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// The fork against a hand-written `INSERT … SELECT` copy, on a scratch database.
+    Fork {
+        /// Template sizes in rows, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
+        rows: Vec<usize>,
     },
 }
 
@@ -205,6 +221,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             .await?;
             println!("{} {}", run.status, run.id);
             Ok(if run.status == runs::status::FINISHED { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Bench { what: BenchCommand::Fork { rows } } => {
+            crate::bench::fork(&config, &rows).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
             let development = config.environment == crate::config::Environment::Development;

@@ -1,12 +1,10 @@
-//! Test data generated from the row-class registry: a few rows of every vocabulary class and of
-//! every class the fork copies, with every reference pointing at a real row. A class added to the
-//! registry is covered here without a change.
+//! Test data: the registry-driven generator of `forklift::synthetic`, plus helpers that read the
+//! database back (counts, dumps, rows of a tenant).
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::Utc;
 use forklift::{
-    registry::{ColumnKind, Plane, Registry, RowClass},
+    registry::RowClass,
     rows::Cell,
     state::AppState,
 };
@@ -14,125 +12,30 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, Statement,
     sea_query::{Alias, Expr, ExprTrait, Query},
 };
-use serde_json::json;
 use uuid::Uuid;
 
-/// Ids of seeded rows by table.
-pub type Seeded = BTreeMap<String, Vec<Uuid>>;
-
-/// The value of one generated column.
-fn value_for(class: &RowClass, column: &str, kind: ColumnKind, nullable: bool, i: usize) -> Cell {
-    let tag = format!("{}-{i}", class.table);
-    match (column, kind) {
-        ("created_at" | "updated_at", _) => Cell::Timestamp(Utc::now()),
-        // Phase 3 input: applications with the `map` feature, geometry fields on schemas.
-        ("features", ColumnKind::Json) => Cell::Json(json!({ "map": i.is_multiple_of(2) })),
-        ("fields", ColumnKind::Json) if class.table == "entity_schemas" => Cell::Json(json!([
-            { "name": "title", "type": "string" },
-            { "name": "location", "type": "point", "geometry": true }
-        ])),
-        // Phases 4 and 5 input: every other row public.
-        ("is_public" | "public_submit" | "public_vote", ColumnKind::Bool) => Cell::Bool(i.is_multiple_of(2)),
-        // Records of custom types are forked only when their type is forkable.
-        ("forkable", ColumnKind::Bool) => Cell::Bool(true),
-        ("kind", ColumnKind::Text) if class.table == "tenants" => Cell::Text("TENANT".into()),
-        (_, ColumnKind::Text) => Cell::Text(format!("{tag}-{column}")),
-        (_, ColumnKind::Int) => Cell::Int(i as i64),
-        (_, ColumnKind::Bool) => Cell::Bool(i.is_multiple_of(2)),
-        (_, ColumnKind::Json) => Cell::Json(json!({ "seed": tag })),
-        (_, ColumnKind::Timestamp) => Cell::Timestamp(Utc::now()),
-        (_, ColumnKind::Uuid) if nullable => Cell::Null,
-        (_, ColumnKind::Uuid) => Cell::Uuid(Uuid::new_v4()),
-        (_, ColumnKind::Bytes) => Cell::Bytes(tag.into_bytes()),
-    }
-}
+pub use forklift::synthetic::{Seeded, vocabulary_classes};
 
 /// Inserts one row; returns its id.
 pub async fn insert(db: &DatabaseConnection, class: &RowClass, values: &HashMap<String, Cell>) -> Uuid {
-    let mut insert = Query::insert();
-    insert.into_table(Alias::new(&class.table));
-    let columns: Vec<_> = class.columns.iter().filter(|c| values.contains_key(&c.name)).collect();
-    insert.columns(columns.iter().map(|c| Alias::new(&c.name)));
-    insert
-        .values(
-            columns
-                .iter()
-                .map(|c| Expr::val(values[&c.name].to_value(c.kind))),
-        )
-        .expect("values match columns");
-    db.execute(&insert)
+    forklift::synthetic::insert_rows(db, class, std::slice::from_ref(values))
         .await
-        .unwrap_or_else(|e| panic!("seeding {}: {e}", class.table));
+        .unwrap_or_else(|e| panic!("{e}"));
     values["id"].as_uuid().expect("id")
-}
-
-/// Builds and inserts `per_class` rows of `class` owned by `tenant` (None: vocabulary).
-async fn seed_class(
-    db: &DatabaseConnection,
-    class: &RowClass,
-    tenant: Option<Uuid>,
-    per_class: usize,
-    seeded: &mut Seeded,
-    vocabulary: &Seeded,
-) {
-    for i in 0..per_class {
-        let mut values = HashMap::new();
-        for column in &class.columns {
-            let cell = if column.name == "id" {
-                Cell::Uuid(Uuid::now_v7())
-            } else if column.name == "tenant_id" {
-                tenant.map_or(Cell::Null, Cell::Uuid)
-            } else if let Some(reference) = class.references.iter().find(|r| r.column == column.name) {
-                let pool = if reference.same_tenant {
-                    seeded.get(&reference.table)
-                } else {
-                    vocabulary.get(&reference.table).or_else(|| seeded.get(&reference.table))
-                };
-                let pool: Vec<Uuid> = pool.cloned().unwrap_or_default();
-                let is_self = reference.table == class.table;
-                match pool.len() {
-                    0 if column.nullable => Cell::Null,
-                    0 => panic!("{}.{}: nothing to point at in {}", class.table, column.name, reference.table),
-                    // A tree: the first row is a root, later ones hang off the first.
-                    _ if is_self && column.nullable => Cell::Uuid(pool[0]),
-                    n => Cell::Uuid(pool[i % n]),
-                }
-            } else {
-                value_for(class, &column.name, column.kind, column.nullable, i)
-            };
-            values.insert(column.name.clone(), cell);
-        }
-        let id = insert(db, class, &values).await;
-        seeded.entry(class.table.clone()).or_default().push(id);
-    }
 }
 
 /// Seeds `per_class` rows of every vocabulary class but the tenant catalog.
 pub async fn seed_vocabulary(state: &AppState, per_class: usize) -> Seeded {
-    let mut seeded = Seeded::new();
-    let empty = Seeded::new();
-    for class in vocabulary_classes(&state.registry) {
-        seed_class(&state.db, class, None, per_class, &mut seeded, &empty).await;
-    }
-    seeded
-}
-
-/// The vocabulary classes a fixture fills (everything shared but the tenant catalog).
-pub fn vocabulary_classes(registry: &Registry) -> Vec<&RowClass> {
-    registry
-        .classes()
-        .iter()
-        .filter(|c| c.plane == Plane::Vocabulary && c.table != "tenants")
-        .collect()
+    forklift::synthetic::vocabulary(&state.db, &state.registry, per_class)
+        .await
+        .expect("vocabulary")
 }
 
 /// Seeds `per_class` rows of every class the fork copies into `tenant`, parents first.
 pub async fn seed_config(state: &AppState, tenant: Uuid, per_class: usize, vocabulary: &Seeded) -> Seeded {
-    let mut seeded = Seeded::new();
-    for class in state.registry.copied_classes() {
-        seed_class(&state.db, class, Some(tenant), per_class, &mut seeded, vocabulary).await;
-    }
-    seeded
+    forklift::synthetic::configuration(&state.db, &state.registry, tenant, per_class, vocabulary)
+        .await
+        .expect("configuration")
 }
 
 /// The template tenant's id (created when missing).
