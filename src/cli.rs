@@ -80,6 +80,54 @@ pub enum Command {
     },
 }
 
+/// Draws the progress of a fork, one bar per phase, from its events.
+#[derive(Default)]
+struct PhaseBar {
+    done: usize,
+    rows: i64,
+}
+
+impl PhaseBar {
+    const PHASES: usize = 5;
+
+    fn bar(&self) -> String {
+        let filled = "█".repeat(self.done);
+        let empty = "░".repeat(Self::PHASES.saturating_sub(self.done));
+        format!("[{filled}{empty}] {}/{}", self.done, Self::PHASES)
+    }
+
+    fn show(&mut self, event: &crate::fork::hub::ForkEvent) {
+        let phase = event.phase.as_deref().unwrap_or_default();
+        match event.kind {
+            EventKind::PhaseStarted => {
+                self.rows = 0;
+                println!("{} ▶ {phase}", self.bar());
+            }
+            EventKind::RowsCopied => {
+                self.rows += event.count.unwrap_or_default();
+                println!(
+                    "{:>14} {:<28} {:>8} created",
+                    "",
+                    event.class_name.as_deref().unwrap_or_default(),
+                    event.count.unwrap_or_default()
+                );
+            }
+            EventKind::RowSkipped => println!(
+                "{:>14} skipped {}: {}",
+                "",
+                event.class_name.as_deref().unwrap_or_default(),
+                event.detail.get("reason").and_then(|r| r.as_str()).unwrap_or_default()
+            ),
+            EventKind::PhaseFinished => {
+                self.done += 1;
+                println!("{} ✔ {phase} ({} rows)", self.bar(), self.rows);
+            }
+            EventKind::RollingBack => println!("{} ↺ rolling back in {phase}", self.bar()),
+            _ => {}
+        }
+    }
+}
+
 /// What `bench` measures.
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -201,24 +249,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            let run = bootstrap::fork_and_wait(state, request, |event| match event.kind {
-                EventKind::PhaseStarted => {
-                    println!("▶ {}", event.phase.as_deref().unwrap_or_default())
-                }
-                EventKind::RowsCopied => println!(
-                    "  {:<28} {:>8} created",
-                    event.class_name.as_deref().unwrap_or_default(),
-                    event.count.unwrap_or_default()
-                ),
-                EventKind::RowSkipped => println!(
-                    "  skipped {}: {}",
-                    event.class_name.as_deref().unwrap_or_default(),
-                    event.detail.get("reason").and_then(|r| r.as_str()).unwrap_or_default()
-                ),
-                EventKind::RollingBack => println!("↺ rolling back"),
-                _ => {}
-            })
-            .await?;
+            let mut bar = PhaseBar::default();
+            let run = bootstrap::fork_and_wait(state, request, |event| bar.show(event)).await?;
             println!("{} {}", run.status, run.id);
             Ok(if run.status == runs::status::FINISHED { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
