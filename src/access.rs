@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
@@ -134,8 +134,8 @@ fn apply_filter(class: &RowClass, select: &mut SelectStatement, filter: &Filter)
 }
 
 /// Lists rows of `class` visible to the request, with the total count.
-pub async fn list(
-    db: &DatabaseConnection,
+async fn list_in(
+    db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
     filter: &Filter,
@@ -170,17 +170,17 @@ pub async fn list(
 }
 
 /// Fetches rows of `class` by id; ids of other tenants simply yield nothing.
-pub async fn by_ids(
+async fn by_ids_in(
     db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
     ids: &[Uuid],
 ) -> AppResult<Vec<Row>> {
-    by_column(db, ctx, class, "id", ids).await
+    by_column_in(db, ctx, class, "id", ids).await
 }
 
 /// Rows of `class` whose `column` is one of `values`: the batched query behind nested fields.
-pub async fn by_column(
+async fn by_column_in(
     db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
@@ -267,8 +267,8 @@ fn check_values(
 }
 
 /// Creates a row of `class` in the request's tenant (or the vocabulary) and returns it.
-pub async fn create(
-    db: &DatabaseConnection,
+async fn create_in(
+    db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
     mut values: HashMap<String, Cell>,
@@ -305,7 +305,7 @@ pub async fn create(
         .values(exprs)
         .map_err(|e| AppError::Internal(e.into()))?;
     db.execute(&insert).await?;
-    by_ids(db, ctx, class, &[id])
+    by_ids_in(db, ctx, class, &[id])
         .await?
         .into_iter()
         .next()
@@ -313,8 +313,8 @@ pub async fn create(
 }
 
 /// Updates the given columns of a row of the request's tenant.
-pub async fn update(
-    db: &DatabaseConnection,
+async fn update_in(
+    db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
     id: Uuid,
@@ -341,7 +341,7 @@ pub async fn update(
     if result.rows_affected() == 0 {
         return Err(AppError::NotFound(class.name.into()));
     }
-    by_ids(db, ctx, class, &[id])
+    by_ids_in(db, ctx, class, &[id])
         .await?
         .into_iter()
         .next()
@@ -349,15 +349,15 @@ pub async fn update(
 }
 
 /// Deletes a row of the request's tenant (Editors and above); rows below it go with it.
-pub async fn delete(
-    db: &DatabaseConnection,
+async fn delete_in(
+    db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
     id: Uuid,
 ) -> AppResult<()> {
     let tenant = write_target(ctx, class, Role::Editor)?;
     if class.table == "organizations" {
-        let rows = by_ids(db, ctx, class, &[id]).await?;
+        let rows = by_ids_in(db, ctx, class, &[id]).await?;
         if rows.first().is_some_and(|r| matches!(r.get("parent_id"), Cell::Null)) {
             return Err(AppError::PreconditionFailed(
                 "the root organization cannot be deleted".into(),
@@ -375,5 +375,99 @@ pub async fn delete(
     if result.rows_affected() == 0 {
         return Err(AppError::NotFound(class.name.into()));
     }
+    Ok(())
+}
+
+/// Opens a transaction of the request pool that names the request's tenant for row-level
+/// security: `set_config('forklift.tenant', …, true)` lasts exactly as long as the transaction,
+/// so a pooled connection never carries one request's tenant into the next. `*` is the platform
+/// admins' read-only view of every tenant; an empty value shows no tenant-owned row at all.
+async fn begin(db: &DatabaseConnection, ctx: &RequestContext) -> AppResult<DatabaseTransaction> {
+    let tx = db.begin().await?;
+    if tx.get_database_backend() == DbBackend::Postgres {
+        let tenant = match ctx.scope() {
+            Ok(Scope::Tenant(t)) => t.id.to_string(),
+            Ok(Scope::AllTenants) => "*".to_string(),
+            Err(_) if ctx.principal.is_admin => "*".to_string(),
+            Err(_) => String::new(),
+        };
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('forklift.tenant', $1, true)",
+            [tenant.into()],
+        ))
+        .await?;
+    }
+    Ok(tx)
+}
+
+/// Lists rows of `class` visible to the request, with the total count.
+pub async fn list(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    filter: &Filter,
+    page: &Page,
+) -> AppResult<(Vec<Row>, u64)> {
+    let tx = begin(db, ctx).await?;
+    let out = list_in(&tx, ctx, class, filter, page).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Fetches rows of `class` by id; ids of other tenants simply yield nothing.
+pub async fn by_ids(db: &DatabaseConnection, ctx: &RequestContext, class: &RowClass, ids: &[Uuid]) -> AppResult<Vec<Row>> {
+    let tx = begin(db, ctx).await?;
+    let out = by_ids_in(&tx, ctx, class, ids).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Rows of `class` whose `column` is one of `values`: the batched query behind nested fields.
+pub async fn by_column(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    column: &str,
+    values: &[Uuid],
+) -> AppResult<Vec<Row>> {
+    let tx = begin(db, ctx).await?;
+    let out = by_column_in(&tx, ctx, class, column, values).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Creates a row of `class` in the request's tenant (or the vocabulary) and returns it.
+pub async fn create(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    values: HashMap<String, Cell>,
+) -> AppResult<Row> {
+    let tx = begin(db, ctx).await?;
+    let out = create_in(&tx, ctx, class, values).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Updates the given columns of a row of the request's tenant.
+pub async fn update(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    id: Uuid,
+    values: HashMap<String, Cell>,
+) -> AppResult<Row> {
+    let tx = begin(db, ctx).await?;
+    let out = update_in(&tx, ctx, class, id, values).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Deletes a row of the request's tenant (Editors and above); rows below it go with it.
+pub async fn delete(db: &DatabaseConnection, ctx: &RequestContext, class: &RowClass, id: Uuid) -> AppResult<()> {
+    let tx = begin(db, ctx).await?;
+    delete_in(&tx, ctx, class, id).await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -92,11 +92,18 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
     let verifier = Verifier::new(&config, secret)?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let mut db = db::connect(&config).await?;
-    let observer = metrics.clone();
-    db.set_metric_callback(move |info| observer.statement(info.elapsed, info.failed));
-    db::migrate(&db).await?;
+    let owner = db::migration_connection(&config, &db).await?;
+    db::migrate(&owner).await?;
+    if config.migration_database_url.is_some() {
+        let _ = owner.close().await;
+    }
+    let mut scoped_db = db::connect_scoped(&config, &db).await?;
+    for pool in [&mut db, &mut scoped_db] {
+        let observer = metrics.clone();
+        pool.set_metric_callback(move |info| observer.statement(info.elapsed, info.failed));
+    }
     let replica_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
-    Ok(AppState::new(db, config, registry, verifier, replica_id, metrics))
+    Ok(AppState::new(db, scoped_db, config, registry, verifier, replica_id, metrics))
 }
 
 fn hostname() -> String {

@@ -200,7 +200,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { action } => {
-            let db = crate::db::connect(&config).await?;
+            let server = crate::db::connect(&config).await?;
+            let db = crate::db::migration_connection(&config, &server).await?;
             match action {
                 MigrateAction::Up => Migrator::up(&db, None).await?,
                 MigrateAction::Down => Migrator::down(&db, None).await?,

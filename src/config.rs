@@ -53,7 +53,12 @@ pub enum PublicKeySource {
 /// The whole configuration of a Forklift process.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The server's database (`DATABASE_URL`).
     pub database_url: String,
+    /// Migrations' database, as the role owning the tables (`FORKLIFT_MIGRATION_DATABASE_URL`);
+    /// `DATABASE_URL` when unset. With PostgreSQL row-level security the server's role should
+    /// own no tables: give it here.
+    pub migration_database_url: Option<String>,
     pub addr: SocketAddr,
     pub jwt_secret: Option<Secret>,
     pub jwt_public_key: Option<PublicKeySource>,
@@ -166,8 +171,18 @@ impl Config {
                     .ok_or_else(|| bad(name, format!("`{v}` is not a positive number"))),
             }
         };
+        let migration_database_url = var("FORKLIFT_MIGRATION_DATABASE_URL");
+        if let Some(url) = &migration_database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "FORKLIFT_MIGRATION_DATABASE_URL",
+                "expected postgres://OWNER@HOST/DB (only PostgreSQL separates the roles)",
+            ));
+        }
         Ok(Self {
             database_url,
+            migration_database_url,
             addr,
             jwt_secret,
             jwt_public_key,
@@ -189,6 +204,7 @@ impl Config {
     pub fn for_database(database_url: impl Into<String>) -> Self {
         Self {
             database_url: database_url.into(),
+            migration_database_url: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: None,
             jwt_public_key: None,

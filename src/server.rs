@@ -198,7 +198,7 @@ pub async fn run(
 ) -> async_graphql::Response {
     let loader = DataLoader::new(
         RowsLoader {
-            db: server.state.db.clone(),
+            db: server.state.scoped_db.clone(),
             ctx: ctx.clone(),
             registry: server.state.registry.clone(),
         },

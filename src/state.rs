@@ -17,7 +17,12 @@ use crate::{
 
 /// Shared, immutable application state (held in an `Arc`).
 pub struct AppState {
+    /// The system pool: the server's own bookkeeping (guard, forks, administration). On
+    /// PostgreSQL its connections set `forklift.system = on`, which row-level security admits.
     pub db: DatabaseConnection,
+    /// The request pool behind the scoped data layer ([`crate::access`]): on PostgreSQL,
+    /// row-level security shows it only the tenant each transaction names.
+    pub scoped_db: DatabaseConnection,
     pub config: Config,
     pub registry: Registry,
     pub verifier: Verifier,
@@ -36,6 +41,7 @@ impl AppState {
     /// Assembles the state; the system DNS resolver verifies domains until replaced.
     pub fn new(
         db: DatabaseConnection,
+        scoped_db: DatabaseConnection,
         config: Config,
         registry: Registry,
         verifier: Verifier,
@@ -45,6 +51,7 @@ impl AppState {
         let (shutdown, _) = watch::channel(false);
         Self {
             db,
+            scoped_db,
             config,
             registry,
             verifier,

@@ -261,7 +261,7 @@ fn start(
         }
         let loader = async_graphql::dataloader::DataLoader::new(
             crate::graphql::loaders::RowsLoader {
-                db: server.state.db.clone(),
+                db: server.state.scoped_db.clone(),
                 ctx: ctx.clone(),
                 registry: server.state.registry.clone(),
             },

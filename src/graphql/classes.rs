@@ -585,7 +585,7 @@ fn build_class(
                 };
                 // Count first so that `last`/`before` can be turned into an offset.
                 let (_, total) = access::list(
-                    &state.db,
+                    &state.scoped_db,
                     req,
                     &class,
                     &filter,
@@ -602,7 +602,7 @@ fn build_class(
                     Vec::new()
                 } else {
                     access::list(
-                        &state.db,
+                        &state.scoped_db,
                         req,
                         &class,
                         &filter,
@@ -637,7 +637,7 @@ fn build_class(
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let id = ids::expect(ctx.args.try_get("id")?.string()?, class.name, "id")?;
-                let rows = access::by_ids(&state.db, req, &class, &[id]).await?;
+                let rows = access::by_ids(&state.scoped_db, req, &class, &[id]).await?;
                 Ok(rows.into_iter().next().map(FieldValue::owned_any))
             })
         })
@@ -674,7 +674,7 @@ fn build_class(
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
-                let row = access::create(&state.db, req, &class, values).await?;
+                let row = access::create(&state.scoped_db, req, &class, values).await?;
                 Ok(Some(FieldValue::owned_any(row)))
             })
         })
@@ -693,7 +693,7 @@ fn build_class(
                 let req = request(&ctx)?;
                 let id = ids::expect(ctx.args.try_get("id")?.string()?, class.name, "id")?;
                 let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
-                let row = access::update(&state.db, req, &class, id, values).await?;
+                let row = access::update(&state.scoped_db, req, &class, id, values).await?;
                 Ok(Some(FieldValue::owned_any(row)))
             })
         })
@@ -713,7 +713,7 @@ fn build_class(
                 let req = request(&ctx)?;
                 let global = ctx.args.try_get("id")?.string()?.to_string();
                 let id = ids::expect(&global, class.name, "id")?;
-                access::delete(&state.db, req, &class, id).await?;
+                access::delete(&state.scoped_db, req, &class, id).await?;
                 Ok(Some(Value::from(global)))
             })
         })
@@ -757,6 +757,6 @@ pub async fn load_node(
     if access_of(class) == ClassAccess::Hidden {
         return Ok(None);
     }
-    let rows = access::by_ids(&state.db, req, class, &[id]).await?;
+    let rows = access::by_ids(&state.scoped_db, req, class, &[id]).await?;
     Ok(rows.into_iter().next().map(|r| (r, class.name)))
 }

@@ -279,7 +279,7 @@ crate::both_backends! {
         let Some(app) = TestApp::spawn_with(backend, |_| {}, registry).await else { return };
         let ts = if backend == Backend::Sqlite { "TEXT" } else { "TIMESTAMPTZ" };
         let uuid = if backend == Backend::Sqlite { "TEXT" } else { "UUID" };
-        fixture::exec(&app.state.db, &format!(
+        fixture::exec(&app.owner_db().await, &format!(
             "CREATE TABLE widgets (id {uuid} PRIMARY KEY, tenant_id {uuid} NOT NULL REFERENCES tenants(id), application_id {uuid} NOT NULL, key TEXT NOT NULL, created_at {ts} NOT NULL, updated_at {ts} NOT NULL, \
              UNIQUE (tenant_id, key), FOREIGN KEY (tenant_id, application_id) REFERENCES applications(tenant_id, id) ON DELETE CASCADE)"
         )).await;

@@ -44,10 +44,12 @@ crate::both! {
             app.state.registry.classes().iter().map(|c| c.table.clone()).collect();
         assert_eq!(tables(&app).await, expected, "after the first up");
 
-        Migrator::down(&app.state.db, None).await.expect("down");
+        // Migrations run as the owner of the tables (on PostgreSQL the server's role owns none).
+        let owner = app.owner_db().await;
+        Migrator::down(&owner, None).await.expect("down");
         assert!(tables(&app).await.is_empty(), "down leaves no table behind");
 
-        Migrator::up(&app.state.db, None).await.expect("up again");
+        Migrator::up(&owner, None).await.expect("up again");
         assert_eq!(tables(&app).await, expected, "after up again");
     }
 

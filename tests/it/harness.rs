@@ -36,7 +36,11 @@ pub enum Backend {
 
 /// A fresh database for one test; removed when dropped.
 pub struct TestDb {
+    /// The server's URL: on PostgreSQL as the unprivileged application role, so row-level
+    /// security binds every test.
     pub url: String,
+    /// The owner's URL (migrations, DDL in tests): on PostgreSQL the administrator.
+    pub owner_url: String,
     dir: Option<PathBuf>,
     pg_name: Option<String>,
 }
@@ -67,6 +71,16 @@ fn pg_url_for(db: &str) -> String {
     format!("{base}/{db}")
 }
 
+/// The role the test servers use on PostgreSQL: no superuser, no `BYPASSRLS`, owns nothing.
+pub const APP_ROLE: &str = "forklift_it_app";
+
+/// `url` with its user replaced by `user` (and no password).
+fn with_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}@{host}")
+}
+
 impl TestDb {
     /// A fresh database, or `None` when PostgreSQL is unreachable and not required.
     pub async fn create(backend: Backend) -> Option<TestDb> {
@@ -75,8 +89,10 @@ impl TestDb {
                 let dir = std::env::temp_dir().join(unique_name("forklift-it"));
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 let file = dir.join("forklift.db");
+                let url = format!("sqlite://{}?mode=rwc", file.display());
                 Some(TestDb {
-                    url: format!("sqlite://{}?mode=rwc", file.display()),
+                    owner_url: url.clone(),
+                    url,
                     dir: Some(dir),
                     pg_name: None,
                 })
@@ -97,9 +113,30 @@ impl TestDb {
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .expect("create test database");
+                admin
+                    .execute_unprepared(&format!(
+                        "DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; \
+                         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                    ))
+                    .await
+                    .expect("create the application role");
                 let _ = admin.close().await;
+                let owner_url = pg_url_for(&name);
+                // Tables the owner creates (the migrations) are usable by the application role.
+                let owner = Database::connect(&owner_url).await.expect("connect as owner");
+                owner
+                    .execute_unprepared(&format!(
+                        "GRANT CONNECT ON DATABASE {name} TO {APP_ROLE}; \
+                         GRANT USAGE ON SCHEMA public TO {APP_ROLE}; \
+                         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}; \
+                         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE}"
+                    ))
+                    .await
+                    .expect("grant the application role");
+                let _ = owner.close().await;
                 Some(TestDb {
-                    url: pg_url_for(&name),
+                    url: with_user(&owner_url, APP_ROLE),
+                    owner_url,
                     dir: None,
                     pg_name: Some(name),
                 })
@@ -112,7 +149,7 @@ impl TestDb {
     /// The same database, without owning it (a second replica's view): dropping it removes
     /// nothing.
     pub fn shared(&self) -> TestDb {
-        TestDb { url: self.url.clone(), dir: None, pg_name: None }
+        TestDb { url: self.url.clone(), owner_url: self.owner_url.clone(), dir: None, pg_name: None }
     }
 }
 
@@ -153,9 +190,13 @@ pub struct TestApp {
     _db: TestDb,
 }
 
-/// The configuration every test server starts from.
-pub fn test_config(url: &str) -> Config {
-    let mut config = Config::for_database(url);
+/// The configuration every test server starts from: the application role serves, the owner
+/// migrates.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config::for_database(&db.url);
+    if db.owner_url != db.url {
+        config.migration_database_url = Some(db.owner_url.clone());
+    }
     config.jwt_secret = Some(Secret::new(TEST_SECRET));
     config
 }
@@ -173,7 +214,7 @@ impl TestApp {
         registry: Registry,
     ) -> Option<TestApp> {
         let db = TestDb::create(backend).await?;
-        let mut config = test_config(&db.url);
+        let mut config = test_config(&db);
         adjust(&mut config);
         Some(Self::serve(db, config, registry).await)
     }
@@ -205,7 +246,7 @@ impl TestApp {
 
     /// A second server (replica) over the same database, configured by `adjust`.
     pub async fn replica(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let mut config = test_config(&self._db.url);
+        let mut config = test_config(&self._db);
         adjust(&mut config);
         Self::serve(self._db.shared(), config, Registry::default()).await
     }
@@ -213,6 +254,16 @@ impl TestApp {
     /// The database URL of this server.
     pub fn database_url(&self) -> &str {
         &self._db.url
+    }
+
+    /// The owner's database URL (migrations, DDL).
+    pub fn owner_url(&self) -> &str {
+        &self._db.owner_url
+    }
+
+    /// A connection as the owner of the tables.
+    pub async fn owner_db(&self) -> sea_orm::DatabaseConnection {
+        Database::connect(self.owner_url()).await.expect("connect as owner")
     }
 
     pub fn url(&self, path: &str) -> String {

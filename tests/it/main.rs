@@ -10,6 +10,7 @@ mod foundation;
 mod fork;
 mod guard;
 mod replicas;
+mod rls;
 mod schema;
 mod tenancy;
 mod ws;

@@ -92,6 +92,7 @@ async fn a_replica_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_forklift"))
         .arg("serve")
         .env("DATABASE_URL", survivor.database_url())
+        .env("FORKLIFT_MIGRATION_DATABASE_URL", survivor.owner_url())
         .env("FORKLIFT_ADDR", format!("127.0.0.1:{port}"))
         .env("FORKLIFT_JWT_SECRET", TEST_SECRET)
         .env("FORKLIFT_FORK_LEASE_SECS", "2")
