@@ -56,13 +56,33 @@ impl Application {
         let state = self.state.clone();
         let lease_sweeper = spawn_lease_sweeper(state.clone());
         let listener = db::is_postgres(&state.db).then(|| crate::fork::listener::spawn(state.clone()));
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                let _ = state.shutdown.send(true);
-            })
-            .await?;
+        let stopping = state.shutdown.subscribe();
+        let serve = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; draining");
+            let _ = state.stopping_since.set(std::time::Instant::now());
+            let _ = state.shutdown.send(true);
+        });
+        // Running requests get the grace period; then the server stops regardless.
+        let grace = self.state.config.shutdown_grace;
+        let deadline = async move {
+            let mut stopping = stopping;
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(grace + std::time::Duration::from_secs(1)).await;
+        };
+        tokio::select! {
+            result = serve => result?,
+            _ = deadline => tracing::warn!("requests still running after the grace period; stopping"),
+        }
+        // Forks finish or roll back (and record which) before the process ends.
+        let state = self.state.clone();
+        let _ = state.shutdown.send(true);
+        for _ in 0..((grace.as_millis() / 50) as usize + 100) {
+            if state.hub.running_forks() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         lease_sweeper.abort();
         if let Some(listener) = listener {
             listener.abort();

@@ -74,6 +74,9 @@ pub struct Config {
     pub fork_lease: Duration,
     /// Per-request deadline (`FORKLIFT_REQUEST_TIMEOUT_SECS`, 30).
     pub request_timeout: Duration,
+    /// On SIGTERM, how long running requests and forks may go on before they are cut
+    /// (`FORKLIFT_SHUTDOWN_GRACE_SECS`, 20). A cut fork rolls back and says so in its record.
+    pub shutdown_grace: Duration,
     /// Test hook (`FORKLIFT_FORK_FAILPOINT`): make every fork fail at a point (`after_phase:N`,
     /// `mid_phase:2`), or hold it there (`pause:after_phase:1:1500`, milliseconds). Never set it
     /// in production.
@@ -196,6 +199,7 @@ impl Config {
             request_timeout: Duration::from_secs(
                 number("FORKLIFT_REQUEST_TIMEOUT_SECS", 30)? as u64,
             ),
+            shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
         })
     }
@@ -216,6 +220,7 @@ impl Config {
             trial_days: 14,
             fork_lease: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
             fork_failpoint: None,
         }
     }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub replica_id: String,
     /// Flips to `true` when the server begins shutting down.
     pub shutdown: watch::Sender<bool>,
+    /// When shutting down began (grace periods count from here).
+    pub stopping_since: std::sync::OnceLock<std::time::Instant>,
     /// Prometheus metrics of this process.
     pub metrics: Arc<Metrics>,
     /// DNS TXT lookups for domain verification (replaceable: tests, air-gapped installs).
@@ -59,6 +61,7 @@ impl AppState {
             replica_id,
             shutdown,
             metrics,
+            stopping_since: std::sync::OnceLock::new(),
             resolver: RwLock::new(Arc::new(SystemResolver)),
         }
     }

@@ -95,6 +95,17 @@ pub struct ProgressHub {
     /// PostgreSQL `LISTEN`), or with the nil id when every follower should re-read (after the
     /// listener reconnected and may have missed notifications).
     doorbell: broadcast::Sender<Uuid>,
+    /// Forks running in this process.
+    active: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a fork as running in this process while it lives.
+pub struct ActiveFork(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for ActiveFork {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Default for ProgressHub {
@@ -103,6 +114,7 @@ impl Default for ProgressHub {
             runs: Default::default(),
             target_locks: Default::default(),
             doorbell: broadcast::channel(1024).0,
+            active: Default::default(),
         }
     }
 }
@@ -161,6 +173,17 @@ impl ProgressHub {
     pub fn close(&self, run_id: Uuid) {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         runs.remove(&run_id);
+    }
+
+    /// Marks a fork as running here until the returned guard drops.
+    pub fn fork_running(&self) -> ActiveFork {
+        self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ActiveFork(self.active.clone())
+    }
+
+    /// Forks running in this process.
+    pub fn running_forks(&self) -> usize {
+        self.active.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The in-process lock that serializes forks of one target.

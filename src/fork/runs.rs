@@ -294,6 +294,7 @@ async fn set_provisioning(db: &DatabaseConnection, tenant: Uuid, value: &str) {
 #[tracing::instrument(skip_all, fields(fork.run_id = %run_id, tenant.id = %input.target.id))]
 async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
     use entity::fork_runs;
+    let _running = state.hub.fork_running();
     let lock = state.hub.target_lock(input.target.id);
     let _guard = lock.lock().await;
     let postgres = state.db.get_database_backend() == DbBackend::Postgres;
@@ -339,7 +340,31 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
         })
     });
 
-    let result = run_in_transaction(&state, &input, &mut progress, postgres).await;
+    // On shutdown the fork gets the grace period to finish; then it is cut, which drops its
+    // transaction (a rollback) and records the run as rolled back.
+    let cut = {
+        let run = run_in_transaction(&state, &input, &mut progress, postgres);
+        tokio::pin!(run);
+        let mut shutdown = state.shutdown.subscribe();
+        let grace = state.config.shutdown_grace;
+        tokio::select! {
+            biased;
+            _ = async {
+                let _ = shutdown.wait_for(|stopping| *stopping).await;
+                let since = state.stopping_since.get().copied().unwrap_or_else(std::time::Instant::now);
+                tokio::time::sleep_until((since + grace).into()).await;
+            } => Ok(()),
+            result = &mut run => Err(result),
+        }
+    };
+    let result = match cut {
+        Err(result) => result,
+        Ok(()) => {
+            let reason = "the server shut down before the fork finished; nothing of it was kept";
+            progress.emit(EventKind::RollingBack, None, None, serde_json::json!({"reason": reason}));
+            Err(anyhow::anyhow!(reason))
+        }
+    };
     if let Some(h) = heartbeat {
         h.abort();
     }

@@ -153,3 +153,63 @@ async fn a_replica_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned() {
     assert_eq!(again["status"], "FINISHED", "{again}");
     assert_eq!(counts(&survivor, tenant).await, counts(&survivor, template).await);
 }
+
+crate::both_backends! {
+    async fn sigterm_closes_sockets_with_1001_and_rolls_back_a_cut_fork(backend) {
+        let Some(app) = TestApp::spawn(backend).await else { return };
+        fixture::seeded_template(&app.state, 3).await;
+        let tenant = uuid_of(&app.create_tenant("acme").await);
+        let port = free_port();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_forklift"));
+        if app.owner_url() != app.database_url() {
+            command.env("FORKLIFT_MIGRATION_DATABASE_URL", app.owner_url());
+        }
+        let mut child = command
+            .arg("serve")
+            .env("DATABASE_URL", app.database_url())
+            .env("FORKLIFT_ADDR", format!("127.0.0.1:{port}"))
+            .env("FORKLIFT_JWT_SECRET", TEST_SECRET)
+            .env("FORKLIFT_SHUTDOWN_GRACE_SECS", "1")
+            .env("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:2500")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server binary");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..200 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut socket = wsclient::connect(&format!("ws://127.0.0.1:{port}/graphql/ws"), "graphql-transport-ws", &app.admin()).await;
+        let response: serde_json::Value = http
+            .post(format!("{base}/graphql"))
+            .bearer_auth(app.admin())
+            .json(&json!({ "query": "mutation { forkTenant(input: { target: \"acme\" }) { id } }" }))
+            .send()
+            .await
+            .expect("fork request")
+            .json()
+            .await
+            .expect("json");
+        let run = response["data"]["forkTenant"]["id"].as_str().expect("run id").to_string();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = std::time::Instant::now();
+        let pid = child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        match wsclient::next(&mut socket).await {
+            wsclient::Frame::Closed(code, _) => assert_eq!(code, 1001, "WebSockets close with 1001"),
+            wsclient::Frame::Json(m) => panic!("expected a close, got {m}"),
+        }
+        let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+        assert!(started.elapsed() < Duration::from_secs(15), "the process stopped within the grace period");
+        assert!(status.success(), "a clean exit: {status:?}");
+        let data = app.ok(&app.admin(), None, "query($id: ID!) { forkRun(id: $id) { status error } }", json!({ "id": run })).await;
+        assert_eq!(data["forkRun"]["status"], "ROLLED_BACK", "{data}");
+        assert!(data["forkRun"]["error"].as_str().unwrap_or("").contains("shut down"), "{data}");
+        assert!(counts(&app, tenant).await.iter().all(|(_, n)| *n == 0), "no partial rows");
+    }
+}
