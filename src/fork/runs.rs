@@ -174,6 +174,9 @@ struct RunProgress {
     phase: Option<String>,
     /// When the current phase started (for the phase-duration metric).
     phase_started: Option<std::time::Instant>,
+    /// Event writes started during the run, awaited before the next flush so the stored
+    /// events never have a gap once the run is recorded as ended.
+    inflight: Vec<tokio::task::JoinHandle<()>>,
     failpoint: Option<String>,
 }
 
@@ -194,6 +197,9 @@ impl RunProgress {
 
     /// Stores the events emitted so far (outside any fork transaction).
     async fn flush(&mut self) {
+        for write in std::mem::take(&mut self.inflight) {
+            let _ = write.await;
+        }
         let events = std::mem::take(&mut self.pending);
         if let Err(err) = store_events(&self.state.db, &events).await {
             tracing::error!(fork.run_id = %self.run_id, error = %err, "could not store fork events");
@@ -305,6 +311,7 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
         pending: Vec::new(),
         phase: None,
         phase_started: None,
+        inflight: Vec::new(),
         failpoint: state.config.fork_failpoint.clone(),
     };
     let now = chrono::Utc::now();
@@ -492,11 +499,12 @@ impl Progress for Relay<'_> {
             let events = std::mem::take(&mut self.inner.pending);
             let db = self.inner.state.db.clone();
             let run_id = self.inner.run_id;
-            tokio::spawn(async move {
+            let write = tokio::spawn(async move {
                 if let Err(err) = store_events(&db, &events).await {
                     tracing::error!(fork.run_id = %run_id, error = %err, "could not store fork events");
                 }
             });
+            self.inner.inflight.push(write);
             self.pending_flush = false;
         }
         self.inner.checkpoint(point)
