@@ -24,6 +24,7 @@ pub mod graphql;
 pub mod limits;
 pub mod metrics;
 pub mod naming;
+pub mod negotiation;
 pub mod registry;
 pub mod rows;
 pub mod scope;

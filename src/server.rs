@@ -16,10 +16,16 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
 
 use crate::{
     error::AppError,
+    negotiation::Media,
     graphql::{self, audit, loaders::RowsLoader},
     limits,
     scope::{self, RequestContext, RequestInputs},
@@ -55,6 +61,19 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         .route("/graphql/ws", get(crate::ws::upgrade))
         .route("/tenants/{slug}/logo", get(logo))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.path = %request.uri().path())
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout.max(Duration::from_secs(1)),
@@ -146,22 +165,12 @@ pub fn inputs_from_headers(headers: &HeaderMap) -> RequestInputs {
     }
 }
 
-/// A GraphQL error response with one error (status 200 unless given).
+/// A GraphQL error response with one error, as `application/json`.
 pub fn error_response(status: StatusCode, err: AppError) -> Response {
-    let gql = err.into_graphql().into_server_error(async_graphql::Pos::default());
-    let mut body = serde_json::json!({ "errors": [gql] });
-    if let Some(first) = body["errors"][0].as_object_mut() {
-        first.remove("locations");
-    }
-    let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    Media::Json.malformed(status, err)
 }
 
-async fn execute(server: &Server, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+async fn execute(server: &Server, headers: &HeaderMap, media: Media, request: async_graphql::Request) -> Response {
     let inputs = inputs_from_headers(headers);
     let bearer = inputs.bearer.clone();
     let ctx = match scope::resolve(&server.state, inputs).await {
@@ -178,16 +187,10 @@ async fn execute(server: &Server, headers: &HeaderMap, request: async_graphql::R
                     audit::record_refused_request(&server.state, actor.as_deref(), &field, &err).await;
                 }
             }
-            return error_response(StatusCode::OK, err);
+            return media.request_error(err);
         }
     };
-    let response = run(server, ctx, request).await;
-    let mut out = axum::Json(response).into_response();
-    out.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    out
+    media.graphql(run(server, ctx, request).await)
 }
 
 /// Executes a request for a resolved context, with its per-request loader.
@@ -236,6 +239,10 @@ fn with_code(error: &mut async_graphql::ServerError) {
 }
 
 async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Bytes) -> Response {
+    let media = match Media::negotiate(&headers) {
+        Ok(media) => media,
+        Err(refused) => return refused,
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -254,7 +261,7 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: By
         {
             Ok(r) => r,
             Err(e) => {
-                return error_response(
+                return media.malformed(
                     StatusCode::BAD_REQUEST,
                     AppError::input("body", format!("invalid multipart request: {e}")),
                 );
@@ -264,14 +271,20 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: By
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(_) => {
-                return error_response(
+                return media.malformed(
                     StatusCode::BAD_REQUEST,
                     AppError::input("body", "the body is not valid JSON"),
                 );
             }
         };
+        if value.is_object() && !value.get("query").is_some_and(|q| q.is_string()) {
+            return media.malformed(
+                StatusCode::BAD_REQUEST,
+                AppError::input("query", "the body needs a `query` string"),
+            );
+        }
         if value.is_array() {
-            return error_response(
+            return media.malformed(
                 StatusCode::BAD_REQUEST,
                 AppError::input("body", "batched requests are not supported; send one operation per request"),
             );
@@ -279,22 +292,22 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: By
         match serde_json::from_value::<async_graphql::Request>(value) {
             Ok(r) => r,
             Err(_) => {
-                return error_response(
+                return media.malformed(
                     StatusCode::BAD_REQUEST,
                     AppError::input("body", "expected {\"query\": …, \"variables\": …, \"operationName\": …}"),
                 );
             }
         }
     } else {
-        return error_response(
+        return media.malformed(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::input("Content-Type", "send application/json (or multipart/form-data for uploads)"),
         );
     };
     if let Err(err) = limits::check(&request.query, request.operation_name.as_deref()) {
-        return error_response(StatusCode::BAD_REQUEST, err);
+        return media.request_error(err);
     }
-    execute(&server, &headers, request).await
+    execute(&server, &headers, media, request).await
 }
 
 /// Query-string form of a GraphQL request.
@@ -311,14 +324,18 @@ async fn graphql_get(
     headers: HeaderMap,
     Query(params): Query<GetParams>,
 ) -> Response {
+    let media = match Media::negotiate(&headers) {
+        Ok(media) => media,
+        Err(refused) => return refused,
+    };
     let Some(query) = params.query else {
-        return error_response(StatusCode::BAD_REQUEST, AppError::input("query", "is required"));
+        return media.malformed(StatusCode::BAD_REQUEST, AppError::input("query", "is required"));
     };
     if let Err(err) = limits::check(&query, params.operation_name.as_deref()) {
-        return error_response(StatusCode::BAD_REQUEST, err);
+        return media.request_error(err);
     }
     if limits::is_mutation(&query, params.operation_name.as_deref()) {
-        let mut response = error_response(
+        let mut response = media.malformed(
             StatusCode::METHOD_NOT_ALLOWED,
             AppError::input("query", "mutations are only accepted over POST"),
         );
@@ -335,12 +352,12 @@ async fn graphql_get(
         match serde_json::from_str::<serde_json::Value>(&vars) {
             Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
             Err(_) => {
-                return error_response(
+                return media.malformed(
                     StatusCode::BAD_REQUEST,
                     AppError::input("variables", "not valid JSON"),
                 );
             }
         }
     }
-    execute(&server, &headers, request).await
+    execute(&server, &headers, media, request).await
 }

@@ -9,6 +9,7 @@ mod admin;
 mod foundation;
 mod fork;
 mod guard;
+mod http;
 mod replicas;
 mod rls;
 mod schema;

@@ -1,0 +1,130 @@
+//! GraphQL over HTTP: which media type a response uses and which status it gets.
+//!
+//! `application/graphql-response+json` (the spec's own type, preferred when accepted): a
+//! response without `data` — the request failed before execution (unparsable, invalid, refused
+//! by the guard) — gets a 4xx status. `application/json` (what older clients send): every
+//! well-formed request gets 200, errors or not. Malformed HTTP requests (bad JSON body, a batch,
+//! a wrong content type) get 400/415 with either.
+
+use axum::{
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+
+use crate::error::AppError;
+
+/// The response media type.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Media {
+    /// `application/graphql-response+json`.
+    GraphQlResponse,
+    /// `application/json`.
+    Json,
+}
+
+impl Media {
+    /// Picks the media type from `Accept`; `Err` is the 406 to send when neither is accepted.
+    pub fn negotiate(headers: &HeaderMap) -> Result<Media, Response> {
+        let accept = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        if accept.trim().is_empty() {
+            return Ok(Media::Json);
+        }
+        let types: Vec<String> = accept
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let ty = pieces.next()?.trim().to_ascii_lowercase();
+                // `q=0` means "not acceptable".
+                let refused = pieces.any(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        .is_some_and(|q| q == 0.0)
+                });
+                (!refused).then_some(ty)
+            })
+            .collect();
+        if types.iter().any(|t| t == "application/graphql-response+json") {
+            return Ok(Media::GraphQlResponse);
+        }
+        if types.iter().any(|t| t == "application/json" || t == "application/*" || t == "*/*") {
+            return Ok(Media::Json);
+        }
+        let body = serde_json::json!({ "errors": [{
+            "message": "Accept: send application/graphql-response+json or application/json",
+            "extensions": { "code": "BAD_USER_INPUT", "field": "Accept" }
+        }]});
+        Err((StatusCode::NOT_ACCEPTABLE, axum::Json(body)).into_response())
+    }
+
+    fn content_type(self) -> HeaderValue {
+        match self {
+            Media::GraphQlResponse => HeaderValue::from_static("application/graphql-response+json; charset=utf-8"),
+            Media::Json => HeaderValue::from_static("application/json; charset=utf-8"),
+        }
+    }
+
+    fn respond(self, status: StatusCode, body: serde_json::Value) -> Response {
+        let mut response = (status, axum::Json(body)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, self.content_type());
+        response
+    }
+
+    /// A malformed HTTP request: the given status whatever the media type.
+    pub fn malformed(self, status: StatusCode, err: AppError) -> Response {
+        self.respond(status, error_body(err))
+    }
+
+    /// A GraphQL request that failed before execution (no `data`).
+    pub fn request_error(self, err: AppError) -> Response {
+        let status = match self {
+            Media::Json => StatusCode::OK,
+            Media::GraphQlResponse => match err.code() {
+                "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
+                "FORBIDDEN" | "CROSS_TENANT_DENIED" | "TENANT_SUSPENDED" | "TENANT_PROVISIONING" => {
+                    StatusCode::FORBIDDEN
+                }
+                "TENANT_NOT_FOUND" | "DOMAIN_NOT_CONFIGURED" => StatusCode::NOT_FOUND,
+                "INTERNAL" => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::BAD_REQUEST,
+            },
+        };
+        self.respond(status, error_body(err))
+    }
+
+    /// An executed (or validated) GraphQL response.
+    pub fn graphql(self, response: async_graphql::Response) -> Response {
+        // Errors without a path come from parsing or validation: nothing was executed.
+        let not_executed = response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|e| e.path.is_empty());
+        let mut body = serde_json::to_value(&response).unwrap_or_default();
+        let status = if not_executed {
+            if let Some(object) = body.as_object_mut() {
+                object.remove("data");
+            }
+            match self {
+                Media::Json => StatusCode::OK,
+                Media::GraphQlResponse => StatusCode::BAD_REQUEST,
+            }
+        } else {
+            StatusCode::OK
+        };
+        self.respond(status, body)
+    }
+}
+
+/// `{"errors": [...]}` for one error, without locations.
+pub fn error_body(err: AppError) -> serde_json::Value {
+    let gql = err.into_graphql().into_server_error(async_graphql::Pos::default());
+    let mut body = serde_json::json!({ "errors": [gql] });
+    if let Some(first) = body["errors"][0].as_object_mut() {
+        first.remove("locations");
+    }
+    body
+}

@@ -1,0 +1,55 @@
+//! Issue #8: GraphQL over HTTP — media types and status codes as the spec has them.
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, code};
+
+async fn post(app: &TestApp, accept: &str, token: Option<&str>, body: Value) -> (u16, String, Value) {
+    let mut request = app.http.post(app.url("/graphql")).header("accept", accept).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let text = response.text().await.expect("body");
+    (status, content_type, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+crate::both! {
+    async fn media_types_and_status_codes_follow_the_spec(app) {
+        let admin = app.admin();
+        let gql_json = "application/graphql-response+json";
+        // A good request: 200 with the negotiated type.
+        let (status, ct, body) = post(&app, gql_json, Some(&admin), json!({ "query": "{ me { subject } }" })).await;
+        assert_eq!((status, ct.starts_with(gql_json)), (200, true), "{body}");
+        let (status, ct, _) = post(&app, "application/json", Some(&admin), json!({ "query": "{ me { subject } }" })).await;
+        assert_eq!((status, ct.starts_with("application/json")), (200, true));
+        // Unparsable and invalid documents: 400 without `data` for graphql-response+json…
+        for query in ["{", "{ nope }"] {
+            let (status, _, body) = post(&app, gql_json, Some(&admin), json!({ "query": query })).await;
+            assert_eq!(status, 400, "{query}: {body}");
+            assert!(body.get("data").is_none(), "{query}: no data key: {body}");
+            assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
+        }
+        // …and 200 (still without `data`) for application/json.
+        let (status, _, body) = post(&app, "application/json", Some(&admin), json!({ "query": "{" })).await;
+        assert_eq!(status, 200);
+        assert!(body.get("data").is_none() && code(&body).is_some(), "{body}");
+        // A refused token: 401 with graphql-response+json.
+        let (status, _, body) = post(&app, gql_json, None, json!({ "query": "{ me { subject } }" })).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(code(&body).as_deref(), Some("UNAUTHENTICATED"));
+        // Neither type acceptable: 406. No query string: 400.
+        let (status, _, _) = post(&app, "text/html", Some(&admin), json!({ "query": "{ me { subject } }" })).await;
+        assert_eq!(status, 406);
+        let (status, _, body) = post(&app, gql_json, Some(&admin), json!({ "qeury": "{ me { subject } }" })).await;
+        assert_eq!(status, 400, "{body}");
+        // A wrong content type: 415.
+        let response = app.http.post(app.url("/graphql")).bearer_auth(&admin).header("content-type", "text/plain").body("{ me { subject } }").send().await.expect("post");
+        assert_eq!(response.status().as_u16(), 415);
+        // Every response names its request.
+        let response = app.http.get(app.url("/healthz")).send().await.expect("get");
+        assert!(response.headers().get("x-request-id").is_some(), "a request id on every response");
+    }
+}
