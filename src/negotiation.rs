@@ -23,8 +23,9 @@ pub enum Media {
 }
 
 impl Media {
-    /// Picks the media type from `Accept`; `Err` is the 406 to send when neither is accepted.
-    pub fn negotiate(headers: &HeaderMap) -> Result<Media, Response> {
+    /// Picks the media type from `Accept`; `None` when neither is accepted (answer with
+    /// [`Media::not_acceptable`]).
+    pub fn negotiate(headers: &HeaderMap) -> Option<Media> {
         let accept = headers
             .get_all(header::ACCEPT)
             .iter()
@@ -32,7 +33,7 @@ impl Media {
             .collect::<Vec<_>>()
             .join(",");
         if accept.trim().is_empty() {
-            return Ok(Media::Json);
+            return Some(Media::Json);
         }
         let types: Vec<String> = accept
             .split(',')
@@ -50,16 +51,21 @@ impl Media {
             })
             .collect();
         if types.iter().any(|t| t == "application/graphql-response+json") {
-            return Ok(Media::GraphQlResponse);
+            return Some(Media::GraphQlResponse);
         }
         if types.iter().any(|t| t == "application/json" || t == "application/*" || t == "*/*") {
-            return Ok(Media::Json);
+            return Some(Media::Json);
         }
+        None
+    }
+
+    /// The 406 for a request that accepts neither media type.
+    pub fn not_acceptable() -> Response {
         let body = serde_json::json!({ "errors": [{
             "message": "Accept: send application/graphql-response+json or application/json",
             "extensions": { "code": "BAD_USER_INPUT", "field": "Accept" }
         }]});
-        Err((StatusCode::NOT_ACCEPTABLE, axum::Json(body)).into_response())
+        (StatusCode::NOT_ACCEPTABLE, axum::Json(body)).into_response()
     }
 
     fn content_type(self) -> HeaderValue {

@@ -239,9 +239,8 @@ fn with_code(error: &mut async_graphql::ServerError) {
 }
 
 async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Bytes) -> Response {
-    let media = match Media::negotiate(&headers) {
-        Ok(media) => media,
-        Err(refused) => return refused,
+    let Some(media) = Media::negotiate(&headers) else {
+        return Media::not_acceptable();
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -324,9 +323,8 @@ async fn graphql_get(
     headers: HeaderMap,
     Query(params): Query<GetParams>,
 ) -> Response {
-    let media = match Media::negotiate(&headers) {
-        Ok(media) => media,
-        Err(refused) => return refused,
+    let Some(media) = Media::negotiate(&headers) else {
+        return Media::not_acceptable();
     };
     let Some(query) = params.query else {
         return media.malformed(StatusCode::BAD_REQUEST, AppError::input("query", "is required"));
