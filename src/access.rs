@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
@@ -100,7 +101,9 @@ fn scoped(ctx: &RequestContext, class: &RowClass, select: &mut SelectStatement) 
             return Ok(());
         }
         ClassAccess::AuditLog if !matches!(ctx.effective_role(), Some(r) if r >= Role::Owner) => {
-            return Err(AppError::forbidden("the audit log is for Owners and platform admins"));
+            return Err(AppError::forbidden(
+                "the audit log is for Owners and platform admins",
+            ));
         }
         _ => {}
     }
@@ -208,10 +211,9 @@ async fn by_column_in(
 fn write_target(ctx: &RequestContext, class: &RowClass, need: Role) -> AppResult<Option<Uuid>> {
     match access_of(class) {
         ClassAccess::Hidden | ClassAccess::Catalog => Err(AppError::NotFound(class.name.into())),
-        ClassAccess::ReadOnly | ClassAccess::AdminRead | ClassAccess::AuditLog => Err(AppError::forbidden(format!(
-            "{} rows cannot be written directly",
-            class.name
-        ))),
+        ClassAccess::ReadOnly | ClassAccess::AdminRead | ClassAccess::AuditLog => Err(
+            AppError::forbidden(format!("{} rows cannot be written directly", class.name)),
+        ),
         ClassAccess::Vocabulary => {
             if ctx.principal.is_admin || ctx.principal.has_grant("vocabulary:author") {
                 Ok(None)
@@ -227,40 +229,54 @@ fn write_target(ctx: &RequestContext, class: &RowClass, need: Role) -> AppResult
 }
 
 /// Validates an input against the class's columns (types and required fields).
-fn check_values(
-    class: &RowClass,
-    values: &HashMap<String, Cell>,
-    creating: bool,
-) -> AppResult<()> {
+fn check_values(class: &RowClass, values: &HashMap<String, Cell>, creating: bool) -> AppResult<()> {
     for (name, value) in values {
         let column = class
             .columns
             .iter()
             .find(|c| &c.name == name)
             .ok_or_else(|| AppError::input(crate::naming::camel(name), "unknown field"))?;
-        if matches!(name.as_str(), "id" | "tenant_id" | "created_at" | "updated_at") {
-            return Err(AppError::input(crate::naming::camel(name), "is set by the server"));
+        if matches!(
+            name.as_str(),
+            "id" | "tenant_id" | "created_at" | "updated_at"
+        ) {
+            return Err(AppError::input(
+                crate::naming::camel(name),
+                "is set by the server",
+            ));
         }
         if matches!(value, Cell::Null) && !column.nullable {
-            return Err(AppError::input(crate::naming::camel(name), "cannot be null"));
+            return Err(AppError::input(
+                crate::naming::camel(name),
+                "cannot be null",
+            ));
         }
         if let Cell::Text(text) = value
             && !column.nullable
             && text.trim().is_empty()
         {
-            return Err(AppError::input(crate::naming::camel(name), "cannot be empty"));
+            return Err(AppError::input(
+                crate::naming::camel(name),
+                "cannot be empty",
+            ));
         }
     }
     if creating {
         for column in &class.columns {
             if column.nullable
-                || matches!(column.name.as_str(), "id" | "tenant_id" | "created_at" | "updated_at")
+                || matches!(
+                    column.name.as_str(),
+                    "id" | "tenant_id" | "created_at" | "updated_at"
+                )
                 || values.contains_key(&column.name)
                 || Cell::default_for(column.kind, &column.name).is_some()
             {
                 continue;
             }
-            return Err(AppError::input(crate::naming::camel(&column.name), "is required"));
+            return Err(AppError::input(
+                crate::naming::camel(&column.name),
+                "is required",
+            ));
         }
     }
     Ok(())
@@ -323,7 +339,10 @@ async fn update_in(
     let tenant = write_target(ctx, class, Role::Contributor)?;
     check_values(class, &values, false)?;
     if values.is_empty() {
-        return Err(AppError::input("input", "give at least one field to change"));
+        return Err(AppError::input(
+            "input",
+            "give at least one field to change",
+        ));
     }
     let mut update = Query::update();
     update.table(Alias::new(&class.table));
@@ -358,7 +377,10 @@ async fn delete_in(
     let tenant = write_target(ctx, class, Role::Editor)?;
     if class.table == "organizations" {
         let rows = by_ids_in(db, ctx, class, &[id]).await?;
-        if rows.first().is_some_and(|r| matches!(r.get("parent_id"), Cell::Null)) {
+        if rows
+            .first()
+            .is_some_and(|r| matches!(r.get("parent_id"), Cell::Null))
+        {
             return Err(AppError::PreconditionFailed(
                 "the root organization cannot be deleted".into(),
             ));
@@ -416,7 +438,12 @@ pub async fn list(
 }
 
 /// Fetches rows of `class` by id; ids of other tenants simply yield nothing.
-pub async fn by_ids(db: &DatabaseConnection, ctx: &RequestContext, class: &RowClass, ids: &[Uuid]) -> AppResult<Vec<Row>> {
+pub async fn by_ids(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    ids: &[Uuid],
+) -> AppResult<Vec<Row>> {
     let tx = begin(db, ctx).await?;
     let out = by_ids_in(&tx, ctx, class, ids).await?;
     tx.commit().await?;
@@ -465,7 +492,12 @@ pub async fn update(
 }
 
 /// Deletes a row of the request's tenant (Editors and above); rows below it go with it.
-pub async fn delete(db: &DatabaseConnection, ctx: &RequestContext, class: &RowClass, id: Uuid) -> AppResult<()> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    id: Uuid,
+) -> AppResult<()> {
     let tx = begin(db, ctx).await?;
     delete_in(&tx, ctx, class, id).await?;
     tx.commit().await?;

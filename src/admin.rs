@@ -1,7 +1,6 @@
 //! Tenant administration (SPEC §2, §6): the catalog and lifecycle, members and roles, and the
 //! audit log that records every administrative mutation, allowed or refused.
 
-
 use chrono::{Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
@@ -107,14 +106,19 @@ pub async fn list_tenants(
         all.retain(|t| {
             t.slug.contains(&search)
                 || t.name.to_lowercase().contains(&search)
-                || t.contact_email.as_deref().is_some_and(|e| e.to_lowercase().contains(&search))
+                || t.contact_email
+                    .as_deref()
+                    .is_some_and(|e| e.to_lowercase().contains(&search))
         });
     }
     Ok(all)
 }
 
 /// One tenant.
-pub async fn tenant(db: &DatabaseConnection, id: Uuid) -> AppResult<Option<entity::tenants::Model>> {
+pub async fn tenant(
+    db: &DatabaseConnection,
+    id: Uuid,
+) -> AppResult<Option<entity::tenants::Model>> {
     Ok(entity::tenants::Entity::find_by_id(id).one(db).await?)
 }
 
@@ -208,14 +212,21 @@ fn fold_latin(ch: char) -> Option<&'static str> {
 pub fn is_dns_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= 63
-        && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && label
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !label.starts_with('-')
         && !label.ends_with('-')
 }
 
 fn is_email(value: &str) -> bool {
-    let Some((local, domain)) = value.split_once('@') else { return false };
-    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !value.contains(char::is_whitespace)
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !value.contains(char::is_whitespace)
 }
 
 fn is_hostname(value: &str) -> bool {
@@ -278,18 +289,29 @@ pub async fn create_tenant(
     if let Some(s) = &subdomain
         && !is_dns_label(s)
     {
-        return Err(AppError::input("input.subdomain", "must be a valid DNS label"));
+        return Err(AppError::input(
+            "input.subdomain",
+            "must be a valid DNS label",
+        ));
     }
-    let domain = input.domain.map(|d| d.trim().trim_end_matches('.').to_lowercase());
+    let domain = input
+        .domain
+        .map(|d| d.trim().trim_end_matches('.').to_lowercase());
     if let Some(d) = &domain
         && !is_hostname(d)
     {
-        return Err(AppError::input("input.domain", "must be a host name such as portal.example.org"));
+        return Err(AppError::input(
+            "input.domain",
+            "must be a host name such as portal.example.org",
+        ));
     }
     if let Some(e) = &input.contact_email
         && !is_email(e)
     {
-        return Err(AppError::input("input.contactEmail", "not an e-mail address"));
+        return Err(AppError::input(
+            "input.contactEmail",
+            "not an e-mail address",
+        ));
     }
     let days = input.trial_days.unwrap_or(state.config.trial_days);
     if !input.active && days <= 0 {
@@ -301,7 +323,9 @@ pub async fn create_tenant(
         .await?
         .is_some()
     {
-        return Err(AppError::Conflict(format!("a tenant with slug `{slug}` already exists")));
+        return Err(AppError::Conflict(format!(
+            "a tenant with slug `{slug}` already exists"
+        )));
     }
     let now = Utc::now();
     let tx = state.db.begin().await?;
@@ -340,7 +364,10 @@ pub async fn create_tenant(
             id: Set(Uuid::now_v7()),
             tenant_id: Set(tenant.id),
             host: Set(host),
-            verification_token: Set(format!("forklift-verify={}", hex::encode(rand::random::<[u8; 16]>()))),
+            verification_token: Set(format!(
+                "forklift-verify={}",
+                hex::encode(rand::random::<[u8; 16]>())
+            )),
             verified_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
@@ -369,7 +396,9 @@ pub async fn create_tenant(
 }
 
 async fn tenant_or_404(db: &DatabaseConnection, id: Uuid) -> AppResult<entity::tenants::Model> {
-    tenant(db, id).await?.ok_or(AppError::NotFound("Tenant".into()))
+    tenant(db, id)
+        .await?
+        .ok_or(AppError::NotFound("Tenant".into()))
 }
 
 async fn save_tenant(
@@ -384,11 +413,17 @@ async fn save_tenant(
 }
 
 /// `activateTenant`.
-pub async fn activate(state: &AppState, req: &RequestContext, id: Uuid) -> AppResult<entity::tenants::Model> {
+pub async fn activate(
+    state: &AppState,
+    req: &RequestContext,
+    id: Uuid,
+) -> AppResult<entity::tenants::Model> {
     req.require_admin()?;
     let t = tenant_or_404(&state.db, id).await?;
     if t.kind == "TEMPLATE" {
-        return Err(AppError::PreconditionFailed("the template has no lifecycle".into()));
+        return Err(AppError::PreconditionFailed(
+            "the template has no lifecycle".into(),
+        ));
     }
     save_tenant(&state.db, t, |a| {
         a.status = Set("ACTIVE".into());
@@ -399,7 +434,12 @@ pub async fn activate(state: &AppState, req: &RequestContext, id: Uuid) -> AppRe
 }
 
 /// `suspendTenant`.
-pub async fn suspend(state: &AppState, req: &RequestContext, id: Uuid, reason: String) -> AppResult<entity::tenants::Model> {
+pub async fn suspend(
+    state: &AppState,
+    req: &RequestContext,
+    id: Uuid,
+    reason: String,
+) -> AppResult<entity::tenants::Model> {
     req.require_admin()?;
     let reason = reason.trim().to_string();
     if reason.is_empty() {
@@ -407,7 +447,9 @@ pub async fn suspend(state: &AppState, req: &RequestContext, id: Uuid, reason: S
     }
     let t = tenant_or_404(&state.db, id).await?;
     if t.kind == "TEMPLATE" {
-        return Err(AppError::PreconditionFailed("the template cannot be suspended".into()));
+        return Err(AppError::PreconditionFailed(
+            "the template cannot be suspended".into(),
+        ));
     }
     save_tenant(&state.db, t, |a| {
         a.status = Set("SUSPENDED".into());
@@ -417,7 +459,12 @@ pub async fn suspend(state: &AppState, req: &RequestContext, id: Uuid, reason: S
 }
 
 /// `extendTrial`.
-pub async fn extend_trial(state: &AppState, req: &RequestContext, id: Uuid, days: i64) -> AppResult<entity::tenants::Model> {
+pub async fn extend_trial(
+    state: &AppState,
+    req: &RequestContext,
+    id: Uuid,
+    days: i64,
+) -> AppResult<entity::tenants::Model> {
     req.require_admin()?;
     if days <= 0 {
         return Err(AppError::input("days", "must be positive"));
@@ -427,10 +474,16 @@ pub async fn extend_trial(state: &AppState, req: &RequestContext, id: Uuid, days
     }
     let t = tenant_or_404(&state.db, id).await?;
     if t.status != "TRIAL" {
-        return Err(AppError::PreconditionFailed(format!("the tenant is {}, not in a trial", t.status)));
+        return Err(AppError::PreconditionFailed(format!(
+            "the tenant is {}, not in a trial",
+            t.status
+        )));
     }
     let base = t.trial_ends_at.unwrap_or_else(Utc::now).max(Utc::now());
-    save_tenant(&state.db, t, |a| a.trial_ends_at = Set(Some(base + Duration::days(days)))).await
+    save_tenant(&state.db, t, |a| {
+        a.trial_ends_at = Set(Some(base + Duration::days(days)))
+    })
+    .await
 }
 
 /// `deleteTenant`: refused while members remain; every row of the tenant goes with it (audit
@@ -440,7 +493,9 @@ pub async fn delete_tenant(state: &AppState, req: &RequestContext, id: Uuid) -> 
     req.require_admin()?;
     let t = tenant_or_404(&state.db, id).await?;
     if t.kind == "TEMPLATE" {
-        return Err(AppError::PreconditionFailed("the template cannot be deleted".into()));
+        return Err(AppError::PreconditionFailed(
+            "the template cannot be deleted".into(),
+        ));
     }
     let members = memberships::Entity::find()
         .filter(memberships::Column::TenantId.eq(id))
@@ -483,16 +538,26 @@ pub async fn me(state: &AppState, req: &RequestContext) -> AppResult<Me> {
             .filter(memberships::Column::UserId.eq(user))
             .all(&state.db)
             .await?;
-        let tenants_by_id: std::collections::HashMap<Uuid, tenants::Model> = tenants::Entity::find()
-            .filter(tenants::Column::Id.is_in(rows.iter().map(|m| m.tenant_id)))
-            .all(&state.db)
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t))
-            .collect();
+        let tenants_by_id: std::collections::HashMap<Uuid, tenants::Model> =
+            tenants::Entity::find()
+                .filter(tenants::Column::Id.is_in(rows.iter().map(|m| m.tenant_id)))
+                .all(&state.db)
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t))
+                .collect();
         for m in rows {
-            if let (Some(t), Some(role)) = (tenants_by_id.get(&m.tenant_id).cloned(), Role::parse(&m.role)) {
-                out.push(MyMembership { tenant_id: t.id, slug: t.slug, name: t.name, status: t.status, role });
+            if let (Some(t), Some(role)) = (
+                tenants_by_id.get(&m.tenant_id).cloned(),
+                Role::parse(&m.role),
+            ) {
+                out.push(MyMembership {
+                    tenant_id: t.id,
+                    slug: t.slug,
+                    name: t.name,
+                    status: t.status,
+                    role,
+                });
             }
         }
     }
@@ -520,7 +585,9 @@ fn may_assign(req: &RequestContext, role: Role) -> AppResult<()> {
     }
     let own = req.effective_role().unwrap_or(Role::Viewer);
     if own < Role::SuperUser {
-        return Err(AppError::forbidden("managing members needs the SUPER_USER role or higher"));
+        return Err(AppError::forbidden(
+            "managing members needs the SUPER_USER role or higher",
+        ));
     }
     if role >= own {
         return Err(AppError::forbidden(format!(
@@ -549,7 +616,11 @@ async fn members(db: &DatabaseConnection, tenant: Uuid) -> AppResult<u64> {
         .await?)
 }
 
-async fn membership_in(state: &AppState, tenant: Uuid, id: Uuid) -> AppResult<entity::memberships::Model> {
+async fn membership_in(
+    state: &AppState,
+    tenant: Uuid,
+    id: Uuid,
+) -> AppResult<entity::memberships::Model> {
     use entity::memberships;
     memberships::Entity::find_by_id(id)
         .filter(memberships::Column::TenantId.eq(tenant))
@@ -559,7 +630,12 @@ async fn membership_in(state: &AppState, tenant: Uuid, id: Uuid) -> AppResult<en
 }
 
 /// `addMember`.
-pub async fn add_member(state: &AppState, req: &RequestContext, email: String, role: Role) -> AppResult<Row> {
+pub async fn add_member(
+    state: &AppState,
+    req: &RequestContext,
+    email: String,
+    role: Role,
+) -> AppResult<Row> {
     use entity::memberships;
     let tenant = req.tenant()?.id;
     may_assign(req, role)?;
@@ -588,7 +664,12 @@ pub async fn add_member(state: &AppState, req: &RequestContext, email: String, r
 }
 
 /// `changeMemberRole`.
-pub async fn change_role(state: &AppState, req: &RequestContext, id: Uuid, role: Role) -> AppResult<Row> {
+pub async fn change_role(
+    state: &AppState,
+    req: &RequestContext,
+    id: Uuid,
+    role: Role,
+) -> AppResult<Row> {
     let tenant = req.tenant()?.id;
     let m = membership_in(state, tenant, id).await?;
     let current = Role::parse(&m.role).unwrap_or(Role::Viewer);
@@ -616,17 +697,26 @@ pub async fn remove_member(state: &AppState, req: &RequestContext, id: Uuid) -> 
     if current == Role::Owner && owners(&state.db, tenant).await? <= 1 && !offboarding {
         return Err(AppError::LastOwner);
     }
-    entity::memberships::Entity::delete_by_id(m.id).exec(&state.db).await?;
+    entity::memberships::Entity::delete_by_id(m.id)
+        .exec(&state.db)
+        .await?;
     Ok(())
 }
 
 /// `seedStaffAdmin`: the user (created when needed) becomes an Owner of the tenant.
-pub async fn seed_staff_admin(state: &AppState, req: &RequestContext, tenant: Uuid, email: String) -> AppResult<Row> {
+pub async fn seed_staff_admin(
+    state: &AppState,
+    req: &RequestContext,
+    tenant: Uuid,
+    email: String,
+) -> AppResult<Row> {
     use entity::memberships;
     req.require_admin()?;
     let t = tenant_or_404(&state.db, tenant).await?;
     if t.kind == "TEMPLATE" {
-        return Err(AppError::PreconditionFailed("the template has no staff".into()));
+        return Err(AppError::PreconditionFailed(
+            "the template has no staff".into(),
+        ));
     }
     let user = user_for_email(&state.db, &email).await?;
     let now = Utc::now();

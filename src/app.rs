@@ -35,9 +35,9 @@ impl Application {
             Ok(n) => tracing::warn!(count = n, "marked orphaned fork runs abandoned"),
             Err(err) => tracing::error!(error = %err, "could not sweep orphaned fork runs"),
         }
-        let listener = TcpListener::bind(state.config.addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("FORKLIFT_ADDR: cannot listen on {}: {e}", state.config.addr))?;
+        let listener = TcpListener::bind(state.config.addr).await.map_err(|e| {
+            anyhow::anyhow!("FORKLIFT_ADDR: cannot listen on {}: {e}", state.config.addr)
+        })?;
         Ok(Self { state, listener })
     }
 
@@ -55,7 +55,8 @@ impl Application {
         let router = server::router(self.state.clone())?;
         let state = self.state.clone();
         let lease_sweeper = spawn_lease_sweeper(state.clone());
-        let listener = db::is_postgres(&state.db).then(|| crate::fork::listener::spawn(state.clone()));
+        let listener =
+            db::is_postgres(&state.db).then(|| crate::fork::listener::spawn(state.clone()));
         let stopping = state.shutdown.subscribe();
         let serve = axum::serve(self.listener, router).with_graceful_shutdown(async move {
             shutdown.await;
@@ -123,7 +124,9 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
         pool.set_metric_callback(move |info| observer.statement(info.elapsed, info.failed));
     }
     let replica_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
-    Ok(AppState::new(db, scoped_db, config, registry, verifier, replica_id, metrics))
+    Ok(AppState::new(
+        db, scoped_db, config, registry, verifier, replica_id, metrics,
+    ))
 }
 
 fn hostname() -> String {

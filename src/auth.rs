@@ -128,9 +128,7 @@ impl Verifier {
                         jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => {
                             Algorithm::ES256
                         }
-                        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => {
-                            Algorithm::EdDSA
-                        }
+                        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
                         _ => continue,
                     };
                     let key = DecodingKey::from_jwk(jwk)

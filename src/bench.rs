@@ -58,18 +58,30 @@ impl Scratch {
         if base.is_sqlite() {
             let path = std::env::temp_dir().join(format!("{name}.db"));
             let _ = std::fs::remove_file(&path);
-            return Ok(Scratch { url: format!("sqlite://{}?mode=rwc", path.display()), admin_url: None, name });
+            return Ok(Scratch {
+                url: format!("sqlite://{}?mode=rwc", path.display()),
+                admin_url: None,
+                name,
+            });
         }
         let admin_url = base.database_url.clone();
         let admin = Database::connect(&admin_url).await?;
-        admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
         let _ = admin.close().await;
         let base_url = admin_url.split('?').next().unwrap_or_default();
         let (server, _) = base_url
             .rsplit_once('/')
             .ok_or_else(|| anyhow::anyhow!("DATABASE_URL: expected postgres://USER@HOST/DB"))?;
-        Ok(Scratch { url: format!("{server}/{name}"), admin_url: Some(admin_url), name })
+        Ok(Scratch {
+            url: format!("{server}/{name}"),
+            admin_url: Some(admin_url),
+            name,
+        })
     }
 
     async fn drop_it(self) {
@@ -77,7 +89,10 @@ impl Scratch {
             Some(admin_url) => {
                 if let Ok(admin) = Database::connect(&admin_url).await {
                     let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                            self.name
+                        ))
                         .await;
                 }
             }
@@ -122,12 +137,17 @@ async fn floor_copy(state: &AppState, source: Uuid, target: Uuid) -> anyhow::Res
         let mut select = Vec::new();
         let mut joins = vec!["JOIN forklift_floor_map m_id ON m_id.old = s.id".to_string()];
         for column in &class.columns {
-            let reference = class.references.iter().find(|r| r.column == column.name && r.same_tenant);
+            let reference = class
+                .references
+                .iter()
+                .find(|r| r.column == column.name && r.same_tenant);
             select.push(match (column.name.as_str(), reference) {
                 ("id", _) => "m_id.new".to_string(),
                 ("tenant_id", _) => p1.to_string(),
                 (name, Some(_)) => {
-                    joins.push(format!("LEFT JOIN forklift_floor_map m_{name} ON m_{name}.old = s.{name}"));
+                    joins.push(format!(
+                        "LEFT JOIN forklift_floor_map m_{name} ON m_{name}.old = s.{name}"
+                    ));
                     format!("m_{name}.new")
                 }
                 (name, None) => format!("s.{name}"),
@@ -142,11 +162,16 @@ async fn floor_copy(state: &AppState, source: Uuid, target: Uuid) -> anyhow::Res
             joins = joins.join(" "),
         );
         copied += tx
-            .execute_raw(Statement::from_sql_and_values(backend, sql, [target.into(), source.into()]))
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [target.into(), source.into()],
+            ))
             .await?
             .rows_affected();
     }
-    tx.execute_unprepared("DROP TABLE forklift_floor_map").await?;
+    tx.execute_unprepared("DROP TABLE forklift_floor_map")
+        .await?;
     tx.commit().await?;
     Ok(copied)
 }
@@ -154,41 +179,77 @@ async fn floor_copy(state: &AppState, source: Uuid, target: Uuid) -> anyhow::Res
 async fn measure(base: &Config, rows: usize) -> anyhow::Result<Measurement> {
     let scratch = Scratch::create(base, rows).await?;
     let mut config = Config::for_database(&scratch.url);
-    config.jwt_secret = Some(Secret::new(crate::domains::new_token() + &crate::domains::new_token()));
+    config.jwt_secret = Some(Secret::new(
+        crate::domains::new_token() + &crate::domains::new_token(),
+    ));
     let state = Arc::new(app::build_state(config, Registry::default()).await?);
     let classes = state.registry.copied_classes().len().max(1);
     let per_class = rows.div_ceil(classes);
     let template = bootstrap::ensure_template(&state).await?;
     let vocabulary = synthetic::vocabulary(&state.db, &state.registry, 20).await?;
-    synthetic::configuration(&state.db, &state.registry, template.id, per_class, &vocabulary).await?;
+    synthetic::configuration(
+        &state.db,
+        &state.registry,
+        template.id,
+        per_class,
+        &vocabulary,
+    )
+    .await?;
 
-    let fork_target = bootstrap::ensure_tenant(&state, "bench-fork", "Bench fork", "TENANT").await?;
+    let fork_target =
+        bootstrap::ensure_tenant(&state, "bench-fork", "Bench fork", "TENANT").await?;
     let started = Instant::now();
     let run = bootstrap::fork_and_wait(
         state.clone(),
-        runs::ForkRequest { target: fork_target.slug.clone(), source: None, dry_run: false, actor: "bench".into() },
+        runs::ForkRequest {
+            target: fork_target.slug.clone(),
+            source: None,
+            dry_run: false,
+            actor: "bench".into(),
+        },
         |_| {},
     )
     .await?;
     let fork_ms = started.elapsed().as_secs_f64() * 1000.0;
-    anyhow::ensure!(run.status == runs::status::FINISHED, "the fork ended {}: {:?}", run.status, run.error);
+    anyhow::ensure!(
+        run.status == runs::status::FINISHED,
+        "the fork ended {}: {:?}",
+        run.status,
+        run.error
+    );
 
-    let floor_target = bootstrap::ensure_tenant(&state, "bench-floor", "Bench floor", "TENANT").await?;
+    let floor_target =
+        bootstrap::ensure_tenant(&state, "bench-floor", "Bench floor", "TENANT").await?;
     let started = Instant::now();
     let copied = floor_copy(&state, template.id, floor_target.id).await?;
     let floor_ms = started.elapsed().as_secs_f64() * 1000.0;
-    anyhow::ensure!(copied as usize >= per_class * classes, "the floor copied only {copied} rows");
+    anyhow::ensure!(
+        copied as usize >= per_class * classes,
+        "the floor copied only {copied} rows"
+    );
 
     let _ = state.db.clone().close().await;
     scratch.drop_it().await;
-    Ok(Measurement { rows: per_class * classes, fork_ms, floor_ms, peak_rss_mb: peak_rss_mb() })
+    Ok(Measurement {
+        rows: per_class * classes,
+        fork_ms,
+        floor_ms,
+        peak_rss_mb: peak_rss_mb(),
+    })
 }
 
 /// Runs the benchmark for each size and prints a table; returns the measurements.
 pub async fn fork(base: &Config, sizes: &[usize]) -> anyhow::Result<Vec<Measurement>> {
-    let backend = if base.is_sqlite() { "SQLite" } else { "PostgreSQL" };
+    let backend = if base.is_sqlite() {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
     println!("fork vs floor on {backend} ({})", base.database_label());
-    println!("{:>8} {:>12} {:>12} {:>8} {:>14}", "rows", "fork ms", "floor ms", "ratio", "peak RSS MiB");
+    println!(
+        "{:>8} {:>12} {:>12} {:>8} {:>14}",
+        "rows", "fork ms", "floor ms", "ratio", "peak RSS MiB"
+    );
     let mut out = Vec::new();
     for size in sizes {
         let m = measure(base, *size).await?;

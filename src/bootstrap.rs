@@ -8,12 +8,7 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::{
-    error::AppError,
-    admin,
-    fork::runs,
-    state::AppState,
-};
+use crate::{admin, error::AppError, fork::runs, state::AppState};
 
 /// The slug of the template tenant.
 pub const TEMPLATE_SLUG: &str = "template";
@@ -64,7 +59,10 @@ pub async fn ensure_tenant(
         None => {
             let now = Utc::now();
             tenants::ActiveModel {
-                id: Set(Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("forklift:tenant:{slug}").as_bytes())),
+                id: Set(Uuid::new_v5(
+                    &Uuid::NAMESPACE_URL,
+                    format!("forklift:tenant:{slug}").as_bytes(),
+                )),
                 slug: Set(slug.into()),
                 name: Set(name.into()),
                 kind: Set(kind.into()),
@@ -76,8 +74,17 @@ pub async fn ensure_tenant(
                 schema_version: Set(1),
                 contact_name: Set(None),
                 contact_email: Set(None),
-                subdomain: Set(if kind == "TENANT" { Some(slug.into()) } else { None }),
-                provisioning_state: Set(if kind == "TEMPLATE" { "READY" } else { "PENDING" }.into()),
+                subdomain: Set(if kind == "TENANT" {
+                    Some(slug.into())
+                } else {
+                    None
+                }),
+                provisioning_state: Set(if kind == "TEMPLATE" {
+                    "READY"
+                } else {
+                    "PENDING"
+                }
+                .into()),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -113,8 +120,12 @@ pub async fn fork_and_wait(
     mut on_event: impl FnMut(&crate::fork::hub::ForkEvent),
 ) -> anyhow::Result<entity::fork_runs::Model> {
     use futures::StreamExt;
-    let checked = runs::check(&state.db, request).await.map_err(AppError::into_anyhow)?;
-    let run = runs::start(state.clone(), checked).await.map_err(AppError::into_anyhow)?;
+    let checked = runs::check(&state.db, request)
+        .await
+        .map_err(AppError::into_anyhow)?;
+    let run = runs::start(state.clone(), checked)
+        .await
+        .map_err(AppError::into_anyhow)?;
     let mut events = Box::pin(
         crate::fork::progress::stream(state.clone(), run.id)
             .await
@@ -128,7 +139,9 @@ pub async fn fork_and_wait(
     }
     // The record is written right after the terminal event; wait for it.
     for _ in 0..100 {
-        let now = entity::fork_runs::Entity::find_by_id(run.id).one(&state.db).await?;
+        let now = entity::fork_runs::Entity::find_by_id(run.id)
+            .one(&state.db)
+            .await?;
         if let Some(r) = now
             && !matches!(r.status.as_str(), "PENDING" | "RUNNING")
         {
@@ -148,10 +161,15 @@ pub async fn run(
     report(("migrate".into(), "schema up to date".into()));
     let template = ensure_template(&state).await?;
     report(("template".into(), format!("tenant `{}`", template.slug)));
-    let summary = crate::sheets::import_directory(&state, &options.sheets_dir, false, false).await?;
+    let summary =
+        crate::sheets::import_directory(&state, &options.sheets_dir, false, false).await?;
     report(("sheets".into(), summary));
-    let tenant = ensure_tenant(&state, &options.tenant_slug, &options.tenant_name, "TENANT").await?;
-    report(("tenant".into(), format!("tenant `{}` with its root organization", tenant.slug)));
+    let tenant =
+        ensure_tenant(&state, &options.tenant_slug, &options.tenant_name, "TENANT").await?;
+    report((
+        "tenant".into(),
+        format!("tenant `{}` with its root organization", tenant.slug),
+    ));
     let run = fork_and_wait(
         state.clone(),
         runs::ForkRequest {
@@ -174,9 +192,16 @@ pub async fn run(
     let created: u64 = run
         .counts
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c.get("created").and_then(|v| v.as_u64())).sum())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.get("created").and_then(|v| v.as_u64()))
+                .sum()
+        })
         .unwrap_or(0);
-    report(("fork".into(), format!("{created} rows created, run {}", run.id)));
+    report((
+        "fork".into(),
+        format!("{created} rows created, run {}", run.id),
+    ));
     if let Some(email) = &options.admin_email {
         seed_admin(&state, tenant.id, email).await?;
         report(("staff administrator".into(), email.clone()));

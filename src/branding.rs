@@ -39,22 +39,90 @@ pub fn color(field: &str, value: &str) -> AppResult<String> {
 }
 
 /// At-rules custom CSS may use.
-const AT_RULES: &[&str] = &["media", "supports", "keyframes", "-webkit-keyframes", "font-face", "layer", "container"];
+const AT_RULES: &[&str] = &[
+    "media",
+    "supports",
+    "keyframes",
+    "-webkit-keyframes",
+    "font-face",
+    "layer",
+    "container",
+];
 
 /// Functions custom CSS may call (`url` is checked separately).
 const FUNCTIONS: &[&str] = &[
-    "rgb", "rgba", "hsl", "hsla", "hwb", "lab", "lch", "oklab", "oklch", "color-mix", "calc", "min", "max",
-    "clamp", "var", "env", "linear-gradient", "radial-gradient", "conic-gradient",
-    "repeating-linear-gradient", "repeating-radial-gradient", "translate", "translatex", "translatey",
-    "translate3d", "rotate", "scale", "scalex", "scaley", "skew", "skewx", "skewy", "matrix",
-    "cubic-bezier", "steps", "not", "is", "where", "has", "nth-child", "nth-of-type", "nth-last-child",
-    "nth-last-of-type", "lang", "minmax", "repeat", "fit-content", "format", "local", "attr", "counter",
-    "counters", "drop-shadow", "blur", "brightness", "contrast", "grayscale", "opacity", "saturate",
-    "sepia", "invert", "hue-rotate",
+    "rgb",
+    "rgba",
+    "hsl",
+    "hsla",
+    "hwb",
+    "lab",
+    "lch",
+    "oklab",
+    "oklch",
+    "color-mix",
+    "calc",
+    "min",
+    "max",
+    "clamp",
+    "var",
+    "env",
+    "linear-gradient",
+    "radial-gradient",
+    "conic-gradient",
+    "repeating-linear-gradient",
+    "repeating-radial-gradient",
+    "translate",
+    "translatex",
+    "translatey",
+    "translate3d",
+    "rotate",
+    "scale",
+    "scalex",
+    "scaley",
+    "skew",
+    "skewx",
+    "skewy",
+    "matrix",
+    "cubic-bezier",
+    "steps",
+    "not",
+    "is",
+    "where",
+    "has",
+    "nth-child",
+    "nth-of-type",
+    "nth-last-child",
+    "nth-last-of-type",
+    "lang",
+    "minmax",
+    "repeat",
+    "fit-content",
+    "format",
+    "local",
+    "attr",
+    "counter",
+    "counters",
+    "drop-shadow",
+    "blur",
+    "brightness",
+    "contrast",
+    "grayscale",
+    "opacity",
+    "saturate",
+    "sepia",
+    "invert",
+    "hue-rotate",
 ];
 
 /// Properties that run code or bind behaviour in some browser.
-const FORBIDDEN_PROPERTIES: &[&str] = &["behavior", "-moz-binding", "-o-link", "-o-link-source", "-ms-behavior"];
+const FORBIDDEN_PROPERTIES: &[&str] = &[
+    "behavior",
+    "-moz-binding",
+    "-o-link",
+    "-o-link-source",
+    "-ms-behavior",
+];
 
 fn refuse(message: impl Into<String>) -> AppError {
     AppError::input("customCss", message)
@@ -65,9 +133,14 @@ fn same_origin_url(url: &str) -> bool {
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("data:") {
-        return ["data:image/png", "data:image/jpeg", "data:image/gif", "data:image/webp"]
-            .iter()
-            .any(|p| lower.starts_with(p));
+        return [
+            "data:image/png",
+            "data:image/jpeg",
+            "data:image/gif",
+            "data:image/webp",
+        ]
+        .iter()
+        .any(|p| lower.starts_with(p));
     }
     let scheme = lower.split(['/', '?', '#']).next().unwrap_or("");
     !lower.starts_with("//") && !lower.starts_with("\\\\") && !scheme.contains(':')
@@ -75,7 +148,15 @@ fn same_origin_url(url: &str) -> bool {
 
 fn check_text(text: &str) -> AppResult<()> {
     let lower = text.to_ascii_lowercase();
-    for bad in ["javascript:", "vbscript:", "expression(", "</style", "<script", "<!--", "-->"] {
+    for bad in [
+        "javascript:",
+        "vbscript:",
+        "expression(",
+        "</style",
+        "<script",
+        "<!--",
+        "-->",
+    ] {
         if lower.contains(bad) {
             return Err(refuse(format!("`{bad}` is not allowed in custom CSS")));
         }
@@ -123,10 +204,14 @@ fn walk<'i>(parser: &mut Parser<'i, '_>) -> Result<(), AppError> {
                         .parse_nested_block(|p| {
                             p.expect_string().map(|s| s.to_string()).map_err(Into::into)
                         })
-                        .map_err(|_: cssparser::ParseError<'_, ()>| refuse("url() needs one string"))?;
+                        .map_err(|_: cssparser::ParseError<'_, ()>| {
+                            refuse("url() needs one string")
+                        })?;
                     check_text(&argument)?;
                     if !same_origin_url(&argument) {
-                        return Err(refuse(format!("url(\"{argument}\") points at another origin")));
+                        return Err(refuse(format!(
+                            "url(\"{argument}\") points at another origin"
+                        )));
                     }
                     continue;
                 }
@@ -146,7 +231,9 @@ fn walk<'i>(parser: &mut Parser<'i, '_>) -> Result<(), AppError> {
         };
         if nested {
             parser
-                .parse_nested_block(|p| walk(p).map_err(|e| p.new_custom_error::<AppError, AppError>(e)))
+                .parse_nested_block(|p| {
+                    walk(p).map_err(|e| p.new_custom_error::<AppError, AppError>(e))
+                })
                 .map_err(|e| match e.kind {
                     cssparser::ParseErrorKind::Custom(err) => err,
                     _ => refuse("the CSS is malformed"),
@@ -158,7 +245,9 @@ fn walk<'i>(parser: &mut Parser<'i, '_>) -> Result<(), AppError> {
 /// Checks custom CSS; returns it unchanged when it is allowed.
 pub fn custom_css(css: &str) -> AppResult<String> {
     if css.chars().count() > MAX_CSS_CHARS {
-        return Err(refuse(format!("custom CSS is limited to {MAX_CSS_CHARS} characters")));
+        return Err(refuse(format!(
+            "custom CSS is limited to {MAX_CSS_CHARS} characters"
+        )));
     }
     check_text(css)?;
     if css.contains('\\') {
@@ -194,16 +283,30 @@ pub fn logo_content_type(bytes: &[u8]) -> AppResult<&'static str> {
         && is_svg(text)
     {
         let lower = text.to_ascii_lowercase();
-        let active = ["<script", "javascript:", "<foreignobject", "<iframe", "<embed", "<object", "<!entity"]
-            .iter()
-            .any(|bad| lower.contains(bad))
+        let active = [
+            "<script",
+            "javascript:",
+            "<foreignobject",
+            "<iframe",
+            "<embed",
+            "<object",
+            "<!entity",
+        ]
+        .iter()
+        .any(|bad| lower.contains(bad))
             || has_event_handler(&lower);
         if active {
-            return Err(AppError::input("file", "SVG logos may not contain scripts or event handlers"));
+            return Err(AppError::input(
+                "file",
+                "SVG logos may not contain scripts or event handlers",
+            ));
         }
         return Ok("image/svg+xml");
     }
-    Err(AppError::input("file", "the logo must be a PNG, JPEG, GIF, SVG or WebP image"))
+    Err(AppError::input(
+        "file",
+        "the logo must be a PNG, JPEG, GIF, SVG or WebP image",
+    ))
 }
 
 fn is_svg(text: &str) -> bool {
@@ -227,7 +330,10 @@ fn has_event_handler(lower: &str) -> bool {
     let bytes = lower.as_bytes();
     lower.match_indices("on").any(|(i, _)| {
         let before = i.checked_sub(1).map(|j| bytes[j]);
-        let preceded = matches!(before, Some(b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'"' | b'\''));
+        let preceded = matches!(
+            before,
+            Some(b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'"' | b'\'')
+        );
         let name_end = lower[i + 2..]
             .find(|c: char| !c.is_ascii_alphanumeric())
             .map(|n| i + 2 + n)
@@ -280,15 +386,27 @@ mod tests {
         for css in attacks {
             assert!(custom_css(css).is_err(), "accepted: {css}");
         }
-        assert!(custom_css(&"a{}".repeat(4000)).is_err(), "over 10,000 characters");
+        assert!(
+            custom_css(&"a{}".repeat(4000)).is_err(),
+            "over 10,000 characters"
+        );
     }
 
     #[test]
     fn logos_are_typed_by_content() {
-        assert_eq!(logo_content_type(b"\x89PNG\r\n\x1a\n....").ok(), Some("image/png"));
-        assert_eq!(logo_content_type(&[0xFF, 0xD8, 0xFF, 0xE0]).ok(), Some("image/jpeg"));
+        assert_eq!(
+            logo_content_type(b"\x89PNG\r\n\x1a\n....").ok(),
+            Some("image/png")
+        );
+        assert_eq!(
+            logo_content_type(&[0xFF, 0xD8, 0xFF, 0xE0]).ok(),
+            Some("image/jpeg")
+        );
         assert_eq!(logo_content_type(b"GIF89a...").ok(), Some("image/gif"));
-        assert_eq!(logo_content_type(b"RIFF\0\0\0\0WEBPVP8 ").ok(), Some("image/webp"));
+        assert_eq!(
+            logo_content_type(b"RIFF\0\0\0\0WEBPVP8 ").ok(),
+            Some("image/webp")
+        );
         let svg = br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>"#;
         assert_eq!(logo_content_type(svg).ok(), Some("image/svg+xml"));
         assert!(logo_content_type(b"<html><body>not a png</body></html>").is_err());

@@ -2,15 +2,17 @@
 
 use std::{process::ExitCode, sync::Arc};
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use migration::{Migrator, MigratorTrait};
 
 use crate::{
-    error::AppError,
     app::{self, Application},
     auth::TokenRequest,
     bootstrap::{self, BootstrapOptions},
     config::{Config, LogFormat},
+    error::AppError,
     fork::{hub::EventKind, runs},
     registry::Registry,
 };
@@ -63,6 +65,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Provisioning sheets: validate, import, or print their JSON Schema.
+    Sheets {
+        #[command(subcommand)]
+        what: SheetsCommand,
+    },
     /// Measure the fork against its floor (scratch databases; prints a table).
     Bench {
         #[command(subcommand)]
@@ -78,6 +85,37 @@ pub enum Command {
         #[arg(long)]
         admin_email: Option<String>,
     },
+}
+
+/// What `sheets` does.
+#[derive(Subcommand, Debug)]
+pub enum SheetsCommand {
+    /// Check sheets without a database (references must resolve within the given sheets).
+    Validate {
+        /// Sheet files or directories (default: `sheets/`).
+        paths: Vec<PathBuf>,
+    },
+    /// Import sheets onto the template (idempotent; all or nothing).
+    Import {
+        /// Sheet files or directories (default: `sheets/`).
+        paths: Vec<PathBuf>,
+        /// Check and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete rows the sheets no longer declare (reported otherwise).
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Print the JSON Schema of the sheet format (what `sheets/sheet.schema.json` holds).
+    Schema,
+}
+
+fn sheet_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("sheets")]
+    } else {
+        paths
+    }
 }
 
 /// Draws the progress of a fork, one bar per phase, from its events.
@@ -116,7 +154,11 @@ impl PhaseBar {
                 "{:>14} skipped {}: {}",
                 "",
                 event.class_name.as_deref().unwrap_or_default(),
-                event.detail.get("reason").and_then(|r| r.as_str()).unwrap_or_default()
+                event
+                    .detail
+                    .get("reason")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or_default()
             ),
             EventKind::PhaseFinished => {
                 self.done += 1;
@@ -151,7 +193,9 @@ pub enum MigrateAction {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
@@ -169,7 +213,10 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("forklift: cannot start the runtime: {e}");
@@ -192,10 +239,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             print!("{}", crate::graphql::sdl(&Registry::default())?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { sub, tenant, admin, grants, ttl } => {
+        Command::Token {
+            sub,
+            tenant,
+            admin,
+            grants,
+            ttl,
+        } => {
             let secret = crate::auth::effective_secret(&config)?;
             let verifier = crate::auth::Verifier::new(&config, secret)?;
-            let request = TokenRequest { sub, tenant, admin, grants, ttl_secs: ttl };
+            let request = TokenRequest {
+                sub,
+                tenant,
+                admin,
+                grants,
+                ttl_secs: ttl,
+            };
             println!("{}", verifier.mint(&request.claims(&config))?);
             Ok(ExitCode::SUCCESS)
         }
@@ -214,14 +273,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                         .collect();
                     for m in Migrator::migrations() {
                         let name = m.name().to_string();
-                        let state = if applied.contains(&name) { "applied" } else { "pending" };
+                        let state = if applied.contains(&name) {
+                            "applied"
+                        } else {
+                            "pending"
+                        };
                         println!("{state:8} {name}");
                     }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bootstrap { tenant, tenant_name, admin_email } => {
+        Command::Bootstrap {
+            tenant,
+            tenant_name,
+            admin_email,
+        } => {
             let state = Arc::new(app::build_state(config, Registry::default()).await?);
             let options = BootstrapOptions {
                 tenant_slug: tenant,
@@ -235,15 +302,34 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fork { target, source, dry_run } => {
+        Command::Fork {
+            target,
+            source,
+            dry_run,
+        } => {
             let state = Arc::new(app::build_state(config, Registry::default()).await?);
-            let request = runs::ForkRequest { target, source, dry_run, actor: "cli".into() };
+            let request = runs::ForkRequest {
+                target,
+                source,
+                dry_run,
+                actor: "cli".into(),
+            };
             if dry_run {
-                let checked = runs::check(&state.db, request).await.map_err(AppError::into_anyhow)?;
-                let outcome = runs::plan(&state, &checked).await.map_err(AppError::into_anyhow)?;
-                println!("{:<28} {:<28} {:>8} {:>8} {:>8}", "phase", "class", "rows", "create", "matched");
+                let checked = runs::check(&state.db, request)
+                    .await
+                    .map_err(AppError::into_anyhow)?;
+                let outcome = runs::plan(&state, &checked)
+                    .await
+                    .map_err(AppError::into_anyhow)?;
+                println!(
+                    "{:<28} {:<28} {:>8} {:>8} {:>8}",
+                    "phase", "class", "rows", "create", "matched"
+                );
                 for c in &outcome.counts {
-                    println!("{:<28} {:<28} {:>8} {:>8} {:>8}", c.phase, c.class_name, c.rows, c.created, c.matched);
+                    println!(
+                        "{:<28} {:<28} {:>8} {:>8} {:>8}",
+                        c.phase, c.class_name, c.rows, c.created, c.matched
+                    );
                 }
                 for s in &outcome.skipped {
                     println!("skip {} {}: {}", s.class_name, s.source_id, s.reason);
@@ -253,9 +339,60 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let mut bar = PhaseBar::default();
             let run = bootstrap::fork_and_wait(state, request, |event| bar.show(event)).await?;
             println!("{} {}", run.status, run.id);
-            Ok(if run.status == runs::status::FINISHED { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if run.status == runs::status::FINISHED {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        Command::Bench { what: BenchCommand::Fork { rows } } => {
+        Command::Sheets {
+            what: SheetsCommand::Schema,
+        } => {
+            print!("{}", crate::sheets::format::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sheets {
+            what: SheetsCommand::Validate { paths },
+        } => {
+            let files = crate::sheets::read_paths(&sheet_paths(paths))?;
+            let errors = crate::sheets::validate(&files);
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            if errors.is_empty() {
+                println!("{} sheet(s) valid", files.len());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("{} problem(s)", errors.len());
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Sheets {
+            what:
+                SheetsCommand::Import {
+                    paths,
+                    dry_run,
+                    prune,
+                },
+        } => {
+            let files = crate::sheets::read_paths(&sheet_paths(paths))?;
+            let state = app::build_state(config, Registry::default()).await?;
+            let report = crate::sheets::import(
+                &state,
+                &files,
+                crate::sheets::ImportOptions { dry_run, prune },
+            )
+            .await?;
+            crate::sheets::print_report(&report);
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Bench {
+            what: BenchCommand::Fork { rows },
+        } => {
             crate::bench::fork(&config, &rows).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -264,9 +401,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let application = Application::build(config).await?;
             if bootstrap::is_empty(&application.state).await? {
                 tracing::info!("empty database: bootstrapping the demo tenant");
-                bootstrap::run(application.state.clone(), &BootstrapOptions::default(), |(step, outcome)| {
-                    tracing::info!(step = %step, "{outcome}");
-                })
+                bootstrap::run(
+                    application.state.clone(),
+                    &BootstrapOptions::default(),
+                    |(step, outcome)| {
+                        tracing::info!(step = %step, "{outcome}");
+                    },
+                )
                 .await?;
             }
             let addr = application.local_addr();
@@ -274,10 +415,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("  GraphQL:    http://{addr}/graphql   (WebSocket: ws://{addr}/graphql/ws)");
             println!("  Playground: http://{addr}/");
             if development {
-                let request = TokenRequest { sub: "dev-admin@forklift.local".into(), admin: true, ttl_secs: 86_400, ..TokenRequest::default() };
-                if let Ok(token) = application.state.verifier.mint(&request.claims(&application.state.config)) {
+                let request = TokenRequest {
+                    sub: "dev-admin@forklift.local".into(),
+                    admin: true,
+                    ttl_secs: 86_400,
+                    ..TokenRequest::default()
+                };
+                if let Ok(token) = application
+                    .state
+                    .verifier
+                    .mint(&request.claims(&application.state.config))
+                {
                     println!("  Development admin token (24 h):\n    {token}");
-                    println!("  Send it as `Authorization: Bearer <token>`, with `X-Tenant: demo` for tenant data.");
+                    println!(
+                        "  Send it as `Authorization: Bearer <token>`, with `X-Tenant: demo` for tenant data."
+                    );
                 }
             }
             application.run_until(app::shutdown_signal()).await?;

@@ -197,7 +197,7 @@ impl Config {
             trial_days: number("FORKLIFT_TRIAL_DAYS", 14)?,
             fork_lease: Duration::from_secs(number("FORKLIFT_FORK_LEASE_SECS", 30)? as u64),
             request_timeout: Duration::from_secs(
-                number("FORKLIFT_REQUEST_TIMEOUT_SECS", 30)? as u64,
+                number("FORKLIFT_REQUEST_TIMEOUT_SECS", 30)? as u64
             ),
             shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),

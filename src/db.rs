@@ -24,7 +24,10 @@ pub enum Pool {
 
 /// The request pool: on PostgreSQL a pool whose connections see tenant-owned rows only for the
 /// tenant a transaction names (see [`crate::access`]); on SQLite the system pool itself.
-pub async fn connect_scoped(config: &Config, system: &DatabaseConnection) -> anyhow::Result<DatabaseConnection> {
+pub async fn connect_scoped(
+    config: &Config,
+    system: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
     if config.is_sqlite() {
         return Ok(system.clone());
     }
@@ -68,7 +71,10 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 
 /// The connection migrations run on: the owner's (`FORKLIFT_MIGRATION_DATABASE_URL`) when set,
 /// else `db`.
-pub async fn migration_connection(config: &Config, db: &DatabaseConnection) -> anyhow::Result<DatabaseConnection> {
+pub async fn migration_connection(
+    config: &Config,
+    db: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
     match &config.migration_database_url {
         Some(url) => open(config, url, Pool::System).await,
         None => Ok(db.clone()),
@@ -86,5 +92,9 @@ pub fn is_postgres(db: &impl ConnectionTrait) -> bool {
 }
 
 fn one_line(err: &impl std::fmt::Display) -> String {
-    err.to_string().lines().next().unwrap_or_default().to_string()
+    err.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }

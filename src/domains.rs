@@ -76,7 +76,10 @@ fn encode_query(id: u16, name: &str) -> anyhow::Result<Vec<u8>> {
     packet.extend_from_slice(&[0x01, 0x00]); // recursion desired
     packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question
     for label in name.trim_end_matches('.').split('.') {
-        anyhow::ensure!(!label.is_empty() && label.len() < 64, "invalid DNS name `{name}`");
+        anyhow::ensure!(
+            !label.is_empty() && label.len() < 64,
+            "invalid DNS name `{name}`"
+        );
         packet.push(label.len() as u8);
         packet.extend_from_slice(label.as_bytes());
     }
@@ -88,7 +91,9 @@ fn encode_query(id: u16, name: &str) -> anyhow::Result<Vec<u8>> {
 /// Skips a (possibly compressed) name at `pos`; returns the position after it.
 fn skip_name(packet: &[u8], mut pos: usize) -> anyhow::Result<usize> {
     loop {
-        let len = *packet.get(pos).ok_or_else(|| anyhow::anyhow!("truncated DNS answer"))?;
+        let len = *packet
+            .get(pos)
+            .ok_or_else(|| anyhow::anyhow!("truncated DNS answer"))?;
         match len {
             0 => return Ok(pos + 1),
             l if l & 0xC0 == 0xC0 => return Ok(pos + 2),

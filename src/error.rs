@@ -59,9 +59,7 @@ impl AppError {
             | AppError::Conflict(m)
             | AppError::PreconditionFailed(m) => m.clone(),
             AppError::CrossTenantDenied => "Cross-tenant access denied".into(),
-            AppError::TenantNotFound => {
-                "the tenant does not exist or may have been removed".into()
-            }
+            AppError::TenantNotFound => "the tenant does not exist or may have been removed".into(),
             AppError::DomainNotConfigured => "no tenant is configured for this domain".into(),
             AppError::TenantSuspended => "this tenant is suspended".into(),
             AppError::TenantProvisioning => {
@@ -69,9 +67,7 @@ impl AppError {
             }
             AppError::BadUserInput { field, message } => format!("{field}: {message}"),
             AppError::NotFound(what) => format!("{what} not found"),
-            AppError::LastOwner => {
-                "the last owner of a tenant cannot be removed or demoted".into()
-            }
+            AppError::LastOwner => "the last owner of a tenant cannot be removed or demoted".into(),
             AppError::Internal(_) => "internal error".into(),
         }
     }

@@ -6,6 +6,7 @@ pub mod classes;
 pub mod ids;
 pub mod loaders;
 pub mod operations;
+pub mod sheets;
 pub mod tenancy;
 
 use std::sync::Arc;
@@ -15,11 +16,7 @@ use async_graphql::dynamic::{
     SchemaError, Subscription, TypeRef,
 };
 
-use crate::{
-    config::Environment,
-    registry::Registry,
-    state::AppState,
-};
+use crate::{config::Environment, registry::Registry, state::AppState};
 
 /// Depth limit of a query.
 pub const MAX_DEPTH: usize = 10;
@@ -78,7 +75,10 @@ pub fn build_schema(
                     Ok(Some(FieldValue::list(out)))
                 })
             })
-            .argument(InputValue::new("ids", TypeRef::named_nn_list_nn(TypeRef::ID)))
+            .argument(InputValue::new(
+                "ids",
+                TypeRef::named_nn_list_nn(TypeRef::ID),
+            ))
             .description(
                 "Rows by global id, in the order given; ids that are not visible to the caller \
                  (missing, or another tenant's) are left out.",
@@ -113,8 +113,9 @@ pub fn build_schema(
         .enable_uploading();
     let mut extra = ops.object_fields;
     for mut object in surface.objects.into_iter().chain(ops.objects) {
-        let (mine, rest): (Vec<_>, Vec<_>) =
-            extra.into_iter().partition(|(ty, _)| *ty == object.type_name());
+        let (mine, rest): (Vec<_>, Vec<_>) = extra
+            .into_iter()
+            .partition(|(ty, _)| *ty == object.type_name());
         extra = rest;
         for (_, field) in mine {
             object = object.field(field);

@@ -16,7 +16,9 @@ use std::{
 };
 
 /// Bucket bounds in seconds, shared by every histogram.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 /// A latency histogram.
 #[derive(Clone, Debug, Default)]
@@ -40,10 +42,22 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (i, bound) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {}", self.counts[i]);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {}",
+                self.counts[i]
+            );
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.total);
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.total
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
         let _ = writeln!(out, "{name}_count{braces} {}", self.total);
     }
@@ -87,7 +101,9 @@ impl Metrics {
     /// Records how long a fork phase took.
     pub fn fork_phase(&self, phase: &str, elapsed: Duration) {
         if let Ok(mut map) = self.phases.lock() {
-            map.entry(phase.to_string()).or_default().observe(elapsed.as_secs_f64());
+            map.entry(phase.to_string())
+                .or_default()
+                .observe(elapsed.as_secs_f64());
         }
     }
 
@@ -115,32 +131,72 @@ impl Metrics {
         if let Ok(map) = self.requests.lock() {
             for ((operation, outcome), h) in map.iter() {
                 let labels = format!("operation=\"{}\",outcome=\"{outcome}\"", escape(operation));
-                h.render(&mut out, "forklift_graphql_request_duration_seconds", &labels);
+                h.render(
+                    &mut out,
+                    "forklift_graphql_request_duration_seconds",
+                    &labels,
+                );
             }
         }
         out.push_str("# HELP forklift_fork_runs_total Fork runs by final status.\n");
         out.push_str("# TYPE forklift_fork_runs_total counter\n");
         if let Ok(map) = self.fork_runs.lock() {
             for (status, n) in map.iter() {
-                let _ = writeln!(out, "forklift_fork_runs_total{{status=\"{}\"}} {n}", escape(status));
+                let _ = writeln!(
+                    out,
+                    "forklift_fork_runs_total{{status=\"{}\"}} {n}",
+                    escape(status)
+                );
             }
         }
         out.push_str("# HELP forklift_fork_phase_duration_seconds Fork phase durations.\n");
         out.push_str("# TYPE forklift_fork_phase_duration_seconds histogram\n");
         if let Ok(map) = self.phases.lock() {
             for (phase, h) in map.iter() {
-                h.render(&mut out, "forklift_fork_phase_duration_seconds", &format!("phase=\"{}\"", escape(phase)));
+                h.render(
+                    &mut out,
+                    "forklift_fork_phase_duration_seconds",
+                    &format!("phase=\"{}\"", escape(phase)),
+                );
             }
         }
         let gauges = [
-            ("forklift_fork_rows_copied_total", "counter", "Rows created by forks.", self.rows_copied.load(Ordering::Relaxed) as i64),
-            ("forklift_websockets_open", "gauge", "Open WebSocket connections.", self.websockets.load(Ordering::Relaxed)),
-            ("forklift_subscriptions_active", "gauge", "Active GraphQL subscriptions.", self.subscriptions.load(Ordering::Relaxed)),
-            ("forklift_db_statements_total", "counter", "SQL statements run.", self.statements() as i64),
-            ("forklift_db_statement_errors_total", "counter", "SQL statements that failed.", self.failed_statements.load(Ordering::Relaxed) as i64),
+            (
+                "forklift_fork_rows_copied_total",
+                "counter",
+                "Rows created by forks.",
+                self.rows_copied.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "forklift_websockets_open",
+                "gauge",
+                "Open WebSocket connections.",
+                self.websockets.load(Ordering::Relaxed),
+            ),
+            (
+                "forklift_subscriptions_active",
+                "gauge",
+                "Active GraphQL subscriptions.",
+                self.subscriptions.load(Ordering::Relaxed),
+            ),
+            (
+                "forklift_db_statements_total",
+                "counter",
+                "SQL statements run.",
+                self.statements() as i64,
+            ),
+            (
+                "forklift_db_statement_errors_total",
+                "counter",
+                "SQL statements that failed.",
+                self.failed_statements.load(Ordering::Relaxed) as i64,
+            ),
         ];
         for (name, kind, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         }
         out.push_str("# HELP forklift_db_statement_duration_seconds SQL statement durations.\n");
         out.push_str("# TYPE forklift_db_statement_duration_seconds histogram\n");
@@ -162,7 +218,10 @@ impl Metrics {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -50,10 +50,16 @@ impl Media {
                 (!refused).then_some(ty)
             })
             .collect();
-        if types.iter().any(|t| t == "application/graphql-response+json") {
+        if types
+            .iter()
+            .any(|t| t == "application/graphql-response+json")
+        {
             return Some(Media::GraphQlResponse);
         }
-        if types.iter().any(|t| t == "application/json" || t == "application/*" || t == "*/*") {
+        if types
+            .iter()
+            .any(|t| t == "application/json" || t == "application/*" || t == "*/*")
+        {
             return Some(Media::Json);
         }
         None
@@ -70,14 +76,18 @@ impl Media {
 
     fn content_type(self) -> HeaderValue {
         match self {
-            Media::GraphQlResponse => HeaderValue::from_static("application/graphql-response+json; charset=utf-8"),
+            Media::GraphQlResponse => {
+                HeaderValue::from_static("application/graphql-response+json; charset=utf-8")
+            }
             Media::Json => HeaderValue::from_static("application/json; charset=utf-8"),
         }
     }
 
     fn respond(self, status: StatusCode, body: serde_json::Value) -> Response {
         let mut response = (status, axum::Json(body)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, self.content_type());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, self.content_type());
         response
     }
 
@@ -92,9 +102,10 @@ impl Media {
             Media::Json => StatusCode::OK,
             Media::GraphQlResponse => match err.code() {
                 "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
-                "FORBIDDEN" | "CROSS_TENANT_DENIED" | "TENANT_SUSPENDED" | "TENANT_PROVISIONING" => {
-                    StatusCode::FORBIDDEN
-                }
+                "FORBIDDEN"
+                | "CROSS_TENANT_DENIED"
+                | "TENANT_SUSPENDED"
+                | "TENANT_PROVISIONING" => StatusCode::FORBIDDEN,
                 "TENANT_NOT_FOUND" | "DOMAIN_NOT_CONFIGURED" => StatusCode::NOT_FOUND,
                 "INTERNAL" => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::BAD_REQUEST,
@@ -127,7 +138,9 @@ impl Media {
 
 /// `{"errors": [...]}` for one error, without locations.
 pub fn error_body(err: AppError) -> serde_json::Value {
-    let gql = err.into_graphql().into_server_error(async_graphql::Pos::default());
+    let gql = err
+        .into_graphql()
+        .into_server_error(async_graphql::Pos::default());
     let mut body = serde_json::json!({ "errors": [gql] });
     if let Some(first) = body["errors"][0].as_object_mut() {
         first.remove("locations");

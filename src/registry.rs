@@ -6,7 +6,9 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-pub use entity::class::{ClassDesc as RowClass, ColumnDesc, ColumnKind, Fork, Plane, ReferenceDesc};
+pub use entity::class::{
+    ClassDesc as RowClass, ColumnDesc, ColumnKind, Fork, Plane, ReferenceDesc,
+};
 
 /// All row classes, with lookups.
 #[derive(Clone, Debug)]
@@ -97,8 +99,7 @@ fn topological<'a>(members: &[&'a RowClass]) -> Vec<&'a RowClass> {
         while i < remaining.len() {
             let class = remaining[i];
             let waits = class.references.iter().any(|r| {
-                r.table != class.table
-                    && remaining.iter().any(|other| other.table == r.table)
+                r.table != class.table && remaining.iter().any(|other| other.table == r.table)
             });
             if waits {
                 i += 1;

@@ -139,7 +139,10 @@ impl Row {
     pub fn read(result: &QueryResult, class: &RowClass) -> Result<Row, DbErr> {
         let mut values = HashMap::with_capacity(class.columns.len());
         for column in &class.columns {
-            values.insert(column.name.clone(), Cell::read(result, &column.name, column.kind)?);
+            values.insert(
+                column.name.clone(),
+                Cell::read(result, &column.name, column.kind)?,
+            );
         }
         Ok(Row { values })
     }

@@ -150,7 +150,9 @@ impl RequestContext {
     /// Refuses writes unless the caller holds at least `need` in one tenant.
     pub fn require_role(&self, need: Role) -> AppResult<&TenantRef> {
         let tenant = self.tenant()?;
-        if tenant.is_template && !self.principal.is_admin && !self.principal.has_grant("template:author")
+        if tenant.is_template
+            && !self.principal.is_admin
+            && !self.principal.has_grant("template:author")
         {
             return Err(AppError::forbidden(
                 "authoring the template needs the template:author grant",
@@ -183,10 +185,7 @@ async fn find_tenant(state: &AppState, key: &str) -> AppResult<entity::tenants::
         Ok(id) => tenants::Entity::find_by_id(id),
         Err(_) => tenants::Entity::find().filter(tenants::Column::Slug.eq(key.to_lowercase())),
     };
-    query
-        .one(&state.db)
-        .await?
-        .ok_or(AppError::TenantNotFound)
+    query.one(&state.db).await?.ok_or(AppError::TenantNotFound)
 }
 
 /// The tenant named by the `Host` header, if host routing applies to it.
@@ -227,7 +226,9 @@ async fn tenant_from_host(
         .one(&state.db)
         .await?;
     match domain {
-        Some(d) => Ok(tenants::Entity::find_by_id(d.tenant_id).one(&state.db).await?),
+        Some(d) => Ok(tenants::Entity::find_by_id(d.tenant_id)
+            .one(&state.db)
+            .await?),
         // Host routing is on only when a base domain is configured; otherwise an unknown host
         // is simply the name this server is reached by.
         None if base.is_some() => Err(AppError::DomainNotConfigured),

@@ -3,11 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{
-    dataloader::DataLoader,
-    dynamic::Schema,
-    http::GraphiQLSource,
-};
+use async_graphql::{dataloader::DataLoader, dynamic::Schema, http::GraphiQLSource};
 use axum::{
     Router,
     body::Bytes,
@@ -25,9 +21,9 @@ use tower_http::{
 
 use crate::{
     error::AppError,
-    negotiation::Media,
     graphql::{self, audit, loaders::RowsLoader},
     limits,
+    negotiation::Media,
     scope::{self, RequestContext, RequestInputs},
     state::AppState,
 };
@@ -101,12 +97,18 @@ async fn logo(State(server): State<Server>, Path(slug): Path<String>) -> Respons
             if let Ok(v) = HeaderValue::from_str(&content_type) {
                 headers.insert(header::CONTENT_TYPE, v);
             }
-            headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            headers.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
             headers.insert(
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
             );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
             response
         }
         Ok(None) => (StatusCode::NOT_FOUND, "no logo").into_response(),
@@ -170,7 +172,12 @@ pub fn error_response(status: StatusCode, err: AppError) -> Response {
     Media::Json.malformed(status, err)
 }
 
-async fn execute(server: &Server, headers: &HeaderMap, media: Media, request: async_graphql::Request) -> Response {
+async fn execute(
+    server: &Server,
+    headers: &HeaderMap,
+    media: Media,
+    request: async_graphql::Request,
+) -> Response {
     let inputs = inputs_from_headers(headers);
     let bearer = inputs.bearer.clone();
     let ctx = match scope::resolve(&server.state, inputs).await {
@@ -184,7 +191,8 @@ async fn execute(server: &Server, headers: &HeaderMap, media: Media, request: as
                     .and_then(|t| server.state.verifier.verify(t).ok())
                     .map(|c| c.sub);
                 for field in fields {
-                    audit::record_refused_request(&server.state, actor.as_deref(), &field, &err).await;
+                    audit::record_refused_request(&server.state, actor.as_deref(), &field, &err)
+                        .await;
                 }
             }
             return media.request_error(err);
@@ -213,7 +221,10 @@ pub async fn run(
         .next()
         .unwrap_or_else(|| "invalid".to_string());
     let mut response = server.schema.execute(request.data(ctx).data(loader)).await;
-    server.state.metrics.request(&operation, response.errors.is_empty(), started.elapsed());
+    server
+        .state
+        .metrics
+        .request(&operation, response.errors.is_empty(), started.elapsed());
     for error in &mut response.errors {
         with_code(error);
     }
@@ -223,11 +234,18 @@ pub async fn run(
 /// Gives an error that has no `extensions.code` one: a request-level error (parse, validation)
 /// is the caller's (`BAD_USER_INPUT`); an execution error without a code is ours (`INTERNAL`).
 fn with_code(error: &mut async_graphql::ServerError) {
-    let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some());
     if has_code {
         return;
     }
-    let code = if error.path.is_empty() { "BAD_USER_INPUT" } else { "INTERNAL" };
+    let code = if error.path.is_empty() {
+        "BAD_USER_INPUT"
+    } else {
+        "INTERNAL"
+    };
     if code == "INTERNAL" {
         tracing::error!(error = %error.message, path = ?error.path, "resolver error without a code");
         error.message = "internal error".into();
@@ -266,7 +284,9 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: By
                 );
             }
         }
-    } else if content_type.starts_with("application/json") || content_type.starts_with("application/graphql-response+json") {
+    } else if content_type.starts_with("application/json")
+        || content_type.starts_with("application/graphql-response+json")
+    {
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(_) => {
@@ -285,7 +305,10 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: By
         if value.is_array() {
             return media.malformed(
                 StatusCode::BAD_REQUEST,
-                AppError::input("body", "batched requests are not supported; send one operation per request"),
+                AppError::input(
+                    "body",
+                    "batched requests are not supported; send one operation per request",
+                ),
             );
         }
         match serde_json::from_value::<async_graphql::Request>(value) {
@@ -293,14 +316,20 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: By
             Err(_) => {
                 return media.malformed(
                     StatusCode::BAD_REQUEST,
-                    AppError::input("body", "expected {\"query\": …, \"variables\": …, \"operationName\": …}"),
+                    AppError::input(
+                        "body",
+                        "expected {\"query\": …, \"variables\": …, \"operationName\": …}",
+                    ),
                 );
             }
         }
     } else {
         return media.malformed(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::input("Content-Type", "send application/json (or multipart/form-data for uploads)"),
+            AppError::input(
+                "Content-Type",
+                "send application/json (or multipart/form-data for uploads)",
+            ),
         );
     };
     if let Err(err) = limits::check(&request.query, request.operation_name.as_deref()) {
@@ -327,7 +356,10 @@ async fn graphql_get(
         return Media::not_acceptable();
     };
     let Some(query) = params.query else {
-        return media.malformed(StatusCode::BAD_REQUEST, AppError::input("query", "is required"));
+        return media.malformed(
+            StatusCode::BAD_REQUEST,
+            AppError::input("query", "is required"),
+        );
     };
     if let Err(err) = limits::check(&query, params.operation_name.as_deref()) {
         return media.request_error(err);

@@ -81,5 +81,4 @@ impl AppState {
             Err(poisoned) => *poisoned.into_inner() = resolver,
         }
     }
-
 }

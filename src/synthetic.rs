@@ -65,7 +65,13 @@ pub async fn insert_rows(
             let values: Vec<Expr> = class
                 .columns
                 .iter()
-                .map(|c| row.get(&c.name).cloned().unwrap_or(Cell::Null).to_value(c.kind).into())
+                .map(|c| {
+                    row.get(&c.name)
+                        .cloned()
+                        .unwrap_or(Cell::Null)
+                        .to_value(c.kind)
+                        .into()
+                })
                 .collect();
             insert.values(values)?;
         }
@@ -95,7 +101,9 @@ pub async fn generate_class(
                 Cell::Uuid(id)
             } else if column.name == "tenant_id" {
                 tenant.map_or(Cell::Null, Cell::Uuid)
-            } else if let Some(reference) = class.references.iter().find(|r| r.column == column.name) {
+            } else if let Some(reference) =
+                class.references.iter().find(|r| r.column == column.name)
+            {
                 let is_self = reference.table == class.table;
                 let pool: &[Uuid] = if is_self {
                     &ids
@@ -109,7 +117,12 @@ pub async fn generate_class(
                 };
                 match pool.len() {
                     0 if column.nullable => Cell::Null,
-                    0 => anyhow::bail!("{}.{}: no {} row to point at", class.table, column.name, reference.table),
+                    0 => anyhow::bail!(
+                        "{}.{}: no {} row to point at",
+                        class.table,
+                        column.name,
+                        reference.table
+                    ),
                     // A tree: the first row is a root, later ones hang off it.
                     _ if is_self => Cell::Uuid(pool[0]),
                     n => Cell::Uuid(pool[i % n]),
@@ -137,7 +150,11 @@ pub fn vocabulary_classes(registry: &Registry) -> Vec<&RowClass> {
 }
 
 /// Generates `per_class` rows of every vocabulary class but the tenant catalog.
-pub async fn vocabulary(db: &impl ConnectionTrait, registry: &Registry, per_class: usize) -> anyhow::Result<Seeded> {
+pub async fn vocabulary(
+    db: &impl ConnectionTrait,
+    registry: &Registry,
+    per_class: usize,
+) -> anyhow::Result<Seeded> {
     let mut seeded = Seeded::new();
     let empty = Seeded::new();
     for class in vocabulary_classes(registry) {

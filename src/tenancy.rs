@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, TransactionTrait,
 };
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -29,9 +29,14 @@ pub struct BrandingChange {
 }
 
 /// The branding of the request's tenant (an empty one when none was saved).
-pub async fn branding(state: &AppState, req: &RequestContext) -> AppResult<entity::brandings::Model> {
+pub async fn branding(
+    state: &AppState,
+    req: &RequestContext,
+) -> AppResult<entity::brandings::Model> {
     let tenant = req.tenant()?.id;
-    Ok(find_branding(&state.db, tenant).await?.unwrap_or_else(|| empty_branding(tenant)))
+    Ok(find_branding(&state.db, tenant)
+        .await?
+        .unwrap_or_else(|| empty_branding(tenant)))
 }
 
 fn empty_branding(tenant: Uuid) -> entity::brandings::Model {
@@ -53,7 +58,10 @@ fn empty_branding(tenant: Uuid) -> entity::brandings::Model {
     }
 }
 
-async fn find_branding(db: &DatabaseConnection, tenant: Uuid) -> AppResult<Option<entity::brandings::Model>> {
+async fn find_branding(
+    db: &DatabaseConnection,
+    tenant: Uuid,
+) -> AppResult<Option<entity::brandings::Model>> {
     use entity::brandings;
     Ok(brandings::Entity::find()
         .filter(brandings::Column::TenantId.eq(tenant))
@@ -69,12 +77,20 @@ pub fn validate_branding(
     let mut change = BrandingChange::default();
     for (field, column, value) in colors {
         if let Some(value) = value {
-            let value = if value.is_empty() { String::new() } else { branding::color(field, value)? };
+            let value = if value.is_empty() {
+                String::new()
+            } else {
+                branding::color(field, value)?
+            };
             change.colors.push((column, value));
         }
     }
     if let Some(css) = css {
-        change.custom_css = Some(if css.trim().is_empty() { String::new() } else { branding::custom_css(&css)? });
+        change.custom_css = Some(if css.trim().is_empty() {
+            String::new()
+        } else {
+            branding::custom_css(&css)?
+        });
     }
     Ok(change)
 }
@@ -99,7 +115,11 @@ async fn save_branding(
     };
     apply(&mut active);
     active.updated_at = Set(now);
-    Ok(if is_new { active.insert(&state.db).await? } else { active.update(&state.db).await? })
+    Ok(if is_new {
+        active.insert(&state.db).await?
+    } else {
+        active.update(&state.db).await?
+    })
 }
 
 /// `updateBranding` (Super Users and above).
@@ -130,7 +150,11 @@ pub async fn update_branding(
 }
 
 /// `uploadLogo` (Super Users and above): the type is decided from the bytes.
-pub async fn set_logo(state: &AppState, req: &RequestContext, bytes: Option<Vec<u8>>) -> AppResult<entity::brandings::Model> {
+pub async fn set_logo(
+    state: &AppState,
+    req: &RequestContext,
+    bytes: Option<Vec<u8>>,
+) -> AppResult<entity::brandings::Model> {
     let tenant = req.require_role(Role::SuperUser)?.id;
     let typed = match bytes {
         Some(bytes) => {
@@ -153,7 +177,10 @@ pub async fn set_logo(state: &AppState, req: &RequestContext, bytes: Option<Vec<
 }
 
 /// The logo of the tenant with `slug`, for the public logo endpoint.
-pub async fn logo_by_slug(db: &DatabaseConnection, slug: &str) -> AppResult<Option<(Vec<u8>, String)>> {
+pub async fn logo_by_slug(
+    db: &DatabaseConnection,
+    slug: &str,
+) -> AppResult<Option<(Vec<u8>, String)>> {
     use entity::tenants;
     let Some(tenant) = tenants::Entity::find()
         .filter(tenants::Column::Slug.eq(slug.to_lowercase()))
@@ -174,13 +201,20 @@ fn normalize_host(host: &str) -> AppResult<String> {
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
     let valid = host.len() <= 253 && host.contains('.') && host.split('.').all(admin::is_dns_label);
     if !valid {
-        return Err(AppError::input("host", format!("`{host}` is not a host name such as app.example.org")));
+        return Err(AppError::input(
+            "host",
+            format!("`{host}` is not a host name such as app.example.org"),
+        ));
     }
     Ok(host)
 }
 
 /// `addDomain` (Owners and above): stores the host unverified with a fresh token.
-pub async fn add_domain(state: &AppState, req: &RequestContext, host: &str) -> AppResult<entity::domains::Model> {
+pub async fn add_domain(
+    state: &AppState,
+    req: &RequestContext,
+    host: &str,
+) -> AppResult<entity::domains::Model> {
     use entity::domains as d;
     let tenant = req.require_role(Role::Owner)?.id;
     let host = normalize_host(host)?;
@@ -216,7 +250,11 @@ async fn own_domain(state: &AppState, tenant: Uuid, id: Uuid) -> AppResult<entit
 }
 
 /// `verifyDomain` (Owners and above): looks for the TXT record and marks the domain verified.
-pub async fn verify_domain(state: &AppState, req: &RequestContext, id: Uuid) -> AppResult<entity::domains::Model> {
+pub async fn verify_domain(
+    state: &AppState,
+    req: &RequestContext,
+    id: Uuid,
+) -> AppResult<entity::domains::Model> {
     let tenant = req.require_role(Role::Owner)?.id;
     let domain = own_domain(state, tenant, id).await?;
     if domain.verified_at.is_some() {
@@ -226,7 +264,9 @@ pub async fn verify_domain(state: &AppState, req: &RequestContext, id: Uuid) -> 
     let expected = domains::challenge_value(&domain.verification_token);
     let records = state.resolver().txt(&name).await.map_err(|err| {
         tracing::warn!(error = %err, name, "TXT lookup failed");
-        AppError::PreconditionFailed(format!("the TXT record at {name} could not be looked up; try again later"))
+        AppError::PreconditionFailed(format!(
+            "the TXT record at {name} could not be looked up; try again later"
+        ))
     })?;
     if !records.iter().any(|r| r.trim() == expected) {
         return Err(AppError::PreconditionFailed(format!(
@@ -243,7 +283,9 @@ pub async fn verify_domain(state: &AppState, req: &RequestContext, id: Uuid) -> 
 pub async fn remove_domain(state: &AppState, req: &RequestContext, id: Uuid) -> AppResult<()> {
     let tenant = req.require_role(Role::Owner)?.id;
     let domain = own_domain(state, tenant, id).await?;
-    entity::domains::Entity::delete_by_id(domain.id).exec(&state.db).await?;
+    entity::domains::Entity::delete_by_id(domain.id)
+        .exec(&state.db)
+        .await?;
     Ok(())
 }
 
@@ -269,13 +311,21 @@ pub async fn register_features(
 ) -> AppResult<Vec<entity::tenant_features::Model>> {
     use entity::tenant_features as f;
     req.require_admin()?;
-    admin::tenant(&state.db, tenant).await?.ok_or(AppError::NotFound("Tenant".into()))?;
+    admin::tenant(&state.db, tenant)
+        .await?
+        .ok_or(AppError::NotFound("Tenant".into()))?;
     for (i, feature) in features.iter().enumerate() {
         if feature.key.trim().is_empty() {
-            return Err(AppError::input(format!("features.{i}.key"), "must not be empty"));
+            return Err(AppError::input(
+                format!("features.{i}.key"),
+                "must not be empty",
+            ));
         }
         if features[..i].iter().any(|other| other.key == feature.key) {
-            return Err(AppError::input(format!("features.{i}.key"), format!("`{}` is given twice", feature.key)));
+            return Err(AppError::input(
+                format!("features.{i}.key"),
+                format!("`{}` is given twice", feature.key),
+            ));
         }
     }
     let tx = state.db.begin().await?;
@@ -341,7 +391,10 @@ pub async fn update_feature(
         && change.customization.is_none()
         && change.last_migrated_at.is_none()
     {
-        return Err(AppError::input("input", "give at least one field to change"));
+        return Err(AppError::input(
+            "input",
+            "give at least one field to change",
+        ));
     }
     let model = entity::tenant_features::Entity::find_by_id(id)
         .one(&state.db)
@@ -377,7 +430,12 @@ pub struct AccessDecision {
 }
 
 /// `checkAccess(teamId, service)`: may the caller use `service` through `team`?
-pub async fn check_access(state: &AppState, req: &RequestContext, team: Uuid, service: &str) -> AppResult<AccessDecision> {
+pub async fn check_access(
+    state: &AppState,
+    req: &RequestContext,
+    team: Uuid,
+    service: &str,
+) -> AppResult<AccessDecision> {
     use entity::{team_members, teams};
     let tenant = req.tenant()?.id;
     let Some(team) = teams::Entity::find_by_id(team).one(&state.db).await? else {
@@ -409,12 +467,16 @@ pub async fn check_access(state: &AppState, req: &RequestContext, team: Uuid, se
             message: format!("you are not a member of the team `{}`", team.name),
         });
     }
-    let allowed = team
-        .services
-        .as_array()
-        .is_some_and(|s| s.iter().any(|v| v.as_str() == Some(service) || v.as_str() == Some("*")));
+    let allowed = team.services.as_array().is_some_and(|s| {
+        s.iter()
+            .any(|v| v.as_str() == Some(service) || v.as_str() == Some("*"))
+    });
     Ok(if allowed {
-        AccessDecision { allowed: true, reason: None, message: format!("the team `{}` may use `{service}`", team.name) }
+        AccessDecision {
+            allowed: true,
+            reason: None,
+            message: format!("the team `{}` may use `{service}`", team.name),
+        }
     } else {
         AccessDecision {
             allowed: false,
@@ -464,8 +526,14 @@ pub async fn onboarding(db: &DatabaseConnection, tenant: Uuid) -> AppResult<Onbo
         .count(db)
         .await?
         > 0;
-    let branding_set = find_branding(db, tenant).await?.is_some_and(|b| {
-        b.primary_color.is_some() || b.logo.is_some() || b.custom_css.is_some()
-    });
-    Ok(Onboarding { root_organization, forked, staff_administrator, domain_verified, branding_set })
+    let branding_set = find_branding(db, tenant)
+        .await?
+        .is_some_and(|b| b.primary_color.is_some() || b.logo.is_some() || b.custom_css.is_some());
+    Ok(Onboarding {
+        root_organization,
+        forked,
+        staff_administrator,
+        domain_verified,
+        branding_set,
+    })
 }

@@ -84,7 +84,12 @@ fn inputs_from_payload(payload: &Value, host: Option<String>) -> RequestInputs {
         })
     };
     let bearer = get(&["Authorization", "authorization"])
-        .map(|v| v.trim_start_matches("Bearer ").trim_start_matches("bearer ").trim().to_string())
+        .map(|v| {
+            v.trim_start_matches("Bearer ")
+                .trim_start_matches("bearer ")
+                .trim()
+                .to_string()
+        })
         .or_else(|| get(&["token", "authToken"]));
     RequestInputs {
         bearer,
@@ -113,7 +118,11 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
     let mut init_seen = false;
     let deadline = tokio::time::sleep(INIT_TIMEOUT);
     tokio::pin!(deadline);
-    server.state.metrics.websockets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    server
+        .state
+        .metrics
+        .websockets
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     loop {
         let message = tokio::select! {
             _ = &mut deadline, if !init_seen => {
@@ -130,7 +139,9 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
         let raw = match message {
             Message::Text(t) => t.to_string(),
             Message::Binary(_) => {
-                let _ = out.send(close(4400, "Binary messages are not supported")).await;
+                let _ = out
+                    .send(close(4400, "Binary messages are not supported"))
+                    .await;
                 break;
             }
             Message::Close(_) => break,
@@ -140,17 +151,25 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
             let _ = out.send(close(4400, "Invalid message received")).await;
             break;
         };
-        let kind = msg.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let kind = msg
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let id = msg.get("id").and_then(Value::as_str).map(str::to_string);
         match (protocol, kind.as_str()) {
             (_, "connection_init") => {
                 if init_seen {
-                    let _ = out.send(close(4429, "Too many initialisation requests")).await;
+                    let _ = out
+                        .send(close(4429, "Too many initialisation requests"))
+                        .await;
                     break;
                 }
                 init_seen = true;
                 let payload = msg.get("payload").cloned().unwrap_or(Value::Null);
-                match scope::resolve(&server.state, inputs_from_payload(&payload, host.clone())).await {
+                match scope::resolve(&server.state, inputs_from_payload(&payload, host.clone()))
+                    .await
+                {
                     Ok(resolved) => {
                         ctx = Some(resolved);
                         let _ = out.send(text(json!({"type": "connection_ack"}))).await;
@@ -162,7 +181,9 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                                 .await;
                             let _ = out.send(close(4403, "Forbidden")).await;
                         } else {
-                            let _ = out.send(close(4403, &format!("Forbidden: {}", err.message()))).await;
+                            let _ = out
+                                .send(close(4403, &format!("Forbidden: {}", err.message())))
+                                .await;
                         }
                         break;
                     }
@@ -182,7 +203,9 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                     break;
                 };
                 let Some(id) = id else {
-                    let _ = out.send(close(4400, "Subscribe message without an id")).await;
+                    let _ = out
+                        .send(close(4400, "Subscribe message without an id"))
+                        .await;
                     break;
                 };
                 let duplicate = subscriptions
@@ -191,7 +214,9 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                     .contains_key(&id);
                 if duplicate {
                     if protocol == Protocol::TransportWs {
-                        let _ = out.send(close(4409, &format!("Subscriber for {id} already exists"))).await;
+                        let _ = out
+                            .send(close(4409, &format!("Subscriber for {id} already exists")))
+                            .await;
                         break;
                     }
                     continue;
@@ -205,11 +230,22 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                         break;
                     }
                 };
-                start(&server, protocol, resolved, id, request, out.clone(), subscriptions.clone());
+                start(
+                    &server,
+                    protocol,
+                    resolved,
+                    id,
+                    request,
+                    out.clone(),
+                    subscriptions.clone(),
+                );
             }
             (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
                 let removed = id.as_ref().and_then(|id| {
-                    subscriptions.lock().unwrap_or_else(|p| p.into_inner()).remove(id)
+                    subscriptions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(id)
                 });
                 if let (Some(id), Some(handle)) = (id, removed) {
                     handle.abort();
@@ -220,17 +256,27 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
             }
             (Protocol::Legacy, "connection_terminate") => break,
             (_, other) => {
-                let _ = out.send(close(4400, &format!("Unknown message type `{other}`"))).await;
+                let _ = out
+                    .send(close(4400, &format!("Unknown message type `{other}`")))
+                    .await;
                 break;
             }
         }
     }
-    for (_, handle) in subscriptions.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+    for (_, handle) in subscriptions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain()
+    {
         handle.abort();
     }
     drop(out);
     let _ = writer.await;
-    server.state.metrics.websockets.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    server
+        .state
+        .metrics
+        .websockets
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn start(
@@ -255,8 +301,13 @@ fn start(
         let _active = ActiveSubscription::new(&server.state.metrics);
         if let Err(err) = limits::check(&request.query, request.operation_name.as_deref()) {
             let payload = json!([{"message": err.message(), "extensions": {"code": err.code()}}]);
-            let _ = out.send(text(json!({"type": error, "id": id, "payload": payload}))).await;
-            registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            let _ = out
+                .send(text(json!({"type": error, "id": id, "payload": payload})))
+                .await;
+            registry
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
             return;
         }
         let loader = async_graphql::dataloader::DataLoader::new(
@@ -277,20 +328,29 @@ fn start(
             let body = serde_json::to_value(&response).unwrap_or_default();
             if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
                 let _ = out
-                    .send(text(json!({"type": error, "id": id, "payload": body["errors"]})))
+                    .send(text(
+                        json!({"type": error, "id": id, "payload": body["errors"]}),
+                    ))
                     .await;
                 failed = true;
                 break;
             }
             first = false;
-            if out.send(text(json!({"type": next, "id": id, "payload": body}))).await.is_err() {
+            if out
+                .send(text(json!({"type": next, "id": id, "payload": body})))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
         if !failed || protocol == Protocol::Legacy {
             let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
         }
-        registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     });
     map.insert(id, task.abort_handle());
     drop(map);
@@ -301,13 +361,17 @@ struct ActiveSubscription(std::sync::Arc<crate::metrics::Metrics>);
 
 impl ActiveSubscription {
     fn new(metrics: &std::sync::Arc<crate::metrics::Metrics>) -> Self {
-        metrics.subscriptions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics
+            .subscriptions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self(metrics.clone())
     }
 }
 
 impl Drop for ActiveSubscription {
     fn drop(&mut self) {
-        self.0.subscriptions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .subscriptions
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -58,5 +58,6 @@ impl ClassInfo for Entity {
     const NAME: &'static str = "ActionPlacement";
     const PLANE: Plane = Plane::Configuration;
     const FORK: Fork = Fork::TenantWide;
-    const NATURAL_KEY: &'static [&'static str] = &["action_id", "application_id", "surface_type_id"];
+    const NATURAL_KEY: &'static [&'static str] =
+        &["action_id", "application_id", "surface_type_id"];
 }

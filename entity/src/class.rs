@@ -5,8 +5,7 @@
 //! definition by [`describe`], so it cannot drift from the schema the code actually uses.
 
 use sea_orm::{
-    ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable, RelationTrait,
-    sea_query::TableRef,
+    ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable, RelationTrait, sea_query::TableRef,
 };
 
 /// Who owns the rows of a class (SPEC §1). Decided by the owner column, never by a code branch.

@@ -6,46 +6,82 @@
 
 pub mod class;
 
-pub mod tenants;
+pub mod access_grants;
+pub mod action_placements;
+pub mod actions;
+pub mod application_entities;
+pub mod applications;
+pub mod audit_entries;
+pub mod brandings;
+pub mod child_collections;
+pub mod control_plane_applications;
+pub mod custom_records;
+pub mod custom_types;
+pub mod dashboards;
+pub mod domains;
 pub mod entity_schemas;
 pub mod event_types;
-pub mod surface_types;
-pub mod template_kinds;
-pub mod control_plane_applications;
-pub mod custom_types;
-pub mod users;
-pub mod applications;
-pub mod application_entities;
-pub mod actions;
+pub mod fork_events;
+pub mod fork_runs;
+pub mod geo_layers;
 pub mod list_layouts;
-pub mod dashboards;
-pub mod child_collections;
-pub mod action_placements;
-pub mod notification_templates;
+pub mod memberships;
+pub mod navigation_items;
 pub mod notification_rules;
 pub mod notification_subscriptions;
-pub mod report_templates;
-pub mod portal_pages;
-pub mod navigation_items;
-pub mod views;
-pub mod custom_records;
-pub mod geo_layers;
-pub mod access_grants;
+pub mod notification_templates;
 pub mod organizations;
-pub mod memberships;
-pub mod teams;
+pub mod portal_pages;
+pub mod report_templates;
+pub mod surface_types;
 pub mod team_members;
-pub mod domains;
-pub mod brandings;
+pub mod teams;
+pub mod template_kinds;
 pub mod tenant_features;
-pub mod fork_runs;
-pub mod fork_events;
-pub mod audit_entries;
+pub mod tenants;
+pub mod users;
+pub mod views;
 
 /// Calls `$m!` with the module name of every entity, in declaration order.
 #[macro_export]
 macro_rules! for_each_entity {
     ($m:ident) => {
-        $m!(tenants, entity_schemas, event_types, surface_types, template_kinds, control_plane_applications, custom_types, users, applications, application_entities, actions, list_layouts, dashboards, child_collections, action_placements, notification_templates, notification_rules, notification_subscriptions, report_templates, portal_pages, navigation_items, views, custom_records, geo_layers, access_grants, organizations, memberships, teams, team_members, domains, brandings, tenant_features, fork_runs, fork_events, audit_entries)
+        $m!(
+            tenants,
+            entity_schemas,
+            event_types,
+            surface_types,
+            template_kinds,
+            control_plane_applications,
+            custom_types,
+            users,
+            applications,
+            application_entities,
+            actions,
+            list_layouts,
+            dashboards,
+            child_collections,
+            action_placements,
+            notification_templates,
+            notification_rules,
+            notification_subscriptions,
+            report_templates,
+            portal_pages,
+            navigation_items,
+            views,
+            custom_records,
+            geo_layers,
+            access_grants,
+            organizations,
+            memberships,
+            teams,
+            team_members,
+            domains,
+            brandings,
+            tenant_features,
+            fork_runs,
+            fork_events,
+            audit_entries
+        )
     };
 }

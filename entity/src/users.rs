@@ -22,8 +22,7 @@ pub struct Model {
 
 /// The rows this class points at; the row-class registry derives references from these.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 

@@ -115,7 +115,11 @@ impl TableSpec {
     /// see [`TableSpec::create`], so self references such as a tree can point at it.)
     pub fn indexes(&self) -> Vec<IndexCreateStatement> {
         let mut out = Vec::new();
-        let owner: &[&'static str] = if self.tenant_owned { &["tenant_id"] } else { &[] };
+        let owner: &[&'static str] = if self.tenant_owned {
+            &["tenant_id"]
+        } else {
+            &[]
+        };
         let unique = |name: String, cols: &[&'static str]| {
             let mut index = Index::create();
             index.name(name).table(self.name).unique();
@@ -134,7 +138,12 @@ impl TableSpec {
         }
         if !self.natural_key.is_empty() {
             let mut cols: Vec<&'static str> = owner.to_vec();
-            cols.extend(self.natural_key.iter().copied().filter(|c| *c != "tenant_id"));
+            cols.extend(
+                self.natural_key
+                    .iter()
+                    .copied()
+                    .filter(|c| *c != "tenant_id"),
+            );
             out.push(unique(format!("ux_{}_natural_key", self.name), &cols));
         }
         for col in self.columns.iter().filter(|c| c.unique) {
@@ -151,7 +160,11 @@ impl TableSpec {
 
     /// True when every row has an owner (`tenant_id NOT NULL`).
     fn has_required_owner(&self) -> bool {
-        self.tenant_owned && self.columns.iter().any(|c| !c.nullable && c.name == "tenant_id")
+        self.tenant_owned
+            && self
+                .columns
+                .iter()
+                .any(|c| !c.nullable && c.name == "tenant_id")
     }
 }
 

@@ -117,7 +117,13 @@ fn col(name: &str) -> Expr {
 
 impl<'a, C: ConnectionTrait> Engine<'a, C> {
     /// Prepares a fork of `source` into `target`.
-    pub fn new(db: &'a C, registry: &'a Registry, source: Uuid, target: Uuid, dry_run: bool) -> Self {
+    pub fn new(
+        db: &'a C,
+        registry: &'a Registry,
+        source: Uuid,
+        target: Uuid,
+        dry_run: bool,
+    ) -> Self {
         Self {
             db,
             registry,
@@ -135,8 +141,12 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         self.load_unforkable().await?;
         for (phase, fork) in [(PHASES[0], Fork::Spine), (PHASES[1], Fork::TenantWide)] {
             progress.phase_started(phase);
-            let classes: Vec<RowClass> =
-                self.registry.fork_order(fork).into_iter().cloned().collect();
+            let classes: Vec<RowClass> = self
+                .registry
+                .fork_order(fork)
+                .into_iter()
+                .cloned()
+                .collect();
             let half = classes.len() / 2;
             for (i, class) in classes.iter().enumerate() {
                 if fork == Fork::TenantWide && i == half {
@@ -145,7 +155,10 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 self.copy_class(class, phase, progress).await?;
             }
             progress.phase_finished(phase);
-            progress.checkpoint(&format!("after_phase:{}", if fork == Fork::Spine { 1 } else { 2 }))?;
+            progress.checkpoint(&format!(
+                "after_phase:{}",
+                if fork == Fork::Spine { 1 } else { 2 }
+            ))?;
         }
         for (n, phase) in PHASES.iter().enumerate().skip(2) {
             progress.phase_started(phase);
@@ -169,7 +182,10 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
     async fn load_unforkable(&mut self) -> anyhow::Result<()> {
         for class in self.registry.classes() {
             if class.plane != Plane::Vocabulary
-                || !class.columns.iter().any(|c| c.name == "forkable" && c.kind == ColumnKind::Bool)
+                || !class
+                    .columns
+                    .iter()
+                    .any(|c| c.name == "forkable" && c.kind == ColumnKind::Bool)
             {
                 continue;
             }
@@ -259,7 +275,8 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 let rows = self.source_batch(class, after, batch).await?;
                 let done = rows.len() < batch;
                 after = rows.last().map(Row::id);
-                self.copy_rows(class, rows, &mut count, progress, phase).await?;
+                self.copy_rows(class, rows, &mut count, progress, phase)
+                    .await?;
                 if done {
                     break;
                 }
@@ -274,8 +291,10 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
     /// not resolve.
     fn remap(&self, class: &RowClass, row: &Row) -> Result<Row, (String, String)> {
         let mut out = row.clone();
-        out.values.insert("id".into(), Cell::Uuid(target_id(self.target, row.id())));
-        out.values.insert("tenant_id".into(), Cell::Uuid(self.target));
+        out.values
+            .insert("id".into(), Cell::Uuid(target_id(self.target, row.id())));
+        out.values
+            .insert("tenant_id".into(), Cell::Uuid(self.target));
         let now = chrono::Utc::now();
         for stamp in ["created_at", "updated_at"] {
             if out.values.contains_key(stamp) {
@@ -287,7 +306,10 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 continue;
             };
             let Some(target_class) = self.registry.by_table(&reference.table) else {
-                return Err((reference.column.clone(), "references an unknown class".into()));
+                return Err((
+                    reference.column.clone(),
+                    "references an unknown class".into(),
+                ));
             };
             if target_class.plane == Plane::Vocabulary {
                 if self
@@ -322,7 +344,8 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                     format!("its {} was not copied", target_class.name),
                 ));
             }
-            out.values.insert(reference.column.clone(), Cell::Uuid(mapped));
+            out.values
+                .insert(reference.column.clone(), Cell::Uuid(mapped));
         }
         Ok(out)
     }
@@ -486,9 +509,13 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         let mut row = Row::default();
         row.values.insert(
             "id".into(),
-            Cell::Uuid(Uuid::new_v5(&self.target, format!("{table}:{key}").as_bytes())),
+            Cell::Uuid(Uuid::new_v5(
+                &self.target,
+                format!("{table}:{key}").as_bytes(),
+            )),
         );
-        row.values.insert("tenant_id".into(), Cell::Uuid(self.target));
+        row.values
+            .insert("tenant_id".into(), Cell::Uuid(self.target));
         let now = chrono::Utc::now();
         row.values.insert("created_at".into(), Cell::Timestamp(now));
         row.values.insert("updated_at".into(), Cell::Timestamp(now));
@@ -515,12 +542,16 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             ) else {
                 continue;
             };
-            let Some(app) = apps.get(&app_id) else { continue };
+            let Some(app) = apps.get(&app_id) else {
+                continue;
+            };
             let has_map = matches!(app.get("features"), Cell::Json(f) if f.get("map") == Some(&serde_json::Value::Bool(true)));
             if !has_map {
                 continue;
             }
-            let Some(schema) = schemas.get(&schema_id) else { continue };
+            let Some(schema) = schemas.get(&schema_id) else {
+                continue;
+            };
             let Cell::Json(serde_json::Value::Array(fields)) = schema.get("fields") else {
                 continue;
             };
@@ -529,7 +560,9 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                     || field.get("type").and_then(|t| t.as_str()).is_some_and(|t| {
                         matches!(t, "geometry" | "point" | "polygon" | "line" | "geojson")
                     });
-                let Some(name) = field.get("name").and_then(|n| n.as_str()) else { continue };
+                let Some(name) = field.get("name").and_then(|n| n.as_str()) else {
+                    continue;
+                };
                 if !geometry {
                     continue;
                 }
@@ -555,7 +588,14 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         Ok(out)
     }
 
-    fn grant(&self, kind: &str, app: Uuid, page: Option<Uuid>, action: Option<Uuid>, resource: String) -> (String, Row) {
+    fn grant(
+        &self,
+        kind: &str,
+        app: Uuid,
+        page: Option<Uuid>,
+        action: Option<Uuid>,
+        resource: String,
+    ) -> (String, Row) {
         self.derived_row(
             "access_grants",
             &format!("{kind}:{resource}"),
@@ -583,8 +623,16 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             if !(page.get("is_public").as_bool() || public_surface) {
                 continue;
             }
-            let Some(app) = page.get("application_id").as_uuid() else { continue };
-            out.push(self.grant("CITIZEN_READ", app, Some(page.id()), None, format!("portal_page:{}", page.id())));
+            let Some(app) = page.get("application_id").as_uuid() else {
+                continue;
+            };
+            out.push(self.grant(
+                "CITIZEN_READ",
+                app,
+                Some(page.id()),
+                None,
+                format!("portal_page:{}", page.id()),
+            ));
         }
         for placement in self.target_rows("action_placements").await? {
             let public = placement
@@ -599,7 +647,13 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 continue;
             };
             if public {
-                out.push(self.grant("CITIZEN_READ", app, None, Some(action), format!("action:{action}")));
+                out.push(self.grant(
+                    "CITIZEN_READ",
+                    app,
+                    None,
+                    Some(action),
+                    format!("action:{action}"),
+                ));
             }
         }
         dedup(&mut out);
@@ -610,12 +664,26 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
     async fn citizen_submit_vote(&self) -> anyhow::Result<Vec<(String, Row)>> {
         let mut out = Vec::new();
         for action in self.target_rows("actions").await? {
-            let Some(app) = action.get("application_id").as_uuid() else { continue };
+            let Some(app) = action.get("application_id").as_uuid() else {
+                continue;
+            };
             if action.get("public_submit").as_bool() {
-                out.push(self.grant("CITIZEN_SUBMIT", app, None, Some(action.id()), format!("action:{}", action.id())));
+                out.push(self.grant(
+                    "CITIZEN_SUBMIT",
+                    app,
+                    None,
+                    Some(action.id()),
+                    format!("action:{}", action.id()),
+                ));
             }
             if action.get("public_vote").as_bool() {
-                out.push(self.grant("CITIZEN_VOTE", app, None, Some(action.id()), format!("action:{}", action.id())));
+                out.push(self.grant(
+                    "CITIZEN_VOTE",
+                    app,
+                    None,
+                    Some(action.id()),
+                    format!("action:{}", action.id()),
+                ));
             }
         }
         Ok(out)

@@ -177,7 +177,8 @@ impl ProgressHub {
 
     /// Marks a fork as running here until the returned guard drops.
     pub fn fork_running(&self) -> ActiveFork {
-        self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.active
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         ActiveFork(self.active.clone())
     }
 

@@ -48,7 +48,9 @@ pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
                                 }
                             }
                             Ok(None) => {
-                                tracing::warn!("fork event listener lost its connection; reconnecting");
+                                tracing::warn!(
+                                    "fork event listener lost its connection; reconnecting"
+                                );
                                 state.hub.ring(Uuid::nil());
                             }
                             Err(err) => {

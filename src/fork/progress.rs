@@ -96,14 +96,18 @@ pub async fn stream(
                     return;
                 }
             }
-            let run = entity::fork_runs::Entity::find_by_id(run_id).one(&state.db).await;
+            let run = entity::fork_runs::Entity::find_by_id(run_id)
+                .one(&state.db)
+                .await;
             let ended = match run {
                 Ok(Some(run)) => !matches!(run.status.as_str(), "PENDING" | "RUNNING"),
                 _ => true,
             };
             if ended {
                 // An abandoned run has no terminal event; the stream just ends.
-                let events = runs::stored_events(&state.db, run_id).await.unwrap_or_default();
+                let events = runs::stored_events(&state.db, run_id)
+                    .await
+                    .unwrap_or_default();
                 for event in events.into_iter().filter(|e| e.seq > last) {
                     if tx.send(event).await.is_err() {
                         return;

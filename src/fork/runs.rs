@@ -56,7 +56,10 @@ pub struct ForkPlanInput {
     pub actor: String,
 }
 
-async fn tenant_by_key(db: &DatabaseConnection, key: &str) -> AppResult<Option<entity::tenants::Model>> {
+async fn tenant_by_key(
+    db: &DatabaseConnection,
+    key: &str,
+) -> AppResult<Option<entity::tenants::Model>> {
     use entity::tenants;
     Ok(match Uuid::parse_str(key) {
         Ok(id) => tenants::Entity::find_by_id(id).one(db).await?,
@@ -72,24 +75,32 @@ async fn tenant_by_key(db: &DatabaseConnection, key: &str) -> AppResult<Option<e
 /// Checks the preconditions of SPEC §4, failing fast with `PRECONDITION_FAILED`.
 pub async fn check(db: &DatabaseConnection, request: ForkRequest) -> AppResult<ForkPlanInput> {
     use entity::{organizations, tenants};
-    let target = tenant_by_key(db, &request.target)
-        .await?
-        .ok_or_else(|| AppError::PreconditionFailed(format!("target tenant `{}` does not exist", request.target)))?;
+    let target = tenant_by_key(db, &request.target).await?.ok_or_else(|| {
+        AppError::PreconditionFailed(format!("target tenant `{}` does not exist", request.target))
+    })?;
     let source = match &request.source {
-        Some(key) => tenant_by_key(db, key)
-            .await?
-            .ok_or_else(|| AppError::PreconditionFailed(format!("source tenant `{key}` does not exist")))?,
+        Some(key) => tenant_by_key(db, key).await?.ok_or_else(|| {
+            AppError::PreconditionFailed(format!("source tenant `{key}` does not exist"))
+        })?,
         None => tenants::Entity::find()
             .filter(tenants::Column::Kind.eq("TEMPLATE"))
             .one(db)
             .await?
-            .ok_or_else(|| AppError::PreconditionFailed("there is no template tenant (run `forklift bootstrap`)".into()))?,
+            .ok_or_else(|| {
+                AppError::PreconditionFailed(
+                    "there is no template tenant (run `forklift bootstrap`)".into(),
+                )
+            })?,
     };
     if target.kind == "TEMPLATE" {
-        return Err(AppError::PreconditionFailed("the target is a template; forks go into tenants".into()));
+        return Err(AppError::PreconditionFailed(
+            "the target is a template; forks go into tenants".into(),
+        ));
     }
     if source.id == target.id {
-        return Err(AppError::PreconditionFailed("the source is the target".into()));
+        return Err(AppError::PreconditionFailed(
+            "the source is the target".into(),
+        ));
     }
     let root = organizations::Entity::find()
         .filter(organizations::Column::TenantId.eq(target.id))
@@ -134,7 +145,10 @@ impl Progress for Silent {
 }
 
 /// Records a new run (status `PENDING`) and starts it in the background; returns the record.
-pub async fn start(state: Arc<AppState>, input: ForkPlanInput) -> AppResult<entity::fork_runs::Model> {
+pub async fn start(
+    state: Arc<AppState>,
+    input: ForkPlanInput,
+) -> AppResult<entity::fork_runs::Model> {
     use entity::fork_runs;
     let now = chrono::Utc::now();
     let run = fork_runs::ActiveModel {
@@ -181,7 +195,13 @@ struct RunProgress {
 }
 
 impl RunProgress {
-    fn emit(&mut self, kind: EventKind, class_name: Option<&str>, count: Option<i64>, detail: serde_json::Value) {
+    fn emit(
+        &mut self,
+        kind: EventKind,
+        class_name: Option<&str>,
+        count: Option<i64>,
+        detail: serde_json::Value,
+    ) {
         let event = self.state.hub.publish(ForkEvent {
             run_id: self.run_id,
             seq: 0,
@@ -212,7 +232,9 @@ async fn store_events(db: &DatabaseConnection, events: &[ForkEvent]) -> anyhow::
     if events.is_empty() {
         return Ok(());
     }
-    let runs = entity::fork_runs::Entity::find_by_id(events[0].run_id).one(db).await?;
+    let runs = entity::fork_runs::Entity::find_by_id(events[0].run_id)
+        .one(db)
+        .await?;
     let Some(run) = runs else { return Ok(()) };
     let models = events.iter().map(|e| fork_events::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -232,7 +254,10 @@ async fn store_events(db: &DatabaseConnection, events: &[ForkEvent]) -> anyhow::
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_notify($1, $2)",
-            [super::listener::CHANNEL.into(), events[0].run_id.to_string().into()],
+            [
+                super::listener::CHANNEL.into(),
+                events[0].run_id.to_string().into(),
+            ],
         ))
         .await?;
     }
@@ -247,11 +272,21 @@ impl Progress for RunProgress {
     }
     fn rows_copied(&mut self, _phase: &str, count: &ClassCount) {
         let detail = serde_json::to_value(count).unwrap_or_default();
-        self.emit(EventKind::RowsCopied, Some(&count.class_name), Some(count.created as i64), detail);
+        self.emit(
+            EventKind::RowsCopied,
+            Some(&count.class_name),
+            Some(count.created as i64),
+            detail,
+        );
     }
     fn row_skipped(&mut self, _phase: &str, skipped: &SkippedRow) {
         let detail = serde_json::to_value(skipped).unwrap_or_default();
-        self.emit(EventKind::RowSkipped, Some(&skipped.class_name), None, detail);
+        self.emit(
+            EventKind::RowSkipped,
+            Some(&skipped.class_name),
+            None,
+            detail,
+        );
     }
     fn phase_finished(&mut self, phase: &str) {
         if let Some(started) = self.phase_started.take() {
@@ -273,7 +308,9 @@ impl Progress for RunProgress {
             && at == point
         {
             let ms = ms.parse::<u64>().unwrap_or(1000);
-            tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(ms)));
+            tokio::task::block_in_place(|| {
+                std::thread::sleep(std::time::Duration::from_millis(ms))
+            });
         }
         Ok(())
     }
@@ -281,7 +318,9 @@ impl Progress for RunProgress {
 
 fn advisory_key(target: Uuid) -> i64 {
     let bytes = target.as_bytes();
-    i64::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
+    i64::from_be_bytes([
+        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+    ])
 }
 
 async fn set_provisioning(db: &DatabaseConnection, tenant: Uuid, value: &str) {
@@ -339,7 +378,10 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
             loop {
                 tokio::time::sleep(every).await;
                 let _ = fork_runs::Entity::update_many()
-                    .col_expr(fork_runs::Column::HeartbeatAt, Expr::value(chrono::Utc::now()))
+                    .col_expr(
+                        fork_runs::Column::HeartbeatAt,
+                        Expr::value(chrono::Utc::now()),
+                    )
                     .filter(fork_runs::Column::Id.eq(run_id))
                     .exec(&db)
                     .await;
@@ -368,7 +410,12 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
         Err(result) => result,
         Ok(()) => {
             let reason = "the server shut down before the fork finished; nothing of it was kept";
-            progress.emit(EventKind::RollingBack, None, None, serde_json::json!({"reason": reason}));
+            progress.emit(
+                EventKind::RollingBack,
+                None,
+                None,
+                serde_json::json!({"reason": reason}),
+            );
             Err(anyhow::anyhow!(reason))
         }
     };
@@ -388,9 +435,18 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
             progress.flush().await;
             let _ = fork_runs::Entity::update_many()
                 .col_expr(fork_runs::Column::Status, Expr::value(status::FINISHED))
-                .col_expr(fork_runs::Column::Phase, Expr::value(Option::<String>::None))
-                .col_expr(fork_runs::Column::Counts, Expr::value(serde_json::to_value(&outcome.counts).unwrap_or_default()))
-                .col_expr(fork_runs::Column::Skipped, Expr::value(serde_json::to_value(&outcome.skipped).unwrap_or_default()))
+                .col_expr(
+                    fork_runs::Column::Phase,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    fork_runs::Column::Counts,
+                    Expr::value(serde_json::to_value(&outcome.counts).unwrap_or_default()),
+                )
+                .col_expr(
+                    fork_runs::Column::Skipped,
+                    Expr::value(serde_json::to_value(&outcome.skipped).unwrap_or_default()),
+                )
                 .col_expr(fork_runs::Column::FinishedAt, Expr::value(finished))
                 .col_expr(fork_runs::Column::UpdatedAt, Expr::value(finished))
                 .filter(fork_runs::Column::Id.eq(run_id))
@@ -404,7 +460,12 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
             let failed_phase = progress.phase.clone();
             let reason = err.to_string();
             tracing::warn!(fork.phase = ?failed_phase, error = %reason, "fork rolled back");
-            progress.emit(EventKind::RunRolledBack, None, None, serde_json::json!({"reason": reason}));
+            progress.emit(
+                EventKind::RunRolledBack,
+                None,
+                None,
+                serde_json::json!({"reason": reason}),
+            );
             progress.flush().await;
             let _ = fork_runs::Entity::update_many()
                 .col_expr(fork_runs::Column::Status, Expr::value(status::ROLLED_BACK))
@@ -416,7 +477,12 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
                 .filter(fork_runs::Column::Id.eq(run_id))
                 .exec(&state.db)
                 .await;
-            set_provisioning(&state.db, input.target.id, &previous_state_after_failure(&previous_state)).await;
+            set_provisioning(
+                &state.db,
+                input.target.id,
+                &previous_state_after_failure(&previous_state),
+            )
+            .await;
             state.metrics.fork_run(status::ROLLED_BACK, 0);
         }
     }
@@ -424,7 +490,11 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
 }
 
 fn previous_state_after_failure(previous: &str) -> String {
-    if previous == "RUNNING" { "PENDING".into() } else { previous.to_string() }
+    if previous == "RUNNING" {
+        "PENDING".into()
+    } else {
+        previous.to_string()
+    }
 }
 
 async fn run_in_transaction(
@@ -436,7 +506,8 @@ async fn run_in_transaction(
     let tx = state
         .db
         .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: (!postgres).then_some(sea_orm::SqliteTransactionMode::Immediate),
+            sqlite_transaction_mode: (!postgres)
+                .then_some(sea_orm::SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         })
         .await?;
@@ -449,8 +520,18 @@ async fn run_in_transaction(
         .await?;
     }
     let result = {
-        let engine = Engine::new(&tx, &state.registry, input.source.id, input.target.id, false);
-        let mut relay = Relay { inner: progress, postgres, pending_flush: false };
+        let engine = Engine::new(
+            &tx,
+            &state.registry,
+            input.source.id,
+            input.target.id,
+            false,
+        );
+        let mut relay = Relay {
+            inner: progress,
+            postgres,
+            pending_flush: false,
+        };
         engine.run(&mut relay).await
     };
     match result {
@@ -459,7 +540,12 @@ async fn run_in_transaction(
             Ok(outcome)
         }
         Err(err) => {
-            progress.emit(EventKind::RollingBack, None, None, serde_json::json!({"reason": err.to_string()}));
+            progress.emit(
+                EventKind::RollingBack,
+                None,
+                None,
+                serde_json::json!({"reason": err.to_string()}),
+            );
             if postgres {
                 progress.flush().await;
             }
@@ -528,8 +614,16 @@ pub async fn sweep_abandoned(state: &AppState) -> anyhow::Result<u64> {
         let now = chrono::Utc::now();
         let updated = fork_runs::Entity::update_many()
             .col_expr(fork_runs::Column::Status, Expr::value(status::ABANDONED))
-            .col_expr(fork_runs::Column::Error, Expr::value("the process running this fork stopped; its transaction was rolled back"))
-            .col_expr(fork_runs::Column::FailedPhase, Expr::value(run.phase.clone()))
+            .col_expr(
+                fork_runs::Column::Error,
+                Expr::value(
+                    "the process running this fork stopped; its transaction was rolled back",
+                ),
+            )
+            .col_expr(
+                fork_runs::Column::FailedPhase,
+                Expr::value(run.phase.clone()),
+            )
             .col_expr(fork_runs::Column::FinishedAt, Expr::value(now))
             .filter(fork_runs::Column::Id.eq(run.id))
             .filter(fork_runs::Column::Status.is_in([status::PENDING, status::RUNNING]))
@@ -545,14 +639,22 @@ pub async fn sweep_abandoned(state: &AppState) -> anyhow::Result<u64> {
             .one(&state.db)
             .await?
             .is_some();
-        set_provisioning(&state.db, run.tenant_id, if ever_finished { "READY" } else { "PENDING" }).await;
+        set_provisioning(
+            &state.db,
+            run.tenant_id,
+            if ever_finished { "READY" } else { "PENDING" },
+        )
+        .await;
         tracing::warn!(fork.run_id = %run.id, tenant.id = %run.tenant_id, "fork run abandoned");
     }
     Ok(count)
 }
 
 /// Stored events of a run, in order.
-pub async fn stored_events(db: &DatabaseConnection, run_id: Uuid) -> anyhow::Result<Vec<ForkEvent>> {
+pub async fn stored_events(
+    db: &DatabaseConnection,
+    run_id: Uuid,
+) -> anyhow::Result<Vec<ForkEvent>> {
     use entity::fork_events;
     use sea_orm::QueryOrder;
     let rows = fork_events::Entity::find()

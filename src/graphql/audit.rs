@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::{
     Name, ServerResult, Value, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve, ResolveInfo},
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve, ResolveInfo,
+    },
 };
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
@@ -82,7 +84,12 @@ fn outcome_of(code: Option<&str>) -> &'static str {
 
 /// Records a mutation the guard refused before any resolver ran (bad token, another tenant,
 /// a suspended tenant).
-pub async fn record_refused_request(state: &AppState, actor: Option<&str>, operation: &str, err: &AppError) {
+pub async fn record_refused_request(
+    state: &AppState,
+    actor: Option<&str>,
+    operation: &str,
+    err: &AppError,
+) {
     write(
         state,
         Entry {
@@ -99,7 +106,11 @@ pub async fn record_refused_request(state: &AppState, actor: Option<&str>, opera
 
 impl AuditExtension {
     fn argument(&self, info: &ResolveInfo<'_>, name: &str) -> Option<Value> {
-        let (_, value) = info.field.arguments.iter().find(|(n, _)| n.node.as_str() == name)?;
+        let (_, value) = info
+            .field
+            .arguments
+            .iter()
+            .find(|(n, _)| n.node.as_str() == name)?;
         let variables = self.variables.lock().ok()?;
         value
             .node
@@ -133,12 +144,17 @@ impl Extension for AuditExtension {
             return next.run(ctx, info).await;
         }
         let operation = info.name.to_string();
-        let target = TARGET_ARGUMENTS.iter().find_map(|name| match self.argument(&info, name) {
-            Some(Value::String(s)) => Some(s),
-            _ => None,
-        });
+        let target = TARGET_ARGUMENTS
+            .iter()
+            .find_map(|name| match self.argument(&info, name) {
+                Some(Value::String(s)) => Some(s),
+                _ => None,
+            });
         let result = next.run(ctx, info).await;
-        let (Some(state), Some(req)) = (ctx.data_opt::<Arc<AppState>>(), ctx.data_opt::<RequestContext>()) else {
+        let (Some(state), Some(req)) = (
+            ctx.data_opt::<Arc<AppState>>(),
+            ctx.data_opt::<RequestContext>(),
+        ) else {
             return result;
         };
         let code = result.as_ref().err().and_then(|e| {

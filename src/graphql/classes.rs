@@ -175,7 +175,9 @@ fn input_cell(shape: &ColumnShape, value: ValueAccessor<'_>) -> AppResult<Cell> 
                 .map_err(|_| bad("expected JSON"))?,
         ),
         ColumnKind::Timestamp => {
-            let text = value.string().map_err(|_| bad("expected an RFC 3339 date-time"))?;
+            let text = value
+                .string()
+                .map_err(|_| bad("expected an RFC 3339 date-time"))?;
             Cell::Timestamp(
                 chrono::DateTime::parse_from_rfc3339(text)
                     .map_err(|_| bad("expected an RFC 3339 date-time"))?
@@ -217,7 +219,11 @@ pub struct ConnectionData {
 impl ConnectionData {
     /// A page of rows starting at `offset` out of `total`.
     pub fn new(rows: Vec<Row>, offset: u64, total: u64) -> Self {
-        Self { rows, offset, total }
+        Self {
+            rows,
+            offset,
+            total,
+        }
     }
 }
 
@@ -241,7 +247,9 @@ pub fn window(ctx: &ResolverContext<'_>, total: u64) -> AppResult<(u64, u64)> {
             None => Ok(None),
             Some(v) if v.is_null() => Ok(None),
             Some(v) => {
-                let n = v.i64().map_err(|_| AppError::input(name, "expected an integer"))?;
+                let n = v
+                    .i64()
+                    .map_err(|_| AppError::input(name, "expected an integer"))?;
                 if n < 0 {
                     return Err(AppError::input(name, "must not be negative"));
                 }
@@ -257,7 +265,8 @@ pub fn window(ctx: &ResolverContext<'_>, total: u64) -> AppResult<(u64, u64)> {
             None => Ok(None),
             Some(v) if v.is_null() => Ok(None),
             Some(v) => Ok(Some(parse_cursor(
-                v.string().map_err(|_| AppError::input(name, "not a valid cursor"))?,
+                v.string()
+                    .map_err(|_| AppError::input(name, "not a valid cursor"))?,
                 name,
             )?)),
         }
@@ -290,19 +299,20 @@ pub fn pagination_args(field: Field) -> Field {
 
 /// The shared connection plumbing (`PageInfo`).
 pub fn page_info_object() -> Object {
-    let data = |ctx: &ResolverContext<'_>| -> AppResult<(bool, bool, Option<String>, Option<String>)> {
-        let c = ctx
-            .parent_value
-            .try_downcast_ref::<ConnectionData>()
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("bad parent")))?;
-        let n = c.rows.len() as u64;
-        Ok((
-            c.offset + n < c.total,
-            c.offset > 0,
-            (n > 0).then(|| cursor(c.offset)),
-            (n > 0).then(|| cursor(c.offset + n - 1)),
-        ))
-    };
+    let data =
+        |ctx: &ResolverContext<'_>| -> AppResult<(bool, bool, Option<String>, Option<String>)> {
+            let c = ctx
+                .parent_value
+                .try_downcast_ref::<ConnectionData>()
+                .map_err(|_| AppError::Internal(anyhow::anyhow!("bad parent")))?;
+            let n = c.rows.len() as u64;
+            Ok((
+                c.offset + n < c.total,
+                c.offset > 0,
+                (n > 0).then(|| cursor(c.offset)),
+                (n > 0).then(|| cursor(c.offset + n - 1)),
+            ))
+        };
     Object::new("PageInfo")
         .description("Relay page information.")
         .field(Field::new(
@@ -330,12 +340,16 @@ pub fn page_info_object() -> Object {
 fn connection_objects(class: &RowClass) -> (Object, Object) {
     let name = class.name;
     let edge = Object::new(format!("{name}Edge"))
-        .field(Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), |ctx| {
-            FieldFuture::new(async move {
-                let (offset, _) = ctx.parent_value.try_downcast_ref::<(u64, Row)>()?;
-                Ok(Some(Value::from(cursor(*offset))))
-            })
-        }))
+        .field(Field::new(
+            "cursor",
+            TypeRef::named_nn(TypeRef::STRING),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let (offset, _) = ctx.parent_value.try_downcast_ref::<(u64, Row)>()?;
+                    Ok(Some(Value::from(cursor(*offset))))
+                })
+            },
+        ))
         .field(Field::new("node", TypeRef::named_nn(name), |ctx| {
             FieldFuture::new(async move {
                 let (_, row) = ctx.parent_value.try_downcast_ref::<(u64, Row)>()?;
@@ -355,26 +369,38 @@ fn connection_objects(class: &RowClass) -> (Object, Object) {
                 })
             },
         ))
-        .field(Field::new("nodes", TypeRef::named_nn_list_nn(name), |ctx| {
-            FieldFuture::new(async move {
-                let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
-                Ok(Some(FieldValue::list(
-                    c.rows.iter().map(|row| FieldValue::owned_any(row.clone())),
-                )))
-            })
-        }))
-        .field(Field::new("totalCount", TypeRef::named_nn(TypeRef::INT), |ctx| {
-            FieldFuture::new(async move {
-                let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
-                Ok(Some(Value::from(c.total)))
-            })
-        }))
-        .field(Field::new("pageInfo", TypeRef::named_nn("PageInfo"), |ctx| {
-            FieldFuture::new(async move {
-                let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
-                Ok(Some(FieldValue::borrowed_any(c)))
-            })
-        }));
+        .field(Field::new(
+            "nodes",
+            TypeRef::named_nn_list_nn(name),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
+                    Ok(Some(FieldValue::list(
+                        c.rows.iter().map(|row| FieldValue::owned_any(row.clone())),
+                    )))
+                })
+            },
+        ))
+        .field(Field::new(
+            "totalCount",
+            TypeRef::named_nn(TypeRef::INT),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
+                    Ok(Some(Value::from(c.total)))
+                })
+            },
+        ))
+        .field(Field::new(
+            "pageInfo",
+            TypeRef::named_nn("PageInfo"),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
+                    Ok(Some(FieldValue::borrowed_any(c)))
+                })
+            },
+        ));
     (connection, edge)
 }
 
@@ -416,12 +442,16 @@ fn build_class(
 
     // The object type.
     let mut object = Object::new(name).implement("Node");
-    object = object.field(Field::new("id", TypeRef::named_nn(TypeRef::ID), move |ctx| {
-        FieldFuture::new(async move {
-            let row = ctx.parent_value.try_downcast_ref::<Row>()?;
-            Ok(Some(Value::from(ids::encode(name, row.id()))))
-        })
-    }));
+    object = object.field(Field::new(
+        "id",
+        TypeRef::named_nn(TypeRef::ID),
+        move |ctx| {
+            FieldFuture::new(async move {
+                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                Ok(Some(Value::from(ids::encode(name, row.id()))))
+            })
+        },
+    ));
     if class.tenant_owned {
         object = object.field(
             Field::new("tenantId", TypeRef::named(TypeRef::ID), |ctx| {
@@ -484,7 +514,12 @@ fn build_class(
         for (child, column) in &referrers {
             let field_name = if child.table == class.table {
                 "children".to_string()
-            } else if referrers.iter().filter(|(c, _)| c.table == child.table).count() > 1 {
+            } else if referrers
+                .iter()
+                .filter(|(c, _)| c.table == child.table)
+                .count()
+                > 1
+            {
                 format!("{}By{}", camel(&child.table), pascal(column))
             } else {
                 camel(&child.table)
@@ -529,7 +564,10 @@ fn build_class(
         .cloned()
         .collect();
     for s in &filter_shapes {
-        filter = filter.field(InputValue::new(s.field.clone(), TypeRef::named(scalar_type(s))));
+        filter = filter.field(InputValue::new(
+            s.field.clone(),
+            TypeRef::named(scalar_type(s)),
+        ));
     }
     surface.inputs.push(filter);
     let order_name = format!("{name}OrderBy");
@@ -540,7 +578,9 @@ fn build_class(
     ];
     for s in shapes.iter().filter(|s| sortable(s.kind)) {
         let upper = s.column.to_uppercase();
-        order = order.item(format!("{upper}_ASC")).item(format!("{upper}_DESC"));
+        order = order
+            .item(format!("{upper}_ASC"))
+            .item(format!("{upper}_DESC"));
         order_columns.push((format!("{upper}_ASC"), s.column.clone(), false));
         order_columns.push((format!("{upper}_DESC"), s.column.clone(), true));
     }
@@ -642,10 +682,15 @@ fn build_class(
             })
         })
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
-        .description(format!("One {name} by id; null when it is not visible to the caller.")),
+        .description(format!(
+            "One {name} by id; null when it is not visible to the caller."
+        )),
     );
 
-    if matches!(access, ClassAccess::ReadOnly | ClassAccess::AdminRead | ClassAccess::AuditLog) {
+    if matches!(
+        access,
+        ClassAccess::ReadOnly | ClassAccess::AdminRead | ClassAccess::AuditLog
+    ) {
         return;
     }
     // Mutations.
@@ -660,24 +705,30 @@ fn build_class(
             TypeRef::named_nn(scalar_type(s))
         };
         create_input = create_input.field(InputValue::new(s.field.clone(), ty));
-        update_input =
-            update_input.field(InputValue::new(s.field.clone(), TypeRef::named(scalar_type(s))));
+        update_input = update_input.field(InputValue::new(
+            s.field.clone(),
+            TypeRef::named(scalar_type(s)),
+        ));
     }
     surface.inputs.push(create_input);
     surface.inputs.push(update_input);
 
     let (c_class, c_shapes) = (class.clone(), input_shapes.clone());
     surface.mutation_fields.push(
-        Field::new(format!("create{name}"), TypeRef::named_nn(name), move |ctx| {
-            let (class, shapes) = (c_class.clone(), c_shapes.clone());
-            FieldFuture::new(async move {
-                let state = app(&ctx)?;
-                let req = request(&ctx)?;
-                let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
-                let row = access::create(&state.scoped_db, req, &class, values).await?;
-                Ok(Some(FieldValue::owned_any(row)))
-            })
-        })
+        Field::new(
+            format!("create{name}"),
+            TypeRef::named_nn(name),
+            move |ctx| {
+                let (class, shapes) = (c_class.clone(), c_shapes.clone());
+                FieldFuture::new(async move {
+                    let state = app(&ctx)?;
+                    let req = request(&ctx)?;
+                    let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
+                    let row = access::create(&state.scoped_db, req, &class, values).await?;
+                    Ok(Some(FieldValue::owned_any(row)))
+                })
+            },
+        )
         .argument(InputValue::new(
             "input",
             TypeRef::named_nn(format!("Create{name}Input")),
@@ -686,17 +737,21 @@ fn build_class(
     );
     let (u_class, u_shapes) = (class.clone(), input_shapes.clone());
     surface.mutation_fields.push(
-        Field::new(format!("update{name}"), TypeRef::named_nn(name), move |ctx| {
-            let (class, shapes) = (u_class.clone(), u_shapes.clone());
-            FieldFuture::new(async move {
-                let state = app(&ctx)?;
-                let req = request(&ctx)?;
-                let id = ids::expect(ctx.args.try_get("id")?.string()?, class.name, "id")?;
-                let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
-                let row = access::update(&state.scoped_db, req, &class, id, values).await?;
-                Ok(Some(FieldValue::owned_any(row)))
-            })
-        })
+        Field::new(
+            format!("update{name}"),
+            TypeRef::named_nn(name),
+            move |ctx| {
+                let (class, shapes) = (u_class.clone(), u_shapes.clone());
+                FieldFuture::new(async move {
+                    let state = app(&ctx)?;
+                    let req = request(&ctx)?;
+                    let id = ids::expect(ctx.args.try_get("id")?.string()?, class.name, "id")?;
+                    let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
+                    let row = access::update(&state.scoped_db, req, &class, id, values).await?;
+                    Ok(Some(FieldValue::owned_any(row)))
+                })
+            },
+        )
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
         .argument(InputValue::new(
             "input",
@@ -706,17 +761,21 @@ fn build_class(
     );
     let d_class = class.clone();
     surface.mutation_fields.push(
-        Field::new(format!("delete{name}"), TypeRef::named_nn(TypeRef::ID), move |ctx| {
-            let class = d_class.clone();
-            FieldFuture::new(async move {
-                let state = app(&ctx)?;
-                let req = request(&ctx)?;
-                let global = ctx.args.try_get("id")?.string()?.to_string();
-                let id = ids::expect(&global, class.name, "id")?;
-                access::delete(&state.scoped_db, req, &class, id).await?;
-                Ok(Some(Value::from(global)))
-            })
-        })
+        Field::new(
+            format!("delete{name}"),
+            TypeRef::named_nn(TypeRef::ID),
+            move |ctx| {
+                let class = d_class.clone();
+                FieldFuture::new(async move {
+                    let state = app(&ctx)?;
+                    let req = request(&ctx)?;
+                    let global = ctx.args.try_get("id")?.string()?.to_string();
+                    let id = ids::expect(&global, class.name, "id")?;
+                    access::delete(&state.scoped_db, req, &class, id).await?;
+                    Ok(Some(Value::from(global)))
+                })
+            },
+        )
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
         .description(format!(
             "Deletes {} {name} (and the rows that belong to it); returns its id.",
@@ -727,19 +786,30 @@ fn build_class(
 
 fn creation_rule(class: &RowClass) -> String {
     let (place, who) = match (class.plane, access_of(class)) {
-        (Plane::Vocabulary, _) => ("the shared vocabulary", "callers with the vocabulary:author grant"),
+        (Plane::Vocabulary, _) => (
+            "the shared vocabulary",
+            "callers with the vocabulary:author grant",
+        ),
         (_, ClassAccess::Managed) => ("the caller's tenant", "Super Users and above"),
         _ => (
             "the caller's tenant",
             "Contributors and above (on the template: template:author)",
         ),
     };
-    format!("Creates {} {} in {place}; allowed for {who}.", article(class.name), class.name)
+    format!(
+        "Creates {} {} in {place}; allowed for {who}.",
+        article(class.name),
+        class.name
+    )
 }
 
 /// `a` or `an`, for generated descriptions.
 fn article(name: &str) -> &'static str {
-    if name.starts_with(['A', 'E', 'I', 'O', 'U']) { "an" } else { "a" }
+    if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// Resolves `node(id)` for any class of the generic surface.

@@ -40,7 +40,8 @@ impl async_graphql::dataloader::Loader<RowsKey> for RowsLoader {
                 .await
                 .map_err(|e| Arc::new(e.into_graphql()))?;
             for value in &values {
-                out.entry((table.clone(), column.clone(), *value)).or_default();
+                out.entry((table.clone(), column.clone(), *value))
+                    .or_default();
             }
             for row in rows {
                 if let Some(v) = row.get(&column).as_uuid() {

@@ -50,7 +50,10 @@ fn tenant_id_arg(ctx: &ResolverContext<'_>, name: &str) -> AppResult<uuid::Uuid>
     })
 }
 
-fn opt_str(input: &async_graphql::dynamic::ObjectAccessor<'_>, name: &str) -> AppResult<Option<String>> {
+fn opt_str(
+    input: &async_graphql::dynamic::ObjectAccessor<'_>,
+    name: &str,
+) -> AppResult<Option<String>> {
     match input.get(name) {
         None => Ok(None),
         Some(v) if v.is_null() => Ok(None),
@@ -105,7 +108,10 @@ pub fn build() -> Operations {
         inputs: Vec::new(),
         enums: vec![
             role_enum(),
-            Enum::new("TenantStatus").item("TRIAL").item("ACTIVE").item("SUSPENDED"),
+            Enum::new("TenantStatus")
+                .item("TRIAL")
+                .item("ACTIVE")
+                .item("SUSPENDED"),
             Enum::new("ForkEventKind")
                 .item("RUN_STARTED")
                 .item("PHASE_STARTED")
@@ -126,6 +132,7 @@ pub fn build() -> Operations {
     members(&mut ops);
     forks(&mut ops);
     super::tenancy::build(&mut ops);
+    super::sheets::build(&mut ops);
     ops
 }
 
@@ -133,22 +140,49 @@ fn tenants(ops: &mut Operations) {
     ops.inputs.push(
         InputObject::new("CreateTenantInput")
             .field(InputValue::new("name", TypeRef::named_nn(TypeRef::STRING)))
-            .field(InputValue::new("slug", TypeRef::named(TypeRef::STRING)).description("A DNS label; derived from the name when omitted."))
-            .field(InputValue::new("domain", TypeRef::named(TypeRef::STRING)).description("A custom domain, usable once verified."))
-            .field(InputValue::new("subdomain", TypeRef::named(TypeRef::STRING)))
-            .field(InputValue::new("status", TypeRef::named("TenantStatus")).description("TRIAL (default) or ACTIVE."))
+            .field(
+                InputValue::new("slug", TypeRef::named(TypeRef::STRING))
+                    .description("A DNS label; derived from the name when omitted."),
+            )
+            .field(
+                InputValue::new("domain", TypeRef::named(TypeRef::STRING))
+                    .description("A custom domain, usable once verified."),
+            )
+            .field(InputValue::new(
+                "subdomain",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(
+                InputValue::new("status", TypeRef::named("TenantStatus"))
+                    .description("TRIAL (default) or ACTIVE."),
+            )
             .field(InputValue::new("trialDays", TypeRef::named(TypeRef::INT)))
-            .field(InputValue::new("contactName", TypeRef::named(TypeRef::STRING)))
-            .field(InputValue::new("contactEmail", TypeRef::named(TypeRef::STRING)))
-            .field(InputValue::new("ownerEmail", TypeRef::named(TypeRef::STRING)).description("Creates this user (when needed) as the tenant's Owner."))
+            .field(InputValue::new(
+                "contactName",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(InputValue::new(
+                "contactEmail",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(
+                InputValue::new("ownerEmail", TypeRef::named(TypeRef::STRING))
+                    .description("Creates this user (when needed) as the tenant's Owner."),
+            )
             .field(InputValue::new("plan", TypeRef::named(TypeRef::STRING)))
-            .field(InputValue::new("regionHint", TypeRef::named(TypeRef::STRING))),
+            .field(InputValue::new(
+                "regionHint",
+                TypeRef::named(TypeRef::STRING),
+            )),
     );
     ops.inputs.push(
         InputObject::new("TenantFilter")
             .field(InputValue::new("status", TypeRef::named("TenantStatus")))
             .field(InputValue::new("kind", TypeRef::named(TypeRef::STRING)))
-            .field(InputValue::new("expiringWithinDays", TypeRef::named(TypeRef::INT))),
+            .field(InputValue::new(
+                "expiringWithinDays",
+                TypeRef::named(TypeRef::INT),
+            )),
     );
     ops.objects.push(
         Object::new("TenantStats")
@@ -168,11 +202,18 @@ fn tenants(ops: &mut Operations) {
                     let mut filter = admin::TenantQuery::default();
                     if let Some(f) = ctx.args.get("filter").filter(|v| !v.is_null()) {
                         let f = f.object()?;
-                        filter.status = f.get("status").and_then(|v| v.enum_name().ok().map(str::to_string));
+                        filter.status = f
+                            .get("status")
+                            .and_then(|v| v.enum_name().ok().map(str::to_string));
                         filter.kind = opt_str(&f, "kind")?;
-                        filter.expiring_within_days = f.get("expiringWithinDays").and_then(|v| v.i64().ok());
+                        filter.expiring_within_days =
+                            f.get("expiringWithinDays").and_then(|v| v.i64().ok());
                     }
-                    filter.search = ctx.args.get("search").and_then(|v| v.string().ok()).map(str::to_string);
+                    filter.search = ctx
+                        .args
+                        .get("search")
+                        .and_then(|v| v.string().ok())
+                        .map(str::to_string);
                     let all = admin::list_tenants(&state.db, &filter).await?;
                     let total = all.len() as u64;
                     let (offset, limit) = classes::window(&ctx, total)?;
@@ -182,7 +223,9 @@ fn tenants(ops: &mut Operations) {
                         .take(limit as usize)
                         .map(|m| tenant_row(state, m))
                         .collect::<AppResult<Vec<_>>>()?;
-                    Ok(Some(FieldValue::owned_any(ConnectionData::new(rows, offset, total))))
+                    Ok(Some(FieldValue::owned_any(ConnectionData::new(
+                        rows, offset, total,
+                    ))))
                 })
             })
             .argument(InputValue::new("filter", TypeRef::named("TenantFilter")))
@@ -211,12 +254,18 @@ fn tenants(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 req.require_admin()?;
-                let days = ctx.args.get("expiringWithinDays").and_then(|v| v.i64().ok()).unwrap_or(7);
+                let days = ctx
+                    .args
+                    .get("expiringWithinDays")
+                    .and_then(|v| v.i64().ok())
+                    .unwrap_or(7);
                 let stats = admin::stats(&state.db, days).await?;
                 Ok(Some(FieldValue::owned_any(stats)))
             })
         })
-        .argument(InputValue::new("expiringWithinDays", TypeRef::named(TypeRef::INT)).default_value(7))
+        .argument(
+            InputValue::new("expiringWithinDays", TypeRef::named(TypeRef::INT)).default_value(7),
+        )
         .description("Counts of the catalog (platform admins)."),
     );
     ops.mutation_fields.push(
@@ -225,7 +274,9 @@ fn tenants(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let input = ctx.args.try_get("input")?.object()?;
-                let status = input.get("status").and_then(|v| v.enum_name().ok().map(str::to_string));
+                let status = input
+                    .get("status")
+                    .and_then(|v| v.enum_name().ok().map(str::to_string));
                 let create = admin::CreateTenant {
                     name: opt_str(&input, "name")?.unwrap_or_default(),
                     slug: opt_str(&input, "slug")?,
@@ -246,28 +297,44 @@ fn tenants(ops: &mut Operations) {
                 ok_tenant(state, &tenant)
             })
         })
-        .argument(InputValue::new("input", TypeRef::named_nn("CreateTenantInput")))
+        .argument(InputValue::new(
+            "input",
+            TypeRef::named_nn("CreateTenantInput"),
+        ))
         .description("Creates a tenant and its root organization (platform admins)."),
     );
     for (name, doc) in [
         ("activateTenant", "Ends a trial or a suspension."),
-        ("deleteTenant", "Deletes a tenant with no members left, and all its rows."),
+        (
+            "deleteTenant",
+            "Deletes a tenant with no members left, and all its rows.",
+        ),
     ] {
         ops.mutation_fields.push(
-            Field::new(name, TypeRef::named_nn(if name == "deleteTenant" { TypeRef::ID } else { "Tenant" }), move |ctx| {
-                FieldFuture::new(async move {
-                    let state = app(&ctx)?;
-                    let req = request(&ctx)?;
-                    let id = tenant_id_arg(&ctx, "id")?;
-                    if name == "deleteTenant" {
-                        admin::delete_tenant(state, req, id).await?;
-                        Ok(Some(FieldValue::value(Value::from(ids::encode("Tenant", id)))))
-                    } else {
-                        let t = admin::activate(state, req, id).await?;
-                        ok_tenant(state, &t)
-                    }
-                })
-            })
+            Field::new(
+                name,
+                TypeRef::named_nn(if name == "deleteTenant" {
+                    TypeRef::ID
+                } else {
+                    "Tenant"
+                }),
+                move |ctx| {
+                    FieldFuture::new(async move {
+                        let state = app(&ctx)?;
+                        let req = request(&ctx)?;
+                        let id = tenant_id_arg(&ctx, "id")?;
+                        if name == "deleteTenant" {
+                            admin::delete_tenant(state, req, id).await?;
+                            Ok(Some(FieldValue::value(Value::from(ids::encode(
+                                "Tenant", id,
+                            )))))
+                        } else {
+                            let t = admin::activate(state, req, id).await?;
+                            ok_tenant(state, &t)
+                        }
+                    })
+                },
+            )
             .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
             .description(doc),
         );
@@ -284,7 +351,10 @@ fn tenants(ops: &mut Operations) {
             })
         })
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
-        .argument(InputValue::new("reason", TypeRef::named_nn(TypeRef::STRING)))
+        .argument(InputValue::new(
+            "reason",
+            TypeRef::named_nn(TypeRef::STRING),
+        ))
         .description("Blocks every member of the tenant (platform admins)."),
     );
     ops.mutation_fields.push(
@@ -323,31 +393,55 @@ fn stat(name: &'static str) -> Field {
 fn members(ops: &mut Operations) {
     ops.objects.push(
         Object::new("Me")
-            .description("The caller: who they are and where they belong (what a tenant switcher needs).")
-            .field(Field::new("subject", TypeRef::named_nn(TypeRef::STRING), |ctx| {
-                FieldFuture::new(async move {
-                    let me = ctx.parent_value.try_downcast_ref::<admin::Me>()?;
-                    Ok(Some(Value::from(me.subject.clone())))
-                })
-            }))
-            .field(Field::new("isPlatformAdmin", TypeRef::named_nn(TypeRef::BOOLEAN), |ctx| {
-                FieldFuture::new(async move {
-                    let me = ctx.parent_value.try_downcast_ref::<admin::Me>()?;
-                    Ok(Some(Value::from(me.is_admin)))
-                })
-            }))
-            .field(Field::new("grants", TypeRef::named_nn_list_nn(TypeRef::STRING), |ctx| {
-                FieldFuture::new(async move {
-                    let me = ctx.parent_value.try_downcast_ref::<admin::Me>()?;
-                    Ok(Some(Value::List(me.grants.iter().cloned().map(Value::from).collect())))
-                })
-            }))
-            .field(Field::new("memberships", TypeRef::named_nn_list_nn("MyMembership"), |ctx| {
-                FieldFuture::new(async move {
-                    let me = ctx.parent_value.try_downcast_ref::<admin::Me>()?;
-                    Ok(Some(FieldValue::list(me.memberships.iter().map(|m| FieldValue::owned_any(m.clone())))))
-                })
-            })),
+            .description(
+                "The caller: who they are and where they belong (what a tenant switcher needs).",
+            )
+            .field(Field::new(
+                "subject",
+                TypeRef::named_nn(TypeRef::STRING),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let me = ctx.parent_value.try_downcast_ref::<admin::Me>()?;
+                        Ok(Some(Value::from(me.subject.clone())))
+                    })
+                },
+            ))
+            .field(Field::new(
+                "isPlatformAdmin",
+                TypeRef::named_nn(TypeRef::BOOLEAN),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let me = ctx.parent_value.try_downcast_ref::<admin::Me>()?;
+                        Ok(Some(Value::from(me.is_admin)))
+                    })
+                },
+            ))
+            .field(Field::new(
+                "grants",
+                TypeRef::named_nn_list_nn(TypeRef::STRING),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let me = ctx.parent_value.try_downcast_ref::<admin::Me>()?;
+                        Ok(Some(Value::List(
+                            me.grants.iter().cloned().map(Value::from).collect(),
+                        )))
+                    })
+                },
+            ))
+            .field(Field::new(
+                "memberships",
+                TypeRef::named_nn_list_nn("MyMembership"),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let me = ctx.parent_value.try_downcast_ref::<admin::Me>()?;
+                        Ok(Some(FieldValue::list(
+                            me.memberships
+                                .iter()
+                                .map(|m| FieldValue::owned_any(m.clone())),
+                        )))
+                    })
+                },
+            )),
     );
     let mm = |name: &'static str, ty: TypeRef| {
         Field::new(name, ty, move |ctx| {
@@ -371,13 +465,14 @@ fn members(ops: &mut Operations) {
             .field(mm("status", TypeRef::named_nn(TypeRef::STRING)))
             .field(mm("role", TypeRef::named_nn("Role"))),
     );
-    ops.query_fields.push(Field::new("me", TypeRef::named_nn("Me"), |ctx| {
-        FieldFuture::new(async move {
-            let state = app(&ctx)?;
-            let req = request(&ctx)?;
-            Ok(Some(FieldValue::owned_any(admin::me(state, req).await?)))
-        })
-    }));
+    ops.query_fields
+        .push(Field::new("me", TypeRef::named_nn("Me"), |ctx| {
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                Ok(Some(FieldValue::owned_any(admin::me(state, req).await?)))
+            })
+        }));
     ops.mutation_fields.push(
         Field::new("addMember", TypeRef::named_nn("Membership"), |ctx| {
             FieldFuture::new(async move {
@@ -471,9 +566,17 @@ fn forks(ops: &mut Operations) {
     ops.objects.push(event_object());
     ops.inputs.push(
         InputObject::new("ForkTenantInput")
-            .field(InputValue::new("target", TypeRef::named_nn(TypeRef::STRING)).description("Target tenant: slug or id."))
-            .field(InputValue::new("source", TypeRef::named(TypeRef::STRING)).description("Source tenant: slug or id; the template when omitted."))
-            .field(InputValue::new("dryRun", TypeRef::named(TypeRef::BOOLEAN)).default_value(false)),
+            .field(
+                InputValue::new("target", TypeRef::named_nn(TypeRef::STRING))
+                    .description("Target tenant: slug or id."),
+            )
+            .field(
+                InputValue::new("source", TypeRef::named(TypeRef::STRING))
+                    .description("Source tenant: slug or id; the template when omitted."),
+            )
+            .field(
+                InputValue::new("dryRun", TypeRef::named(TypeRef::BOOLEAN)).default_value(false),
+            ),
     );
     ops.mutation_fields.push(
         Field::new("forkTenant", TypeRef::named_nn("ForkRun"), |ctx| {

@@ -4,7 +4,9 @@
 
 use async_graphql::{
     Value,
-    dynamic::{Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, TypeRef},
+    dynamic::{
+        Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, TypeRef,
+    },
 };
 use chrono::{DateTime, Utc};
 
@@ -27,7 +29,11 @@ fn arg_str<'a>(ctx: &'a ResolverContext<'_>, name: &str) -> AppResult<&'a str> {
         .ok_or_else(|| AppError::input(name, "is required"))
 }
 
-fn row_of(state: &crate::state::AppState, table: &str, model: &impl serde::Serialize) -> AppResult<Row> {
+fn row_of(
+    state: &crate::state::AppState,
+    table: &str,
+    model: &impl serde::Serialize,
+) -> AppResult<Row> {
     let class = state
         .registry
         .by_table(table)
@@ -35,22 +41,32 @@ fn row_of(state: &crate::state::AppState, table: &str, model: &impl serde::Seria
     admin::model_row(class, model)
 }
 
-fn opt_string(obj: &async_graphql::dynamic::ObjectAccessor<'_>, name: &str) -> AppResult<Option<String>> {
+fn opt_string(
+    obj: &async_graphql::dynamic::ObjectAccessor<'_>,
+    name: &str,
+) -> AppResult<Option<String>> {
     match obj.get(name) {
         None => Ok(None),
         Some(v) if v.is_null() => Ok(Some(String::new())),
         Some(v) => Ok(Some(
-            v.string().map_err(|_| AppError::input(name, "expected a string"))?.to_string(),
+            v.string()
+                .map_err(|_| AppError::input(name, "expected a string"))?
+                .to_string(),
         )),
     }
 }
 
-fn opt_time(obj: &async_graphql::dynamic::ObjectAccessor<'_>, name: &str) -> AppResult<Option<DateTime<Utc>>> {
+fn opt_time(
+    obj: &async_graphql::dynamic::ObjectAccessor<'_>,
+    name: &str,
+) -> AppResult<Option<DateTime<Utc>>> {
     match obj.get(name) {
         None => Ok(None),
         Some(v) if v.is_null() => Ok(None),
         Some(v) => {
-            let text = v.string().map_err(|_| AppError::input(name, "expected an RFC 3339 date-time"))?;
+            let text = v
+                .string()
+                .map_err(|_| AppError::input(name, "expected an RFC 3339 date-time"))?;
             DateTime::parse_from_rfc3339(text)
                 .map(|t| Some(t.with_timezone(&Utc)))
                 .map_err(|_| AppError::input(name, "expected an RFC 3339 date-time"))
@@ -58,7 +74,10 @@ fn opt_time(obj: &async_graphql::dynamic::ObjectAccessor<'_>, name: &str) -> App
     }
 }
 
-fn opt_json(obj: &async_graphql::dynamic::ObjectAccessor<'_>, name: &str) -> AppResult<Option<serde_json::Value>> {
+fn opt_json(
+    obj: &async_graphql::dynamic::ObjectAccessor<'_>,
+    name: &str,
+) -> AppResult<Option<serde_json::Value>> {
     match obj.get(name) {
         None => Ok(None),
         Some(v) => Ok(Some(
@@ -74,7 +93,9 @@ fn branding_object() -> Object {
     let text = |name: &'static str, pick: fn(&entity::brandings::Model) -> Option<String>| {
         Field::new(name, TypeRef::named(TypeRef::STRING), move |ctx| {
             FieldFuture::new(async move {
-                let b = ctx.parent_value.try_downcast_ref::<entity::brandings::Model>()?;
+                let b = ctx
+                    .parent_value
+                    .try_downcast_ref::<entity::brandings::Model>()?;
                 Ok(pick(b).map(Value::from))
             })
         })
@@ -82,7 +103,9 @@ fn branding_object() -> Object {
     object = object
         .field(text("primaryColor", |b| b.primary_color.clone()))
         .field(text("secondaryColor", |b| b.secondary_color.clone()))
-        .field(text("headerBackgroundColor", |b| b.header_background_color.clone()))
+        .field(text("headerBackgroundColor", |b| {
+            b.header_background_color.clone()
+        }))
         .field(text("headerTextColor", |b| b.header_text_color.clone()))
         .field(text("linkColor", |b| b.link_color.clone()))
         .field(text("buttonColor", |b| b.button_color.clone()))
@@ -91,14 +114,20 @@ fn branding_object() -> Object {
         .field(
             Field::new("logoUrl", TypeRef::named(TypeRef::STRING), |ctx| {
                 FieldFuture::new(async move {
-                    let b = ctx.parent_value.try_downcast_ref::<entity::brandings::Model>()?;
+                    let b = ctx
+                        .parent_value
+                        .try_downcast_ref::<entity::brandings::Model>()?;
                     let state = app(&ctx)?;
                     if b.logo.is_none() {
                         return Ok(None);
                     }
                     let tenant = admin::tenant(&state.db, b.tenant_id).await?;
                     Ok(tenant.map(|t| {
-                        Value::from(format!("/tenants/{}/logo?v={}", t.slug, b.updated_at.timestamp()))
+                        Value::from(format!(
+                            "/tenants/{}/logo?v={}",
+                            t.slug,
+                            b.updated_at.timestamp()
+                        ))
                     }))
                 })
             })
@@ -112,7 +141,8 @@ fn branding_input() -> InputObject {
         .description("Fields to change; omitted fields are kept, null or \"\" clears one.");
     for (field, _) in branding::COLOR_FIELDS {
         input = input.field(
-            InputValue::new(field, TypeRef::named(TypeRef::STRING)).description("A hex colour: #rgb or #rrggbb."),
+            InputValue::new(field, TypeRef::named(TypeRef::STRING))
+                .description("A hex colour: #rgb or #rrggbb."),
         );
     }
     input.field(
@@ -125,7 +155,9 @@ fn access_decision_object() -> Object {
     let f = |name: &'static str, ty: TypeRef, pick: fn(&tenancy::AccessDecision) -> Value| {
         Field::new(name, ty, move |ctx| {
             FieldFuture::new(async move {
-                let d = ctx.parent_value.try_downcast_ref::<tenancy::AccessDecision>()?;
+                let d = ctx
+                    .parent_value
+                    .try_downcast_ref::<tenancy::AccessDecision>()?;
                 let v = pick(d);
                 Ok(if v == Value::Null { None } else { Some(v) })
             })
@@ -133,12 +165,18 @@ fn access_decision_object() -> Object {
     };
     Object::new("AccessDecision")
         .description("Whether the caller may use a service through a team, and why not.")
-        .field(f("allowed", TypeRef::named_nn(TypeRef::BOOLEAN), |d| Value::from(d.allowed)))
+        .field(f("allowed", TypeRef::named_nn(TypeRef::BOOLEAN), |d| {
+            Value::from(d.allowed)
+        }))
         .field(
-            f("reason", TypeRef::named(TypeRef::STRING), |d| d.reason.map_or(Value::Null, Value::from))
-                .description("NOT_A_MEMBER, SERVICE_NOT_ALLOWED or CROSS_TENANT_DENIED when refused."),
+            f("reason", TypeRef::named(TypeRef::STRING), |d| {
+                d.reason.map_or(Value::Null, Value::from)
+            })
+            .description("NOT_A_MEMBER, SERVICE_NOT_ALLOWED or CROSS_TENANT_DENIED when refused."),
         )
-        .field(f("message", TypeRef::named_nn(TypeRef::STRING), |d| Value::from(d.message.clone())))
+        .field(f("message", TypeRef::named_nn(TypeRef::STRING), |d| {
+            Value::from(d.message.clone())
+        }))
 }
 
 fn onboarding_object() -> Object {
@@ -192,7 +230,9 @@ fn branding_ops(ops: &mut Operations) {
             FieldFuture::new(async move {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
-                Ok(Some(FieldValue::owned_any(tenancy::branding(state, req).await?)))
+                Ok(Some(FieldValue::owned_any(
+                    tenancy::branding(state, req).await?,
+                )))
             })
         })
         .description("The branding of the caller's tenant."),
@@ -212,7 +252,9 @@ fn branding_ops(ops: &mut Operations) {
                     colors.push((field, column, opt_string(&input, field)?));
                 }
                 let change = tenancy::validate_branding(&colors, opt_string(&input, "customCss")?)?;
-                Ok(Some(FieldValue::owned_any(tenancy::update_branding(state, req, change).await?)))
+                Ok(Some(FieldValue::owned_any(
+                    tenancy::update_branding(state, req, change).await?,
+                )))
             })
         })
         .argument(InputValue::new("input", TypeRef::named_nn("BrandingInput")))
@@ -248,7 +290,9 @@ fn branding_ops(ops: &mut Operations) {
             FieldFuture::new(async move {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
-                Ok(Some(FieldValue::owned_any(tenancy::set_logo(state, req, None).await?)))
+                Ok(Some(FieldValue::owned_any(
+                    tenancy::set_logo(state, req, None).await?,
+                )))
             })
         })
         .description("Removes the logo (Super Users and above)."),
@@ -279,7 +323,9 @@ fn domain_ops(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let id = ids::expect(arg_str(&ctx, "id")?, "Domain", "id")?;
                 let domain = tenancy::verify_domain(state, req, id).await?;
-                Ok(Some(FieldValue::owned_any(row_of(state, "domains", &domain)?)))
+                Ok(Some(FieldValue::owned_any(row_of(
+                    state, "domains", &domain,
+                )?)))
             })
         })
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
@@ -304,10 +350,19 @@ fn feature_ops(ops: &mut Operations) {
     ops.inputs.push(
         InputObject::new("FeatureInput")
             .field(InputValue::new("key", TypeRef::named_nn(TypeRef::STRING)))
-            .field(InputValue::new("version", TypeRef::named_nn(TypeRef::STRING)))
-            .field(InputValue::new("provider", TypeRef::named_nn(TypeRef::STRING)))
+            .field(InputValue::new(
+                "version",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
+            .field(InputValue::new(
+                "provider",
+                TypeRef::named_nn(TypeRef::STRING),
+            ))
             .field(InputValue::new("customization", TypeRef::named("JSON")))
-            .field(InputValue::new("lastMigratedAt", TypeRef::named("DateTime"))),
+            .field(InputValue::new(
+                "lastMigratedAt",
+                TypeRef::named("DateTime"),
+            )),
     );
     ops.inputs.push(
         InputObject::new("UpdateFeatureInput")
@@ -315,41 +370,52 @@ fn feature_ops(ops: &mut Operations) {
             .field(InputValue::new("version", TypeRef::named(TypeRef::STRING)))
             .field(InputValue::new("provider", TypeRef::named(TypeRef::STRING)))
             .field(InputValue::new("customization", TypeRef::named("JSON")))
-            .field(InputValue::new("lastMigratedAt", TypeRef::named("DateTime"))),
+            .field(InputValue::new(
+                "lastMigratedAt",
+                TypeRef::named("DateTime"),
+            )),
     );
     ops.mutation_fields.push(
-        Field::new("registerFeatures", TypeRef::named_nn_list_nn("TenantFeature"), |ctx| {
-            FieldFuture::new(async move {
-                let state = app(&ctx)?;
-                let req = request(&ctx)?;
-                let tenant_text = arg_str(&ctx, "tenantId")?;
-                let tenant = ids::expect(tenant_text, "Tenant", "tenantId")?;
-                let mut features = Vec::new();
-                for item in ctx.args.try_get("features")?.list()?.iter() {
-                    let obj = item.object()?;
-                    let text = |name: &str| -> AppResult<String> {
-                        obj.get(name)
-                            .and_then(|v| v.string().ok().map(str::to_string))
-                            .ok_or_else(|| AppError::input(name, "is required"))
-                    };
-                    features.push(FeatureInput {
-                        key: text("key")?,
-                        version: text("version")?,
-                        provider: text("provider")?,
-                        customization: opt_json(&obj, "customization")?.unwrap_or_else(|| serde_json::json!({})),
-                        last_migrated_at: opt_time(&obj, "lastMigratedAt")?,
-                    });
-                }
-                let saved = tenancy::register_features(state, req, tenant, features).await?;
-                let rows = saved
-                    .iter()
-                    .map(|m| row_of(state, "tenant_features", m).map(FieldValue::owned_any))
-                    .collect::<AppResult<Vec<_>>>()?;
-                Ok(Some(FieldValue::list(rows)))
-            })
-        })
+        Field::new(
+            "registerFeatures",
+            TypeRef::named_nn_list_nn("TenantFeature"),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let state = app(&ctx)?;
+                    let req = request(&ctx)?;
+                    let tenant_text = arg_str(&ctx, "tenantId")?;
+                    let tenant = ids::expect(tenant_text, "Tenant", "tenantId")?;
+                    let mut features = Vec::new();
+                    for item in ctx.args.try_get("features")?.list()?.iter() {
+                        let obj = item.object()?;
+                        let text = |name: &str| -> AppResult<String> {
+                            obj.get(name)
+                                .and_then(|v| v.string().ok().map(str::to_string))
+                                .ok_or_else(|| AppError::input(name, "is required"))
+                        };
+                        features.push(FeatureInput {
+                            key: text("key")?,
+                            version: text("version")?,
+                            provider: text("provider")?,
+                            customization: opt_json(&obj, "customization")?
+                                .unwrap_or_else(|| serde_json::json!({})),
+                            last_migrated_at: opt_time(&obj, "lastMigratedAt")?,
+                        });
+                    }
+                    let saved = tenancy::register_features(state, req, tenant, features).await?;
+                    let rows = saved
+                        .iter()
+                        .map(|m| row_of(state, "tenant_features", m).map(FieldValue::owned_any))
+                        .collect::<AppResult<Vec<_>>>()?;
+                    Ok(Some(FieldValue::list(rows)))
+                })
+            },
+        )
         .argument(InputValue::new("tenantId", TypeRef::named_nn(TypeRef::ID)))
-        .argument(InputValue::new("features", TypeRef::named_nn_list_nn("FeatureInput")))
+        .argument(InputValue::new(
+            "features",
+            TypeRef::named_nn_list_nn("FeatureInput"),
+        ))
         .description("Upserts feature records of a tenant by feature key (platform admins)."),
     );
     ops.mutation_fields.push(
@@ -375,11 +441,18 @@ fn feature_ops(ops: &mut Operations) {
                     last_migrated_at: opt_time(&input, "lastMigratedAt")?,
                 };
                 let saved = tenancy::update_feature(state, req, id, change).await?;
-                Ok(Some(FieldValue::owned_any(row_of(state, "tenant_features", &saved)?)))
+                Ok(Some(FieldValue::owned_any(row_of(
+                    state,
+                    "tenant_features",
+                    &saved,
+                )?)))
             })
         })
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
-        .argument(InputValue::new("input", TypeRef::named_nn("UpdateFeatureInput")))
+        .argument(InputValue::new(
+            "input",
+            TypeRef::named_nn("UpdateFeatureInput"),
+        ))
         .description("Changes only the given fields of a feature record (platform admins)."),
     );
 }
@@ -392,11 +465,16 @@ fn access_ops(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let team = ids::expect(arg_str(&ctx, "teamId")?, "Team", "teamId")?;
                 let service = arg_str(&ctx, "service")?;
-                Ok(Some(FieldValue::owned_any(tenancy::check_access(state, req, team, service).await?)))
+                Ok(Some(FieldValue::owned_any(
+                    tenancy::check_access(state, req, team, service).await?,
+                )))
             })
         })
         .argument(InputValue::new("teamId", TypeRef::named_nn(TypeRef::ID)))
-        .argument(InputValue::new("service", TypeRef::named_nn(TypeRef::STRING)))
+        .argument(InputValue::new(
+            "service",
+            TypeRef::named_nn(TypeRef::STRING),
+        ))
         .description("Explains whether the caller may use a service through a team."),
     );
 }

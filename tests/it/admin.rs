@@ -7,7 +7,8 @@ use crate::harness::{TestApp, code};
 const CREATE: &str = "mutation($input: CreateTenantInput!) { createTenant(input: $input) { id slug status trialEndsAt } }";
 
 async fn create(app: &TestApp, input: Value) -> Value {
-    app.gql(&app.admin(), None, CREATE, json!({ "input": input })).await
+    app.gql(&app.admin(), None, CREATE, json!({ "input": input }))
+        .await
 }
 
 crate::both! {

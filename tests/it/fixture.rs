@@ -3,11 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use forklift::{
-    registry::RowClass,
-    rows::Cell,
-    state::AppState,
-};
+use forklift::{registry::RowClass, rows::Cell, state::AppState};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, Statement,
     sea_query::{Alias, Expr, ExprTrait, Query},
@@ -17,7 +13,11 @@ use uuid::Uuid;
 pub use forklift::synthetic::{Seeded, vocabulary_classes};
 
 /// Inserts one row; returns its id.
-pub async fn insert(db: &DatabaseConnection, class: &RowClass, values: &HashMap<String, Cell>) -> Uuid {
+pub async fn insert(
+    db: &DatabaseConnection,
+    class: &RowClass,
+    values: &HashMap<String, Cell>,
+) -> Uuid {
     forklift::synthetic::insert_rows(db, class, std::slice::from_ref(values))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -32,7 +32,12 @@ pub async fn seed_vocabulary(state: &AppState, per_class: usize) -> Seeded {
 }
 
 /// Seeds `per_class` rows of every class the fork copies into `tenant`, parents first.
-pub async fn seed_config(state: &AppState, tenant: Uuid, per_class: usize, vocabulary: &Seeded) -> Seeded {
+pub async fn seed_config(
+    state: &AppState,
+    tenant: Uuid,
+    per_class: usize,
+    vocabulary: &Seeded,
+) -> Seeded {
     forklift::synthetic::configuration(&state.db, &state.registry, tenant, per_class, vocabulary)
         .await
         .expect("configuration")
@@ -74,7 +79,10 @@ pub async fn count(db: &DatabaseConnection, table: &str, tenant: Uuid) -> i64 {
 pub async fn dump(state: &AppState, tenant: Uuid) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for class in state.registry.classes().iter().filter(|c| c.tenant_owned) {
-        if matches!(class.table.as_str(), "fork_runs" | "fork_events" | "audit_entries") {
+        if matches!(
+            class.table.as_str(),
+            "fork_runs" | "fork_events" | "audit_entries"
+        ) {
             continue;
         }
         let mut select = Query::select();
@@ -87,7 +95,11 @@ pub async fn dump(state: &AppState, tenant: Uuid) -> BTreeMap<String, Vec<String
             .iter()
             .map(|r| {
                 let row = forklift::rows::Row::read(r, class).expect("read row");
-                let sorted: BTreeMap<_, _> = row.values.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+                let sorted: BTreeMap<_, _> = row
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect();
                 serde_json::to_string(&sorted).expect("json")
             })
             .collect();
@@ -99,9 +111,12 @@ pub async fn dump(state: &AppState, tenant: Uuid) -> BTreeMap<String, Vec<String
 
 /// Runs a raw statement (test setup only).
 pub async fn exec(db: &DatabaseConnection, sql: &str) {
-    db.execute_raw(Statement::from_string(db.get_database_backend(), sql.to_string()))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_string(),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// Ids of the rows of `table` owned by `tenant`.

@@ -20,7 +20,10 @@ use crate::{
 async fn counts(app: &TestApp, tenant: Uuid) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
     for class in app.state.registry.copied_classes() {
-        out.insert(class.table.clone(), fixture::count(&app.state.db, &class.table, tenant).await);
+        out.insert(
+            class.table.clone(),
+            fixture::count(&app.state.db, &class.table, tenant).await,
+        );
     }
     out
 }
@@ -32,9 +35,17 @@ async fn assert_references_stay_inside(app: &TestApp, tenant: Uuid, vocabulary: 
         let rows = fixture::rows_of(&app.state, class, tenant).await;
         for reference in &class.references {
             let targets: BTreeSet<Uuid> = if reference.same_tenant {
-                fixture::ids_of(&app.state, &reference.table, tenant).await.into_iter().collect()
+                fixture::ids_of(&app.state, &reference.table, tenant)
+                    .await
+                    .into_iter()
+                    .collect()
             } else {
-                vocabulary.get(&reference.table).cloned().unwrap_or_default().into_iter().collect()
+                vocabulary
+                    .get(&reference.table)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect()
             };
             for row in &rows {
                 if let Some(target) = row.get(&reference.column).as_uuid() {

@@ -20,7 +20,9 @@ async fn tables(app: &TestApp) -> BTreeSet<String> {
         DbBackend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         }
-        _ => "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'",
+        _ => {
+            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'"
+        }
     };
     db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
         .await

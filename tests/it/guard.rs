@@ -22,7 +22,12 @@ fn now() -> i64 {
 }
 
 fn hs256(claims: &Value, secret: &[u8]) -> String {
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).expect("encode")
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("encode")
 }
 
 fn b64(value: &Value) -> String {
@@ -32,14 +37,29 @@ fn b64(value: &Value) -> String {
 /// Asserts the request is refused as unauthenticated with no data.
 async fn refused(app: &TestApp, token: Option<&str>, what: &str) {
     let (_, body) = app.post(token, None, ME, json!({})).await;
-    assert_eq!(code(&body).as_deref(), Some("UNAUTHENTICATED"), "{what}: {body}");
-    assert!(body.get("data").is_none_or(|d| d.is_null() || d["me"].is_null()), "{what}: no data: {body}");
+    assert_eq!(
+        code(&body).as_deref(),
+        Some("UNAUTHENTICATED"),
+        "{what}: {body}"
+    );
+    assert!(
+        body.get("data")
+            .is_none_or(|d| d.is_null() || d["me"].is_null()),
+        "{what}: no data: {body}"
+    );
 }
 
 /// Runs `openssl` with `args`; returns stdout.
 fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = std::process::Command::new("openssl").args(args).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 

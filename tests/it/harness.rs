@@ -52,7 +52,11 @@ fn unique_name(prefix: &str) -> String {
         "{prefix}_{}_{}_{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::SeqCst),
-        uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("x")
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .get(..8)
+            .unwrap_or("x")
     )
 }
 
@@ -67,7 +71,9 @@ fn pg_required() -> bool {
 
 fn pg_url_for(db: &str) -> String {
     let admin = pg_admin_url();
-    let (base, _) = admin.rsplit_once('/').expect("FORKLIFT_TEST_PG must end with /DATABASE");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("FORKLIFT_TEST_PG must end with /DATABASE");
     format!("{base}/{db}")
 }
 
@@ -102,7 +108,9 @@ impl TestDb {
                     Ok(db) => db,
                     Err(err) => {
                         if pg_required() {
-                            panic!("PostgreSQL is required (FORKLIFT_TEST_REQUIRE_PG=1) but unreachable: {err}");
+                            panic!(
+                                "PostgreSQL is required (FORKLIFT_TEST_REQUIRE_PG=1) but unreachable: {err}"
+                            );
                         }
                         eprintln!("skipped: PostgreSQL unreachable ({err})");
                         return None;
@@ -123,7 +131,9 @@ impl TestDb {
                 let _ = admin.close().await;
                 let owner_url = pg_url_for(&name);
                 // Tables the owner creates (the migrations) are usable by the application role.
-                let owner = Database::connect(&owner_url).await.expect("connect as owner");
+                let owner = Database::connect(&owner_url)
+                    .await
+                    .expect("connect as owner");
                 owner
                     .execute_unprepared(&format!(
                         "GRANT CONNECT ON DATABASE {name} TO {APP_ROLE}; \
@@ -149,7 +159,12 @@ impl TestDb {
     /// The same database, without owning it (a second replica's view): dropping it removes
     /// nothing.
     pub fn shared(&self) -> TestDb {
-        TestDb { url: self.url.clone(), owner_url: self.owner_url.clone(), dir: None, pg_name: None }
+        TestDb {
+            url: self.url.clone(),
+            owner_url: self.owner_url.clone(),
+            dir: None,
+            pg_name: None,
+        }
     }
 }
 
@@ -161,14 +176,18 @@ impl Drop for TestDb {
         if let Some(name) = self.pg_name.take() {
             // Dropped from a plain thread with its own runtime: Drop may run inside a runtime.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
                 else {
                     return;
                 };
                 rt.block_on(async move {
                     if let Ok(admin) = Database::connect(pg_admin_url()).await {
                         let _ = admin
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
                             .await;
                         let _ = admin.close().await;
                     }
@@ -263,7 +282,9 @@ impl TestApp {
 
     /// A connection as the owner of the tables.
     pub async fn owner_db(&self) -> sea_orm::DatabaseConnection {
-        Database::connect(self.owner_url()).await.expect("connect as owner")
+        Database::connect(self.owner_url())
+            .await
+            .expect("connect as owner")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -320,12 +341,24 @@ impl TestApp {
     }
 
     /// A GraphQL request whose body is returned whatever the status.
-    pub async fn gql(&self, token: &str, tenant: Option<&str>, query: &str, variables: Value) -> Value {
+    pub async fn gql(
+        &self,
+        token: &str,
+        tenant: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
         self.post(Some(token), tenant, query, variables).await.1
     }
 
     /// A GraphQL request that must succeed; returns `data`.
-    pub async fn ok(&self, token: &str, tenant: Option<&str>, query: &str, variables: Value) -> Value {
+    pub async fn ok(
+        &self,
+        token: &str,
+        tenant: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
         let body = self.gql(token, tenant, query, variables).await;
         assert!(
             body.get("errors").is_none(),
@@ -344,7 +377,10 @@ impl TestApp {
                 json!({ "input": { "name": format!("Tenant {slug}"), "slug": slug, "status": "ACTIVE" } }),
             )
             .await;
-        data["createTenant"]["id"].as_str().expect("tenant id").to_string()
+        data["createTenant"]["id"]
+            .as_str()
+            .expect("tenant id")
+            .to_string()
     }
 
     /// Adds `email` to the tenant `slug` with `role`, as the platform admin.
@@ -357,7 +393,10 @@ impl TestApp {
                 json!({ "email": email, "role": role }),
             )
             .await;
-        data["addMember"]["id"].as_str().expect("membership id").to_string()
+        data["addMember"]["id"]
+            .as_str()
+            .expect("membership id")
+            .to_string()
     }
 }
 
@@ -458,7 +497,10 @@ impl TestApp {
                 json!({ "t": target }),
             )
             .await;
-        data["forkTenant"]["id"].as_str().expect("run id").to_string()
+        data["forkTenant"]["id"]
+            .as_str()
+            .expect("run id")
+            .to_string()
     }
 
     /// Forks the template into `target` and waits; returns the finished run.

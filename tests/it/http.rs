@@ -4,16 +4,34 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestApp, code};
 
-async fn post(app: &TestApp, accept: &str, token: Option<&str>, body: Value) -> (u16, String, Value) {
-    let mut request = app.http.post(app.url("/graphql")).header("accept", accept).json(&body);
+async fn post(
+    app: &TestApp,
+    accept: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, String, Value) {
+    let mut request = app
+        .http
+        .post(app.url("/graphql"))
+        .header("accept", accept)
+        .json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let text = response.text().await.expect("body");
-    (status, content_type, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        content_type,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 crate::both! {

@@ -20,7 +20,10 @@ use crate::{
 async fn counts(app: &TestApp, tenant: uuid::Uuid) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     for class in app.state.registry.copied_classes() {
-        out.push((class.table.clone(), fixture::count(&app.state.db, &class.table, tenant).await));
+        out.push((
+            class.table.clone(),
+            fixture::count(&app.state.db, &class.table, tenant).await,
+        ));
     }
     out
 }
@@ -33,7 +36,10 @@ async fn kill_listeners(app: &TestApp) -> u64 {
     let rows = app
         .state
         .db
-        .query_all_raw(Statement::from_string(app.state.db.get_database_backend(), sql))
+        .query_all_raw(Statement::from_string(
+            app.state.db.get_database_backend(),
+            sql,
+        ))
         .await
         .expect("terminate listeners");
     rows.len() as u64
@@ -43,7 +49,15 @@ async fn kill_listeners(app: &TestApp) -> u64 {
 async fn a_subscriber_on_one_replica_sees_every_event_of_a_fork_on_another() {
     // Replica A holds its forks for a moment after phase 1, so the run is surely live while
     // replica B's listener connection is killed.
-    let Some(a) = TestApp::spawn_with(Backend::Postgres, |c| c.fork_failpoint = Some("pause:after_phase:1:1500".into()), Registry::default()).await else { return };
+    let Some(a) = TestApp::spawn_with(
+        Backend::Postgres,
+        |c| c.fork_failpoint = Some("pause:after_phase:1:1500".into()),
+        Registry::default(),
+    )
+    .await
+    else {
+        return;
+    };
     let b = a.replica(|_| {}).await;
     fixture::seeded_template(&a.state, 3).await;
     a.create_tenant("acme").await;
@@ -52,11 +66,19 @@ async fn a_subscriber_on_one_replica_sees_every_event_of_a_fork_on_another() {
     let token = b.admin();
     let follower = {
         let run = run.clone();
-        tokio::spawn(async move { wsclient::fork_events(&url, "graphql-transport-ws", &token, &run).await })
+        tokio::spawn(async move {
+            wsclient::fork_events(&url, "graphql-transport-ws", &token, &run).await
+        })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(kill_listeners(&a).await >= 1, "the listener connections were found and killed");
-    let events = tokio::time::timeout(Duration::from_secs(30), follower).await.expect("stream ends").expect("task");
+    assert!(
+        kill_listeners(&a).await >= 1,
+        "the listener connections were found and killed"
+    );
+    let events = tokio::time::timeout(Duration::from_secs(30), follower)
+        .await
+        .expect("stream ends")
+        .expect("task");
     wsclient::assert_complete_run(&events, "RUN_FINISHED");
     // The same events, in the same order, as the replica that ran the fork has.
     let local = wsclient::fork_events(&a.ws_url(), "graphql-transport-ws", &a.admin(), &run).await;
@@ -65,7 +87,9 @@ async fn a_subscriber_on_one_replica_sees_every_event_of_a_fork_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_forks_on_two_replicas_make_one_set_of_rows() {
-    let Some(a) = TestApp::spawn(Backend::Postgres).await else { return };
+    let Some(a) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
     let b = a.replica(|_| {}).await;
     let (template, _, _) = fixture::seeded_template(&a.state, 3).await;
     let tenant = uuid_of(&a.create_tenant("acme").await);
@@ -73,17 +97,33 @@ async fn concurrent_forks_on_two_replicas_make_one_set_of_rows() {
     let (ra, rb) = tokio::join!(a.wait_run(&ra), b.wait_run(&rb));
     assert_eq!(ra["status"], "FINISHED", "{ra}");
     assert_eq!(rb["status"], "FINISHED", "{rb}");
-    assert_eq!(counts(&a, tenant).await, counts(&a, template).await, "one set of rows");
+    assert_eq!(
+        counts(&a, tenant).await,
+        counts(&a, template).await,
+        "one set of rows"
+    );
 }
 
 /// A free local port (bound, then released for the child process).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned() {
-    let Some(survivor) = TestApp::spawn_with(Backend::Postgres, |c| c.fork_lease = Duration::from_secs(2), Registry::default()).await else { return };
+    let Some(survivor) = TestApp::spawn_with(
+        Backend::Postgres,
+        |c| c.fork_lease = Duration::from_secs(2),
+        Registry::default(),
+    )
+    .await
+    else {
+        return;
+    };
     let (template, _, _) = fixture::seeded_template(&survivor.state, 3).await;
     let tenant = uuid_of(&survivor.create_tenant("acme").await);
 
@@ -123,12 +163,24 @@ async fn a_replica_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned() {
         .json()
         .await
         .expect("json");
-    let run = response["data"]["forkTenant"]["id"].as_str().expect("run id").to_string();
+    let run = response["data"]["forkTenant"]["id"]
+        .as_str()
+        .expect("run id")
+        .to_string();
     // Wait until the run is in phase 2, then kill the process holding it.
     let admin = survivor.admin();
     for _ in 0..200 {
-        let data = survivor.ok(&admin, None, "query($id: ID!) { forkRun(id: $id) { phase } }", json!({ "id": run })).await;
-        if data["forkRun"]["phase"] == "TENANT_WIDE" || fixture::count_all(&survivor.state.db, "fork_events").await >= 4 {
+        let data = survivor
+            .ok(
+                &admin,
+                None,
+                "query($id: ID!) { forkRun(id: $id) { phase } }",
+                json!({ "id": run }),
+            )
+            .await;
+        if data["forkRun"]["phase"] == "TENANT_WIDE"
+            || fixture::count_all(&survivor.state.db, "fork_events").await >= 4
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -139,19 +191,36 @@ async fn a_replica_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned() {
     // The survivor's lease sweep marks the run abandoned; the target has no partial rows.
     let mut status = String::new();
     for _ in 0..200 {
-        let data = survivor.ok(&admin, None, "query($id: ID!) { forkRun(id: $id) { status } }", json!({ "id": run })).await;
-        status = data["forkRun"]["status"].as_str().unwrap_or_default().to_string();
+        let data = survivor
+            .ok(
+                &admin,
+                None,
+                "query($id: ID!) { forkRun(id: $id) { status } }",
+                json!({ "id": run }),
+            )
+            .await;
+        status = data["forkRun"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if status == "ABANDONED" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, "ABANDONED");
-    assert!(counts(&survivor, tenant).await.iter().all(|(_, n)| *n == 0), "no partial rows: {:?}", counts(&survivor, tenant).await);
+    assert!(
+        counts(&survivor, tenant).await.iter().all(|(_, n)| *n == 0),
+        "no partial rows: {:?}",
+        counts(&survivor, tenant).await
+    );
     // A re-run gives the same result as a clean fork.
     let again = survivor.fork("acme").await;
     assert_eq!(again["status"], "FINISHED", "{again}");
-    assert_eq!(counts(&survivor, tenant).await, counts(&survivor, template).await);
+    assert_eq!(
+        counts(&survivor, tenant).await,
+        counts(&survivor, template).await
+    );
 }
 
 crate::both_backends! {

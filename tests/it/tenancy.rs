@@ -9,7 +9,13 @@ use serde_json::{Value, json};
 use crate::harness::{TestApp, code};
 
 /// Sends a GraphQL multipart request (the upload spec) with one file as `variables.file`.
-async fn upload(app: &TestApp, token: &str, tenant: &str, filename: &str, bytes: &[u8]) -> (u16, Value) {
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    tenant: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> (u16, Value) {
     let boundary = "forkliftboundary7d3c";
     let operations = json!({
         "query": "mutation($file: Upload!) { uploadLogo(file: $file) { logoContentType logoUrl } }",
@@ -17,30 +23,46 @@ async fn upload(app: &TestApp, token: &str, tenant: &str, filename: &str, bytes:
     });
     let mut body = Vec::new();
     let mut part = |name: &str, extra: &str, content: &[u8]| {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n").as_bytes());
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
         body.extend_from_slice(content);
         body.extend_from_slice(b"\r\n");
     };
     part("operations", "", operations.to_string().as_bytes());
     part("map", "", br#"{"0": ["variables.file"]}"#);
-    part("0", &format!("; filename=\"{filename}\"\r\nContent-Type: image/png"), bytes);
+    part(
+        "0",
+        &format!("; filename=\"{filename}\"\r\nContent-Type: image/png"),
+        bytes,
+    );
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     let response = app
         .http
         .post(app.url("/graphql"))
         .bearer_auth(token)
         .header("X-Tenant", tenant)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(body)
         .send()
         .await
         .expect("upload");
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 crate::both! {
     async fn branding_validates_colours_css_and_logos(app) {

@@ -13,12 +13,16 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Opens a socket speaking `protocol` (`graphql-transport-ws` or `graphql-ws`).
 pub async fn open(url: &str, protocol: &str) -> Socket {
     let mut request = url.into_client_request().expect("ws request");
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocol).expect("protocol"));
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_str(protocol).expect("protocol"),
+    );
     let (socket, response) = connect_async(request).await.expect("ws connect");
     assert_eq!(
-        response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()),
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
         Some(protocol),
         "the server picked the protocol"
     );
@@ -27,7 +31,10 @@ pub async fn open(url: &str, protocol: &str) -> Socket {
 
 /// Sends one JSON message.
 pub async fn send(socket: &mut Socket, message: Value) {
-    socket.send(Message::Text(message.to_string().into())).await.expect("ws send");
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .expect("ws send");
 }
 
 /// What the next frame was.
@@ -44,7 +51,9 @@ pub async fn next(socket: &mut Socket) -> Frame {
             .await
             .expect("a frame within 20 s");
         match message {
-            Some(Ok(Message::Text(text))) => return Frame::Json(serde_json::from_str(&text).expect("json frame")),
+            Some(Ok(Message::Text(text))) => {
+                return Frame::Json(serde_json::from_str(&text).expect("json frame"));
+            }
             Some(Ok(Message::Close(frame))) => {
                 return frame.map_or(Frame::Closed(1005, String::new()), |f| {
                     Frame::Closed(f.code.into(), f.reason.to_string())
@@ -111,7 +120,11 @@ pub async fn fork_events(url: &str, protocol: &str, token: &str, run: &str) -> V
 pub fn assert_complete_run(events: &[Value], last: &str) {
     assert!(!events.is_empty(), "no events");
     for (i, event) in events.iter().enumerate() {
-        assert_eq!(event["seq"].as_i64(), Some(i as i64 + 1), "event {i} in order: {events:#?}");
+        assert_eq!(
+            event["seq"].as_i64(),
+            Some(i as i64 + 1),
+            "event {i} in order: {events:#?}"
+        );
     }
     assert_eq!(events[0]["kind"], "RUN_STARTED", "{events:#?}");
     assert_eq!(events[events.len() - 1]["kind"], last, "{events:#?}");

@@ -1,0 +1,235 @@
+//! Issue #5: provisioning sheets — errors with locations, idempotent import, pruning, the
+//! mutation, the JSON Schema, and the bootstrap pipeline.
+
+use std::path::PathBuf;
+
+use forklift::sheets::{self, ImportOptions, SheetFile};
+use serde_json::json;
+
+use crate::{fixture, harness::code};
+
+fn examples() -> Vec<SheetFile> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sheets"));
+    sheets::read_paths(&[dir])
+        .expect("example sheets")
+        .into_iter()
+        .map(|f| SheetFile {
+            name: f.name.rsplit('/').next().unwrap_or_default().to_string(),
+            content: f.content,
+        })
+        .collect()
+}
+
+fn file(name: &str, content: &str) -> SheetFile {
+    SheetFile {
+        name: name.into(),
+        content: content.into(),
+    }
+}
+
+#[test]
+fn the_json_schema_is_generated_from_the_code() {
+    let generated = sheets::format::json_schema();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sheets/sheet.schema.json");
+    let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "sheets/sheet.schema.json is out of date: regenerate it with `cargo run -q -- sheets schema > sheets/sheet.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&generated).expect("json");
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    for sheet in examples() {
+        assert!(
+            sheet
+                .content
+                .starts_with("# yaml-language-server: $schema=./sheet.schema.json"),
+            "{} points editors at the schema",
+            sheet.name
+        );
+    }
+}
+
+#[test]
+fn problems_are_reported_at_their_line_and_column_all_at_once() {
+    let vocabulary = examples()
+        .into_iter()
+        .find(|f| f.name == "vocabulary.yaml")
+        .expect("vocabulary");
+    let permits = examples()
+        .into_iter()
+        .find(|f| f.name == "permits.yaml")
+        .expect("permits");
+    let broken = file(
+        "broken.yaml",
+        "identity:\n  code: broken\n  name: Broken\n  route_namespace: permits\nentities: [nope, permit]\nactions:\n  - key: a\n    label: A\n    placements: [{ surface: nowhere }]\n  - key: a\n    label: Again\nnotifications:\n  - { key: n, event: no.event, channel: email, subject: s, body: b }\n",
+    );
+    let typo = file(
+        "typo.yaml",
+        "identity:\n  code: typo\n  name: Typo\n  route_namespace: typo\n  colour: blue\n",
+    );
+    let twice = file("twice.yaml", "identity:\n  code: twice\n  code: again\n");
+    let wrong_type = file(
+        "types.yaml",
+        "identity:\n  code: t\n  name: T\n  route_namespace: t\n  nav_order: first\n",
+    );
+    let errors: Vec<String> =
+        sheets::validate(&[vocabulary, permits, broken, typo, twice, wrong_type])
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+    let expected = [
+        "broken.yaml:4:20: the route namespace `permits` is also used by permits.yaml",
+        "broken.yaml:5:12: unknown entity schema `nope`",
+        "broken.yaml:9:29: unknown surface type `nowhere`",
+        "broken.yaml:10:10: duplicate action key `a`",
+        "broken.yaml:13:22: unknown event type `no.event`",
+    ];
+    for line in expected {
+        assert!(
+            errors.iter().any(|e| e == line),
+            "missing `{line}` in {errors:#?}"
+        );
+    }
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("typo.yaml:5:3: unknown field `colour`")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("twice.yaml:3:3: duplicate mapping key")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with("types.yaml:5:14:")),
+        "{errors:#?}"
+    );
+    assert!(
+        !errors.iter().any(|e| e.contains("DuplicateKeyPolicy")),
+        "no advice meant for the crate's users"
+    );
+    // The examples on their own are valid.
+    assert!(
+        sheets::validate(&examples()).is_empty(),
+        "{:#?}",
+        sheets::validate(&examples())
+    );
+}
+
+#[test]
+fn alias_bombs_and_oversized_sheets_are_refused() {
+    let mut bomb = String::from("identity: &a0 [x, x]\n");
+    for i in 1..20 {
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}]\n",
+            p = i - 1
+        ));
+    }
+    assert!(!sheets::validate(&[file("bomb.yaml", &bomb)]).is_empty());
+    let big = format!(
+        "identity:\n  code: big\n  name: \"{}\"\n",
+        "x".repeat(1024 * 1024)
+    );
+    let errors = sheets::validate(&[file("big.yaml", &big)]);
+    assert!(
+        errors.iter().any(|e| e.message.contains("larger than")),
+        "{errors:?}"
+    );
+}
+
+crate::both! {
+    async fn importing_is_idempotent_updates_in_place_and_prunes_only_when_asked(app) {
+        let options = ImportOptions::default();
+        let first = sheets::import(&app.state, &examples(), options).await.expect("import");
+        assert!(first.ok, "{:?}", first.errors);
+        assert!(first.sheets.iter().all(|s| s.created > 0), "{:?}", first.sheets);
+        let template = fixture::template(&app.state).await;
+        let applications = fixture::count(&app.state.db, "applications", template).await;
+        assert_eq!(applications, 4);
+        let before = fixture::dump(&app.state, template).await;
+
+        let again = sheets::import(&app.state, &examples(), options).await.expect("import");
+        assert!(again.sheets.iter().all(|s| s.created == 0 && s.updated == 0 && s.pruned == 0), "{:?}", again.sheets);
+        assert_eq!(before, fixture::dump(&app.state, template).await, "the second import changed nothing");
+
+        // A changed report name updates the row in place; a removed page is reported, kept.
+        let changed: Vec<SheetFile> = examples()
+            .into_iter()
+            .map(|mut f| {
+                if f.name == "permits.yaml" {
+                    f.content = f.content.replace("Permits by kind", "Permits per kind");
+                    f.content = f.content.lines().filter(|l| !l.contains("staff-guide")).collect::<Vec<_>>().join("\n");
+                }
+                f
+            })
+            .collect();
+        let reports_before = fixture::ids_of(&app.state, "report_templates", template).await;
+        let report = sheets::import(&app.state, &changed, options).await.expect("import");
+        let permits = report.sheets.iter().find(|s| s.application == "permits").expect("permits");
+        assert_eq!((permits.created, permits.updated, permits.pruned), (0, 1, 1), "{permits:?}");
+        assert_eq!(reports_before, fixture::ids_of(&app.state, "report_templates", template).await, "updated in place");
+        let pages = fixture::count(&app.state.db, "portal_pages", template).await;
+        let pruned = sheets::import(&app.state, &changed, ImportOptions { dry_run: false, prune: true }).await.expect("import");
+        assert_eq!(pruned.sheets.iter().map(|s| s.pruned).sum::<u64>(), 1);
+        assert_eq!(fixture::count(&app.state.db, "portal_pages", template).await, pages - 1, "pruned with prune");
+
+        // An invalid sheet in the batch: nothing is written.
+        let snapshot = fixture::dump(&app.state, template).await;
+        let mut bad = examples();
+        bad.push(file("bad.yaml", "identity:\n  code: bad\n  name: Bad\n  route_namespace: bad\nentities: [unknown-thing]\n"));
+        bad[1].content = bad[1].content.replace("Permits", "Permits v2");
+        let refused = sheets::import(&app.state, &bad, options).await.expect("import");
+        assert!(!refused.ok);
+        assert_eq!(refused.errors[0].to_string(), "bad.yaml:5:12: unknown entity schema `unknown-thing`");
+        assert_eq!(snapshot, fixture::dump(&app.state, template).await, "nothing written");
+    }
+
+    async fn template_authors_import_through_the_api(app) {
+        let mutation = "mutation($files: [SheetFileInput!]!, $dry: Boolean) { importSheets(files: $files, dryRun: $dry) { ok dryRun sheets { file application created updated unchanged pruned } errors { file line column message } } }";
+        let files: Vec<serde_json::Value> = examples().iter().map(|f| json!({ "name": f.name, "content": f.content })).collect();
+        let someone = app.token("someone@example.test", None, false, &[]);
+        let body = app.gql(&someone, None, mutation, json!({ "files": files })).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        let author = app.token("author@platform.test", None, false, &["template:author"]);
+        let dry = app.ok(&author, None, mutation, json!({ "files": files, "dry": true })).await;
+        assert_eq!(dry["importSheets"]["ok"], true);
+        assert_eq!(dry["importSheets"]["dryRun"], true);
+        let template = fixture::template(&app.state).await;
+        assert_eq!(fixture::count(&app.state.db, "applications", template).await, 0, "a dry run writes nothing");
+        let done = app.ok(&author, None, mutation, json!({ "files": files })).await;
+        let created: i64 = done["importSheets"]["sheets"].as_array().expect("sheets").iter().map(|s| s["created"].as_i64().unwrap_or(0)).sum();
+        assert!(created > 50, "{done}");
+        let bad = json!([{ "name": "x.yaml", "content": "identity:\n  code: x\n  nme: X\n" }]);
+        let refused = app.ok(&author, None, mutation, json!({ "files": bad })).await;
+        assert_eq!(refused["importSheets"]["ok"], false);
+        assert_eq!(refused["importSheets"]["errors"][0]["line"], 3);
+        assert_eq!(refused["importSheets"]["errors"][0]["file"], "x.yaml");
+    }
+
+    async fn bootstrap_brings_an_empty_database_to_a_forked_tenant(app) {
+        let options = forklift::bootstrap::BootstrapOptions {
+            tenant_slug: "riverside".into(),
+            tenant_name: "Riverside".into(),
+            admin_email: Some("staff@riverside.test".into()),
+            sheets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sheets")),
+        };
+        for _ in 0..2 {
+            let mut steps = Vec::new();
+            forklift::bootstrap::run(app.state.clone(), &options, |(step, _)| steps.push(step)).await.expect("bootstrap");
+            assert!(steps.iter().any(|s| s == "fork"), "{steps:?}");
+        }
+        let staff = app.token("staff@riverside.test", None, false, &[]);
+        let data = app.ok(&staff, Some("riverside"), "{ applications { totalCount } actionPlacements { totalCount } geoLayers { totalCount } accessGrants { totalCount } }", json!({})).await;
+        assert_eq!(data["applications"]["totalCount"], 4, "{data}");
+        assert!(data["geoLayers"]["totalCount"].as_i64().unwrap_or(0) >= 3, "map applications get layers: {data}");
+        assert!(data["accessGrants"]["totalCount"].as_i64().unwrap_or(0) >= 5, "citizen grants: {data}");
+        let template = fixture::template(&app.state).await;
+        assert_eq!(
+            data["actionPlacements"]["totalCount"].as_i64(),
+            Some(fixture::count(&app.state.db, "action_placements", template).await),
+            "run twice, one set of rows"
+        );
+    }
+}
