@@ -122,6 +122,19 @@ pub async fn tenant(
     Ok(entity::tenants::Entity::find_by_id(id).one(db).await?)
 }
 
+/// One tenant by slug.
+pub async fn tenant_by_slug(
+    db: &DatabaseConnection,
+    slug: &str,
+) -> AppResult<entity::tenants::Model> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    entity::tenants::Entity::find()
+        .filter(entity::tenants::Column::Slug.eq(slug.to_lowercase()))
+        .one(db)
+        .await?
+        .ok_or(AppError::TenantNotFound)
+}
+
 /// Catalog counts (tenants only, not the template).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TenantStats {

@@ -118,8 +118,8 @@ fn problems_are_reported_at_their_line_and_column_all_at_once() {
     );
 }
 
-#[test]
-fn alias_bombs_and_oversized_sheets_are_refused() {
+/// Broken sheets, each with the first problem it must report (`file:line:column: message…`).
+fn corpus() -> Vec<(SheetFile, &'static str)> {
     let mut bomb = String::from("identity: &a0 [x, x]\n");
     for i in 1..20 {
         bomb.push_str(&format!(
@@ -127,16 +127,156 @@ fn alias_bombs_and_oversized_sheets_are_refused() {
             p = i - 1
         ));
     }
-    assert!(!sheets::validate(&[file("bomb.yaml", &bomb)]).is_empty());
-    let big = format!(
-        "identity:\n  code: big\n  name: \"{}\"\n",
-        "x".repeat(1024 * 1024)
-    );
-    let errors = sheets::validate(&[file("big.yaml", &big)]);
-    assert!(
-        errors.iter().any(|e| e.message.contains("larger than")),
-        "{errors:?}"
-    );
+    let app = |body: &str| format!("identity:\n  code: x\n  name: X\n  route_namespace: x\n{body}");
+    vec![
+        (
+            file("syntax.yaml", "identity: {code: x\n"),
+            "syntax.yaml:1:11: unclosed bracket",
+        ),
+        (
+            file("quote.yaml", "identity:\n  code: \"unterminated\n"),
+            "quote.yaml:3:1: invalid indentation in multiline quoted scalar",
+        ),
+        (
+            file("tabs.yaml", "identity:\n\tcode: x\n"),
+            "tabs.yaml:2:2: tabs disallowed",
+        ),
+        (
+            file(
+                "type.yaml",
+                &app("  nav_order: first\n").replace("  nav_order", "  nav_order"),
+            ),
+            "type.yaml:5:14: ",
+        ),
+        (
+            file(
+                "bool.yaml",
+                &app("actions:\n  - { key: a, label: A, public_vote: sometimes }\n"),
+            ),
+            "bool.yaml:6:38: invalid boolean",
+        ),
+        (
+            file("unknown-key.yaml", &app("  colour: blue\n")),
+            "unknown-key.yaml:5:3: unknown field `colour`",
+        ),
+        (
+            file("unknown-top.yaml", &app("applications: []\n")),
+            "unknown-top.yaml:5:1: unknown field `applications`",
+        ),
+        (
+            file("duplicate-key.yaml", "identity:\n  code: a\n  code: b\n"),
+            "duplicate-key.yaml:3:3: duplicate mapping key",
+        ),
+        (
+            file("entity.yaml", &app("entities: [nope]\n")),
+            "entity.yaml:5:12: unknown entity schema `nope`",
+        ),
+        (
+            file(
+                "surface.yaml",
+                &app(
+                    "actions:\n  - key: a\n    label: A\n    placements: [{ surface: nowhere }]\n",
+                ),
+            ),
+            "surface.yaml:8:29: unknown surface type `nowhere`",
+        ),
+        (
+            file(
+                "event.yaml",
+                &app(
+                    "notifications:\n  - { key: n, event: no.event, channel: email, subject: s, body: b }\n",
+                ),
+            ),
+            "event.yaml:6:22: unknown event type `no.event`",
+        ),
+        (
+            file(
+                "action.yaml",
+                &app("placements:\n  - { action: permits/missing, surface: portal-home }\n"),
+            ),
+            "action.yaml:6:15: unknown action `permits/missing`",
+        ),
+        (
+            file(
+                "duplicate-action.yaml",
+                &app("actions:\n  - { key: a, label: A }\n  - { key: a, label: B }\n"),
+            ),
+            "duplicate-action.yaml:7:12: duplicate action key `a`",
+        ),
+        (
+            file(
+                "namespace.yaml",
+                "identity:\n  code: other\n  name: O\n  route_namespace: permits\n",
+            ),
+            "namespace.yaml:4:20: the route namespace `permits` is also used by permits.yaml",
+        ),
+        (
+            file(
+                "code.yaml",
+                "identity:\n  code: permits\n  name: P\n  route_namespace: p2\n",
+            ),
+            "code.yaml:2:9: the application code `permits` is also declared in permits.yaml",
+        ),
+        (
+            file(
+                "page.yaml",
+                &app("navigation:\n  - { key: n1, label: N, page: missing-page }\n"),
+            ),
+            "page.yaml:6:32: unknown portal page `missing-page`",
+        ),
+        (
+            file(
+                "custom.yaml",
+                &app("records:\n  - { type: no-such-type, key: k }\n"),
+            ),
+            "custom.yaml:6:13: unknown custom type `no-such-type`",
+        ),
+        (
+            file("empty.yaml", "entities: []\n"),
+            "empty.yaml:1:1: a sheet needs `identity:`",
+        ),
+        (file("bomb.yaml", &bomb), "bomb.yaml:"),
+        (
+            file(
+                "big.yaml",
+                &format!(
+                    "identity:\n  code: big\n  name: \"{}\"\n",
+                    "x".repeat(1024 * 1024)
+                ),
+            ),
+            "big.yaml:1:1: the sheet is larger than",
+        ),
+    ]
+}
+
+fn with_examples(extra: SheetFile) -> Vec<SheetFile> {
+    let mut files: Vec<SheetFile> = examples()
+        .into_iter()
+        .filter(|f| f.name == "vocabulary.yaml" || f.name == "permits.yaml")
+        .collect();
+    files.push(extra);
+    files
+}
+
+#[test]
+fn every_broken_sheet_of_the_corpus_reports_its_location() {
+    let corpus = corpus();
+    assert!(corpus.len() >= 15);
+    for (sheet, expected) in corpus {
+        let name = sheet.name.clone();
+        let errors: Vec<String> = sheets::validate(&with_examples(sheet))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            errors.iter().any(|e| e.starts_with(expected)),
+            "{name}: expected `{expected}…` in {errors:#?}"
+        );
+        assert!(
+            errors.iter().all(|e| e.starts_with(&name)),
+            "{name}: only its own problems: {errors:#?}"
+        );
+    }
 }
 
 crate::both! {
@@ -184,6 +324,13 @@ crate::both! {
         assert!(!refused.ok);
         assert_eq!(refused.errors[0].to_string(), "bad.yaml:5:12: unknown entity schema `unknown-thing`");
         assert_eq!(snapshot, fixture::dump(&app.state, template).await, "nothing written");
+        // So for every sheet of the broken corpus.
+        for (sheet, _) in corpus() {
+            let name = sheet.name.clone();
+            let report = sheets::import(&app.state, &with_examples(sheet), options).await.expect("import");
+            assert!(!report.ok, "{name}");
+            assert_eq!(snapshot, fixture::dump(&app.state, template).await, "{name}: nothing written");
+        }
     }
 
     async fn template_authors_import_through_the_api(app) {
@@ -215,11 +362,19 @@ crate::both! {
             admin_email: Some("staff@riverside.test".into()),
             sheets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sheets")),
         };
+        let mut dumps = Vec::new();
         for _ in 0..2 {
             let mut steps = Vec::new();
             forklift::bootstrap::run(app.state.clone(), &options, |(step, _)| steps.push(step)).await.expect("bootstrap");
             assert!(steps.iter().any(|s| s == "fork"), "{steps:?}");
+            let template = fixture::template(&app.state).await;
+            let tenant = forklift::admin::tenant_by_slug(&app.state.db, "riverside").await.expect("tenant").id;
+            dumps.push((fixture::dump(&app.state, template).await, fixture::dump(&app.state, tenant).await));
         }
+        assert!(dumps[0] == dumps[1], "a second bootstrap gives the same database (same ids, same rows)");
+        // The custom type declared only in a sheet was forked, with no Rust change.
+        let records = &dumps[1].1["custom_records"];
+        assert_eq!(records.len(), 2, "{records:?}");
         let staff = app.token("staff@riverside.test", None, false, &[]);
         let data = app.ok(&staff, Some("riverside"), "{ applications { totalCount } actionPlacements { totalCount } geoLayers { totalCount } accessGrants { totalCount } }", json!({})).await;
         assert_eq!(data["applications"]["totalCount"], 4, "{data}");
