@@ -268,6 +268,18 @@ impl Progress for RunProgress {
     fn phase_started(&mut self, phase: &str) {
         self.phase = Some(phase.to_string());
         self.phase_started = Some(std::time::Instant::now());
+        if crate::db::is_postgres(&self.state.db) {
+            // The run record shows the current phase while the run goes on (on SQLite the
+            // fork holds the only write lock, so the record is written when it ends).
+            let (db, run_id, phase) = (self.state.db.clone(), self.run_id, phase.to_string());
+            self.inflight.push(tokio::spawn(async move {
+                let _ = entity::fork_runs::Entity::update_many()
+                    .col_expr(entity::fork_runs::Column::Phase, Expr::value(phase))
+                    .filter(entity::fork_runs::Column::Id.eq(run_id))
+                    .exec(&db)
+                    .await;
+            }));
+        }
         self.emit(EventKind::PhaseStarted, None, None, serde_json::json!({}));
     }
     fn rows_copied(&mut self, _phase: &str, count: &ClassCount) {

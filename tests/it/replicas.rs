@@ -47,32 +47,29 @@ async fn kill_listeners(app: &TestApp) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_subscriber_on_one_replica_sees_every_event_of_a_fork_on_another() {
-    // Replica A holds its forks for a moment after phase 1, so the run is surely live while
-    // replica B's listener connection is killed.
-    let Some(a) = TestApp::spawn_with(
-        Backend::Postgres,
-        |c| c.fork_failpoint = Some("pause:after_phase:1:1500".into()),
-        Registry::default(),
-    )
-    .await
-    else {
+    // Replica A is a separate server process that holds its forks for a moment after phase 1,
+    // so the run is surely live while replica B's listener connection is killed.
+    let Some(b) = TestApp::spawn(Backend::Postgres).await else {
         return;
     };
-    let b = a.replica(|_| {}).await;
-    fixture::seeded_template(&a.state, 3).await;
-    a.create_tenant("acme").await;
-    let run = a.start_fork("acme").await;
-    let url = b.ws_url();
+    fixture::seeded_template(&b.state, 3).await;
+    b.create_tenant("acme").await;
+    let a = Child::start(
+        &b,
+        &[("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:1500")],
+    )
+    .await;
     let token = b.admin();
+    let run = a.start_fork(&token, "acme").await;
     let follower = {
-        let run = run.clone();
+        let (run, url, token) = (run.clone(), b.ws_url(), token.clone());
         tokio::spawn(async move {
             wsclient::fork_events(&url, "graphql-transport-ws", &token, &run).await
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        kill_listeners(&a).await >= 1,
+        kill_listeners(&b).await >= 1,
         "the listener connections were found and killed"
     );
     let events = tokio::time::timeout(Duration::from_secs(30), follower)
@@ -80,8 +77,8 @@ async fn a_subscriber_on_one_replica_sees_every_event_of_a_fork_on_another() {
         .expect("stream ends")
         .expect("task");
     wsclient::assert_complete_run(&events, "RUN_FINISHED");
-    // The same events, in the same order, as the replica that ran the fork has.
-    let local = wsclient::fork_events(&a.ws_url(), "graphql-transport-ws", &a.admin(), &run).await;
+    // The same events, in the same order, as the process that ran the fork has.
+    let local = wsclient::fork_events(&a.ws_url(), "graphql-transport-ws", &token, &run).await;
     assert_eq!(events, local);
 }
 
@@ -90,11 +87,12 @@ async fn concurrent_forks_on_two_replicas_make_one_set_of_rows() {
     let Some(a) = TestApp::spawn(Backend::Postgres).await else {
         return;
     };
-    let b = a.replica(|_| {}).await;
+    let b = Child::start(&a, &[]).await;
     let (template, _, _) = fixture::seeded_template(&a.state, 3).await;
     let tenant = uuid_of(&a.create_tenant("acme").await);
-    let (ra, rb) = tokio::join!(a.start_fork("acme"), b.start_fork("acme"));
-    let (ra, rb) = tokio::join!(a.wait_run(&ra), b.wait_run(&rb));
+    let token = a.admin();
+    let (ra, rb) = tokio::join!(a.start_fork("acme"), b.start_fork(&token, "acme"));
+    let (ra, rb) = tokio::join!(a.wait_run(&ra), a.wait_run(&rb));
     assert_eq!(ra["status"], "FINISHED", "{ra}");
     assert_eq!(rb["status"], "FINISHED", "{rb}");
     assert_eq!(
@@ -102,6 +100,86 @@ async fn concurrent_forks_on_two_replicas_make_one_set_of_rows() {
         counts(&a, template).await,
         "one set of rows"
     );
+}
+
+/// A real server process over the same database as `app` (a replica), with extra environment.
+struct Child {
+    process: std::process::Child,
+    base: String,
+}
+
+impl Child {
+    async fn start(app: &TestApp, env: &[(&str, &str)]) -> Child {
+        let port = free_port();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_forklift"));
+        if app.owner_url() != app.database_url() {
+            command.env("FORKLIFT_MIGRATION_DATABASE_URL", app.owner_url());
+        }
+        command
+            .arg("serve")
+            .env("DATABASE_URL", app.database_url())
+            .env("FORKLIFT_ADDR", format!("127.0.0.1:{port}"))
+            .env("FORKLIFT_JWT_SECRET", TEST_SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let process = command.spawn().expect("start the server binary");
+        // Owned from here: dropping it kills and reaps the process, also on a failed start.
+        let child = Child {
+            process,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..400 {
+            if http
+                .get(format!("{}/readyz", child.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return child;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the child server did not come up");
+    }
+
+    fn ws_url(&self) -> String {
+        format!("{}/graphql/ws", self.base.replace("http://", "ws://"))
+    }
+
+    /// Starts a fork of `target` through this process; returns the run id.
+    async fn start_fork(&self, token: &str, target: &str) -> String {
+        start_fork_at(&self.base, token, target).await
+    }
+}
+
+/// Starts a fork of `target` through the server at `base`; returns the run id.
+async fn start_fork_at(base: &str, token: &str, target: &str) -> String {
+    let response: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": "mutation($t: String!) { forkTenant(input: { target: $t }) { id } }", "variables": { "t": target } }))
+        .send()
+        .await
+        .expect("fork request")
+        .json()
+        .await
+        .expect("json");
+    response["data"]["forkTenant"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{response}"))
+        .to_string()
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
 }
 
 /// A free local port (bound, then released for the child process).
@@ -113,170 +191,92 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_replica_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned() {
-    let Some(survivor) = TestApp::spawn_with(
-        Backend::Postgres,
-        |c| c.fork_lease = Duration::from_secs(2),
-        Registry::default(),
-    )
-    .await
-    else {
-        return;
-    };
-    let (template, _, _) = fixture::seeded_template(&survivor.state, 3).await;
-    let tenant = uuid_of(&survivor.create_tenant("acme").await);
-
-    // A real server process that will hold its fork in phase 2, then be killed.
-    let port = free_port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_forklift"))
-        .arg("serve")
-        .env("DATABASE_URL", survivor.database_url())
-        .env("FORKLIFT_MIGRATION_DATABASE_URL", survivor.owner_url())
-        .env("FORKLIFT_ADDR", format!("127.0.0.1:{port}"))
-        .env("FORKLIFT_JWT_SECRET", TEST_SECRET)
-        .env("FORKLIFT_FORK_LEASE_SECS", "2")
-        .env("FORKLIFT_FORK_FAILPOINT", "pause:mid_phase:2:60000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server binary");
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..200 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the child server came up");
-    let response: serde_json::Value = http
-        .post(format!("{base}/graphql"))
-        .bearer_auth(survivor.admin())
-        .json(&json!({ "query": "mutation { forkTenant(input: { target: \"acme\" }) { id } }" }))
-        .send()
-        .await
-        .expect("fork request")
-        .json()
-        .await
-        .expect("json");
-    let run = response["data"]["forkTenant"]["id"]
-        .as_str()
-        .expect("run id")
-        .to_string();
-    // Wait until the run is in phase 2, then kill the process holding it.
-    let admin = survivor.admin();
-    for _ in 0..200 {
-        let data = survivor
-            .ok(
-                &admin,
-                None,
-                "query($id: ID!) { forkRun(id: $id) { phase } }",
-                json!({ "id": run }),
-            )
-            .await;
-        if data["forkRun"]["phase"] == "TENANT_WIDE"
-            || fixture::count_all(&survivor.state.db, "fork_events").await >= 4
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-
-    // The survivor's lease sweep marks the run abandoned; the target has no partial rows.
-    let mut status = String::new();
-    for _ in 0..200 {
-        let data = survivor
-            .ok(
-                &admin,
-                None,
-                "query($id: ID!) { forkRun(id: $id) { status } }",
-                json!({ "id": run }),
-            )
-            .await;
-        status = data["forkRun"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if status == "ABANDONED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, "ABANDONED");
-    assert!(
-        counts(&survivor, tenant).await.iter().all(|(_, n)| *n == 0),
-        "no partial rows: {:?}",
-        counts(&survivor, tenant).await
-    );
-    // A re-run gives the same result as a clean fork.
-    let again = survivor.fork("acme").await;
-    assert_eq!(again["status"], "FINISHED", "{again}");
-    assert_eq!(
-        counts(&survivor, tenant).await,
-        counts(&survivor, template).await
-    );
-}
-
 crate::both_backends! {
-    async fn sigterm_closes_sockets_with_1001_and_rolls_back_a_cut_fork(backend) {
-        let Some(app) = TestApp::spawn(backend).await else { return };
-        fixture::seeded_template(&app.state, 3).await;
-        let tenant = uuid_of(&app.create_tenant("acme").await);
-        let port = free_port();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_forklift"));
-        if app.owner_url() != app.database_url() {
-            command.env("FORKLIFT_MIGRATION_DATABASE_URL", app.owner_url());
-        }
-        let mut child = command
-            .arg("serve")
-            .env("DATABASE_URL", app.database_url())
-            .env("FORKLIFT_ADDR", format!("127.0.0.1:{port}"))
-            .env("FORKLIFT_JWT_SECRET", TEST_SECRET)
-            .env("FORKLIFT_SHUTDOWN_GRACE_SECS", "1")
-            .env("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:2500")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server binary");
-        let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
-            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+    async fn a_server_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned(backend) {
+        let Some(survivor) = TestApp::spawn_with(backend, |c| c.fork_lease = Duration::from_secs(2), Registry::default()).await else { return };
+        let (template, _, _) = fixture::seeded_template(&survivor.state, 3).await;
+        let tenant = uuid_of(&survivor.create_tenant("acme").await);
+        // A real server process that holds its fork in the middle of phase 2, then is killed.
+        let mut child = Child::start(&survivor, &[("FORKLIFT_FORK_LEASE_SECS", "2"), ("FORKLIFT_FORK_FAILPOINT", "pause:mid_phase:2:60000")]).await;
+        let admin = survivor.admin();
+        // Not awaited: on SQLite the request's audit entry waits for the fork's write lock, which
+        // the held fork keeps. The run record is written before the fork takes the lock.
+        let request = {
+            let (base, admin) = (child.base.clone(), admin.clone());
+            tokio::spawn(async move {
+                let _ = start_fork_at(&base, &admin, "acme").await;
+            })
+        };
+        let mut run = String::new();
+        for _ in 0..400 {
+            let data = survivor.ok(&admin, None, "{ forkRuns(first: 1) { nodes { id status } } }", json!({})).await;
+            let node = &data["forkRuns"]["nodes"][0];
+            if node["status"] == "RUNNING" {
+                run = node["id"].as_str().expect("id").to_string();
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut socket = wsclient::connect(&format!("ws://127.0.0.1:{port}/graphql/ws"), "graphql-transport-ws", &app.admin()).await;
-        let response: serde_json::Value = http
-            .post(format!("{base}/graphql"))
-            .bearer_auth(app.admin())
-            .json(&json!({ "query": "mutation { forkTenant(input: { target: \"acme\" }) { id } }" }))
-            .send()
-            .await
-            .expect("fork request")
-            .json()
-            .await
-            .expect("json");
-        let run = response["data"]["forkTenant"]["id"].as_str().expect("run id").to_string();
+        assert!(!run.is_empty(), "the fork started on the child");
+        // Phase 1 takes milliseconds; the fork then holds for a minute in the middle of phase 2.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        child.process.kill().expect("SIGKILL");
+        let _ = child.process.wait();
+        request.abort();
+        // After a restart (SQLite: the start-up sweep) or the lease (PostgreSQL: any replica's
+        // sweep), the run is abandoned and the target has no partial rows.
+        let restarted = survivor.replica(|c| c.fork_lease = Duration::from_secs(2)).await;
+        let mut status = String::new();
+        for _ in 0..200 {
+            let data = restarted.ok(&admin, None, "query($id: ID!) { forkRun(id: $id) { status } }", json!({ "id": run })).await;
+            status = data["forkRun"]["status"].as_str().unwrap_or_default().to_string();
+            if status == "ABANDONED" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "ABANDONED");
+        assert!(counts(&restarted, tenant).await.iter().all(|(_, n)| *n == 0), "no partial rows: {:?}", counts(&restarted, tenant).await);
+        // A re-run gives the same result as a clean fork.
+        let again = restarted.fork("acme").await;
+        assert_eq!(again["status"], "FINISHED", "{again}");
+        assert_eq!(counts(&restarted, tenant).await, counts(&restarted, template).await);
+    }
+
+    async fn sigterm_closes_subscriptions_with_1001_and_rolls_back_a_cut_fork(backend) {
+        let Some(app) = TestApp::spawn(backend).await else { return };
+        fixture::seeded_template(&app.state, 3).await;
+        let tenant = uuid_of(&app.create_tenant("acme").await);
+        let child = Child::start(&app, &[("FORKLIFT_SHUTDOWN_GRACE_SECS", "1"), ("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:6000")]).await;
+        let admin = app.admin();
+        let run = child.start_fork(&admin, "acme").await;
+        // A subscriber follows the run on the process about to stop.
+        let mut socket = wsclient::connect(&child.ws_url(), "graphql-transport-ws", &admin).await;
+        wsclient::send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID!) { forkProgress(runId: $id) { seq kind } }", "variables": { "id": run } } })).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let started = std::time::Instant::now();
-        let pid = child.id().to_string();
+        let mut child = child;
+        let pid = child.process.id().to_string();
         assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-        match wsclient::next(&mut socket).await {
-            wsclient::Frame::Closed(code, _) => assert_eq!(code, 1001, "WebSockets close with 1001"),
-            wsclient::Frame::Json(m) => panic!("expected a close, got {m}"),
-        }
-        let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+        let code = loop {
+            match wsclient::next(&mut socket).await {
+                wsclient::Frame::Closed(code, _) => break code,
+                wsclient::Frame::Json(_) => continue,
+            }
+        };
+        assert_eq!(code, 1001, "subscriptions close with 1001");
+        let status = tokio::task::spawn_blocking(move || {
+            let status = child.process.wait();
+            drop(child);
+            status
+        })
+        .await
+        .expect("join")
+        .expect("wait");
         assert!(started.elapsed() < Duration::from_secs(15), "the process stopped within the grace period");
         assert!(status.success(), "a clean exit: {status:?}");
-        let data = app.ok(&app.admin(), None, "query($id: ID!) { forkRun(id: $id) { status error } }", json!({ "id": run })).await;
+        let data = app.ok(&admin, None, "query($id: ID!) { forkRun(id: $id) { status error } }", json!({ "id": run })).await;
         assert_eq!(data["forkRun"]["status"], "ROLLED_BACK", "{data}");
         assert!(data["forkRun"]["error"].as_str().unwrap_or("").contains("shut down"), "{data}");
         assert!(counts(&app, tenant).await.iter().all(|(_, n)| *n == 0), "no partial rows");
