@@ -87,6 +87,7 @@ pub struct TenantQuery {
 pub async fn list_tenants(
     db: &DatabaseConnection,
     filter: &TenantQuery,
+    now: chrono::DateTime<Utc>,
 ) -> AppResult<Vec<entity::tenants::Model>> {
     use entity::tenants;
     let mut query = tenants::Entity::find().order_by_asc(tenants::Column::CreatedAt);
@@ -99,7 +100,7 @@ pub async fn list_tenants(
     if let Some(days) = filter.expiring_within_days {
         query = query
             .filter(tenants::Column::Status.eq("TRIAL"))
-            .filter(tenants::Column::TrialEndsAt.lte(Utc::now() + Duration::days(days)));
+            .filter(tenants::Column::TrialEndsAt.lte(now + Duration::days(days)));
     }
     let mut all = query.all(db).await?;
     if let Some(search) = filter.search.as_deref().map(str::to_lowercase) {
@@ -146,7 +147,11 @@ pub struct TenantStats {
 }
 
 /// Counts the catalog; `expiring` are trials ending within `days`.
-pub async fn stats(db: &DatabaseConnection, days: i64) -> AppResult<TenantStats> {
+pub async fn stats(
+    db: &DatabaseConnection,
+    days: i64,
+    now: chrono::DateTime<Utc>,
+) -> AppResult<TenantStats> {
     use entity::tenants;
     let base = || tenants::Entity::find().filter(tenants::Column::Kind.eq("TENANT"));
     let status = |s: &'static str| base().filter(tenants::Column::Status.eq(s));
@@ -156,7 +161,7 @@ pub async fn stats(db: &DatabaseConnection, days: i64) -> AppResult<TenantStats>
         trial: status("TRIAL").count(db).await?,
         suspended: status("SUSPENDED").count(db).await?,
         expiring: status("TRIAL")
-            .filter(tenants::Column::TrialEndsAt.lte(Utc::now() + Duration::days(days)))
+            .filter(tenants::Column::TrialEndsAt.lte(now + Duration::days(days)))
             .count(db)
             .await?,
     })
@@ -340,7 +345,7 @@ pub async fn create_tenant(
             "a tenant with slug `{slug}` already exists"
         )));
     }
-    let now = Utc::now();
+    let now = state.clock.now();
     let tx = state.db.begin().await?;
     let tenant = tenants::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -492,7 +497,8 @@ pub async fn extend_trial(
             t.status
         )));
     }
-    let base = t.trial_ends_at.unwrap_or_else(Utc::now).max(Utc::now());
+    let now = state.clock.now();
+    let base = t.trial_ends_at.unwrap_or(now).max(now);
     save_tenant(&state.db, t, |a| {
         a.trial_ends_at = Set(Some(base + Duration::days(days)))
     })

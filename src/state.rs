@@ -31,6 +31,8 @@ pub struct AppState {
     pub replica_id: String,
     /// Flips to `true` when the server begins shutting down.
     pub shutdown: watch::Sender<bool>,
+    /// The time of trial arithmetic (tests move it forward).
+    pub clock: Clock,
     /// When shutting down began (grace periods count from here).
     pub stopping_since: std::sync::OnceLock<std::time::Instant>,
     /// Prometheus metrics of this process.
@@ -62,6 +64,7 @@ impl AppState {
             shutdown,
             metrics,
             stopping_since: std::sync::OnceLock::new(),
+            clock: Clock::default(),
             resolver: RwLock::new(Arc::new(SystemResolver)),
         }
     }
@@ -80,5 +83,25 @@ impl AppState {
             Ok(mut r) => *r = resolver,
             Err(poisoned) => *poisoned.into_inner() = resolver,
         }
+    }
+}
+
+/// The wall clock, with an offset tests can move forward (trials, expiry flags, statistics).
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_secs: std::sync::atomic::AtomicI64,
+}
+
+impl Clock {
+    /// Now, as this server sees it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::seconds(self.offset_secs.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Moves this server's time forward by `by` (tests only; never call it in production).
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_secs
+            .fetch_add(by.num_seconds(), std::sync::atomic::Ordering::Relaxed);
     }
 }

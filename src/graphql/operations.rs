@@ -214,7 +214,7 @@ fn tenants(ops: &mut Operations) {
                         .get("search")
                         .and_then(|v| v.string().ok())
                         .map(str::to_string);
-                    let all = admin::list_tenants(&state.db, &filter).await?;
+                    let all = admin::list_tenants(&state.db, &filter, state.clock.now()).await?;
                     let total = all.len() as u64;
                     let (offset, limit) = classes::window(&ctx, total)?;
                     let rows = all
@@ -259,7 +259,7 @@ fn tenants(ops: &mut Operations) {
                     .get("expiringWithinDays")
                     .and_then(|v| v.i64().ok())
                     .unwrap_or(7);
-                let stats = admin::stats(&state.db, days).await?;
+                let stats = admin::stats(&state.db, days, state.clock.now()).await?;
                 Ok(Some(FieldValue::owned_any(stats)))
             })
         })

@@ -204,8 +204,9 @@ fn tenant_fields(ops: &mut Operations) {
         Field::new("trialExpired", TypeRef::named_nn(TypeRef::BOOLEAN), |ctx| {
             FieldFuture::new(async move {
                 let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                let now = app(&ctx)?.clock.now();
                 let expired = row.get("status").as_text() == Some("TRIAL")
-                    && matches!(row.get("trial_ends_at"), crate::rows::Cell::Timestamp(t) if *t < Utc::now());
+                    && matches!(row.get("trial_ends_at"), crate::rows::Cell::Timestamp(t) if *t < now);
                 Ok(Some(Value::from(expired)))
             })
         })

@@ -127,3 +127,136 @@ crate::both! {
         app.ok(&staff, Some("acme"), "{ applications { totalCount } }", json!({})).await;
     }
 }
+
+crate::both! {
+    async fn trial_arithmetic_follows_the_clock(app) {
+        let admin = app.admin();
+        let id = app.ready_tenant_in_trial("acme").await;
+        let read = "query($id: ID!) { tenant(id: $id) { status trialEndsAt trialExpired } }";
+        let ends = |v: &Value| chrono::DateTime::parse_from_rfc3339(v["tenant"]["trialEndsAt"].as_str().expect("end")).expect("date").with_timezone(&chrono::Utc);
+        let t = app.ok(&admin, None, read, json!({ "id": id })).await;
+        let first_end = ends(&t);
+        let expected = app.state.clock.now() + chrono::Duration::days(14);
+        assert!((first_end - expected).num_seconds().abs() < 60, "14 days by default: {first_end} vs {expected}");
+        let stats = "{ tenantStats(expiringWithinDays: 7) { trial expiring } }";
+        assert_eq!(app.ok(&admin, None, stats, json!({})).await["tenantStats"], json!({ "trial": 1, "expiring": 0 }));
+
+        app.state.clock.advance(chrono::Duration::days(8));
+        assert_eq!(app.ok(&admin, None, stats, json!({})).await["tenantStats"], json!({ "trial": 1, "expiring": 1 }), "6 days left");
+        let t = app.ok(&admin, None, read, json!({ "id": id })).await;
+        assert_eq!(t["tenant"]["trialExpired"], false);
+
+        let extended = app.ok(&admin, None, "mutation($id: ID!) { extendTrial(id: $id, days: 5) { trialEndsAt } }", json!({ "id": id })).await;
+        let new_end = chrono::DateTime::parse_from_rfc3339(extended["extendTrial"]["trialEndsAt"].as_str().expect("end")).expect("date");
+        assert_eq!((new_end.with_timezone(&chrono::Utc) - first_end).num_days(), 5, "extended from the old end");
+
+        app.state.clock.advance(chrono::Duration::days(20));
+        let t = app.ok(&admin, None, read, json!({ "id": id })).await;
+        assert_eq!(t["tenant"]["status"], "TRIAL");
+        assert_eq!(t["tenant"]["trialExpired"], true, "flagged");
+        app.add_member("acme", "m@acme.test", "VIEWER").await;
+        let member = app.token("m@acme.test", None, false, &[]);
+        app.ok(&member, Some("acme"), "{ applications { totalCount } }", json!({})).await;
+        // An expired trial can be extended from today, and activation ends it.
+        let extended = app.ok(&admin, None, "mutation($id: ID!) { extendTrial(id: $id, days: 3) { trialEndsAt trialExpired } }", json!({ "id": id })).await;
+        assert_eq!(extended["extendTrial"]["trialExpired"], false);
+        let activated = app.ok(&admin, None, "mutation($id: ID!) { activateTenant(id: $id) { status trialExpired } }", json!({ "id": id })).await;
+        assert_eq!(activated["activateTenant"], json!({ "status": "ACTIVE", "trialExpired": false }));
+    }
+
+    async fn the_role_matrix_of_administrative_mutations(app) {
+        let tenant = app.ready_tenant("acme").await;
+        app.ready_tenant("other").await;
+        let roles = ["OWNER", "SUPER_USER", "EDITOR", "CONTRIBUTOR", "VIEWER"];
+        // Two owners, so that nothing here trips the last-owner rule.
+        app.add_member("acme", "owner2@acme.test", "OWNER").await;
+        for role in roles {
+            app.add_member("acme", &format!("{}@acme.test", role.to_lowercase()), role).await;
+        }
+        app.add_member("other", "stranger@other.test", "OWNER").await;
+        let rank = |who: &str| match who {
+            "ADMIN" => 6,
+            "OWNER" => 5,
+            "SUPER_USER" => 4,
+            "EDITOR" => 3,
+            "CONTRIBUTOR" => 2,
+            "VIEWER" => 1,
+            _ => 0,
+        };
+        let token = |who: &str| match who {
+            "ADMIN" => app.admin(),
+            "STRANGER" => app.token("stranger@other.test", None, false, &[]),
+            role => app.token(&format!("{}@acme.test", role.to_lowercase()), None, false, &[]),
+        };
+        // (mutation, variables, least rank allowed) — in the tenant `acme`.
+        let mut n = 0;
+        for who in ["ADMIN", "OWNER", "SUPER_USER", "EDITOR", "CONTRIBUTOR", "VIEWER", "STRANGER"] {
+            n += 1;
+            let cases: Vec<(String, Value, i32)> = vec![
+                ("mutation($e: String!) { addMember(email: $e, role: VIEWER) { id } }".into(), json!({ "e": format!("new{n}@acme.test") }), 4),
+                ("mutation($i: BrandingInput!) { updateBranding(input: $i) { primaryColor } }".into(), json!({ "i": { "primaryColor": "#123456" } }), 4),
+                ("mutation($h: String!) { addDomain(host: $h) { id } }".into(), json!({ "h": format!("d{n}.acme.example") }), 5),
+                ("mutation($c: String!) { createApplication(input: { code: $c, name: \"A\", routeNamespace: $c }) { id } }".into(), json!({ "c": format!("app{n}") }), 2),
+                ("mutation($i: ID!) { createOrganization(input: { name: \"Unit\", parentId: $i }) { id } }".into(), json!({ "i": null }), 4),
+            ];
+            for (mutation, mut variables, least) in cases {
+                if mutation.contains("createOrganization") {
+                    let roots = app.ok(&app.admin(), Some("acme"), "{ organizations(filter: { parentId: null }) { nodes { id } } }", json!({})).await;
+                    variables = json!({ "i": roots["organizations"]["nodes"][0]["id"] });
+                    let name = format!("Unit {n}");
+                    let mutation = mutation.replace("\"Unit\"", &format!("\"{name}\""));
+                    check(&app, &token(who), who, &mutation, variables, least, rank(who)).await;
+                    continue;
+                }
+                check(&app, &token(who), who, &mutation, variables, least, rank(who)).await;
+            }
+            // Platform-only operations: everyone but the admin is refused.
+            if who != "ADMIN" {
+                for (mutation, variables) in [
+                    ("mutation($id: ID!) { suspendTenant(id: $id, reason: \"x\") { id } }", json!({ "id": tenant })),
+                    ("mutation($id: ID!) { extendTrial(id: $id, days: 1) { id } }", json!({ "id": tenant })),
+                    ("mutation($id: ID!) { deleteTenant(id: $id) }", json!({ "id": tenant })),
+                    ("mutation($id: ID!) { seedStaffAdmin(tenantId: $id, email: \"s@acme.test\") { id } }", json!({ "id": tenant })),
+                    ("mutation { createTenant(input: { name: \"Nope\" }) { id } }", json!({})),
+                    ("mutation($id: ID!) { registerFeatures(tenantId: $id, features: []) { id } }", json!({ "id": tenant })),
+                ] {
+                    let body = app.gql(&token(who), None, mutation, variables).await;
+                    assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{who}: {mutation}: {body}");
+                }
+            }
+        }
+        // Every attempt above left an audit entry, refused ones marked so.
+        let log = app.ok(&app.admin(), None, "{ auditLog(filter: { outcome: \"REFUSED\" }) { totalCount } }", json!({})).await;
+        assert!(log["auditLog"]["totalCount"].as_i64().unwrap_or(0) >= 30, "{log}");
+    }
+}
+
+async fn check(
+    app: &TestApp,
+    token: &str,
+    who: &str,
+    mutation: &str,
+    variables: Value,
+    least: i32,
+    rank: i32,
+) {
+    let body = app.gql(token, Some("acme"), mutation, variables).await;
+    if who == "STRANGER" {
+        assert_eq!(
+            code(&body).as_deref(),
+            Some("CROSS_TENANT_DENIED"),
+            "{who}: {mutation}: {body}"
+        );
+    } else if rank >= least {
+        assert!(
+            body.get("errors").is_none(),
+            "{who} may: {mutation}: {body}"
+        );
+    } else {
+        assert_eq!(
+            code(&body).as_deref(),
+            Some("FORBIDDEN"),
+            "{who} may not: {mutation}: {body}"
+        );
+    }
+}

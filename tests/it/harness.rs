@@ -527,3 +527,26 @@ pub fn uuid_of(global: &str) -> uuid::Uuid {
         .unwrap_or_else(|| panic!("not a global id: {global}"))
         .1
 }
+
+impl TestApp {
+    /// A tenant in its trial (default length), forked and ready for members.
+    pub async fn ready_tenant_in_trial(&self, slug: &str) -> String {
+        forklift::bootstrap::ensure_template(&self.state)
+            .await
+            .expect("template");
+        let data = self
+            .ok(
+                &self.admin(),
+                None,
+                "mutation($input: CreateTenantInput!) { createTenant(input: $input) { id } }",
+                json!({ "input": { "name": format!("Tenant {slug}"), "slug": slug } }),
+            )
+            .await;
+        let run = self.fork(slug).await;
+        assert_eq!(run["status"], "FINISHED", "fork of {slug}: {run}");
+        data["createTenant"]["id"]
+            .as_str()
+            .expect("tenant id")
+            .to_string()
+    }
+}
