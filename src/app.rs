@@ -111,6 +111,7 @@ fn spawn_lease_sweeper(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<AppState> {
     let secret = auth::effective_secret(&config)?;
     let verifier = Verifier::new(&config, secret)?;
+    verifier.fetch_remote_keys().await?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let mut db = db::connect(&config).await?;
     let owner = db::migration_connection(&config, &db).await?;

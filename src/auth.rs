@@ -1,11 +1,17 @@
 //! Verifying bearer tokens, and minting development tokens.
 //!
 //! Only the configured algorithms are accepted: HS256 when a shared secret is configured, and
-//! RS256/ES256/EdDSA when public keys are (PEM or a JWKS file, looked up by `kid`). `exp` and
+//! RS256/ES256/EdDSA when public keys are (PEM, or a JWKS document from a file or a URL, looked
+//! up by `kid`; an unknown `kid` causes at most one refetch of a remote JWKS a minute). `exp` and
 //! `sub` are required, `nbf` is checked, `iss`/`aud` when configured, with 30 s of leeway.
 //! `alg: none` never verifies, and `jku`/`x5u`/`jwk` headers are never followed.
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
 
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
@@ -47,7 +53,105 @@ pub struct Claims {
     pub grants: Vec<String>,
 }
 
+/// Least time between two fetches of a remote JWKS.
+pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A JWKS served over HTTP(S): fetched at start, and again (at most once a minute) when a token
+/// names a `kid` it does not hold — key rotation without a restart.
+pub struct RemoteJwks {
+    url: String,
+    keys: RwLock<HashMap<String, VerifyingKey>>,
+    /// When an unknown `kid` last caused a refetch (the start-up fetch does not count).
+    last_fetch: Mutex<Option<Instant>>,
+    client: reqwest::Client,
+}
+
+impl RemoteJwks {
+    fn new(url: String) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .unwrap_or_default();
+        Self {
+            url,
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: Mutex::new(None),
+            client,
+        }
+    }
+
+    /// Fetches the document and replaces the keys.
+    pub async fn fetch(&self) -> anyhow::Result<usize> {
+        let response = self
+            .client
+            .get(&self.url)
+            .send()
+            .await?
+            .error_for_status()?;
+        let text = response.text().await?;
+        let keys = parse_jwks(&text)?;
+        let count = keys.len();
+        if let Ok(mut current) = self.keys.write() {
+            *current = keys;
+        }
+        Ok(count)
+    }
+
+    fn key(&self, kid: &str) -> Option<(DecodingKey, Algorithm)> {
+        let keys = self.keys.read().ok()?;
+        keys.get(kid).map(|k| (k.key.clone(), k.algorithm))
+    }
+
+    /// Starts a background refetch unless one ran within [`JWKS_REFETCH_INTERVAL`].
+    fn refresh_soon(self: &Arc<Self>) {
+        let due = match self.last_fetch.lock() {
+            Ok(mut last) => {
+                let due = last.is_none_or(|t| t.elapsed() >= JWKS_REFETCH_INTERVAL);
+                if due {
+                    *last = Some(Instant::now());
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        if !due {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let source = Arc::clone(self);
+            handle.spawn(async move {
+                if let Err(err) = source.fetch().await {
+                    tracing::warn!(error = %err, url = %source.url, "could not refetch the JWKS");
+                }
+            });
+        }
+    }
+}
+
+/// The keys of a JWKS document that have a `kid` and an algorithm Forklift accepts.
+fn parse_jwks(text: &str) -> anyhow::Result<HashMap<String, VerifyingKey>> {
+    let set: JwkSet =
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("not a JWKS document: {e}"))?;
+    let mut out = HashMap::new();
+    for jwk in &set.keys {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        let algorithm = match &jwk.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+            jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+            _ => continue,
+        };
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| anyhow::anyhow!("key {kid}: {e}"))?;
+        out.insert(kid, VerifyingKey { key, algorithm });
+    }
+    Ok(out)
+}
+
 /// A key and the algorithms it may verify.
+#[derive(Clone)]
 struct VerifyingKey {
     key: DecodingKey,
     algorithm: Algorithm,
@@ -58,6 +162,8 @@ pub struct Verifier {
     secret: Option<(DecodingKey, EncodingKey)>,
     /// Public keys by `kid` (`""` for a single PEM key without a `kid`).
     public: HashMap<String, VerifyingKey>,
+    /// A JWKS fetched from a URL (`FORKLIFT_JWKS=https://…`).
+    remote: Option<Arc<RemoteJwks>>,
     issuer: Option<String>,
     audience: Option<String>,
 }
@@ -86,6 +192,7 @@ impl Verifier {
             )
         });
         let mut public = HashMap::new();
+        let mut remote = None;
         match &config.jwt_public_key {
             None => {}
             Some(PublicKeySource::Pem(value)) => {
@@ -110,37 +217,20 @@ impl Verifier {
             }
             Some(PublicKeySource::Jwks(location)) => {
                 if location.starts_with("http://") || location.starts_with("https://") {
-                    anyhow::bail!(
-                        "FORKLIFT_JWKS: fetching a JWKS over HTTP is not supported yet; \
-                         save the document to a file and give its path"
-                    );
-                }
-                let text = std::fs::read_to_string(location)
-                    .map_err(|e| anyhow::anyhow!("FORKLIFT_JWKS: cannot read {location}: {e}"))?;
-                let set: JwkSet = serde_json::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("FORKLIFT_JWKS: not a JWKS document: {e}"))?;
-                for jwk in &set.keys {
-                    let Some(kid) = jwk.common.key_id.clone() else {
-                        continue;
-                    };
-                    let algorithm = match &jwk.algorithm {
-                        jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => {
-                            Algorithm::ES256
-                        }
-                        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
-                        _ => continue,
-                    };
-                    let key = DecodingKey::from_jwk(jwk)
-                        .map_err(|e| anyhow::anyhow!("FORKLIFT_JWKS: key {kid}: {e}"))?;
-                    public.insert(kid, VerifyingKey { key, algorithm });
-                }
-                if public.is_empty() {
-                    anyhow::bail!("FORKLIFT_JWKS: no usable key with a `kid`");
+                    remote = Some(Arc::new(RemoteJwks::new(location.clone())));
+                } else {
+                    let text = std::fs::read_to_string(location).map_err(|e| {
+                        anyhow::anyhow!("FORKLIFT_JWKS: cannot read {location}: {e}")
+                    })?;
+                    public =
+                        parse_jwks(&text).map_err(|e| anyhow::anyhow!("FORKLIFT_JWKS: {e}"))?;
+                    if public.is_empty() {
+                        anyhow::bail!("FORKLIFT_JWKS: no usable key with a `kid`");
+                    }
                 }
             }
         }
-        if secret.is_none() && public.is_empty() {
+        if secret.is_none() && public.is_empty() && remote.is_none() {
             anyhow::bail!(
                 "FORKLIFT_JWT_SECRET: no way to verify tokens; set a secret of at least 32 bytes \
                  or FORKLIFT_JWT_PUBLIC_KEY / FORKLIFT_JWKS"
@@ -149,6 +239,7 @@ impl Verifier {
         Ok(Self {
             secret,
             public,
+            remote,
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
         })
@@ -159,25 +250,33 @@ impl Verifier {
         let header = decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
         let (key, algorithm) = match header.alg {
             Algorithm::HS256 => match &self.secret {
-                Some((key, _)) => (key, Algorithm::HS256),
+                Some((key, _)) => (key.clone(), Algorithm::HS256),
                 None => return Err(unauthenticated("token algorithm not accepted")),
             },
             alg => {
                 let kid = header.kid.clone().unwrap_or_default();
-                let entry = self
-                    .public
-                    .get(&kid)
-                    .or_else(|| {
-                        // A single PEM key verifies tokens with or without a kid.
-                        (self.public.len() == 1)
-                            .then(|| self.public.get(""))
-                            .flatten()
-                    })
-                    .ok_or_else(|| unauthenticated("unknown signing key"))?;
-                if entry.algorithm != alg {
+                let local = self.public.get(&kid).or_else(|| {
+                    // A single PEM key verifies tokens with or without a kid.
+                    (self.public.len() == 1)
+                        .then(|| self.public.get(""))
+                        .flatten()
+                });
+                let (key, algorithm) = match (local, &self.remote) {
+                    (Some(entry), _) => (entry.key.clone(), entry.algorithm),
+                    (None, Some(remote)) => match remote.key(&kid) {
+                        Some(found) => found,
+                        None => {
+                            // Perhaps a rotated key: refetch (at most once a minute).
+                            remote.refresh_soon();
+                            return Err(unauthenticated("unknown signing key"));
+                        }
+                    },
+                    (None, None) => return Err(unauthenticated("unknown signing key")),
+                };
+                if algorithm != alg {
                     return Err(unauthenticated("token algorithm not accepted"));
                 }
-                (&entry.key, alg)
+                (key, alg)
             }
         };
         let mut validation = Validation::new(algorithm);
@@ -192,7 +291,7 @@ impl Verifier {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        let data = decode::<Claims>(token, key, &validation).map_err(|err| {
+        let data = decode::<Claims>(token, &key, &validation).map_err(|err| {
             use jsonwebtoken::errors::ErrorKind;
             match err.kind() {
                 ErrorKind::ExpiredSignature => unauthenticated("token expired"),
@@ -207,6 +306,22 @@ impl Verifier {
             return Err(unauthenticated("token subject is empty"));
         }
         Ok(data.claims)
+    }
+
+    /// Fetches the remote JWKS, when one is configured (at start-up).
+    pub async fn fetch_remote_keys(&self) -> anyhow::Result<()> {
+        if let Some(remote) = &self.remote {
+            let count = remote
+                .fetch()
+                .await
+                .map_err(|e| anyhow::anyhow!("FORKLIFT_JWKS: cannot fetch {}: {e}", remote.url))?;
+            anyhow::ensure!(
+                count > 0,
+                "FORKLIFT_JWKS: {} has no usable key with a `kid`",
+                remote.url
+            );
+        }
+        Ok(())
     }
 
     /// Mints an HS256 token (development tooling and tests).

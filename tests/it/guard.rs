@@ -396,3 +396,100 @@ crate::both_backends! {
         let _ = Backend::Sqlite;
     }
 }
+
+/// An Ed25519 key pair: (private PEM, public JWK without `kid`).
+fn ed25519(dir: &std::path::Path, name: &str) -> (Vec<u8>, Value) {
+    let private = dir.join(format!("{name}.pem"));
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "ed25519",
+        "-out",
+        private.to_str().expect("path"),
+    ]);
+    let der = openssl(&[
+        "pkey",
+        "-in",
+        private.to_str().expect("path"),
+        "-pubout",
+        "-outform",
+        "DER",
+    ]);
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&der[der.len() - 32..]);
+    (
+        std::fs::read(&private).expect("key"),
+        json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "alg": "EdDSA", "use": "sig" }),
+    )
+}
+
+crate::both_backends! {
+    async fn a_remote_jwks_is_refetched_for_a_new_kid_at_most_once_a_minute(backend) {
+        use std::sync::{Arc, Mutex, atomic::{AtomicUsize, Ordering}};
+        let dir = std::env::temp_dir().join(format!("forklift-rjwks-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (k1, mut j1) = ed25519(&dir, "k1");
+        let (k2, mut j2) = ed25519(&dir, "k2");
+        j1["kid"] = json!("k1");
+        j2["kid"] = json!("k2");
+        // A JWKS endpoint that counts its fetches; the IdP rotates by adding k2 later.
+        let document = Arc::new(Mutex::new(json!({ "keys": [j1.clone()] }).to_string()));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let router = {
+            let (document, fetches) = (document.clone(), fetches.clone());
+            axum::Router::new().route(
+                "/jwks.json",
+                axum::routing::get(move || {
+                    let (document, fetches) = (document.clone(), fetches.clone());
+                    async move {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        document.lock().map(|d| d.clone()).unwrap_or_default()
+                    }
+                }),
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let jwks_url = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+
+        let Some(db) = crate::harness::TestDb::create(backend).await else { return };
+        let mut config = test_config(&db);
+        config.jwt_secret = None;
+        config.environment = forklift::config::Environment::Production;
+        config.jwt_public_key = Some(forklift::config::PublicKeySource::Jwks(jwks_url));
+        let app = TestApp::serve(db, config, Registry::default()).await;
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "fetched at start");
+        let sign = |key: &[u8], kid: &str| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.into());
+            encode(&header, &json!({ "sub": "erin@example.test", "exp": now() + 600 }), &EncodingKey::from_ed_pem(key).expect("key")).expect("sign")
+        };
+        let (_, body) = app.post(Some(&sign(&k1, "k1")), None, ME, json!({})).await;
+        assert_eq!(body["data"]["me"]["subject"], "erin@example.test", "{body}");
+
+        *document.lock().expect("doc") = json!({ "keys": [j1, j2] }).to_string();
+        refused(&app, Some(&sign(&k2, "k2")), "a kid not fetched yet").await;
+        for _ in 0..100 {
+            if fetches.load(Ordering::SeqCst) == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 2, "the unknown kid caused one refetch");
+        let mut body = Value::Null;
+        for _ in 0..50 {
+            body = app.post(Some(&sign(&k2, "k2")), None, ME, json!({})).await.1;
+            if body["data"]["me"]["subject"].is_string() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(body["data"]["me"]["subject"], "erin@example.test", "the rotated key verifies: {body}");
+        // More unknown kids within the minute: no more fetches.
+        for kid in ["k3", "k4", "k5"] {
+            refused(&app, Some(&sign(&k2, kid)), "unknown kid").await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(fetches.load(Ordering::SeqCst), 2, "rate-limited");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
