@@ -77,6 +77,9 @@ pub struct Config {
     /// On SIGTERM, how long running requests and forks may go on before they are cut
     /// (`FORKLIFT_SHUTDOWN_GRACE_SECS`, 20). A cut fork rolls back and says so in its record.
     pub shutdown_grace: Duration,
+    /// Where GraphiQL's assets are installed (`FORKLIFT_UI_DIR`, `ui/node_modules`); the
+    /// playground falls back to a CDN when they are absent.
+    pub ui_dir: std::path::PathBuf,
     /// Test hook (`FORKLIFT_FORK_FAILPOINT`): make every fork fail at a point (`after_phase:N`,
     /// `mid_phase:2`), or hold it there (`pause:after_phase:1:1500`, milliseconds). Never set it
     /// in production.
@@ -200,6 +203,7 @@ impl Config {
                 number("FORKLIFT_REQUEST_TIMEOUT_SECS", 30)? as u64
             ),
             shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
+            ui_dir: var("FORKLIFT_UI_DIR").map_or_else(|| "ui/node_modules".into(), Into::into),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
         })
     }
@@ -221,6 +225,7 @@ impl Config {
             fork_lease: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
+            ui_dir: "ui/node_modules".into(),
             fork_failpoint: None,
         }
     }

@@ -33,4 +33,5 @@ pub mod sheets;
 pub mod state;
 pub mod synthetic;
 pub mod tenancy;
+pub mod ui;
 pub mod ws;

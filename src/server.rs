@@ -3,13 +3,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{dataloader::DataLoader, dynamic::Schema, http::GraphiQLSource};
+use async_graphql::{dataloader::DataLoader, dynamic::Schema};
 use axum::{
     Router,
     body::Bytes,
     extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use tower_http::{
@@ -48,8 +48,10 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
     let timeout = state.config.request_timeout;
     let server = Server { state, schema };
     Ok(Router::new()
-        .route("/", get(graphiql))
-        .route("/graphiql", get(graphiql))
+        .route("/", get(crate::ui::graphiql))
+        .route("/graphiql", get(crate::ui::graphiql))
+        .route("/monitor", get(crate::ui::monitor))
+        .route("/assets/{name}", get(crate::ui::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -77,18 +79,6 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         .with_state(server))
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Forklift")
-            .finish(),
-    )
-}
-
-/// A tenant's logo, public (login pages show it), with its content type; SVGs are served under
-/// a policy that forbids scripts.
 async fn logo(State(server): State<Server>, Path(slug): Path<String>) -> Response {
     match crate::tenancy::logo_by_slug(&server.state.db, &slug).await {
         Ok(Some((bytes, content_type))) => {

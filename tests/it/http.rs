@@ -71,3 +71,30 @@ crate::both! {
         assert!(response.headers().get("x-request-id").is_some(), "a request id on every response");
     }
 }
+
+crate::both_backends! {
+    async fn graphiql_is_served_from_installed_assets_with_a_cdn_fallback(backend) {
+        use forklift::registry::Registry;
+        // Installed: a UI directory with the assets.
+        let dir = std::env::temp_dir().join(format!("forklift-ui-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("graphiql")).expect("dir");
+        std::fs::write(dir.join("graphiql/graphiql.min.js"), "/* graphiql */").expect("write");
+        let installed = dir.clone();
+        let Some(app) = TestApp::spawn_with(backend, move |c| c.ui_dir = installed, Registry::default()).await else { return };
+        let page = app.http.get(app.url("/graphiql")).send().await.expect("page").text().await.expect("text");
+        assert!(page.contains("src=\"/assets/graphiql.min.js\""), "the installed asset is served locally");
+        assert!(page.contains("https://unpkg.com/react@"), "a missing asset falls back to the CDN");
+        assert!(page.contains("/graphql/ws"), "pointed at the WebSocket endpoint too");
+        let asset = app.http.get(app.url("/assets/graphiql.min.js")).send().await.expect("asset");
+        assert_eq!(asset.status().as_u16(), 200);
+        assert!(asset.headers()["content-type"].to_str().unwrap_or("").starts_with("text/javascript"));
+        assert_eq!(asset.text().await.expect("text"), "/* graphiql */");
+        let missing = app.http.get(app.url("/assets/react.production.min.js")).send().await.expect("asset");
+        assert_eq!(missing.status().as_u16(), 404);
+        let unknown = app.http.get(app.url("/assets/..%2F..%2Fetc%2Fpasswd")).send().await.expect("asset");
+        assert_eq!(unknown.status().as_u16(), 404, "only the listed assets are served");
+        let monitor = app.http.get(app.url("/monitor")).send().await.expect("monitor").text().await.expect("text");
+        assert!(monitor.contains("forkProgress") && monitor.contains("graphql-transport-ws"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
