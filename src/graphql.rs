@@ -110,6 +110,13 @@ pub fn build_schema(
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
         .extension(audit::Audit)
+        // Automatic persisted queries: clients may send a query's SHA-256 instead of its text
+        // once the server has seen it (per process; a miss answers PersistedQueryNotFound).
+        .extension(
+            async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
+                async_graphql::extensions::apollo_persisted_queries::LruCacheStorage::new(1024),
+            ),
+        )
         .enable_uploading();
     let mut extra = ops.object_fields;
     for mut object in surface.objects.into_iter().chain(ops.objects) {

@@ -68,7 +68,13 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_string();
-                tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.path = %request.uri().path())
+                tracing::info_span!(
+                    "request",
+                    request.id = %id,
+                    http.method = %request.method(),
+                    http.path = %request.uri().path(),
+                    tenant.id = tracing::field::Empty,
+                )
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -188,6 +194,9 @@ async fn execute(
             return media.request_error(err);
         }
     };
+    if let Ok(crate::scope::Scope::Tenant(t)) = ctx.scope() {
+        tracing::Span::current().record("tenant.id", tracing::field::display(t.id));
+    }
     media.graphql(run(server, ctx, request).await)
 }
 
@@ -286,7 +295,8 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: By
                 );
             }
         };
-        if value.is_object() && !value.get("query").is_some_and(|q| q.is_string()) {
+        let persisted = value.pointer("/extensions/persistedQuery").is_some();
+        if value.is_object() && !persisted && !value.get("query").is_some_and(|q| q.is_string()) {
             return media.malformed(
                 StatusCode::BAD_REQUEST,
                 AppError::input("query", "the body needs a `query` string"),

@@ -175,7 +175,14 @@ pub async fn start(
     state.hub.open(run.id);
     let run_id = run.id;
     tokio::spawn(async move {
-        execute(state, run_id, input).await;
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "fork",
+            fork.run_id = %run_id,
+            tenant.id = %input.target.id,
+            fork.source = %input.source.id,
+        );
+        execute(state, run_id, input).instrument(span).await;
     });
     Ok(run)
 }
@@ -268,6 +275,7 @@ impl Progress for RunProgress {
     fn phase_started(&mut self, phase: &str) {
         self.phase = Some(phase.to_string());
         self.phase_started = Some(std::time::Instant::now());
+        tracing::info!(fork.phase = phase, "fork phase started");
         if crate::db::is_postgres(&self.state.db) {
             // The run record shows the current phase while the run goes on (on SQLite the
             // fork holds the only write lock, so the record is written when it ends).

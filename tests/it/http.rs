@@ -98,3 +98,25 @@ crate::both_backends! {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+crate::both! {
+    async fn automatic_persisted_queries_save_the_query_text(app) {
+        let admin = app.admin();
+        let query = "{ me { subject } }";
+        let hash = {
+            use std::fmt::Write;
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(query.as_bytes());
+            digest.iter().fold(String::new(), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+        };
+        let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+        let (_, _, body) = post(&app, "application/json", Some(&admin), json!({ "extensions": extensions })).await;
+        assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound", "{body}");
+        let (_, _, body) = post(&app, "application/json", Some(&admin), json!({ "query": query, "extensions": extensions })).await;
+        assert_eq!(body["data"]["me"]["subject"], "admin@platform.test", "{body}");
+        let (_, _, body) = post(&app, "application/json", Some(&admin), json!({ "extensions": extensions })).await;
+        assert_eq!(body["data"]["me"]["subject"], "admin@platform.test", "the hash alone now runs it: {body}");
+    }
+}
