@@ -277,6 +277,62 @@ fn every_broken_sheet_of_the_corpus_reports_its_location() {
 }
 
 crate::both! {
+    async fn the_template_holds_what_the_sheets_say(app) {
+        let report = sheets::import(&app.state, &examples(), ImportOptions::default()).await.expect("import");
+        assert!(report.ok, "{:?}", report.errors);
+        let admin = app.admin();
+        let q = |query: &'static str| {
+            let (app, admin) = (&app, admin.clone());
+            async move { app.ok(&admin, Some("template"), query, json!({})).await }
+        };
+        // Identity, entities, actions with typed parameters and placements.
+        let permits = q("{ applications(filter: { code: \"permits\" }) { nodes { name routeNamespace navOrder features applicationEntities { position } actions { key parameters actionPlacements { position surfaceType { key } } } } } }").await;
+        let app_node = &permits["applications"]["nodes"][0];
+        assert_eq!(app_node["routeNamespace"], "permits");
+        assert_eq!(app_node["navOrder"], 20);
+        assert_eq!(app_node["features"], json!({ "map": true }));
+        assert_eq!(app_node["applicationEntities"].as_array().map(Vec::len), Some(2));
+        let apply = app_node["actions"].as_array().expect("actions").iter().find(|a| a["key"] == "apply").expect("apply").clone();
+        assert_eq!(apply["parameters"][0], json!({ "name": "kind", "type": "enum", "values": ["building", "event", "business"], "required": true }));
+        let mut surfaces: Vec<&str> = apply["actionPlacements"].as_array().expect("placements").iter().filter_map(|p| p["surfaceType"]["key"].as_str()).collect();
+        surfaces.sort_unstable();
+        assert_eq!(surfaces, ["list-toolbar", "portal-home"], "its own, and the portal's (an adapter)");
+        // The adapter places other applications' actions on its own surface.
+        let portal = q("{ applications(filter: { code: \"citizen-portal\" }) { nodes { actionPlacements { position action { key application { code } } surfaceType { key isPublic } } } } }").await;
+        let placed: Vec<(String, String)> = portal["applications"]["nodes"][0]["actionPlacements"]
+            .as_array()
+            .expect("placements")
+            .iter()
+            .map(|p| (p["action"]["application"]["code"].as_str().unwrap_or("").to_string(), p["action"]["key"].as_str().unwrap_or("").to_string()))
+            .collect();
+        assert_eq!(placed.len(), 3, "{placed:?}");
+        assert!(placed.contains(&("service-requests".into(), "report-issue".into())));
+        // Navigation is a tree; notifications have rules and subscriptions; records carry data.
+        let nav = q("{ navigationItems(filter: { key: \"permits\" }) { nodes { label children { key portalPage { slug } } } } }").await;
+        let children = nav["navigationItems"]["nodes"][0]["children"].as_array().expect("children").clone();
+        assert_eq!(children.len(), 2);
+        assert!(children.iter().any(|c| c["portalPage"]["slug"] == "apply"));
+        let rules = q("{ notificationRules(filter: { key: \"to-followers\" }) { nodes { conditions notificationSubscriptions { channel audience } } } }").await;
+        assert_eq!(rules["notificationRules"]["nodes"][0]["notificationSubscriptions"].as_array().map(Vec::len), Some(2));
+        let records = q("{ customRecords(filter: { key: \"building\" }) { nodes { data customType { key forkable } } } }").await;
+        assert_eq!(records["customRecords"]["nodes"][0]["data"], json!({ "kind": "building", "amount": 250 }));
+        assert_eq!(records["customRecords"]["nodes"][0]["customType"]["forkable"], true);
+        // Vocabulary: geometry fields, public surfaces, the control plane.
+        let vocab = app.ok(&admin, None, "{ entitySchemas(filter: { key: \"permit\" }) { nodes { fields } } surfaceTypes(filter: { key: \"portal-home\" }) { nodes { isPublic } } controlPlaneApplications { totalCount } }", json!({})).await;
+        assert!(vocab["entitySchemas"]["nodes"][0]["fields"].as_array().expect("fields").iter().any(|f| f["geometry"] == true));
+        assert_eq!(vocab["surfaceTypes"]["nodes"][0]["isPublic"], true);
+        assert_eq!(vocab["controlPlaneApplications"]["totalCount"], 2);
+        let layouts = q("{ listLayouts(filter: { key: \"permits-table\" }) { nodes { columns defaultSort } } views { totalCount } dashboards { totalCount } childCollections { totalCount } reportTemplates { totalCount } portalPages { totalCount } }").await;
+        assert_eq!(layouts["listLayouts"]["nodes"][0]["columns"], json!(["applicant", "kind", "decided_on"]));
+        assert_eq!(layouts["views"]["totalCount"], 6);
+        assert_eq!(layouts["dashboards"]["totalCount"], 2);
+        assert_eq!(layouts["childCollections"]["totalCount"], 1);
+        assert_eq!(layouts["reportTemplates"]["totalCount"], 2);
+        assert_eq!(layouts["portalPages"]["totalCount"], 5);
+    }
+}
+
+crate::both! {
     async fn importing_is_idempotent_updates_in_place_and_prunes_only_when_asked(app) {
         let options = ImportOptions::default();
         let first = sheets::import(&app.state, &examples(), options).await.expect("import");
