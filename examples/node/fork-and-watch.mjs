@@ -4,7 +4,8 @@
 //   FORKLIFT_URL=http://127.0.0.1:8080/graphql FORKLIFT_TOKEN=$(forklift token --sub me@example.org --admin) \
 //     node fork-and-watch.mjs
 //
-// Needs `npm install graphql graphql-ws ws` (conformance/package.json has them).
+// `npm ci` here installs graphql-request, graphql-ws and ws.
+import { GraphQLClient } from 'graphql-request';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
@@ -12,18 +13,13 @@ const url = process.env.FORKLIFT_URL ?? 'http://127.0.0.1:8080/graphql';
 const token = process.env.FORKLIFT_TOKEN;
 if (!token) throw new Error('set FORKLIFT_TOKEN (forklift token --sub you@example.org --admin)');
 
-async function gql(query, variables = {}, tenant) {
-  const headers = {
-    'content-type': 'application/json',
-    accept: 'application/graphql-response+json',
-    authorization: `Bearer ${token}`,
-  };
+// One graphql-request client per tenant (the X-Tenant header), all with the token.
+function http(tenant) {
+  const headers = { authorization: `Bearer ${token}` };
   if (tenant) headers['x-tenant'] = tenant;
-  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
-  const body = await response.json();
-  if (body.errors) throw new Error(`${body.errors[0].extensions?.code}: ${body.errors[0].message}`);
-  return body.data;
+  return new GraphQLClient(url, { headers });
 }
+const gql = (query, variables = {}, tenant) => http(tenant).request(query, variables);
 
 const me = await gql('{ me { subject isPlatformAdmin } }');
 console.log(`logged in as ${me.me.subject}`);
