@@ -275,7 +275,7 @@ impl Progress for RunProgress {
     fn phase_started(&mut self, phase: &str) {
         self.phase = Some(phase.to_string());
         self.phase_started = Some(std::time::Instant::now());
-        tracing::info!(fork.phase = phase, "fork phase started");
+        tracing::debug!(fork.phase = phase, "fork phase started");
         if crate::db::is_postgres(&self.state.db) {
             // The run record shows the current phase while the run goes on (on SQLite the
             // fork holds the only write lock, so the record is written when it ends).
