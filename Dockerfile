@@ -1,27 +1,58 @@
-# Forklift: build the server, then run it on a slim base as an unprivileged user.
+# syntax=docker/dockerfile:1
+# Forklift's image: the server built in release mode, run as an unprivileged user on Debian slim
+# with the template's provisioning sheets and GraphiQL's assets.
+#
+#   docker build -t forklift .
+#   docker run --rm -p 8080:8080 -e FORKLIFT_JWT_SECRET="$(openssl rand -hex 32)" forklift
+#
+# The image runs in production mode. It needs FORKLIFT_JWT_SECRET (or FORKLIFT_JWT_PUBLIC_KEY /
+# FORKLIFT_JWKS) and never generates one. Without DATABASE_URL it keeps a SQLite file in
+# /app/data (mount a volume there). docker-compose.yml runs it on PostgreSQL instead.
+
+# ---- build: the release binary ----------------------------------------------------------------
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY entity entity
 COPY migration migration
 COPY src src
-RUN cargo build --release --locked --bin forklift
+# The cache mounts keep downloaded crates and compiled dependencies between builds. The binary
+# is copied out of the cached target directory in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/usr/local/cargo/git \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin forklift \
+ && install -m 0755 target/release/forklift /usr/local/bin/forklift
 
+# ---- ui: GraphiQL and React from the npm registry (ui/package-lock.json) ----------------------
+# Served by the server itself, so the playground works without a CDN.
+FROM node:22-bookworm-slim AS ui
+WORKDIR /ui
+COPY ui/package.json ui/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
+
+# ---- runtime -----------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home /app --uid 10001 forklift
+ && useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin forklift
 WORKDIR /app
-COPY --from=build /src/target/release/forklift /usr/local/bin/forklift
-# The template's provisioning sheets: `serve` imports them when it bootstraps an empty database.
+COPY --from=build /usr/local/bin/forklift /usr/local/bin/forklift
+# The template: `serve` imports sheets/ (relative to /app) when it bootstraps an empty database.
 COPY sheets sheets
-RUN chown -R forklift /app
+# Only the four files the playground loads (see src/ui.rs). A missing one falls back to the CDN.
+COPY --from=ui /ui/node_modules/graphiql/graphiql.min.js /ui/node_modules/graphiql/graphiql.min.css ui/node_modules/graphiql/
+COPY --from=ui /ui/node_modules/react/umd/react.production.min.js ui/node_modules/react/umd/
+COPY --from=ui /ui/node_modules/react-dom/umd/react-dom.production.min.js ui/node_modules/react-dom/umd/
+RUN mkdir -p /app/data && chown -R forklift:forklift /app
 USER forklift
 ENV FORKLIFT_ADDR=0.0.0.0:8080 \
     FORKLIFT_ENV=production \
-    FORKLIFT_LOG_FORMAT=json
+    FORKLIFT_LOG_FORMAT=json \
+    FORKLIFT_UI_DIR=/app/ui/node_modules \
+    DATABASE_URL=sqlite:///app/data/forklift.db?mode=rwc
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
 CMD ["forklift", "serve"]
