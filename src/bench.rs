@@ -9,7 +9,10 @@
 //!
 //! and prints both, their ratio and the process's peak memory.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
 use uuid::Uuid;
@@ -263,5 +266,181 @@ pub async fn fork(base: &Config, sizes: &[usize]) -> anyhow::Result<Vec<Measurem
         );
         out.push(m);
     }
+    Ok(out)
+}
+
+/// One concurrency level of the query benchmark.
+#[derive(Clone, Debug)]
+pub struct QueryMeasurement {
+    pub concurrency: usize,
+    pub requests: u64,
+    pub errors: u64,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The nested query of SPEC §8: applications → actions → placements (→ surface).
+const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key actionPlacements { position surfaceType { key } } } } } }";
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// `forklift bench query`: a server process over a scratch database holding 50 applications,
+/// 500 actions and 1,000 placements; this process is the load generator. For each concurrency,
+/// the nested query runs for `seconds` with a JWT on every request; prints throughput and
+/// latency, and counts any non-200 response or `errors` in a body as an error.
+pub async fn query(
+    base: &Config,
+    levels: &[usize],
+    seconds: u64,
+) -> anyhow::Result<Vec<QueryMeasurement>> {
+    let scratch = Scratch::create(base, 0).await?;
+    let secret = crate::domains::new_token() + &crate::domains::new_token();
+    let mut config = Config::for_database(&scratch.url);
+    config.jwt_secret = Some(Secret::new(secret.clone()));
+    let state = app::build_state(config.clone(), Registry::default()).await?;
+    bootstrap::ensure_template(&state).await?;
+    let tenant = bootstrap::ensure_tenant(&state, "bench", "Bench", "TENANT").await?;
+    let vocabulary = synthetic::vocabulary(&state.db, &state.registry, 10).await?;
+    let mut seeded = synthetic::Seeded::new();
+    for (table, count) in [
+        ("applications", 50),
+        ("actions", 500),
+        ("action_placements", 1000),
+    ] {
+        let class = state
+            .registry
+            .by_table(table)
+            .ok_or_else(|| anyhow::anyhow!("no class {table}"))?;
+        synthetic::generate_class(
+            &state.db,
+            class,
+            Some(tenant.id),
+            count,
+            &mut seeded,
+            &vocabulary,
+        )
+        .await?;
+    }
+    let token = state.verifier.mint(
+        &crate::auth::TokenRequest {
+            sub: "bench@forklift.local".into(),
+            admin: true,
+            ttl_secs: 3600,
+            ..Default::default()
+        }
+        .claims(&config),
+    )?;
+    let _ = state.db.clone().close().await;
+
+    // The server: a separate process of this same binary.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .env("DATABASE_URL", &scratch.url)
+        .env("FORKLIFT_ADDR", format!("127.0.0.1:{port}"))
+        .env("FORKLIFT_JWT_SECRET", &secret)
+        .env("FORKLIFT_ENV", "production")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()?;
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    let mut up = false;
+    for _ in 0..200 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::ensure!(up, "the bench server did not start");
+
+    let backend = if base.is_sqlite() {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    println!(
+        "nested query (50 applications → 500 actions → 1,000 placements) on {backend}, {seconds} s per level"
+    );
+    println!(
+        "{:>12} {:>10} {:>8} {:>10} {:>10} {:>10}",
+        "concurrency", "requests", "errors", "req/s", "p50 ms", "p99 ms"
+    );
+    let mut out = Vec::new();
+    for &concurrency in levels {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let mut tasks = Vec::with_capacity(concurrency);
+        for _ in 0..concurrency.max(1) {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let result = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .header("X-Tenant", "bench")
+                        .json(&serde_json::json!({ "query": NESTED }))
+                        .send()
+                        .await;
+                    let ok = match result {
+                        Ok(response) if response.status().is_success() => response
+                            .json::<serde_json::Value>()
+                            .await
+                            .is_ok_and(|body| body.get("errors").is_none()),
+                        _ => false,
+                    };
+                    latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            let (l, e) = task.await?;
+            latencies.extend(l);
+            errors += e;
+        }
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        let m = QueryMeasurement {
+            concurrency,
+            requests: latencies.len() as u64,
+            errors,
+            per_second: latencies.len() as f64 / seconds.max(1) as f64,
+            p50_ms: percentile(&latencies, 0.50),
+            p99_ms: percentile(&latencies, 0.99),
+        };
+        println!(
+            "{:>12} {:>10} {:>8} {:>10.0} {:>10.2} {:>10.2}",
+            m.concurrency, m.requests, m.errors, m.per_second, m.p50_ms, m.p99_ms
+        );
+        out.push(m);
+    }
+    let _ = server.kill().await;
+    scratch.drop_it().await;
     Ok(out)
 }

@@ -220,6 +220,19 @@ async fn seed_admin(state: &AppState, tenant: Uuid, email: &str) -> anyhow::Resu
         .one(&state.db)
         .await?;
     if existing.is_none() {
+        // The same explicit, audited step as `seedStaffAdmin`.
+        crate::graphql::audit::write(
+            state,
+            crate::graphql::audit::Entry {
+                actor: "bootstrap",
+                tenant: Some(tenant),
+                operation: "seedStaffAdmin",
+                target: Some(tenant.to_string()),
+                outcome: "ALLOWED",
+                code: None,
+            },
+        )
+        .await;
         let now = Utc::now();
         memberships::ActiveModel {
             id: Set(Uuid::now_v7()),

@@ -179,6 +179,16 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
         rows: Vec<usize>,
     },
+    /// The nested query against a server process, at several concurrencies (this process is the
+    /// load generator).
+    Query {
+        /// Concurrent clients, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32, 256])]
+        concurrency: Vec<usize>,
+        /// Seconds per concurrency level.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 /// `migrate` actions.
@@ -389,6 +399,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Query {
+                    concurrency,
+                    seconds,
+                },
+        } => {
+            crate::bench::query(&config, &concurrency, seconds).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
             what: BenchCommand::Fork { rows },

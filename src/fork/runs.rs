@@ -360,9 +360,28 @@ async fn set_provisioning(db: &DatabaseConnection, tenant: Uuid, value: &str) {
 async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
     use entity::fork_runs;
     let _running = state.hub.fork_running();
+    let postgres = state.db.get_database_backend() == DbBackend::Postgres;
+    // The heartbeat starts before waiting for the target's lock: a run queued behind another
+    // fork of the same target is alive, not abandoned.
+    let heartbeat = postgres.then(|| {
+        let db = state.db.clone();
+        let every = (state.config.fork_lease / 3).max(std::time::Duration::from_millis(200));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = fork_runs::Entity::update_many()
+                    .col_expr(
+                        fork_runs::Column::HeartbeatAt,
+                        Expr::value(chrono::Utc::now()),
+                    )
+                    .filter(fork_runs::Column::Id.eq(run_id))
+                    .exec(&db)
+                    .await;
+            }
+        })
+    });
     let lock = state.hub.target_lock(input.target.id);
     let _guard = lock.lock().await;
-    let postgres = state.db.get_database_backend() == DbBackend::Postgres;
     let previous_state = input.target.provisioning_state.clone();
     let mut progress = RunProgress {
         state: state.clone(),
@@ -391,23 +410,6 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
     if postgres {
         progress.flush().await;
     }
-    let heartbeat = postgres.then(|| {
-        let db = state.db.clone();
-        let every = (state.config.fork_lease / 3).max(std::time::Duration::from_millis(200));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let _ = fork_runs::Entity::update_many()
-                    .col_expr(
-                        fork_runs::Column::HeartbeatAt,
-                        Expr::value(chrono::Utc::now()),
-                    )
-                    .filter(fork_runs::Column::Id.eq(run_id))
-                    .exec(&db)
-                    .await;
-            }
-        })
-    });
 
     // On shutdown the fork gets the grace period to finish; then it is cut, which drops its
     // transaction (a rollback) and records the run as rolled back.
