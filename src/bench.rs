@@ -307,7 +307,9 @@ pub async fn query(
     let state = app::build_state(config.clone(), Registry::default()).await?;
     bootstrap::ensure_template(&state).await?;
     let tenant = bootstrap::ensure_tenant(&state, "bench", "Bench", "TENANT").await?;
-    let vocabulary = synthetic::vocabulary(&state.db, &state.registry, 10).await?;
+    // Seven surface types: placement i and i + 500 (same action, same application) then land on
+    // different surfaces, so the 1,000 placements keep their natural keys distinct.
+    let vocabulary = synthetic::vocabulary(&state.db, &state.registry, 7).await?;
     let mut seeded = synthetic::Seeded::new();
     for (table, count) in [
         ("applications", 50),
