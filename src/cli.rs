@@ -189,6 +189,31 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// One fork streamed to many `forkProgress` subscribers over WebSocket: delivery lag and
+    /// the server's memory.
+    Fanout {
+        /// WebSocket subscribers.
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Template size in rows.
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+    },
+    /// `fork`, `query` and `fanout` in a row, then one summary table.
+    All {
+        /// Template sizes for `fork`, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
+        rows: Vec<usize>,
+        /// Concurrent clients for `query`, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32, 256])]
+        concurrency: Vec<usize>,
+        /// Seconds per concurrency level.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// WebSocket subscribers for `fanout`.
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+    },
 }
 
 /// `migrate` actions.
@@ -407,13 +432,38 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     seconds,
                 },
         } => {
-            crate::bench::query(&config, &concurrency, seconds).await?;
+            crate::bench::nested_query::run(&config, &concurrency, seconds).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
             what: BenchCommand::Fork { rows },
         } => {
-            crate::bench::fork(&config, &rows).await?;
+            crate::bench::fork_floor::run(&config, &rows).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what: BenchCommand::Fanout { subscribers, rows },
+        } => {
+            crate::bench::fanout::run(&config, subscribers, rows).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::All {
+                    rows,
+                    concurrency,
+                    seconds,
+                    subscribers,
+                },
+        } => {
+            let plan = crate::bench::all::Plan {
+                rows,
+                concurrency,
+                seconds,
+                subscribers,
+                fanout_rows: 1000,
+            };
+            crate::bench::all::run(&config, &plan).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {

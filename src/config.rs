@@ -80,9 +80,9 @@ pub struct Config {
     /// Where GraphiQL's assets are installed (`FORKLIFT_UI_DIR`, `ui/node_modules`); the
     /// playground falls back to a CDN when they are absent.
     pub ui_dir: std::path::PathBuf,
-    /// Test hook (`FORKLIFT_FORK_FAILPOINT`): make every fork fail at a point (`after_phase:N`,
-    /// `mid_phase:2`), or hold it there (`pause:after_phase:1:1500`, milliseconds). Never set it
-    /// in production.
+    /// Test and benchmark hook (`FORKLIFT_FORK_FAILPOINT`): make every fork fail at a point
+    /// (`before_phase:1`, `mid_phase:2`, `after_phase:N`), or hold it there
+    /// (`pause:after_phase:1:1500`, milliseconds). Never set it in production.
     pub fork_failpoint: Option<String>,
 }
 

@@ -39,13 +39,23 @@ enum Protocol {
     Legacy,
 }
 
+/// Read buffer of one WebSocket connection.
+const WS_READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Upgrades `/graphql/ws`.
 pub async fn upgrade(
     State(server): State<Server>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let ws = ws.protocols(["graphql-transport-ws", "graphql-ws"]);
+    // Subscription traffic is small messages: a 16 KiB read buffer instead of tungstenite's
+    // 128 KiB keeps a thousand idle dashboards cheap, and a message may be no larger than an
+    // HTTP request body.
+    let ws = ws
+        .protocols(["graphql-transport-ws", "graphql-ws"])
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .max_message_size(crate::server::MAX_BODY_BYTES)
+        .max_frame_size(crate::server::MAX_BODY_BYTES);
     let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::TransportWs,

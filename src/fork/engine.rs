@@ -139,6 +139,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
     /// Runs every phase.
     pub async fn run(mut self, progress: &mut dyn Progress) -> anyhow::Result<ForkOutcome> {
         self.load_unforkable().await?;
+        progress.checkpoint("before_phase:1")?;
         for (phase, fork) in [(PHASES[0], Fork::Spine), (PHASES[1], Fork::TenantWide)] {
             progress.phase_started(phase);
             let classes: Vec<RowClass> = self

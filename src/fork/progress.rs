@@ -104,7 +104,8 @@ pub async fn stream(
                 _ => true,
             };
             if ended {
-                // An abandoned run has no terminal event; the stream just ends.
+                // Whatever was stored last (an abandoned run ends with `RUN_FAILED`, stored in
+                // the same transaction that marked it), then the stream ends.
                 let events = runs::stored_events(&state.db, run_id)
                     .await
                     .unwrap_or_default();

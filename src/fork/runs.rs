@@ -234,7 +234,7 @@ impl RunProgress {
     }
 }
 
-async fn store_events(db: &DatabaseConnection, events: &[ForkEvent]) -> anyhow::Result<()> {
+async fn store_events(db: &impl ConnectionTrait, events: &[ForkEvent]) -> anyhow::Result<()> {
     use entity::fork_events;
     if events.is_empty() {
         return Ok(());
@@ -619,6 +619,10 @@ impl Progress for Relay<'_> {
     }
 }
 
+/// The error of an abandoned run.
+const ABANDONED_REASON: &str =
+    "the process running this fork stopped; its transaction was rolled back";
+
 /// Marks runs whose owner stopped heartbeating as `ABANDONED` and puts their targets back.
 /// On SQLite (one process) every unfinished run at start-up is orphaned.
 pub async fn sweep_abandoned(state: &AppState) -> anyhow::Result<u64> {
@@ -634,14 +638,12 @@ pub async fn sweep_abandoned(state: &AppState) -> anyhow::Result<u64> {
     let mut count = 0;
     for run in orphans {
         let now = chrono::Utc::now();
+        // The status and the run's last event change together: a follower that sees the run
+        // ended also finds its `RUN_FAILED`.
+        let tx = state.db.begin().await?;
         let updated = fork_runs::Entity::update_many()
             .col_expr(fork_runs::Column::Status, Expr::value(status::ABANDONED))
-            .col_expr(
-                fork_runs::Column::Error,
-                Expr::value(
-                    "the process running this fork stopped; its transaction was rolled back",
-                ),
-            )
+            .col_expr(fork_runs::Column::Error, Expr::value(ABANDONED_REASON))
             .col_expr(
                 fork_runs::Column::FailedPhase,
                 Expr::value(run.phase.clone()),
@@ -649,11 +651,15 @@ pub async fn sweep_abandoned(state: &AppState) -> anyhow::Result<u64> {
             .col_expr(fork_runs::Column::FinishedAt, Expr::value(now))
             .filter(fork_runs::Column::Id.eq(run.id))
             .filter(fork_runs::Column::Status.is_in([status::PENDING, status::RUNNING]))
-            .exec(&state.db)
+            .exec(&tx)
             .await?;
         if updated.rows_affected == 0 {
+            tx.rollback().await?;
             continue;
         }
+        store_abandoned_event(&tx, run.id, run.phase.clone()).await?;
+        tx.commit().await?;
+        state.hub.ring(run.id);
         count += 1;
         let ever_finished = fork_runs::Entity::find()
             .filter(fork_runs::Column::TenantId.eq(run.tenant_id))
@@ -672,9 +678,37 @@ pub async fn sweep_abandoned(state: &AppState) -> anyhow::Result<u64> {
     Ok(count)
 }
 
+/// Ends the event log of an abandoned run with `RUN_FAILED`, so that subscribers following it
+/// (on any replica) see a terminal event rather than a stream that just stops. The dead process
+/// stores nothing more, so the next sequence number is free.
+async fn store_abandoned_event(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    phase: Option<String>,
+) -> anyhow::Result<()> {
+    let next = stored_events(db, run_id)
+        .await?
+        .last()
+        .map_or(1, |e| e.seq + 1);
+    let event = ForkEvent {
+        run_id,
+        seq: next,
+        kind: EventKind::RunFailed,
+        phase,
+        class_name: None,
+        count: None,
+        detail: serde_json::json!({
+            "status": status::ABANDONED,
+            "reason": ABANDONED_REASON,
+        }),
+        at: chrono::Utc::now(),
+    };
+    store_events(db, &[event]).await
+}
+
 /// Stored events of a run, in order.
 pub async fn stored_events(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     run_id: Uuid,
 ) -> anyhow::Result<Vec<ForkEvent>> {
     use entity::fork_events;

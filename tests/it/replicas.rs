@@ -218,6 +218,11 @@ crate::both_backends! {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(!run.is_empty(), "the fork started on the child");
+        // A dashboard on the surviving replica follows the run.
+        let follower = {
+            let (url, admin, run) = (survivor.ws_url(), admin.clone(), run.clone());
+            tokio::spawn(async move { wsclient::fork_events(&url, "graphql-transport-ws", &admin, &run).await })
+        };
         // Phase 1 takes milliseconds; the fork then holds for a minute in the middle of phase 2.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         child.process.kill().expect("SIGKILL");
@@ -236,6 +241,14 @@ crate::both_backends! {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(status, "ABANDONED");
+        // Its stream ends with a terminal event that says why, not with silence.
+        let events = tokio::time::timeout(Duration::from_secs(20), follower).await.expect("the follower's stream completed").expect("join");
+        for (i, event) in events.iter().enumerate() {
+            assert_eq!(event["seq"].as_i64(), Some(i as i64 + 1), "in order: {events:#?}");
+        }
+        let last = events.last().expect("at least the terminal event");
+        assert_eq!(last["kind"], "RUN_FAILED", "{events:#?}");
+        assert_eq!(last["detail"]["status"], "ABANDONED", "{last}");
         assert!(counts(&restarted, tenant).await.iter().all(|(_, n)| *n == 0), "no partial rows: {:?}", counts(&restarted, tenant).await);
         // A re-run gives the same result as a clean fork.
         let again = restarted.fork("acme").await;

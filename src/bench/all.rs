@@ -1,0 +1,93 @@
+//! `forklift bench all`: the three benchmarks in a row, then one summary table with the machine
+//! they ran on (the table the README quotes).
+
+use super::{backend_name, fanout, fork_floor, nested_query};
+use crate::config::Config;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub rows: Vec<usize>,
+    pub concurrency: Vec<usize>,
+    pub seconds: u64,
+    pub subscribers: usize,
+    pub fanout_rows: usize,
+}
+
+/// Cores and memory of this machine, as `2 cores, 23.5 GiB`.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    format!("{cores} cores, {memory_gib:.1} GiB")
+}
+
+/// Runs every benchmark and prints the summary.
+pub async fn run(base: &Config, plan: &Plan) -> anyhow::Result<()> {
+    let forks = fork_floor::run(base, &plan.rows).await?;
+    println!();
+    let queries = nested_query::run(base, &plan.concurrency, plan.seconds).await?;
+    println!();
+    let fan = fanout::run(base, plan.subscribers, plan.fanout_rows).await?;
+    println!();
+    println!(
+        "summary on {} ({}, {} build)",
+        backend_name(base),
+        machine(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    let row = |what: String, measure: &str, value: String| {
+        println!("  {what:<34} {measure:<24} {value}");
+    };
+    for f in &forks {
+        row(
+            format!("fork of {} rows", f.rows),
+            "fork / floor",
+            format!(
+                "{:.1} ms / {:.1} ms = {:.2}×",
+                f.fork_ms,
+                f.floor_ms,
+                f.fork_ms / f.floor_ms.max(0.001)
+            ),
+        );
+    }
+    for q in &queries {
+        row(
+            format!("nested query, concurrency {}", q.concurrency),
+            "req/s, p50, p99",
+            format!(
+                "{:.0}, {:.1} ms, {:.1} ms ({} errors)",
+                q.per_second, q.p50_ms, q.p99_ms, q.errors
+            ),
+        );
+    }
+    row(
+        format!("fork progress to {} subscribers", fan.subscribers),
+        "lag p50, p99",
+        format!(
+            "{:.1} ms, {:.1} ms ({}/{} complete streams)",
+            fan.lag_p50_ms, fan.lag_p99_ms, fan.complete, fan.subscribers
+        ),
+    );
+    let query_peak = queries.iter().map(|q| q.server.peak_mb).fold(0.0, f64::max);
+    row(
+        "server memory".into(),
+        "idle, peak",
+        format!(
+            "{:.1} MiB, {:.1} MiB under queries, {:.1} MiB with {} subscribers",
+            fan.server_idle.rss_mb, query_peak, fan.server_peak_mb, fan.subscribers
+        ),
+    );
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! `forklift bench fanout`: one fork streamed to many `forkProgress` subscribers (SPEC §8).
+//!
+//! A server process holds a synthetic template; this process starts one fork through
+//! `forkTenant`, opens `subscribers` WebSocket connections (`graphql-transport-ws`, a JWT in
+//! `connection_init`) and subscribes each to the run. The server holds the run just before its
+//! first phase (the `pause:before_phase:1` fork hook) until every subscriber is attached, so
+//! every event after that is delivered live to all of them at once. The delivery lag of an
+//! event is the time it is received here minus its `at` (both read from this machine's clock),
+//! over every (subscriber, event) pair after the hold.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+use super::{BenchServer, Memory, Scratch, admin_token, backend_name, percentile};
+use crate::{app, bootstrap, config::Config, registry::Registry, synthetic};
+
+/// What one fan-out run measured.
+#[derive(Clone, Debug)]
+pub struct FanoutMeasurement {
+    pub subscribers: usize,
+    /// Events in the run (the last subscriber's count).
+    pub events: usize,
+    /// Subscribers that received every event in order, ending with `RUN_FINISHED`.
+    pub complete: usize,
+    /// (subscriber, event) pairs delivered live, after the hold.
+    pub deliveries: usize,
+    pub lag_p50_ms: f64,
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    /// The server before any subscriber, with every subscriber attached, and its peak.
+    pub server_idle: Memory,
+    pub server_attached: Memory,
+    pub server_peak_mb: f64,
+}
+
+const PROGRESS: &str = "subscription($id: ID!) { forkProgress(runId: $id) { seq kind at } }";
+
+/// What one subscriber saw: (seq, kind, the event's `at`, when it arrived).
+type Seen = Vec<(i64, String, DateTime<Utc>, DateTime<Utc>)>;
+
+async fn subscribe(
+    url: String,
+    token: String,
+    run: String,
+    connecting: Arc<Semaphore>,
+    attached: tokio::sync::mpsc::Sender<()>,
+) -> anyhow::Result<Seen> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    // Connections open a few dozen at a time, as a fleet of dashboards would reconnect.
+    let permit = connecting.acquire_owned().await?;
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let send = |message: Value| Message::Text(message.to_string().into());
+    socket
+        .send(send(json!({ "type": "connection_init",
+            "payload": { "Authorization": format!("Bearer {token}") } })))
+        .await?;
+    socket
+        .send(send(json!({ "id": "1", "type": "subscribe",
+            "payload": { "query": PROGRESS, "variables": { "id": run } } })))
+        .await?;
+    let mut seen = Seen::new();
+    let mut permit = Some(permit);
+    while let Some(message) = socket.next().await {
+        let text = match message? {
+            Message::Text(text) => text,
+            Message::Close(frame) => anyhow::bail!("closed: {frame:?}"),
+            _ => continue,
+        };
+        let received = Utc::now();
+        let message: Value = serde_json::from_str(&text)?;
+        match message["type"].as_str() {
+            Some("next") => {
+                let event = &message["payload"]["data"]["forkProgress"];
+                let at = event["at"]
+                    .as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .ok_or_else(|| anyhow::anyhow!("an event without `at`: {message}"))?;
+                seen.push((
+                    event["seq"].as_i64().unwrap_or_default(),
+                    event["kind"].as_str().unwrap_or_default().to_string(),
+                    at.with_timezone(&Utc),
+                    received,
+                ));
+                if permit.take().is_some() {
+                    let _ = attached.send(()).await;
+                }
+            }
+            Some("complete") => break,
+            Some("connection_ack" | "ping" | "pong") => continue,
+            _ => anyhow::bail!("unexpected message: {message}"),
+        }
+    }
+    Ok(seen)
+}
+
+/// Runs the fan-out: a template of about `rows` rows, one fork, `subscribers` subscribers.
+pub async fn run(
+    base: &Config,
+    subscribers: usize,
+    rows: usize,
+) -> anyhow::Result<FanoutMeasurement> {
+    let scratch = Scratch::create(base, "fanout").await?;
+    let config = scratch.config();
+    let state = app::build_state(config.clone(), Registry::default()).await?;
+    let template = bootstrap::ensure_template(&state).await?;
+    let vocabulary = synthetic::vocabulary(&state.db, &state.registry, 20).await?;
+    let per_class = rows.div_ceil(state.registry.copied_classes().len().max(1));
+    synthetic::configuration(
+        &state.db,
+        &state.registry,
+        template.id,
+        per_class,
+        &vocabulary,
+    )
+    .await?;
+    bootstrap::ensure_tenant(&state, "bench-fanout", "Bench fan-out", "TENANT").await?;
+    let token = admin_token(&state, &config)?;
+    let _ = state.db.clone().close().await;
+
+    // The hold must outlast attaching every subscriber; the bench checks that it did.
+    let hold_ms = 5_000 + 20 * subscribers as u64;
+    let failpoint = format!("pause:before_phase:1:{hold_ms}");
+    let server = BenchServer::start(&config, &[("FORKLIFT_FORK_FAILPOINT", &failpoint)]).await?;
+    let response: Value = reqwest::Client::new()
+        .post(format!("http://{}/graphql", server.addr))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "mutation { forkTenant(input: {target: \"bench-fanout\"}) { id } }" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let run = response["data"]["forkTenant"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("forkTenant failed: {response}"))?
+        .to_string();
+
+    let started = std::time::Instant::now();
+    let connecting = Arc::new(Semaphore::new(64));
+    let (attached_tx, mut attached_rx) = tokio::sync::mpsc::channel(subscribers.max(1));
+    let url = format!("ws://{}/graphql/ws", server.addr);
+    let tasks: Vec<_> = (0..subscribers)
+        .map(|_| {
+            tokio::spawn(subscribe(
+                url.clone(),
+                token.clone(),
+                run.clone(),
+                connecting.clone(),
+                attached_tx.clone(),
+            ))
+        })
+        .collect();
+    drop(attached_tx);
+    let mut attached = 0;
+    while attached < subscribers && attached_rx.recv().await.is_some() {
+        attached += 1;
+    }
+    let all_attached = Utc::now();
+    let attach_ms = started.elapsed().as_millis() as u64;
+    let server_attached = server.memory();
+    anyhow::ensure!(
+        attached == subscribers,
+        "only {attached} of {subscribers} subscribers attached"
+    );
+    anyhow::ensure!(
+        attach_ms < hold_ms,
+        "attaching took {attach_ms} ms, longer than the {hold_ms} ms hold: lags would include replays"
+    );
+
+    let mut lags = Vec::new();
+    let (mut complete, mut events) = (0, 0);
+    for task in tasks {
+        let Ok(Ok(Ok(seen))) = tokio::time::timeout(Duration::from_secs(300), task).await else {
+            continue; // counted as not complete
+        };
+        let in_order = seen
+            .iter()
+            .enumerate()
+            .all(|(i, (seq, _, _, _))| *seq == i as i64 + 1);
+        if in_order
+            && seen
+                .last()
+                .is_some_and(|(_, kind, _, _)| kind == "RUN_FINISHED")
+        {
+            complete += 1;
+        }
+        events = events.max(seen.len());
+        lags.extend(seen.iter().filter(|(_, _, at, _)| *at > all_attached).map(
+            |(_, _, at, received)| {
+                (*received - *at).num_microseconds().unwrap_or_default() as f64 / 1000.0
+            },
+        ));
+    }
+    lags.sort_by(|a, b| a.total_cmp(b));
+    let measurement = FanoutMeasurement {
+        subscribers,
+        events,
+        complete,
+        deliveries: lags.len(),
+        lag_p50_ms: percentile(&lags, 0.50),
+        lag_p99_ms: percentile(&lags, 0.99),
+        lag_max_ms: lags.last().copied().unwrap_or_default(),
+        server_idle: server.idle,
+        server_attached,
+        server_peak_mb: server.memory().peak_mb,
+    };
+    server.stop().await;
+    scratch.drop_it().await;
+    print(base, &measurement);
+    Ok(measurement)
+}
+
+fn print(base: &Config, m: &FanoutMeasurement) {
+    println!(
+        "fork progress fanned out on {}: {} subscribers, {} events each",
+        backend_name(base),
+        m.subscribers,
+        m.events
+    );
+    println!(
+        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
+        "complete",
+        "delivered",
+        "lag p50",
+        "lag p99",
+        "lag max",
+        "idle MiB",
+        "attached MiB",
+        "peak MiB"
+    );
+    println!(
+        "{:>11} {:>10} {:>10.2} {:>10.2} {:>10.2} {:>10.1} {:>12.1} {:>10.1}",
+        format!("{}/{}", m.complete, m.subscribers),
+        m.deliveries,
+        m.lag_p50_ms,
+        m.lag_p99_ms,
+        m.lag_max_ms,
+        m.server_idle.rss_mb,
+        m.server_attached.rss_mb,
+        m.server_peak_mb
+    );
+}
