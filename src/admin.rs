@@ -39,7 +39,7 @@ pub fn model_row<M: Serialize>(class: &RowClass, model: &M) -> AppResult<Row> {
             (ColumnKind::Json, v) => Cell::Json(v),
             (_, _) => Cell::Null,
         };
-        row.values.insert(column.name.clone(), cell);
+        row.set(column.name.clone(), cell);
     }
     Ok(row)
 }

@@ -74,6 +74,10 @@ pub struct Config {
     pub fork_lease: Duration,
     /// Per-request deadline (`FORKLIFT_REQUEST_TIMEOUT_SECS`, 30).
     pub request_timeout: Duration,
+    /// GraphQL operations over HTTP executing at once (`FORKLIFT_MAX_CONCURRENT_REQUESTS`, four
+    /// per core, at least 8); more wait their turn within the request deadline. A large nested
+    /// response is CPU and memory while it is built, so this bounds both under a burst.
+    pub max_concurrent_requests: usize,
     /// On SIGTERM, how long running requests and forks may go on before they are cut
     /// (`FORKLIFT_SHUTDOWN_GRACE_SECS`, 20). A cut fork rolls back and says so in its record.
     pub shutdown_grace: Duration,
@@ -84,6 +88,11 @@ pub struct Config {
     /// (`before_phase:1`, `mid_phase:2`, `after_phase:N`), or hold it there
     /// (`pause:after_phase:1:1500`, milliseconds). Never set it in production.
     pub fork_failpoint: Option<String>,
+}
+
+/// Four concurrent GraphQL operations per core, at least 8.
+fn default_concurrency() -> usize {
+    (4 * std::thread::available_parallelism().map_or(2, |n| n.get())).max(8)
 }
 
 /// A configuration value that could not be used; the message names the variable.
@@ -202,6 +211,11 @@ impl Config {
             request_timeout: Duration::from_secs(
                 number("FORKLIFT_REQUEST_TIMEOUT_SECS", 30)? as u64
             ),
+            max_concurrent_requests: number(
+                "FORKLIFT_MAX_CONCURRENT_REQUESTS",
+                default_concurrency() as i64,
+            )?
+            .max(1) as usize,
             shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
             ui_dir: var("FORKLIFT_UI_DIR").map_or_else(|| "ui/node_modules".into(), Into::into),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
@@ -224,6 +238,7 @@ impl Config {
             trial_days: 14,
             fork_lease: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
+            max_concurrent_requests: default_concurrency(),
             shutdown_grace: Duration::from_secs(5),
             ui_dir: "ui/node_modules".into(),
             fork_failpoint: None,

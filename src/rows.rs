@@ -1,6 +1,6 @@
 //! Rows of any class, as the generic data layer, the GraphQL layer and the fork engine see them.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DbErr, QueryResult, Value};
@@ -128,10 +128,11 @@ impl Cell {
     }
 }
 
-/// One row of some class: column name → value.
+/// One row of some class: column name → value. Cloning is cheap (the values are shared until
+/// one clone changes them), which matters when GraphQL hands rows down to nested fields.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Row {
-    pub values: HashMap<String, Cell>,
+    pub values: Arc<HashMap<String, Cell>>,
 }
 
 impl Row {
@@ -144,7 +145,14 @@ impl Row {
                 Cell::read(result, &column.name, column.kind)?,
             );
         }
-        Ok(Row { values })
+        Ok(Row {
+            values: Arc::new(values),
+        })
+    }
+
+    /// Sets `column` to `cell`.
+    pub fn set(&mut self, column: impl Into<String>, cell: Cell) {
+        Arc::make_mut(&mut self.values).insert(column.into(), cell);
     }
 
     /// The value of `column` (null when absent).

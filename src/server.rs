@@ -36,6 +36,8 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 pub struct Server {
     pub state: Arc<AppState>,
     pub schema: Schema,
+    /// Permits for GraphQL operations over HTTP (`FORKLIFT_MAX_CONCURRENT_REQUESTS`).
+    pub executions: Arc<tokio::sync::Semaphore>,
 }
 
 /// Builds the router over `state`.
@@ -46,7 +48,14 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         Some(state.clone()),
     )?;
     let timeout = state.config.request_timeout;
-    let server = Server { state, schema };
+    let executions = Arc::new(tokio::sync::Semaphore::new(
+        state.config.max_concurrent_requests,
+    ));
+    let server = Server {
+        state,
+        schema,
+        executions,
+    };
     Ok(Router::new()
         .route("/", get(crate::ui::graphiql))
         .route("/graphiql", get(crate::ui::graphiql))
@@ -174,6 +183,13 @@ async fn execute(
     media: Media,
     request: async_graphql::Request,
 ) -> Response {
+    // Held until the response body is built: waiting here costs a queued request nothing but
+    // time, while executing it would hold its whole response in memory.
+    let Ok(_permit) = server.executions.acquire().await else {
+        return media.request_error(AppError::Internal(anyhow::anyhow!(
+            "the execution limiter is closed"
+        )));
+    };
     let inputs = inputs_from_headers(headers);
     let bearer = inputs.bearer.clone();
     let ctx = match scope::resolve(&server.state, inputs).await {

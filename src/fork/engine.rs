@@ -292,14 +292,12 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
     /// not resolve.
     fn remap(&self, class: &RowClass, row: &Row) -> Result<Row, (String, String)> {
         let mut out = row.clone();
-        out.values
-            .insert("id".into(), Cell::Uuid(target_id(self.target, row.id())));
-        out.values
-            .insert("tenant_id".into(), Cell::Uuid(self.target));
+        out.set("id", Cell::Uuid(target_id(self.target, row.id())));
+        out.set("tenant_id", Cell::Uuid(self.target));
         let now = chrono::Utc::now();
         for stamp in ["created_at", "updated_at"] {
             if out.values.contains_key(stamp) {
-                out.values.insert(stamp.into(), Cell::Timestamp(now));
+                out.set(stamp, Cell::Timestamp(now));
             }
         }
         for reference in &class.references {
@@ -345,8 +343,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                     format!("its {} was not copied", target_class.name),
                 ));
             }
-            out.values
-                .insert(reference.column.clone(), Cell::Uuid(mapped));
+            out.set(reference.column.clone(), Cell::Uuid(mapped));
         }
         Ok(out)
     }
@@ -508,20 +505,19 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
 
     fn derived_row(&self, table: &str, key: &str, values: Vec<(&str, Cell)>) -> (String, Row) {
         let mut row = Row::default();
-        row.values.insert(
-            "id".into(),
+        row.set(
+            "id",
             Cell::Uuid(Uuid::new_v5(
                 &self.target,
                 format!("{table}:{key}").as_bytes(),
             )),
         );
-        row.values
-            .insert("tenant_id".into(), Cell::Uuid(self.target));
+        row.set("tenant_id", Cell::Uuid(self.target));
         let now = chrono::Utc::now();
-        row.values.insert("created_at".into(), Cell::Timestamp(now));
-        row.values.insert("updated_at".into(), Cell::Timestamp(now));
+        row.set("created_at", Cell::Timestamp(now));
+        row.set("updated_at", Cell::Timestamp(now));
         for (k, v) in values {
-            row.values.insert(k.into(), v);
+            row.set(k, v);
         }
         (table.to_string(), row)
     }

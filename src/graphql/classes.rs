@@ -469,7 +469,7 @@ fn build_class(
         } else {
             TypeRef::named_nn(scalar_type(shape))
         };
-        let s = shape.clone();
+        let s = Arc::new(shape.clone());
         object = object.field(Field::new(shape.field.clone(), ty, move |ctx| {
             let s = s.clone();
             FieldFuture::new(async move {

@@ -120,3 +120,22 @@ crate::both! {
         assert_eq!(body["data"]["me"]["subject"], "admin@platform.test", "the hash alone now runs it: {body}");
     }
 }
+
+crate::both_backends! {
+    async fn requests_beyond_the_concurrency_limit_wait_their_turn(backend) {
+        use forklift::registry::Registry;
+        let Some(app) = TestApp::spawn_with(backend, |c| c.max_concurrent_requests = 1, Registry::default()).await else { return };
+        let admin = app.admin();
+        app.create_tenant("acme").await;
+        // Twelve at once through one permit: every one answers, none is refused.
+        let answers = futures::future::join_all((0..12).map(|_| {
+            app.post(Some(&admin), None, "{ tenants(first: 10) { totalCount nodes { slug } } }", json!({}))
+        }))
+        .await;
+        for (status, body) in answers {
+            assert_eq!(status, 200, "{body}");
+            assert!(body.get("errors").is_none(), "{body}");
+            assert_eq!(body["data"]["tenants"]["nodes"][0]["slug"], "acme", "{body}");
+        }
+    }
+}
