@@ -16,12 +16,14 @@ COPY Cargo.toml Cargo.lock ./
 COPY entity entity
 COPY migration migration
 COPY src src
+# Optional cargo features, e.g. `docker build --build-arg FEATURES=otel .` for OpenTelemetry.
+ARG FEATURES=""
 # The cache mounts keep downloaded crates and compiled dependencies between builds. The binary
 # is copied out of the cached target directory in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin forklift \
+    cargo build --release --locked --bin forklift --features "${FEATURES}" \
  && install -m 0755 target/release/forklift /usr/local/bin/forklift
 
 # ---- ui: GraphiQL and React from the npm registry (ui/package-lock.json) ----------------------

@@ -225,16 +225,22 @@ pub enum MigrateAction {
     Fresh,
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat) -> crate::telemetry::Guard {
+    use tracing_subscriber::{Layer, layer::SubscriberExt, util::SubscriberInitExt};
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match format {
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        LogFormat::Pretty => fmt.boxed(),
     };
+    let (export, guard) = crate::telemetry::layer();
+    let _ = tracing_subscriber::registry()
+        .with(export)
+        .with(fmt)
+        .with(filter)
+        .try_init();
+    guard
 }
 
 /// Entry point of the binary.
@@ -247,7 +253,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(config.log_format);
+    let _telemetry = init_tracing(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -32,6 +32,7 @@ pub mod server;
 pub mod sheets;
 pub mod state;
 pub mod synthetic;
+pub mod telemetry;
 pub mod tenancy;
 pub mod ui;
 pub mod ws;

@@ -14,5 +14,6 @@ mod replicas;
 mod rls;
 mod schema;
 mod sheets;
+mod telemetry;
 mod tenancy;
 mod ws;

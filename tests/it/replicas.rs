@@ -103,13 +103,13 @@ async fn concurrent_forks_on_two_replicas_make_one_set_of_rows() {
 }
 
 /// A real server process over the same database as `app` (a replica), with extra environment.
-struct Child {
-    process: std::process::Child,
-    base: String,
+pub(crate) struct Child {
+    pub(crate) process: std::process::Child,
+    pub(crate) base: String,
 }
 
 impl Child {
-    async fn start(app: &TestApp, env: &[(&str, &str)]) -> Child {
+    pub(crate) async fn start(app: &TestApp, env: &[(&str, &str)]) -> Child {
         let port = free_port();
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_forklift"));
         if app.owner_url() != app.database_url() {
