@@ -136,23 +136,35 @@ fn apply_filter(class: &RowClass, select: &mut SelectStatement, filter: &Filter)
     }
 }
 
-/// Lists rows of `class` visible to the request, with the total count.
-async fn list_in(
+/// Counts the rows of `class` visible to the request that pass `filter`.
+async fn count_in(
     db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
     filter: &Filter,
-    page: &Page,
-) -> AppResult<(Vec<Row>, u64)> {
-    let mut select = base_select(class);
-    scoped(ctx, class, &mut select)?;
-    apply_filter(class, &mut select, filter);
-    let mut count = select.clone();
+) -> AppResult<u64> {
+    let mut count = base_select(class);
+    scoped(ctx, class, &mut count)?;
+    apply_filter(class, &mut count, filter);
     count.clear_selects().expr(Expr::cust("COUNT(*)"));
     let total: i64 = match db.query_one(&count).await? {
         Some(r) => r.try_get_by_index(0)?,
         None => 0,
     };
+    Ok(std::cmp::max(total, 0) as u64)
+}
+
+/// One page of the rows of `class` visible to the request that pass `filter`.
+async fn page_in(
+    db: &impl ConnectionTrait,
+    ctx: &RequestContext,
+    class: &RowClass,
+    filter: &Filter,
+    page: &Page,
+) -> AppResult<Vec<Row>> {
+    let mut select = base_select(class);
+    scoped(ctx, class, &mut select)?;
+    apply_filter(class, &mut select, filter);
     let order = if page.descending {
         Order::Desc
     } else {
@@ -163,13 +175,12 @@ async fn list_in(
         .order_by(Alias::new("id"), order)
         .limit(page.limit)
         .offset(page.offset);
-    let rows = db
+    Ok(db
         .query_all(&select)
         .await?
         .iter()
         .map(|r| Row::read(r, class))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((rows, std::cmp::max(total, 0) as u64))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Fetches rows of `class` by id; ids of other tenants simply yield nothing.
@@ -431,10 +442,39 @@ pub async fn list(
     filter: &Filter,
     page: &Page,
 ) -> AppResult<(Vec<Row>, u64)> {
+    let (rows, _, total) = list_window(db, ctx, class, filter, page, |_| {
+        Ok((page.offset, page.limit))
+    })
+    .await?;
+    Ok((rows, total))
+}
+
+/// One page of a connection, in one transaction: counts the visible rows, lets `window` turn
+/// the count into `(offset, limit)` (what `last`/`before` need), and reads that page in
+/// `order` (its own offset and limit are not used). Returns the rows, the offset and the total.
+pub async fn list_window(
+    db: &DatabaseConnection,
+    ctx: &RequestContext,
+    class: &RowClass,
+    filter: &Filter,
+    order: &Page,
+    window: impl FnOnce(u64) -> AppResult<(u64, u64)>,
+) -> AppResult<(Vec<Row>, u64, u64)> {
     let tx = begin(db, ctx).await?;
-    let out = list_in(&tx, ctx, class, filter, page).await?;
+    let total = count_in(&tx, ctx, class, filter).await?;
+    let (offset, limit) = window(total)?;
+    let rows = if limit == 0 {
+        Vec::new()
+    } else {
+        let page = Page {
+            offset,
+            limit,
+            ..order.clone()
+        };
+        page_in(&tx, ctx, class, filter, &page).await?
+    };
     tx.commit().await?;
-    Ok(out)
+    Ok((rows, offset, total))
 }
 
 /// Fetches rows of `class` by id; ids of other tenants simply yield nothing.

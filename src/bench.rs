@@ -158,6 +158,8 @@ pub struct BenchServer {
     pub addr: String,
     /// Memory once it answered `/readyz`, before any load.
     pub idle: Memory,
+    /// Milliseconds from spawning the process to its first ready `/readyz` (10 ms polls).
+    pub ready_ms: u64,
 }
 
 impl BenchServer {
@@ -193,22 +195,25 @@ impl BenchServer {
             .ok_or_else(|| anyhow::anyhow!("the bench server exited at once"))?
             .to_string();
         let client = reqwest::Client::new();
-        for _ in 0..200 {
+        let started = std::time::Instant::now();
+        for _ in 0..1000 {
             if client
                 .get(format!("http://{addr}/readyz"))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
+                let ready_ms = started.elapsed().as_millis() as u64;
                 let idle = Memory::of(&pid);
                 return Ok(BenchServer {
                     process,
                     pid,
                     addr,
                     idle,
+                    ready_ms,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         anyhow::bail!("the bench server did not become ready within 10 s")
     }

@@ -16,6 +16,8 @@ pub struct QueryMeasurement {
     pub p99_ms: f64,
     /// The server's resident memory after this level, and its peak so far (MiB).
     pub server: Memory,
+    /// PostgreSQL alone running the same statements with pgbench: (clients, transactions/s).
+    pub database: Option<(usize, f64)>,
 }
 
 /// The nested query of SPEC §8: applications → actions → placements (→ surface).
@@ -59,7 +61,13 @@ pub async fn run(
         .await?;
     }
     let token = admin_token(&state, &config)?;
-    let _ = state.db.clone().close().await;
+    let script = if base.is_sqlite() {
+        None
+    } else {
+        let path = std::env::temp_dir().join(format!("forklift_bench_{}.sql", std::process::id()));
+        std::fs::write(&path, pgbench_script(&state, tenant.id).await?)?;
+        Some(path)
+    };
 
     let server = BenchServer::start(&config, &[]).await?;
     let client = reqwest::Client::builder()
@@ -72,8 +80,16 @@ pub async fn run(
         "nested query (50 applications → 500 actions → 1,000 placements) on {backend}, {seconds} s per level"
     );
     println!(
-        "{:>12} {:>10} {:>8} {:>10} {:>10} {:>10} {:>14}",
-        "concurrency", "requests", "errors", "req/s", "p50 ms", "p99 ms", "server MiB"
+        "{:>12} {:>10} {:>8} {:>10} {:>10} {:>10} {:>14} {:>14} {:>8}",
+        "concurrency",
+        "requests",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "server MiB",
+        "pgbench tps",
+        "ratio"
     );
     let mut out = Vec::new();
     for &concurrency in levels {
@@ -124,19 +140,185 @@ pub async fn run(
             p50_ms: percentile(&latencies, 0.50),
             p99_ms: percentile(&latencies, 0.99),
             server: server.memory(),
+            database: match &script {
+                Some(path) => pgbench(&scratch.url, path, concurrency, seconds).await,
+                None => None,
+            },
+        };
+        let (database, ratio) = match m.database {
+            Some((clients, tps)) if clients == concurrency => {
+                (format!("{tps:.0}"), format!("{:.3}", m.per_second / tps))
+            }
+            Some((clients, tps)) => (format!("{tps:.0} ({clients} cl.)"), "—".into()),
+            None => ("—".into(), "—".into()),
         };
         println!(
-            "{:>12} {:>10} {:>8} {:>10.0} {:>10.2} {:>10.2} {:>14.1}",
-            m.concurrency, m.requests, m.errors, m.per_second, m.p50_ms, m.p99_ms, m.server.rss_mb
+            "{:>12} {:>10} {:>8} {:>10.0} {:>10.2} {:>10.2} {:>14.1} {:>14} {:>8}",
+            m.concurrency,
+            m.requests,
+            m.errors,
+            m.per_second,
+            m.p50_ms,
+            m.p99_ms,
+            m.server.rss_mb,
+            database,
+            ratio
         );
         out.push(m);
     }
     println!(
-        "server memory: {:.1} MiB idle, {:.1} MiB peak",
+        "server memory: {:.1} MiB idle, {:.1} MiB peak; ready {} ms after start on this existing database",
         server.idle.rss_mb,
-        server.memory().peak_mb
+        server.memory().peak_mb,
+        server.ready_ms
     );
+    // The guard's share: verifying the JWT and resolving tenant and membership, in this process
+    // against the same database, next to a whole request at concurrency 1.
+    let rounds = 500;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        crate::scope::resolve(
+            &state,
+            crate::scope::RequestInputs {
+                bearer: Some(token.clone()),
+                tenant_header: Some("bench".into()),
+                host: None,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("the guard refused the bench token: {e:?}"))?;
+    }
+    let guard_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds);
+    if let Some(first) = out.first() {
+        println!(
+            "guard (JWT, tenant, membership): {:.3} ms per request, {:.1}% of a request at concurrency {}",
+            guard_ms,
+            guard_ms / first.p50_ms.max(0.001) * 100.0,
+            first.concurrency
+        );
+    }
+    let _ = state.db.clone().close().await;
+    if let Some(path) = script {
+        let _ = std::fs::remove_file(path);
+    }
     server.stop().await;
     scratch.drop_it().await;
     Ok(out)
+}
+
+/// The statements the data layer sends for [`NESTED`], written out for pgbench with this
+/// database's ids: per level a transaction that names the tenant, then the batched `SELECT`
+/// (the root level also counts, as a connection does).
+async fn pgbench_script(
+    state: &crate::state::AppState,
+    tenant: uuid::Uuid,
+) -> anyhow::Result<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let registry = &state.registry;
+    let columns = |table: &str| -> anyhow::Result<String> {
+        let class = registry
+            .by_table(table)
+            .ok_or_else(|| anyhow::anyhow!("no class {table}"))?;
+        Ok(class
+            .columns
+            .iter()
+            .map(|c| format!("\"{}\"", c.name))
+            .collect::<Vec<_>>()
+            .join(", "))
+    };
+    let ids = |sql: String| async move {
+        let rows = state
+            .db
+            .query_all_raw(Statement::from_string(state.db.get_database_backend(), sql))
+            .await?;
+        let list = rows
+            .iter()
+            .map(|r| {
+                r.try_get_by_index::<uuid::Uuid>(0)
+                    .map(|id| format!("'{id}'"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        anyhow::Ok(list.join(", "))
+    };
+    let apps = ids(format!(
+        "SELECT id FROM applications WHERE tenant_id = '{tenant}' ORDER BY id LIMIT 50"
+    ))
+    .await?;
+    let actions = ids(format!(
+        "SELECT id FROM actions WHERE tenant_id = '{tenant}' AND application_id IN ({apps})"
+    ))
+    .await?;
+    let surfaces = ids(format!(
+        "SELECT DISTINCT surface_type_id FROM action_placements WHERE tenant_id = '{tenant}' AND action_id IN ({actions})"
+    ))
+    .await?;
+    let scope = format!("BEGIN;\nSELECT set_config('forklift.tenant', '{tenant}', true);\n");
+    let mut script = String::new();
+    script += &scope;
+    script += &format!("SELECT COUNT(*) FROM applications WHERE tenant_id = '{tenant}';\n");
+    script += &format!(
+        "SELECT {} FROM applications WHERE tenant_id = '{tenant}' ORDER BY id ASC, id ASC LIMIT 50 OFFSET 0;\nCOMMIT;\n",
+        columns("applications")?
+    );
+    script += &scope;
+    script += &format!(
+        "SELECT {} FROM actions WHERE tenant_id = '{tenant}' AND application_id IN ({apps}) ORDER BY id ASC;\nCOMMIT;\n",
+        columns("actions")?
+    );
+    script += &scope;
+    script += &format!(
+        "SELECT {} FROM action_placements WHERE tenant_id = '{tenant}' AND action_id IN ({actions}) ORDER BY id ASC;\nCOMMIT;\n",
+        columns("action_placements")?
+    );
+    script += &scope;
+    script += &format!(
+        "SELECT {} FROM surface_types WHERE id IN ({surfaces}) ORDER BY id ASC;\nCOMMIT;\n",
+        columns("surface_types")?
+    );
+    Ok(script)
+}
+
+/// Runs pgbench with `script` at `concurrency` clients (at most 64, under PostgreSQL's default
+/// connection limit) for `seconds`; `(clients, tps)`, or `None` when pgbench is missing or fails.
+async fn pgbench(
+    url: &str,
+    script: &std::path::Path,
+    concurrency: usize,
+    seconds: u64,
+) -> Option<(usize, f64)> {
+    let clients = concurrency.clamp(1, 64);
+    let output = tokio::process::Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &clients.min(2).to_string(),
+        ])
+        .args(["-T", &seconds.max(1).to_string(), "-f"])
+        .arg(script)
+        .arg(url)
+        .output()
+        .await
+        .ok()?;
+    if !output.status.success() {
+        eprintln!(
+            "pgbench failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
+        );
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))?
+        .trim_start_matches("tps = ")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((clients, tps))
 }

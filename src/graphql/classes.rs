@@ -623,39 +623,19 @@ fn build_class(
                     }
                     _ => ("id".into(), false),
                 };
-                // Count first so that `last`/`before` can be turned into an offset.
-                let (_, total) = access::list(
-                    &state.scoped_db,
-                    req,
-                    &class,
-                    &filter,
-                    &Page {
-                        offset: 0,
-                        limit: 0,
-                        order_by: order_by.clone(),
-                        descending,
-                    },
-                )
-                .await?;
-                let (offset, limit) = window(&ctx, total)?;
-                let rows = if limit == 0 {
-                    Vec::new()
-                } else {
-                    access::list(
-                        &state.scoped_db,
-                        req,
-                        &class,
-                        &filter,
-                        &Page {
-                            offset,
-                            limit,
-                            order_by,
-                            descending,
-                        },
-                    )
-                    .await?
-                    .0
+                // The count turns `last`/`before` into an offset; count and page share one
+                // transaction.
+                let order = Page {
+                    offset: 0,
+                    limit: 0,
+                    order_by,
+                    descending,
                 };
+                let (rows, offset, total) =
+                    access::list_window(&state.scoped_db, req, &class, &filter, &order, |total| {
+                        window(&ctx, total)
+                    })
+                    .await?;
                 Ok(Some(FieldValue::owned_any(ConnectionData {
                     rows,
                     offset,
