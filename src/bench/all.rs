@@ -33,7 +33,8 @@ fn machine() -> String {
 pub async fn run(base: &Config, plan: &Plan) -> anyhow::Result<()> {
     let forks = fork_floor::run(base, &plan.rows).await?;
     println!();
-    let queries = nested_query::run(base, &plan.concurrency, plan.seconds).await?;
+    let report = nested_query::run(base, &plan.concurrency, plan.seconds).await?;
+    let queries = &report.levels;
     println!();
     let fan = fanout::run(base, plan.subscribers, plan.fanout_rows).await?;
     println!();
@@ -62,13 +63,32 @@ pub async fn run(base: &Config, plan: &Plan) -> anyhow::Result<()> {
             ),
         );
     }
-    for q in &queries {
+    for q in queries {
+        let database = match q.database {
+            Some((clients, tps)) if clients == q.concurrency => {
+                format!("; pgbench {tps:.0} tps, ratio {:.3}", q.per_second / tps)
+            }
+            Some((clients, tps)) => format!("; pgbench {tps:.0} tps at {clients} clients"),
+            None => String::new(),
+        };
         row(
             format!("nested query, concurrency {}", q.concurrency),
             "req/s, p50, p99",
             format!(
-                "{:.0}, {:.1} ms, {:.1} ms ({} errors)",
+                "{:.0}, {:.1} ms, {:.1} ms ({} errors){database}",
                 q.per_second, q.p50_ms, q.p99_ms, q.errors
+            ),
+        );
+    }
+    if let Some(first) = queries.first() {
+        row(
+            "guard: JWT, tenant, membership".into(),
+            "per request, share",
+            format!(
+                "{:.3} ms, {:.1}% of a request at concurrency {}",
+                report.guard_ms,
+                report.guard_ms / first.p50_ms.max(0.001) * 100.0,
+                first.concurrency
             ),
         );
     }
@@ -82,11 +102,26 @@ pub async fn run(base: &Config, plan: &Plan) -> anyhow::Result<()> {
     );
     let query_peak = queries.iter().map(|q| q.server.peak_mb).fold(0.0, f64::max);
     row(
+        format!("fork watched by {}", fan.subscribers),
+        "first phase to end",
+        format!(
+            "{:.1} ms watched, {:.1} ms alone ({:+.1}%)",
+            fan.watched_ms,
+            fan.unwatched_ms,
+            (fan.watched_ms / fan.unwatched_ms.max(0.001) - 1.0) * 100.0
+        ),
+    );
+    row(
+        "server start".into(),
+        "to ready",
+        format!("{} ms on an existing database", report.ready_ms),
+    );
+    row(
         "server memory".into(),
         "idle, peak",
         format!(
             "{:.1} MiB, {:.1} MiB under queries, {:.1} MiB with {} subscribers",
-            fan.server_idle.rss_mb, query_peak, fan.server_peak_mb, fan.subscribers
+            report.idle.rss_mb, query_peak, fan.server_peak_mb, fan.subscribers
         ),
     );
     Ok(())

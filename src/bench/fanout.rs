@@ -32,6 +32,10 @@ pub struct FanoutMeasurement {
     pub lag_p50_ms: f64,
     pub lag_p99_ms: f64,
     pub lag_max_ms: f64,
+    /// The watched fork from its first phase to its end, and the same fork of the same template
+    /// with nobody watching (another server process, another target), in milliseconds.
+    pub watched_ms: f64,
+    pub unwatched_ms: f64,
     /// The server before any subscriber, with every subscriber attached, and its peak.
     pub server_idle: Memory,
     pub server_attached: Memory,
@@ -123,6 +127,7 @@ pub async fn run(
     )
     .await?;
     bootstrap::ensure_tenant(&state, "bench-fanout", "Bench fan-out", "TENANT").await?;
+    bootstrap::ensure_tenant(&state, "bench-unwatched", "Bench unwatched", "TENANT").await?;
     let token = admin_token(&state, &config)?;
     let _ = state.db.clone().close().await;
 
@@ -130,18 +135,7 @@ pub async fn run(
     let hold_ms = 5_000 + 20 * subscribers as u64;
     let failpoint = format!("pause:before_phase:1:{hold_ms}");
     let server = BenchServer::start(&config, &[("FORKLIFT_FORK_FAILPOINT", &failpoint)]).await?;
-    let response: Value = reqwest::Client::new()
-        .post(format!("http://{}/graphql", server.addr))
-        .bearer_auth(&token)
-        .json(&json!({ "query": "mutation { forkTenant(input: {target: \"bench-fanout\"}) { id } }" }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let run = response["data"]["forkTenant"]["id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("forkTenant failed: {response}"))?
-        .to_string();
+    let run = start_fork(&server.addr, &token, "bench-fanout").await?;
 
     let started = std::time::Instant::now();
     let connecting = Arc::new(Semaphore::new(64));
@@ -177,6 +171,7 @@ pub async fn run(
 
     let mut lags = Vec::new();
     let (mut complete, mut events) = (0, 0);
+    let mut watched_ms = 0.0;
     for task in tasks {
         let Ok(Ok(Ok(seen))) = tokio::time::timeout(Duration::from_secs(300), task).await else {
             continue; // counted as not complete
@@ -193,6 +188,11 @@ pub async fn run(
             complete += 1;
         }
         events = events.max(seen.len());
+        if watched_ms == 0.0 {
+            let times: Vec<(&str, DateTime<Utc>)> =
+                seen.iter().map(|(_, k, at, _)| (k.as_str(), *at)).collect();
+            watched_ms = phases_to_end_ms(&times);
+        }
         lags.extend(seen.iter().filter(|(_, _, at, _)| *at > all_attached).map(
             |(_, _, at, received)| {
                 (*received - *at).num_microseconds().unwrap_or_default() as f64 / 1000.0
@@ -200,6 +200,16 @@ pub async fn run(
         ));
     }
     lags.sort_by(|a, b| a.total_cmp(b));
+    let server_peak_mb = server.memory().peak_mb;
+    let server_idle = server.idle;
+    server.stop().await;
+
+    // The same fork with nobody watching, on a server without the hold.
+    let quiet = BenchServer::start(&config, &[]).await?;
+    let unwatched = start_fork(&quiet.addr, &token, "bench-unwatched").await?;
+    let unwatched_ms = wait_for_run(&quiet.addr, &token, &unwatched).await?;
+    quiet.stop().await;
+
     let measurement = FanoutMeasurement {
         subscribers,
         events,
@@ -208,14 +218,84 @@ pub async fn run(
         lag_p50_ms: percentile(&lags, 0.50),
         lag_p99_ms: percentile(&lags, 0.99),
         lag_max_ms: lags.last().copied().unwrap_or_default(),
-        server_idle: server.idle,
+        watched_ms,
+        unwatched_ms,
+        server_idle,
         server_attached,
-        server_peak_mb: server.memory().peak_mb,
+        server_peak_mb,
     };
-    server.stop().await;
     scratch.drop_it().await;
     print(base, &measurement);
     Ok(measurement)
+}
+
+/// Starts a fork of the template into `target` through the API; its run id.
+async fn start_fork(addr: &str, token: &str, target: &str) -> anyhow::Result<String> {
+    let response: Value = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({
+            "query": "mutation($t: String!) { forkTenant(input: {target: $t}) { id } }",
+            "variables": { "t": target },
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(response["data"]["forkTenant"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("forkTenant failed: {response}"))?
+        .to_string())
+}
+
+/// Milliseconds from the first `PHASE_STARTED` to `RUN_FINISHED`, by the events' own times.
+fn phases_to_end_ms(events: &[(&str, DateTime<Utc>)]) -> f64 {
+    let first = events.iter().find(|(k, _)| *k == "PHASE_STARTED");
+    let last = events.iter().find(|(k, _)| *k == "RUN_FINISHED");
+    match (first, last) {
+        (Some((_, a)), Some((_, b))) => {
+            (*b - *a).num_microseconds().unwrap_or_default() as f64 / 1000.0
+        }
+        _ => 0.0,
+    }
+}
+
+/// Polls `forkRun` until the run ends; [`phases_to_end_ms`] of its stored events.
+async fn wait_for_run(addr: &str, token: &str, run: &str) -> anyhow::Result<f64> {
+    let client = reqwest::Client::new();
+    for _ in 0..6000 {
+        let response: Value = client
+            .post(format!("http://{addr}/graphql"))
+            .bearer_auth(token)
+            .json(&json!({
+                "query": "query($id: ID!) { forkRun(id: $id) { status forkEvents { kind at } } }",
+                "variables": { "id": run },
+            }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let status = response["data"]["forkRun"]["status"]
+            .as_str()
+            .unwrap_or_default();
+        if !matches!(status, "PENDING" | "RUNNING") {
+            anyhow::ensure!(status == "FINISHED", "the unwatched fork ended {status}");
+            let events: Vec<(String, DateTime<Utc>)> = response["data"]["forkRun"]["forkEvents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| {
+                    let at = DateTime::parse_from_rfc3339(e["at"].as_str()?).ok()?;
+                    Some((e["kind"].as_str()?.to_string(), at.with_timezone(&Utc)))
+                })
+                .collect();
+            let events: Vec<(&str, DateTime<Utc>)> =
+                events.iter().map(|(k, at)| (k.as_str(), *at)).collect();
+            return Ok(phases_to_end_ms(&events));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the unwatched fork did not end within 5 minutes")
 }
 
 fn print(base: &Config, m: &FanoutMeasurement) {
@@ -226,23 +306,27 @@ fn print(base: &Config, m: &FanoutMeasurement) {
         m.events
     );
     println!(
-        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
+        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>10} {:>12} {:>10}",
         "complete",
         "delivered",
         "lag p50",
         "lag p99",
         "lag max",
+        "watched ms",
+        "alone ms",
         "idle MiB",
         "attached MiB",
         "peak MiB"
     );
     println!(
-        "{:>11} {:>10} {:>10.2} {:>10.2} {:>10.2} {:>10.1} {:>12.1} {:>10.1}",
+        "{:>11} {:>10} {:>10.2} {:>10.2} {:>10.2} {:>12.1} {:>12.1} {:>10.1} {:>12.1} {:>10.1}",
         format!("{}/{}", m.complete, m.subscribers),
         m.deliveries,
         m.lag_p50_ms,
         m.lag_p99_ms,
         m.lag_max_ms,
+        m.watched_ms,
+        m.unwatched_ms,
         m.server_idle.rss_mb,
         m.server_attached.rss_mb,
         m.server_peak_mb

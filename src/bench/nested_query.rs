@@ -20,6 +20,18 @@ pub struct QueryMeasurement {
     pub database: Option<(usize, f64)>,
 }
 
+/// Everything `bench query` measured.
+#[derive(Clone, Debug)]
+pub struct QueryReport {
+    pub levels: Vec<QueryMeasurement>,
+    /// JWT verification plus tenant and membership resolution, per request (in process).
+    pub guard_ms: f64,
+    /// From spawning the server to its first ready `/readyz`, on an existing database.
+    pub ready_ms: u64,
+    /// The server's memory when ready, before any load.
+    pub idle: Memory,
+}
+
 /// The nested query of SPEC §8: applications → actions → placements (→ surface).
 const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key actionPlacements { position surfaceType { key } } } } } }";
 
@@ -27,11 +39,7 @@ const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key act
 /// 500 actions and 1,000 placements; this process is the load generator. For each concurrency,
 /// the nested query runs for `seconds` with a JWT on every request; prints throughput and
 /// latency, and counts any non-200 response or `errors` in a body as an error.
-pub async fn run(
-    base: &Config,
-    levels: &[usize],
-    seconds: u64,
-) -> anyhow::Result<Vec<QueryMeasurement>> {
+pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Result<QueryReport> {
     let scratch = Scratch::create(base, "query").await?;
     let config = scratch.config();
     let state = app::build_state(config.clone(), Registry::default()).await?;
@@ -201,9 +209,15 @@ pub async fn run(
     if let Some(path) = script {
         let _ = std::fs::remove_file(path);
     }
+    let (ready_ms, idle) = (server.ready_ms, server.idle);
     server.stop().await;
     scratch.drop_it().await;
-    Ok(out)
+    Ok(QueryReport {
+        levels: out,
+        guard_ms,
+        ready_ms,
+        idle,
+    })
 }
 
 /// The statements the data layer sends for [`NESTED`], written out for pgbench with this
