@@ -82,6 +82,16 @@ fn text(value: Value) -> Message {
     Message::Text(value.to_string().into())
 }
 
+/// A `next`/`data` message written straight from the GraphQL response, without building an
+/// intermediate JSON tree: with a thousand subscribers every event is written a thousand times.
+#[derive(serde::Serialize)]
+struct Payload<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    payload: &'a async_graphql::Response,
+}
+
 /// The request inputs carried by a `connection_init` payload.
 fn inputs_from_payload(payload: &Value, host: Option<String>) -> RequestInputs {
     let get = |keys: &[&str]| {
@@ -335,22 +345,22 @@ fn start(
         let mut first = true;
         let mut failed = false;
         while let Some(response) = responses.next().await {
-            let body = serde_json::to_value(&response).unwrap_or_default();
             if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+                let errors = serde_json::to_value(&response.errors).unwrap_or_default();
                 let _ = out
-                    .send(text(
-                        json!({"type": error, "id": id, "payload": body["errors"]}),
-                    ))
+                    .send(text(json!({"type": error, "id": id, "payload": errors})))
                     .await;
                 failed = true;
                 break;
             }
             first = false;
-            if out
-                .send(text(json!({"type": next, "id": id, "payload": body})))
-                .await
-                .is_err()
-            {
+            let message = serde_json::to_string(&Payload {
+                kind: next,
+                id: &id,
+                payload: &response,
+            })
+            .unwrap_or_default();
+            if out.send(Message::Text(message.into())).await.is_err() {
                 return;
             }
         }

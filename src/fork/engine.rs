@@ -249,6 +249,9 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             ..ClassCount::default()
         };
         self.present.entry(class.table.clone()).or_default();
+        // A first fork finds the class empty in the target: no batch can match an existing row,
+        // so the per-batch lookup of existing ids is skipped.
+        let fresh = !self.target_has_rows(class).await?;
         let self_ref = class.references.iter().any(|r| r.table == class.table);
         let batch = Self::batch_rows(class);
         if self_ref {
@@ -266,7 +269,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             }
             for level in tree_levels(class, all) {
                 for chunk in level.chunks(batch) {
-                    self.copy_rows(class, chunk.to_vec(), &mut count, progress, phase)
+                    self.copy_rows(class, chunk.to_vec(), fresh, &mut count, progress, phase)
                         .await?;
                 }
             }
@@ -276,7 +279,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 let rows = self.source_batch(class, after, batch).await?;
                 let done = rows.len() < batch;
                 after = rows.last().map(Row::id);
-                self.copy_rows(class, rows, &mut count, progress, phase)
+                self.copy_rows(class, rows, fresh, &mut count, progress, phase)
                     .await?;
                 if done {
                     break;
@@ -348,6 +351,17 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         Ok(out)
     }
 
+    /// Whether the target has any row of `class` yet.
+    async fn target_has_rows(&self, class: &RowClass) -> anyhow::Result<bool> {
+        let mut select = Query::select();
+        select
+            .column(Alias::new("id"))
+            .from(Alias::new(&class.table))
+            .and_where(col("tenant_id").eq(self.target))
+            .limit(1);
+        Ok(self.db.query_one(&select).await?.is_some())
+    }
+
     async fn existing_ids(&self, class: &RowClass, ids: &[Uuid]) -> anyhow::Result<HashSet<Uuid>> {
         if ids.is_empty() {
             return Ok(HashSet::new());
@@ -391,6 +405,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         &mut self,
         class: &RowClass,
         rows: Vec<Row>,
+        fresh: bool,
         count: &mut ClassCount,
         progress: &mut dyn Progress,
         phase: &str,
@@ -414,7 +429,11 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             }
         }
         let ids: Vec<Uuid> = ready.iter().map(Row::id).collect();
-        let existing = self.existing_ids(class, &ids).await?;
+        let existing = if fresh {
+            HashSet::new()
+        } else {
+            self.existing_ids(class, &ids).await?
+        };
         count.matched += existing.len() as u64;
         let to_insert: Vec<Row> = ready
             .into_iter()
