@@ -114,37 +114,52 @@ async fn measure(base: &Config, rows: usize) -> anyhow::Result<Measurement> {
     )
     .await?;
 
-    let fork_target =
-        bootstrap::ensure_tenant(&state, "bench-fork", "Bench fork", "TENANT").await?;
-    let started = Instant::now();
-    let run = bootstrap::fork_and_wait(
-        state.clone(),
-        runs::ForkRequest {
-            target: fork_target.slug.clone(),
-            source: None,
-            dry_run: false,
-            actor: "bench".into(),
-        },
-        |_| {},
-    )
-    .await?;
-    let fork_ms = started.elapsed().as_secs_f64() * 1000.0;
-    anyhow::ensure!(
-        run.status == runs::status::FINISHED,
-        "the fork ended {}: {:?}",
-        run.status,
-        run.error
-    );
+    // Two rounds, each a fork and a floor copy into fresh tenants; the better time of each
+    // counts, so neither side pays alone for a cold connection or cache.
+    let (mut fork_ms, mut floor_ms) = (f64::MAX, f64::MAX);
+    for round in 1..=2 {
+        let fork_target = bootstrap::ensure_tenant(
+            &state,
+            &format!("bench-fork-{round}"),
+            "Bench fork",
+            "TENANT",
+        )
+        .await?;
+        let started = Instant::now();
+        let run = bootstrap::fork_and_wait(
+            state.clone(),
+            runs::ForkRequest {
+                target: fork_target.slug.clone(),
+                source: None,
+                dry_run: false,
+                actor: "bench".into(),
+            },
+            |_| {},
+        )
+        .await?;
+        fork_ms = fork_ms.min(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            run.status == runs::status::FINISHED,
+            "the fork ended {}: {:?}",
+            run.status,
+            run.error
+        );
 
-    let floor_target =
-        bootstrap::ensure_tenant(&state, "bench-floor", "Bench floor", "TENANT").await?;
-    let started = Instant::now();
-    let copied = floor_copy(&state, template.id, floor_target.id).await?;
-    let floor_ms = started.elapsed().as_secs_f64() * 1000.0;
-    anyhow::ensure!(
-        copied as usize >= per_class * classes,
-        "the floor copied only {copied} rows"
-    );
+        let floor_target = bootstrap::ensure_tenant(
+            &state,
+            &format!("bench-floor-{round}"),
+            "Bench floor",
+            "TENANT",
+        )
+        .await?;
+        let started = Instant::now();
+        let copied = floor_copy(&state, template.id, floor_target.id).await?;
+        floor_ms = floor_ms.min(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            copied as usize >= per_class * classes,
+            "the floor copied only {copied} rows"
+        );
+    }
 
     let _ = state.db.clone().close().await;
     scratch.drop_it().await;
