@@ -137,6 +137,34 @@ impl Scratch {
     }
 }
 
+/// The state over `config`'s database with a synthetic template of about `rows` rows spread
+/// evenly over every copied class (20 rows of each vocabulary class); returns the state, the
+/// template and the rows per class.
+pub async fn synthetic_template(
+    config: &Config,
+    rows: usize,
+) -> anyhow::Result<(
+    std::sync::Arc<crate::state::AppState>,
+    entity::tenants::Model,
+    usize,
+)> {
+    let state = std::sync::Arc::new(
+        crate::app::build_state(config.clone(), crate::registry::Registry::default()).await?,
+    );
+    let per_class = rows.div_ceil(state.registry.copied_classes().len().max(1));
+    let template = crate::bootstrap::ensure_template(&state).await?;
+    let vocabulary = crate::synthetic::vocabulary(&state.db, &state.registry, 20).await?;
+    crate::synthetic::configuration(
+        &state.db,
+        &state.registry,
+        template.id,
+        per_class,
+        &vocabulary,
+    )
+    .await?;
+    Ok((state, template, per_class))
+}
+
 /// A platform-admin token for benchmark clients, signed with `config`'s secret.
 pub fn admin_token(state: &crate::state::AppState, config: &Config) -> anyhow::Result<String> {
     state.verifier.mint(

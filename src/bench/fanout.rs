@@ -16,8 +16,10 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 
-use super::{BenchServer, Memory, Scratch, admin_token, backend_name, percentile};
-use crate::{app, bootstrap, config::Config, registry::Registry, synthetic};
+use super::{
+    BenchServer, Memory, Scratch, admin_token, backend_name, percentile, synthetic_template,
+};
+use crate::{bootstrap, config::Config};
 
 /// What one fan-out run measured.
 #[derive(Clone, Debug)]
@@ -114,18 +116,7 @@ pub async fn run(
 ) -> anyhow::Result<FanoutMeasurement> {
     let scratch = Scratch::create(base, "fanout").await?;
     let config = scratch.config();
-    let state = app::build_state(config.clone(), Registry::default()).await?;
-    let template = bootstrap::ensure_template(&state).await?;
-    let vocabulary = synthetic::vocabulary(&state.db, &state.registry, 20).await?;
-    let per_class = rows.div_ceil(state.registry.copied_classes().len().max(1));
-    synthetic::configuration(
-        &state.db,
-        &state.registry,
-        template.id,
-        per_class,
-        &vocabulary,
-    )
-    .await?;
+    let (state, _, _) = synthetic_template(&config, rows).await?;
     bootstrap::ensure_tenant(&state, "bench-fanout", "Bench fan-out", "TENANT").await?;
     bootstrap::ensure_tenant(&state, "bench-unwatched", "Bench unwatched", "TENANT").await?;
     let token = admin_token(&state, &config)?;

@@ -8,15 +8,13 @@
 //!
 //! and prints both, their ratio and the process's peak memory.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use uuid::Uuid;
 
-use super::{Memory, Scratch, backend_name};
-use crate::{
-    app, bootstrap, config::Config, fork::runs, registry::Registry, state::AppState, synthetic,
-};
+use super::{Memory, Scratch, backend_name, synthetic_template};
+use crate::{bootstrap, config::Config, fork::runs, state::AppState};
 
 /// One measured size.
 #[derive(Clone, Debug)]
@@ -100,19 +98,8 @@ async fn floor_copy(state: &AppState, source: Uuid, target: Uuid) -> anyhow::Res
 async fn measure(base: &Config, rows: usize) -> anyhow::Result<Measurement> {
     let scratch = Scratch::create(base, &format!("fork_{rows}")).await?;
     let config = scratch.config();
-    let state = Arc::new(app::build_state(config, Registry::default()).await?);
+    let (state, template, per_class) = synthetic_template(&config, rows).await?;
     let classes = state.registry.copied_classes().len().max(1);
-    let per_class = rows.div_ceil(classes);
-    let template = bootstrap::ensure_template(&state).await?;
-    let vocabulary = synthetic::vocabulary(&state.db, &state.registry, 20).await?;
-    synthetic::configuration(
-        &state.db,
-        &state.registry,
-        template.id,
-        per_class,
-        &vocabulary,
-    )
-    .await?;
 
     // Two rounds, each a fork and a floor copy into fresh tenants; the better time of each
     // counts, so neither side pays alone for a cold connection or cache.
