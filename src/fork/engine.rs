@@ -108,8 +108,20 @@ pub struct Engine<'a, C: ConnectionTrait> {
     present: HashMap<String, HashSet<Uuid>>,
     /// Vocabulary ids whose rows must stay out of the fork (`forkable = false`), by table.
     unforkable: HashMap<String, HashSet<Uuid>>,
+    /// A dry run's rows to create, for the tables the derived phases read ([`DERIVED_INPUTS`]):
+    /// they plan from the target as it would be.
+    planned: HashMap<String, Vec<Row>>,
     outcome: ForkOutcome,
 }
+
+/// The copied tables the derived phases (3–5) compute from.
+const DERIVED_INPUTS: [&str; 5] = [
+    "applications",
+    "application_entities",
+    "actions",
+    "action_placements",
+    "portal_pages",
+];
 
 fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
@@ -132,6 +144,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             dry_run,
             present: HashMap::new(),
             unforkable: HashMap::new(),
+            planned: HashMap::new(),
             outcome: ForkOutcome::default(),
         }
     }
@@ -163,11 +176,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         }
         for (n, phase) in PHASES.iter().enumerate().skip(2) {
             progress.phase_started(phase);
-            if self.dry_run {
-                // Derived rows follow from the copied rows, which a dry run does not write.
-                progress.phase_finished(phase);
-                continue;
-            }
+            // A dry run plans these from the target plus the rows it would have created.
             let desired = match n {
                 2 => self.geo_layers().await?,
                 3 => self.citizen_read().await?,
@@ -445,6 +454,12 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             count.created += to_insert.len() as u64;
             let present = self.present.entry(class.table.clone()).or_default();
             present.extend(to_insert.iter().map(Row::id));
+            if DERIVED_INPUTS.contains(&class.table.as_str()) {
+                self.planned
+                    .entry(class.table.clone())
+                    .or_default()
+                    .extend(to_insert);
+            }
             return Ok(());
         }
         let inserted = self.insert_rows(class, &to_insert).await?;
@@ -495,13 +510,17 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             .columns(class.columns.iter().map(|c| Alias::new(&c.name)))
             .from(Alias::new(table))
             .and_where(col("tenant_id").eq(self.target));
-        Ok(self
+        let mut rows = self
             .db
             .query_all(&select)
             .await?
             .iter()
             .map(|r| Row::read(r, class))
-            .collect::<Result<Vec<_>, _>>()?)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(planned) = self.planned.get(table) {
+            rows.extend(planned.iter().cloned());
+        }
+        Ok(rows)
     }
 
     async fn vocabulary(&self, table: &str) -> anyhow::Result<HashMap<Uuid, Row>> {

@@ -143,6 +143,22 @@ crate::both! {
         assert_eq!(planned, counts(&app, template).await, "the plan counts the rows to create: {plan}");
         assert_eq!(before, fixture::dump(&app.state, tenant).await, "nothing written");
         assert_eq!(runs_before, fixture::count_all(&app.state.db, "fork_runs").await, "no run recorded");
+        // The derived phases are planned too, from the rows the run would create: the real run
+        // creates exactly what the plan said.
+        let derived = |run: &Value| -> BTreeMap<(String, String), i64> {
+            run["counts"]
+                .as_array()
+                .expect("counts")
+                .iter()
+                .filter(|c| app.state.registry.by_name(c["className"].as_str().unwrap_or("")).is_some_and(|k| !k.fork.is_copied()))
+                .map(|c| ((c["phase"].as_str().unwrap_or("").to_string(), c["className"].as_str().unwrap_or("").to_string()), c["created"].as_i64().unwrap_or(0)))
+                .collect()
+        };
+        let planned_derived = derived(plan);
+        assert!(planned_derived.values().sum::<i64>() > 0, "the fixture yields derived rows: {plan}");
+        let run = app.fork("acme").await;
+        assert_eq!(run["status"], "FINISHED", "{run}");
+        assert_eq!(planned_derived, derived(&run), "plan {plan}\nrun {run}");
     }
 
     async fn a_second_fork_converges_and_keeps_tenant_edits(app) {
