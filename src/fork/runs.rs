@@ -431,7 +431,7 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
     let result = match cut {
         Err(result) => result,
         Ok(()) => {
-            let reason = "the server shut down before the fork finished; nothing of it was kept";
+            let reason = SHUTDOWN_CUT;
             progress.emit(
                 EventKind::RollingBack,
                 None,
@@ -519,6 +519,18 @@ fn previous_state_after_failure(previous: &str) -> String {
     }
 }
 
+/// The error of a fork cut by shutdown.
+const SHUTDOWN_CUT: &str = "the server shut down before the fork finished; nothing of it was kept";
+
+/// True once the server is shutting down and the grace for running forks is over.
+fn grace_expired(state: &AppState) -> bool {
+    *state.shutdown.borrow()
+        && state
+            .stopping_since
+            .get()
+            .is_none_or(|since| since.elapsed() >= state.config.shutdown_grace)
+}
+
 async fn run_in_transaction(
     state: &AppState,
     input: &ForkPlanInput,
@@ -555,6 +567,12 @@ async fn run_in_transaction(
             pending_flush: false,
         };
         engine.run(&mut relay).await
+    };
+    // A fork that reaches its commit after the shutdown grace ran out is cut here too: the
+    // cut in `execute` can only act when the run yields, and a run must not outlive its grace.
+    let result = match result {
+        Ok(_) if grace_expired(state) => Err(anyhow::anyhow!(SHUTDOWN_CUT)),
+        other => other,
     };
     match result {
         Ok(outcome) => {
