@@ -246,6 +246,23 @@ impl BenchServer {
         anyhow::bail!("the bench server did not become ready within 10 s")
     }
 
+    /// CPU seconds the server has used so far (user + system, from `/proc/<pid>/stat`; 0 where
+    /// unknown). Clock ticks are taken as 100 per second, Linux's fixed `USER_HZ`.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15 of stat; here 11 and 12 after the name.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     /// The server's memory now (and its peak so far).
     pub fn memory(&self) -> Memory {
         Memory::of(&self.pid)

@@ -16,6 +16,8 @@ pub struct QueryMeasurement {
     pub p99_ms: f64,
     /// The server's resident memory after this level, and its peak so far (MiB).
     pub server: Memory,
+    /// The server's CPU time per request at this level, in milliseconds.
+    pub server_cpu_ms: f64,
     /// PostgreSQL alone running the same statements with pgbench: (clients, transactions/s).
     pub database: Option<(usize, f64)>,
 }
@@ -88,19 +90,21 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
         "nested query (50 applications → 500 actions → 1,000 placements) on {backend}, {seconds} s per level"
     );
     println!(
-        "{:>12} {:>10} {:>8} {:>10} {:>10} {:>10} {:>14} {:>14} {:>8}",
+        "{:>12} {:>10} {:>8} {:>10} {:>10} {:>10} {:>12} {:>14} {:>14} {:>8}",
         "concurrency",
         "requests",
         "errors",
         "req/s",
         "p50 ms",
         "p99 ms",
+        "CPU ms/req",
         "server MiB",
         "pgbench tps",
         "ratio"
     );
     let mut out = Vec::new();
     for &concurrency in levels {
+        let cpu_before = server.cpu_seconds();
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let mut tasks = Vec::with_capacity(concurrency);
         for _ in 0..concurrency.max(1) {
@@ -148,6 +152,8 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
             p50_ms: percentile(&latencies, 0.50),
             p99_ms: percentile(&latencies, 0.99),
             server: server.memory(),
+            server_cpu_ms: (server.cpu_seconds() - cpu_before) * 1000.0
+                / latencies.len().max(1) as f64,
             database: match &script {
                 Some(path) => pgbench(&scratch.url, path, concurrency, seconds).await,
                 None => None,
@@ -161,13 +167,14 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
             None => ("—".into(), "—".into()),
         };
         println!(
-            "{:>12} {:>10} {:>8} {:>10.0} {:>10.2} {:>10.2} {:>14.1} {:>14} {:>8}",
+            "{:>12} {:>10} {:>8} {:>10.0} {:>10.2} {:>10.2} {:>12.2} {:>14.1} {:>14} {:>8}",
             m.concurrency,
             m.requests,
             m.errors,
             m.per_second,
             m.p50_ms,
             m.p99_ms,
+            m.server_cpu_ms,
             m.server.rss_mb,
             database,
             ratio
