@@ -126,6 +126,18 @@ fn scalar_type(shape: &ColumnShape) -> &'static str {
     }
 }
 
+/// A field computed from the parent row without waiting on anything: answered as a plain value,
+/// with no future to allocate and poll (the nested query has thousands of these).
+fn from_row<'a>(
+    ctx: &ResolverContext<'a>,
+    value: impl FnOnce(&Row) -> Option<Value>,
+) -> FieldFuture<'a> {
+    match ctx.parent_value.try_downcast_ref::<Row>() {
+        Ok(row) => FieldFuture::from_value(value(row)),
+        Err(err) => FieldFuture::new(async move { Err::<Option<Value>, _>(err) }),
+    }
+}
+
 /// The GraphQL value of a cell.
 pub fn cell_value(cell: &Cell, reference: Option<&str>) -> Value {
     match (cell, reference) {
@@ -445,19 +457,13 @@ fn build_class(
     object = object.field(Field::new(
         "id",
         TypeRef::named_nn(TypeRef::ID),
-        move |ctx| {
-            FieldFuture::new(async move {
-                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
-                Ok(Some(Value::from(ids::encode(name, row.id()))))
-            })
-        },
+        move |ctx| from_row(&ctx, |row| Some(Value::from(ids::encode(name, row.id())))),
     ));
     if class.tenant_owned {
         object = object.field(
             Field::new("tenantId", TypeRef::named(TypeRef::ID), |ctx| {
-                FieldFuture::new(async move {
-                    let row = ctx.parent_value.try_downcast_ref::<Row>()?;
-                    Ok(row.tenant_id().map(|t| Value::from(t.to_string())))
+                from_row(&ctx, |row| {
+                    row.tenant_id().map(|t| Value::from(t.to_string()))
                 })
             })
             .description("The owning tenant's id."),
@@ -471,11 +477,9 @@ fn build_class(
         };
         let s = Arc::new(shape.clone());
         object = object.field(Field::new(shape.field.clone(), ty, move |ctx| {
-            let s = s.clone();
-            FieldFuture::new(async move {
-                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+            from_row(&ctx, |row| {
                 let reference = s.reference.as_ref().map(|(t, _, _)| t.as_str());
-                Ok(Some(cell_value(row.get(&s.column), reference)))
+                Some(cell_value(row.get(&s.column), reference))
             })
         }));
         if let Some((target_name, target_table, object_field)) = &shape.reference {
