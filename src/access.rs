@@ -434,21 +434,6 @@ async fn begin(db: &DatabaseConnection, ctx: &RequestContext) -> AppResult<Datab
     Ok(tx)
 }
 
-/// Lists rows of `class` visible to the request, with the total count.
-pub async fn list(
-    db: &DatabaseConnection,
-    ctx: &RequestContext,
-    class: &RowClass,
-    filter: &Filter,
-    page: &Page,
-) -> AppResult<(Vec<Row>, u64)> {
-    let (rows, _, total) = list_window(db, ctx, class, filter, page, |_| {
-        Ok((page.offset, page.limit))
-    })
-    .await?;
-    Ok((rows, total))
-}
-
 /// One page of a connection, in one transaction: counts the visible rows, lets `window` turn
 /// the count into `(offset, limit)` (what `last`/`before` need), and reads that page in
 /// `order` (its own offset and limit are not used). Returns the rows, the offset and the total.

@@ -80,16 +80,11 @@ pub async fn run(base: &Config, plan: &Plan) -> anyhow::Result<()> {
             ),
         );
     }
-    if let Some(first) = queries.first() {
+    if let Some(share) = report.guard_share() {
         row(
             "guard: JWT, tenant, membership".into(),
             "per request, share",
-            format!(
-                "{:.3} ms, {:.1}% of a request at concurrency {}",
-                report.guard_ms,
-                report.guard_ms / first.p50_ms.max(0.001) * 100.0,
-                first.concurrency
-            ),
+            share,
         );
     }
     row(

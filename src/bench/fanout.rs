@@ -220,19 +220,27 @@ pub async fn run(
     Ok(measurement)
 }
 
-/// Starts a fork of the template into `target` through the API; its run id.
-async fn start_fork(addr: &str, token: &str, target: &str) -> anyhow::Result<String> {
-    let response: Value = reqwest::Client::new()
+/// One GraphQL request to the bench server, as the platform admin; the JSON body.
+async fn graphql(addr: &str, token: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
+    Ok(reqwest::Client::new()
         .post(format!("http://{addr}/graphql"))
         .bearer_auth(token)
-        .json(&json!({
-            "query": "mutation($t: String!) { forkTenant(input: {target: $t}) { id } }",
-            "variables": { "t": target },
-        }))
+        .json(&json!({ "query": query, "variables": variables }))
         .send()
         .await?
         .json()
-        .await?;
+        .await?)
+}
+
+/// Starts a fork of the template into `target` through the API; its run id.
+async fn start_fork(addr: &str, token: &str, target: &str) -> anyhow::Result<String> {
+    let response = graphql(
+        addr,
+        token,
+        "mutation($t: String!) { forkTenant(input: {target: $t}) { id } }",
+        json!({ "t": target }),
+    )
+    .await?;
     Ok(response["data"]["forkTenant"]["id"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("forkTenant failed: {response}"))?
@@ -253,19 +261,14 @@ fn phases_to_end_ms(events: &[(&str, DateTime<Utc>)]) -> f64 {
 
 /// Polls `forkRun` until the run ends; [`phases_to_end_ms`] of its stored events.
 async fn wait_for_run(addr: &str, token: &str, run: &str) -> anyhow::Result<f64> {
-    let client = reqwest::Client::new();
     for _ in 0..6000 {
-        let response: Value = client
-            .post(format!("http://{addr}/graphql"))
-            .bearer_auth(token)
-            .json(&json!({
-                "query": "query($id: ID!) { forkRun(id: $id) { status forkEvents { kind at } } }",
-                "variables": { "id": run },
-            }))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let response = graphql(
+            addr,
+            token,
+            "query($id: ID!) { forkRun(id: $id) { status forkEvents { kind at } } }",
+            json!({ "id": run }),
+        )
+        .await?;
         let status = response["data"]["forkRun"]["status"]
             .as_str()
             .unwrap_or_default();

@@ -204,14 +204,6 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
         .map_err(|e| anyhow::anyhow!("the guard refused the bench token: {e:?}"))?;
     }
     let guard_ms = started.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds);
-    if let Some(first) = out.first() {
-        println!(
-            "guard (JWT, tenant, membership): {:.3} ms per request, {:.1}% of a request at concurrency {}",
-            guard_ms,
-            guard_ms / first.p50_ms.max(0.001) * 100.0,
-            first.concurrency
-        );
-    }
     let _ = state.db.clone().close().await;
     if let Some(path) = script {
         let _ = std::fs::remove_file(path);
@@ -219,12 +211,29 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
     let (ready_ms, idle) = (server.ready_ms, server.idle);
     server.stop().await;
     scratch.drop_it().await;
-    Ok(QueryReport {
+    let report = QueryReport {
         levels: out,
         guard_ms,
         ready_ms,
         idle,
-    })
+    };
+    if let Some(share) = report.guard_share() {
+        println!("guard (JWT, tenant, membership): {share}");
+    }
+    Ok(report)
+}
+
+impl QueryReport {
+    /// The guard's cost per request and its share of a request at the first concurrency level.
+    pub fn guard_share(&self) -> Option<String> {
+        let first = self.levels.first()?;
+        Some(format!(
+            "{:.3} ms per request, {:.1}% of a request at concurrency {}",
+            self.guard_ms,
+            self.guard_ms / first.p50_ms.max(0.001) * 100.0,
+            first.concurrency
+        ))
+    }
 }
 
 /// The statements the data layer sends for [`NESTED`], written out for pgbench with this

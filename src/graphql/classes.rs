@@ -475,7 +475,7 @@ fn build_class(
         } else {
             TypeRef::named_nn(scalar_type(shape))
         };
-        let s = Arc::new(shape.clone());
+        let s = shape.clone();
         object = object.field(Field::new(shape.field.clone(), ty, move |ctx| {
             from_row(&ctx, |row| {
                 let reference = s.reference.as_ref().map(|(t, _, _)| t.as_str());
