@@ -58,7 +58,8 @@ impl Application {
         let listener =
             db::is_postgres(&state.db).then(|| crate::fork::listener::spawn(state.clone()));
         let stopping = state.shutdown.subscribe();
-        let serve = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+        let header_timeout = state.config.header_timeout;
+        let serve = crate::accept::serve(self.listener, router, header_timeout, async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; draining");
             let _ = state.stopping_since.set(std::time::Instant::now());

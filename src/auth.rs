@@ -3,8 +3,9 @@
 //! Only the configured algorithms are accepted: HS256 when a shared secret is configured, and
 //! RS256/ES256/EdDSA when public keys are (PEM, or a JWKS document from a file or a URL, looked
 //! up by `kid`; an unknown `kid` causes at most one refetch of a remote JWKS a minute). `exp` and
-//! `sub` are required, `nbf` is checked, `iss`/`aud` when configured, with 30 s of leeway.
-//! `alg: none` never verifies, and `jku`/`x5u`/`jwk` headers are never followed.
+//! `sub` are required, `nbf` is checked, and `iss`/`aud` are required and checked when configured
+//! (`aud` may be an array containing the audience), with 30 s of leeway. `alg: none` never
+//! verifies; tokens carrying `jku`/`x5u`/`jwk`/`x5c` or any `crit` header are refused.
 
 use std::{
     collections::HashMap,
@@ -27,6 +28,14 @@ use crate::{
 /// Leeway for `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
 
+/// A token's `aud` claim: a single audience or several.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
 /// The claims Forklift reads from a token.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -40,8 +49,9 @@ pub struct Claims {
     pub iat: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// The audience: one string or, as RFC 7519 §4.1.3 allows, an array of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     /// The tenant (slug or id) this token is pinned to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
@@ -248,6 +258,20 @@ impl Verifier {
     /// Verifies `token` and returns its claims, or `UNAUTHENTICATED`.
     pub fn verify(&self, token: &str) -> Result<Claims, AppError> {
         let header = decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
+        // RFC 7515 §4.1.11: a `crit` header names extensions the recipient must understand;
+        // this server implements none, so any `crit` is refused. Keys are never taken from
+        // the token itself (`jku`, `x5u`, `jwk`, `x5c`).
+        if header.crit.is_some() {
+            return Err(unauthenticated(
+                "the token's `crit` header names extensions this server does not implement",
+            ));
+        }
+        if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some()
+        {
+            return Err(unauthenticated(
+                "tokens may not carry their own keys (`jku`, `x5u`, `jwk`, `x5c`)",
+            ));
+        }
         let (key, algorithm) = match header.alg {
             Algorithm::HS256 => match &self.secret {
                 Some((key, _)) => (key.clone(), Algorithm::HS256),
@@ -282,7 +306,15 @@ impl Verifier {
         let mut validation = Validation::new(algorithm);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience is required, not merely checked when present.
+        let mut required = vec!["exp", "sub"];
+        if self.issuer.is_some() {
+            required.push("iss");
+        }
+        if self.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         match &self.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
@@ -354,7 +386,7 @@ impl TokenRequest {
             nbf: None,
             iat: Some(now),
             iss: config.jwt_issuer.clone(),
-            aud: config.jwt_audience.clone(),
+            aud: config.jwt_audience.clone().map(Audience::One),
             tenant: self.tenant.clone(),
             platform_role: self.admin.then(|| "admin".to_string()),
             grants: self.grants.clone(),

@@ -21,6 +21,8 @@ pub const COLOR_FIELDS: [(&str, &str); 6] = [
 
 /// Longest custom CSS accepted, in characters.
 pub const MAX_CSS_CHARS: usize = 10_000;
+/// Deepest nesting of blocks, functions and brackets in custom CSS.
+pub const MAX_CSS_NESTING: usize = 16;
 
 /// Largest logo accepted, in bytes.
 pub const MAX_LOGO_BYTES: usize = 2 * 1024 * 1024;
@@ -254,6 +256,12 @@ pub fn custom_css(css: &str) -> AppResult<String> {
         // Escapes are how filters are dodged (`\65xpression`); plain CSS for colours and layout
         // does not need them.
         return Err(refuse("escapes (`\\`) are not allowed in custom CSS"));
+    }
+    // The walk below recurses once per nested block: bound the nesting before it runs.
+    if let Err(depth) = crate::nesting::css(css, MAX_CSS_NESTING) {
+        return Err(refuse(format!(
+            "custom CSS nests deeper than {MAX_CSS_NESTING} levels (reached {depth})"
+        )));
     }
     let mut input = ParserInput::new(css);
     let mut parser = Parser::new(&mut input);

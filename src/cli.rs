@@ -243,6 +243,30 @@ fn init_tracing(format: LogFormat) -> crate::telemetry::Guard {
     guard
 }
 
+/// Stack of every runtime worker thread. Input nesting is bounded far below what this holds
+/// (`limits.rs`, ARCHITECTURE.md "Input limits"); the size is set here rather than left to
+/// the runtime's default so the margin is a decision, not an accident.
+pub const WORKER_STACK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Logs a panic once, as an error event inside the span that was current (so it carries the
+/// request id), instead of the default hook's bare stderr line. Whoever catches the unwind
+/// (the HTTP layer, a WebSocket operation) answers without logging it again.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(panic.message = %message, panic.location = %location, "panic");
+    }));
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -254,8 +278,10 @@ pub fn main() -> ExitCode {
         }
     };
     let _telemetry = init_tracing(config.log_format);
+    install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()
     {
         Ok(r) => r,

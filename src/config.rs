@@ -74,6 +74,9 @@ pub struct Config {
     pub fork_lease: Duration,
     /// Per-request deadline (`FORKLIFT_REQUEST_TIMEOUT_SECS`, 30).
     pub request_timeout: Duration,
+    /// How long a client has to send a request's headers, from the first byte of the request
+    /// (`FORKLIFT_HEADER_TIMEOUT_SECS`, 10); the connection is closed after it.
+    pub header_timeout: Duration,
     /// GraphQL operations over HTTP executing at once (`FORKLIFT_MAX_CONCURRENT_REQUESTS`, four
     /// per core, at least 8); more wait their turn within the request deadline. A large nested
     /// response is CPU and memory while it is built, so this bounds both under a burst.
@@ -88,6 +91,9 @@ pub struct Config {
     /// (`before_phase:1`, `mid_phase:2`, `after_phase:N`), or hold it there
     /// (`pause:after_phase:1:1500`, milliseconds). Never set it in production.
     pub fork_failpoint: Option<String>,
+    /// Test-only: `panic` makes a request carrying `x-forklift-failpoint: panic` panic in its
+    /// handler (`FORKLIFT_REQUEST_FAILPOINT`).
+    pub request_failpoint: Option<String>,
 }
 
 /// Four concurrent GraphQL operations per core, at least 8.
@@ -211,6 +217,9 @@ impl Config {
             request_timeout: Duration::from_secs(
                 number("FORKLIFT_REQUEST_TIMEOUT_SECS", 30)? as u64
             ),
+            header_timeout: Duration::from_secs(
+                number("FORKLIFT_HEADER_TIMEOUT_SECS", 10)?.max(1) as u64,
+            ),
             max_concurrent_requests: number(
                 "FORKLIFT_MAX_CONCURRENT_REQUESTS",
                 default_concurrency() as i64,
@@ -219,6 +228,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
             ui_dir: var("FORKLIFT_UI_DIR").map_or_else(|| "ui/node_modules".into(), Into::into),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
+            request_failpoint: var("FORKLIFT_REQUEST_FAILPOINT"),
         })
     }
 
@@ -238,10 +248,12 @@ impl Config {
             trial_days: 14,
             fork_lease: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
             max_concurrent_requests: default_concurrency(),
             shutdown_grace: Duration::from_secs(5),
             ui_dir: "ui/node_modules".into(),
             fork_failpoint: None,
+            request_failpoint: None,
         }
     }
 

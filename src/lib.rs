@@ -7,6 +7,7 @@
 //! template into tenants; [`admin`] is tenant administration; [`bootstrap`] brings an empty
 //! database up.
 
+pub mod accept;
 pub mod access;
 pub mod admin;
 pub mod app;
@@ -25,6 +26,7 @@ pub mod limits;
 pub mod metrics;
 pub mod naming;
 pub mod negotiation;
+pub mod nesting;
 pub mod registry;
 pub mod rows;
 pub mod scope;

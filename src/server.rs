@@ -13,6 +13,7 @@ use axum::{
     routing::get,
 };
 use tower_http::{
+    catch_panic::CatchPanicLayer,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
@@ -67,6 +68,8 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::upgrade))
         .route("/tenants/{slug}/logo", get(logo))
+        // Innermost, so a panic's answer still gets the request id and the trace span.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -92,6 +95,15 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
             timeout.max(Duration::from_secs(1)),
         ))
         .with_state(server))
+}
+
+/// The answer to a request whose handling panicked: a coded internal error. The panic itself
+/// was logged once, with the request's span, by the hook `cli::install_panic_hook` sets.
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        AppError::Internal(anyhow::anyhow!("a request handler panicked")),
+    )
 }
 
 async fn logo(State(server): State<Server>, Path(slug): Path<String>) -> Response {
@@ -153,23 +165,29 @@ async fn readyz(State(server): State<Server>) -> Response {
     }
 }
 
-/// The inputs of tenant resolution, read from the request headers.
-pub fn inputs_from_headers(headers: &HeaderMap) -> RequestInputs {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+/// A header's text: `Ok(None)` when absent, and `BAD_USER_INPUT` naming the header when its
+/// bytes are not UTF-8 (a header that cannot be read is refused, never silently ignored).
+pub fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, AppError> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
     };
-    RequestInputs {
-        bearer: text("authorization").and_then(|v| {
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(text) => Ok(Some(text.to_string())),
+        Err(_) => Err(AppError::input(name, "the header is not valid UTF-8")),
+    }
+}
+
+/// The inputs of tenant resolution, read from the request headers.
+pub fn inputs_from_headers(headers: &HeaderMap) -> Result<RequestInputs, AppError> {
+    Ok(RequestInputs {
+        bearer: header_text(headers, "authorization")?.and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
                 .map(|t| t.trim().to_string())
         }),
-        tenant_header: text("x-tenant"),
-        host: text("host"),
-    }
+        tenant_header: header_text(headers, "x-tenant")?,
+        host: header_text(headers, "host")?,
+    })
 }
 
 /// A GraphQL error response with one error, as `application/json`.
@@ -182,6 +200,7 @@ async fn execute(
     headers: &HeaderMap,
     media: Media,
     request: async_graphql::Request,
+    inspection: limits::Inspection,
 ) -> Response {
     // Held until the response body is built: waiting here costs a queued request nothing but
     // time, while executing it would hold its whole response in memory.
@@ -190,20 +209,22 @@ async fn execute(
             "the execution limiter is closed"
         )));
     };
-    let inputs = inputs_from_headers(headers);
+    let inputs = match inputs_from_headers(headers) {
+        Ok(inputs) => inputs,
+        Err(err) => return media.request_error(err),
+    };
     let bearer = inputs.bearer.clone();
     let ctx = match scope::resolve(&server.state, inputs).await {
         Ok(ctx) => ctx,
         Err(err) => {
-            let fields = limits::mutation_fields(&request.query, request.operation_name.as_deref());
-            if !fields.is_empty() {
+            if inspection.is_mutation() {
                 // Refused before any resolver ran: the audit log still shows the attempt.
                 let actor = bearer
                     .as_deref()
                     .and_then(|t| server.state.verifier.verify(t).ok())
                     .map(|c| c.sub);
-                for field in fields {
-                    audit::record_refused_request(&server.state, actor.as_deref(), &field, &err)
+                for field in &inspection.root_fields {
+                    audit::record_refused_request(&server.state, actor.as_deref(), field, &err)
                         .await;
                 }
             }
@@ -213,14 +234,30 @@ async fn execute(
     if let Ok(crate::scope::Scope::Tenant(t)) = ctx.scope() {
         tracing::Span::current().record("tenant.id", tracing::field::display(t.id));
     }
-    media.graphql(run(server, ctx, request).await)
+    failpoint(&server.state, headers);
+    media.graphql(run(server, ctx, request, inspection.label()).await)
 }
 
-/// Executes a request for a resolved context, with its per-request loader.
+/// Test builds only: a request carrying `x-forklift-failpoint: panic` panics in its handler
+/// when the server runs with `FORKLIFT_REQUEST_FAILPOINT=panic`, so tests can show that a panic
+/// costs one request and nothing else.
+fn failpoint(state: &AppState, headers: &HeaderMap) {
+    if state.config.request_failpoint.as_deref() == Some("panic")
+        && headers
+            .get("x-forklift-failpoint")
+            .is_some_and(|v| v.as_bytes() == b"panic")
+    {
+        panic!("request failpoint: panic");
+    }
+}
+
+/// Executes a request for a resolved context, with its per-request loader. `label` names the
+/// operation in the metrics (see [`limits::Inspection::label`]).
 pub async fn run(
     server: &Server,
     ctx: RequestContext,
     request: async_graphql::Request,
+    label: &str,
 ) -> async_graphql::Response {
     let loader = DataLoader::new(
         RowsLoader {
@@ -231,15 +268,11 @@ pub async fn run(
         tokio::spawn,
     );
     let started = std::time::Instant::now();
-    let operation = limits::root_fields(&request.query, request.operation_name.as_deref())
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| "invalid".to_string());
     let mut response = server.schema.execute(request.data(ctx).data(loader)).await;
     server
         .state
         .metrics
-        .request(&operation, response.errors.is_empty(), started.elapsed());
+        .request(label, response.errors.is_empty(), started.elapsed());
     for error in &mut response.errors {
         with_code(error);
     }
@@ -248,7 +281,7 @@ pub async fn run(
 
 /// Gives an error that has no `extensions.code` one: a request-level error (parse, validation)
 /// is the caller's (`BAD_USER_INPUT`); an execution error without a code is ours (`INTERNAL`).
-fn with_code(error: &mut async_graphql::ServerError) {
+pub(crate) fn with_code(error: &mut async_graphql::ServerError) {
     let has_code = error
         .extensions
         .as_ref()
@@ -302,6 +335,9 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: By
     } else if content_type.starts_with("application/json")
         || content_type.starts_with("application/graphql-response+json")
     {
+        if let Err(err) = limits::check_json("body", &body) {
+            return media.malformed(StatusCode::BAD_REQUEST, err);
+        }
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(_) => {
@@ -348,10 +384,12 @@ async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: By
             ),
         );
     };
-    if let Err(err) = limits::check(&request.query, request.operation_name.as_deref()) {
-        return media.request_error(err);
-    }
-    execute(&server, &headers, media, request).await
+    let mut request = request;
+    let inspection = match limits::inspect(&mut request) {
+        Ok(inspection) => inspection,
+        Err(err) => return media.request_error(err),
+    };
+    execute(&server, &headers, media, request, inspection).await
 }
 
 /// Query-string form of a GraphQL request.
@@ -377,24 +415,14 @@ async fn graphql_get(
             AppError::input("query", "is required"),
         );
     };
-    if let Err(err) = limits::check(&query, params.operation_name.as_deref()) {
-        return media.request_error(err);
-    }
-    if limits::is_mutation(&query, params.operation_name.as_deref()) {
-        let mut response = media.malformed(
-            StatusCode::METHOD_NOT_ALLOWED,
-            AppError::input("query", "mutations are only accepted over POST"),
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
     if let Some(vars) = params.variables.filter(|v| !v.is_empty()) {
+        if let Err(err) = limits::check_json("variables", vars.as_bytes()) {
+            return media.malformed(StatusCode::BAD_REQUEST, err);
+        }
         match serde_json::from_str::<serde_json::Value>(&vars) {
             Ok(v) => request = request.variables(async_graphql::Variables::from_json(v)),
             Err(_) => {
@@ -405,5 +433,19 @@ async fn graphql_get(
             }
         }
     }
-    execute(&server, &headers, media, request).await
+    let inspection = match limits::inspect(&mut request) {
+        Ok(inspection) => inspection,
+        Err(err) => return media.request_error(err),
+    };
+    if inspection.is_mutation() {
+        let mut response = media.malformed(
+            StatusCode::METHOD_NOT_ALLOWED,
+            AppError::input("query", "mutations are only accepted over POST"),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&server, &headers, media, request, inspection).await
 }

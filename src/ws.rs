@@ -8,6 +8,7 @@
 
 use std::{
     collections::HashMap,
+    panic::AssertUnwindSafe,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -20,7 +21,7 @@ use axum::{
     http::HeaderMap,
     response::Response,
 };
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::AbortHandle};
 
@@ -60,10 +61,12 @@ pub async fn upgrade(
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::TransportWs,
     };
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string);
+    let host = match crate::server::header_text(&headers, "host") {
+        Ok(host) => host,
+        Err(err) => {
+            return crate::server::error_response(axum::http::StatusCode::BAD_REQUEST, err);
+        }
+    };
     ws.on_upgrade(move |socket| serve(socket, server, protocol, host))
 }
 
@@ -167,6 +170,10 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
             Message::Close(_) => break,
             _ => continue,
         };
+        if limits::check_json("message", raw.as_bytes()).is_err() {
+            let _ = out.send(close(4400, "Message nested too deeply")).await;
+            break;
+        }
         let Ok(msg) = serde_json::from_str::<Value>(&raw) else {
             let _ = out.send(close(4400, "Invalid message received")).await;
             break;
@@ -308,10 +315,6 @@ fn start(
     out: mpsc::Sender<Message>,
     subscriptions: Subscriptions,
 ) {
-    let (next, error) = match protocol {
-        Protocol::TransportWs => ("next", "error"),
-        Protocol::Legacy => ("data", "error"),
-    };
     let server = server.clone();
     let registry = subscriptions.clone();
     let task_id = id.clone();
@@ -319,53 +322,14 @@ fn start(
     let task = tokio::spawn(async move {
         let id = task_id;
         let _active = ActiveSubscription::new(&server.state.metrics);
-        if let Err(err) = limits::check(&request.query, request.operation_name.as_deref()) {
-            let payload = json!([{"message": err.message(), "extensions": {"code": err.code()}}]);
+        let operation = operate(&server, protocol, ctx, &id, request, &out);
+        // A panic ends this operation with a coded error; the socket and its other
+        // operations carry on (the panic hook has logged it with its span).
+        if AssertUnwindSafe(operation).catch_unwind().await.is_err() {
+            let payload = json!([{"message": "internal error", "extensions": {"code": "INTERNAL"}}]);
             let _ = out
-                .send(text(json!({"type": error, "id": id, "payload": payload})))
+                .send(text(json!({"type": "error", "id": id, "payload": payload})))
                 .await;
-            registry
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-            return;
-        }
-        let loader = async_graphql::dataloader::DataLoader::new(
-            crate::graphql::loaders::RowsLoader {
-                db: server.state.scoped_db.clone(),
-                ctx: ctx.clone(),
-                registry: server.state.registry.clone(),
-            },
-            tokio::spawn,
-        );
-        let mut responses = server
-            .schema
-            .execute_stream(request.data(ctx).data(loader))
-            .boxed();
-        let mut first = true;
-        let mut failed = false;
-        while let Some(response) = responses.next().await {
-            if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-                let errors = serde_json::to_value(&response.errors).unwrap_or_default();
-                let _ = out
-                    .send(text(json!({"type": error, "id": id, "payload": errors})))
-                    .await;
-                failed = true;
-                break;
-            }
-            first = false;
-            let message = serde_json::to_string(&Payload {
-                kind: next,
-                id: &id,
-                payload: &response,
-            })
-            .unwrap_or_default();
-            if out.send(Message::Text(message.into())).await.is_err() {
-                return;
-            }
-        }
-        if !failed || protocol == Protocol::Legacy {
-            let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
         }
         registry
             .lock()
@@ -374,6 +338,68 @@ fn start(
     });
     map.insert(id, task.abort_handle());
     drop(map);
+}
+
+/// Runs one operation of a socket to its end: checks it like any request, then sends its
+/// responses and the protocol's closing message.
+async fn operate(
+    server: &Server,
+    protocol: Protocol,
+    ctx: RequestContext,
+    id: &str,
+    mut request: async_graphql::Request,
+    out: &mpsc::Sender<Message>,
+) {
+    let next = match protocol {
+        Protocol::TransportWs => "next",
+        Protocol::Legacy => "data",
+    };
+    if let Err(err) = limits::inspect(&mut request) {
+        let payload = json!([{"message": err.message(), "extensions": {"code": err.code()}}]);
+        let _ = out
+            .send(text(json!({"type": "error", "id": id, "payload": payload})))
+            .await;
+        return;
+    }
+    let loader = async_graphql::dataloader::DataLoader::new(
+        crate::graphql::loaders::RowsLoader {
+            db: server.state.scoped_db.clone(),
+            ctx: ctx.clone(),
+            registry: server.state.registry.clone(),
+        },
+        tokio::spawn,
+    );
+    let mut responses = server
+        .schema
+        .execute_stream(request.data(ctx).data(loader))
+        .boxed();
+    let mut first = true;
+    while let Some(mut response) = responses.next().await {
+        for error in &mut response.errors {
+            crate::server::with_code(error);
+        }
+        if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+            let errors = serde_json::to_value(&response.errors).unwrap_or_default();
+            let _ = out
+                .send(text(json!({"type": "error", "id": id, "payload": errors})))
+                .await;
+            if protocol == Protocol::Legacy {
+                let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
+            }
+            return;
+        }
+        first = false;
+        let message = serde_json::to_string(&Payload {
+            kind: next,
+            id,
+            payload: &response,
+        })
+        .unwrap_or_default();
+        if out.send(Message::Text(message.into())).await.is_err() {
+            return;
+        }
+    }
+    let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
 }
 
 /// Counts a subscription as active for as long as it lives (also when its task is aborted).
