@@ -266,7 +266,10 @@ impl Verifier {
                 "the token's `crit` header names extensions this server does not implement",
             ));
         }
-        if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some()
+        if header.jku.is_some()
+            || header.x5u.is_some()
+            || header.jwk.is_some()
+            || header.x5c.is_some()
         {
             return Err(unauthenticated(
                 "tokens may not carry their own keys (`jku`, `x5u`, `jwk`, `x5c`)",

@@ -218,7 +218,7 @@ impl Config {
                 number("FORKLIFT_REQUEST_TIMEOUT_SECS", 30)? as u64
             ),
             header_timeout: Duration::from_secs(
-                number("FORKLIFT_HEADER_TIMEOUT_SECS", 10)?.max(1) as u64,
+                number("FORKLIFT_HEADER_TIMEOUT_SECS", 10)?.max(1) as u64
             ),
             max_concurrent_requests: number(
                 "FORKLIFT_MAX_CONCURRENT_REQUESTS",

@@ -27,7 +27,8 @@ pub const MAX_QUERY_BYTES: usize = 50_000;
 /// Deepest bracket nesting of a document: selection sets, lists, input objects and argument
 /// lists together (`{ a(b: [{c: 1}]) { d } }` is 4 deep). Far below what a 2 MiB stack holds.
 pub const MAX_DOCUMENT_NESTING: usize = 64;
-/// Deepest nesting of a JSON request body or WebSocket message (variables included).
+/// Deepest nesting of a JSON text: a request body, a GET request's variables, a WebSocket
+/// message; every object and array counts, the envelope included.
 pub const MAX_JSON_NESTING: usize = 64;
 /// Most aliases in one document.
 pub const MAX_ALIASES: usize = 15;
@@ -110,7 +111,7 @@ pub fn inspect(request: &mut async_graphql::Request) -> Result<Inspection, AppEr
 
 /// Refuses a JSON text nested deeper than [`MAX_JSON_NESTING`], before it is deserialized.
 pub fn check_json(field: &str, text: &[u8]) -> Result<(), AppError> {
-    nesting::json(text, MAX_JSON_NESTING + 2)
+    nesting::json(text, MAX_JSON_NESTING)
         .map(|_| ())
         .map_err(|depth| {
             AppError::input(

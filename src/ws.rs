@@ -326,7 +326,8 @@ fn start(
         // A panic ends this operation with a coded error; the socket and its other
         // operations carry on (the panic hook has logged it with its span).
         if AssertUnwindSafe(operation).catch_unwind().await.is_err() {
-            let payload = json!([{"message": "internal error", "extensions": {"code": "INTERNAL"}}]);
+            let payload =
+                json!([{"message": "internal error", "extensions": {"code": "INTERNAL"}}]);
             let _ = out
                 .send(text(json!({"type": "error", "id": id, "payload": payload})))
                 .await;
@@ -359,6 +360,9 @@ async fn operate(
         let _ = out
             .send(text(json!({"type": "error", "id": id, "payload": payload})))
             .await;
+        if protocol == Protocol::Legacy {
+            let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
+        }
         return;
     }
     let loader = async_graphql::dataloader::DataLoader::new(

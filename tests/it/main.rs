@@ -9,6 +9,7 @@ mod admin;
 mod fork;
 mod foundation;
 mod guard;
+mod hostile;
 mod http;
 mod replicas;
 mod rls;
