@@ -91,8 +91,8 @@ pub struct Config {
     /// (`before_phase:1`, `mid_phase:2`, `after_phase:N`), or hold it there
     /// (`pause:after_phase:1:1500`, milliseconds). Never set it in production.
     pub fork_failpoint: Option<String>,
-    /// Test-only: `panic` makes a request carrying `x-forklift-failpoint: panic` panic in its
-    /// handler (`FORKLIFT_REQUEST_FAILPOINT`).
+    /// Test-only (`FORKLIFT_REQUEST_FAILPOINT`): `panic` makes an operation named
+    /// `server::PANIC_OPERATION` panic in its handler. Never set it in production.
     pub request_failpoint: Option<String>,
 }
 

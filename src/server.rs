@@ -100,10 +100,15 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
 /// The answer to a request whose handling panicked: a coded internal error. The panic itself
 /// was logged once, with the request's span, by the hook `cli::install_panic_hook` sets.
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    error_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        AppError::Internal(anyhow::anyhow!("a request handler panicked")),
-    )
+    let body = serde_json::json!({
+        "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }]
+    });
+    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
 }
 
 async fn logo(State(server): State<Server>, Path(slug): Path<String>) -> Response {
@@ -234,18 +239,19 @@ async fn execute(
     if let Ok(crate::scope::Scope::Tenant(t)) = ctx.scope() {
         tracing::Span::current().record("tenant.id", tracing::field::display(t.id));
     }
-    failpoint(&server.state, headers);
+    failpoint(&server.state, &request);
     media.graphql(run(server, ctx, request, inspection.label()).await)
 }
 
-/// Test builds only: a request carrying `x-forklift-failpoint: panic` panics in its handler
-/// when the server runs with `FORKLIFT_REQUEST_FAILPOINT=panic`, so tests can show that a panic
-/// costs one request and nothing else.
-fn failpoint(state: &AppState, headers: &HeaderMap) {
+/// The operation name that panics in its handler when the server runs with
+/// `FORKLIFT_REQUEST_FAILPOINT=panic`, so tests can show that a panic costs one operation and
+/// nothing else, on HTTP and WebSocket alike. Never set the failpoint in production.
+pub const PANIC_OPERATION: &str = "ForkliftFailpointPanic";
+
+/// Panics when the failpoint is set and `request`'s `operationName` is [`PANIC_OPERATION`].
+pub(crate) fn failpoint(state: &AppState, request: &async_graphql::Request) {
     if state.config.request_failpoint.as_deref() == Some("panic")
-        && headers
-            .get("x-forklift-failpoint")
-            .is_some_and(|v| v.as_bytes() == b"panic")
+        && request.operation_name.as_deref() == Some(PANIC_OPERATION)
     {
         panic!("request failpoint: panic");
     }

@@ -365,6 +365,7 @@ async fn operate(
         }
         return;
     }
+    crate::server::failpoint(&server.state, &request);
     let loader = async_graphql::dataloader::DataLoader::new(
         crate::graphql::loaders::RowsLoader {
             db: server.state.scoped_db.clone(),

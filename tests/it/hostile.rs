@@ -437,12 +437,12 @@ crate::both_backends! {
         )
         .await else { return };
         let admin = app.admin();
+        let panicking = format!("query {} {{ me {{ subject }} }}", forklift::server::PANIC_OPERATION);
         let response = app
             .http
             .post(app.url("/graphql"))
             .bearer_auth(&admin)
-            .header("x-forklift-failpoint", "panic")
-            .json(&json!({ "query": "{ me { subject } }" }))
+            .json(&json!({ "query": panicking, "operationName": forklift::server::PANIC_OPERATION }))
             .send()
             .await
             .expect("the panicking request is answered");
@@ -452,6 +452,17 @@ crate::both_backends! {
         assert_eq!(code(&body).as_deref(), Some("INTERNAL"), "{body}");
         assert_eq!(body["errors"][0]["message"], "internal error", "nothing of the panic leaks");
         assert_alive(&app).await;
+        // On a socket: the panicking operation ends with an INTERNAL error, the socket and its
+        // next operation carry on.
+        let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &admin).await;
+        wsclient::send(&mut socket, json!({ "id": "p", "type": "subscribe", "payload": { "query": panicking, "operationName": forklift::server::PANIC_OPERATION } })).await;
+        let error = wsclient::next_json(&mut socket).await;
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["payload"][0]["extensions"]["code"], "INTERNAL", "{error}");
+        wsclient::send(&mut socket, json!({ "id": "q", "type": "subscribe", "payload": { "query": "{ me { subject } }" } })).await;
+        let next = wsclient::next_json(&mut socket).await;
+        assert_eq!(next["type"], "next", "{next}");
+        assert!(next["payload"]["data"]["me"]["subject"].is_string(), "{next}");
     }
 
     async fn slow_headers_are_cut(backend) {
