@@ -22,8 +22,42 @@ use crate::{config::Environment, registry::Registry, state::AppState};
 pub const MAX_DEPTH: usize = 10;
 /// Complexity limit of a query.
 pub const MAX_COMPLEXITY: usize = 5_000;
+/// Most ids one `nodes` call looks up (each is a lookup of its own).
+pub const MAX_NODE_IDS: usize = 100;
 /// Directive limit of a query.
 pub const MAX_DIRECTIVES: usize = 10;
+
+/// The names of the root fields of `schema` (Query, Mutation and Subscription), read from its SDL.
+pub fn root_fields(schema: &Schema) -> std::collections::HashSet<String> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let Ok(doc) = async_graphql::parser::parse_schema(schema.sdl()) else {
+        return Default::default();
+    };
+    doc.definitions
+        .iter()
+        .filter_map(|definition| match definition {
+            TypeSystemDefinition::Type(ty)
+                if matches!(
+                    ty.node.name.node.as_str(),
+                    "Query" | "Mutation" | "Subscription"
+                ) =>
+            {
+                match &ty.node.kind {
+                    TypeKind::Object(object) => Some(
+                        object
+                            .fields
+                            .iter()
+                            .map(|f| f.node.name.node.to_string())
+                            .collect::<Vec<_>>(),
+                    ),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
 
 /// Builds the schema. `state` is `None` only when exporting the SDL.
 pub fn build_schema(
@@ -62,8 +96,12 @@ pub fn build_schema(
                     let state = classes::app(&ctx)?;
                     let req = classes::request(&ctx)?;
                     let ids = ctx.args.try_get("ids")?.list()?;
-                    if ids.len() > classes::MAX_PAGE as usize {
-                        return Err(crate::error::AppError::input("ids", "too many ids").into());
+                    if ids.len() > MAX_NODE_IDS {
+                        return Err(crate::error::AppError::input(
+                            "ids",
+                            format!("at most {MAX_NODE_IDS} ids per call"),
+                        )
+                        .into());
                     }
                     let mut out = Vec::with_capacity(ids.len());
                     for id in ids.iter() {
@@ -80,8 +118,8 @@ pub fn build_schema(
                 TypeRef::named_nn_list_nn(TypeRef::ID),
             ))
             .description(
-                "Rows by global id, in the order given; ids that are not visible to the caller \
-                 (missing, or another tenant's) are left out.",
+                "Rows by global id (at most 100), in the order given; ids that are not visible \
+                 to the caller (missing, or another tenant's) are left out.",
             ),
         );
     let ops = operations::build();

@@ -48,6 +48,7 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         state.config.environment,
         Some(state.clone()),
     )?;
+    state.metrics.set_root_fields(graphql::root_fields(&schema));
     let timeout = state.config.request_timeout;
     let executions = Arc::new(tokio::sync::Semaphore::new(
         state.config.max_concurrent_requests,
@@ -170,6 +171,14 @@ async fn readyz(State(server): State<Server>) -> Response {
     }
 }
 
+/// The request id the `SetRequestIdLayer` gave this request.
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// A header's text: `Ok(None)` when absent, and `BAD_USER_INPUT` naming the header when its
 /// bytes are not UTF-8 (a header that cannot be read is refused, never silently ignored).
 pub fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, AppError> {
@@ -223,15 +232,19 @@ async fn execute(
         Ok(ctx) => ctx,
         Err(err) => {
             if inspection.is_mutation() {
-                // Refused before any resolver ran: the audit log still shows the attempt.
+                // Refused before any resolver ran: the audit log still shows the attempt, once.
                 let actor = bearer
                     .as_deref()
                     .and_then(|t| server.state.verifier.verify(t).ok())
                     .map(|c| c.sub);
-                for field in &inspection.root_fields {
-                    audit::record_refused_request(&server.state, actor.as_deref(), field, &err)
-                        .await;
-                }
+                audit::record_refused_request(
+                    &server.state,
+                    actor.as_deref(),
+                    &inspection.root_fields,
+                    &err,
+                    request_id(headers).as_deref(),
+                )
+                .await;
             }
             return media.request_error(err);
         }
@@ -240,6 +253,10 @@ async fn execute(
         tracing::Span::current().record("tenant.id", tracing::field::display(t.id));
     }
     failpoint(&server.state, &request);
+    let request = match request_id(headers) {
+        Some(id) => request.data(audit::RequestId(id)),
+        None => request,
+    };
     media.graphql(run(server, ctx, request, inspection.label()).await)
 }
 
@@ -254,6 +271,43 @@ pub(crate) fn failpoint(state: &AppState, request: &async_graphql::Request) {
         && request.operation_name.as_deref() == Some(PANIC_OPERATION)
     {
         panic!("request failpoint: panic");
+    }
+}
+
+/// Runs a query or mutation that did not come over HTTP (a WebSocket operation) under the same
+/// limits as an HTTP request: it waits for an execution permit, runs with the request deadline
+/// (`FORKLIFT_REQUEST_TIMEOUT_SECS`; past it the answer is one error coded `TIMEOUT`), and every
+/// error gets a code and the metrics count it, as in [`run`].
+pub async fn execute_limited(
+    server: &Server,
+    ctx: RequestContext,
+    request: async_graphql::Request,
+    label: &str,
+) -> async_graphql::Response {
+    let Ok(_permit) = server.executions.acquire().await else {
+        return async_graphql::Response::from_errors(vec![
+            AppError::Internal(anyhow::anyhow!("the execution limiter is closed"))
+                .into_graphql()
+                .into_server_error(async_graphql::Pos::default()),
+        ]);
+    };
+    let deadline = server.state.config.request_timeout;
+    match tokio::time::timeout(deadline, run(server, ctx, request, label)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut error = async_graphql::ServerError::new(
+                format!(
+                    "the operation took longer than {} s and was stopped",
+                    deadline.as_secs()
+                ),
+                None,
+            );
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "TIMEOUT");
+            async_graphql::Response::from_errors(vec![error])
+        }
     }
 }
 

@@ -25,9 +25,11 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::AbortHandle};
 
+use async_graphql::parser::types::OperationType;
+
 use crate::{
     limits,
-    scope::{self, RequestContext, RequestInputs},
+    scope::{self, RequestInputs},
     server::Server,
 };
 
@@ -137,15 +139,16 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
     });
     let subscriptions: Subscriptions = Arc::default();
     let mut shutdown = server.state.shutdown.subscribe();
-    let mut ctx: Option<RequestContext> = None;
+    // What `connection_init` carried: every operation re-runs the guard on it, so a member
+    // removed, a tenant suspended or a role lowered since the init counts at the next operation.
+    let mut inputs: Option<RequestInputs> = None;
     let mut init_seen = false;
     let deadline = tokio::time::sleep(INIT_TIMEOUT);
     tokio::pin!(deadline);
-    server
-        .state
-        .metrics
-        .websockets
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // When the token expires: the socket closes with 4403 and its subscriptions end.
+    let expiry = tokio::time::sleep(Duration::from_secs(u32::MAX as u64));
+    tokio::pin!(expiry);
+    server.state.metrics.websockets.inc();
     loop {
         let message = tokio::select! {
             _ = &mut deadline, if !init_seen => {
@@ -154,6 +157,10 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
             }
             _ = shutdown.changed() => {
                 let _ = out.send(close(1001, "Server is going away")).await;
+                break;
+            }
+            _ = &mut expiry, if inputs.is_some() => {
+                let _ = out.send(close(4403, "Forbidden: token expired")).await;
                 break;
             }
             message = stream.next() => message,
@@ -194,11 +201,11 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                 }
                 init_seen = true;
                 let payload = msg.get("payload").cloned().unwrap_or(Value::Null);
-                match scope::resolve(&server.state, inputs_from_payload(&payload, host.clone()))
-                    .await
-                {
-                    Ok(resolved) => {
-                        ctx = Some(resolved);
+                let given = inputs_from_payload(&payload, host.clone());
+                match scope::resolve(&server.state, given.clone()).await {
+                    Ok(_) => {
+                        expiry.as_mut().reset(expires_at(&server, &given));
+                        inputs = Some(given);
                         let _ = out.send(text(json!({"type": "connection_ack"}))).await;
                     }
                     Err(err) => {
@@ -216,6 +223,37 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                     }
                 }
             }
+            (Protocol::TransportWs, "ping")
+                if msg.pointer("/payload/token").is_some()
+                    || msg.pointer("/payload/Authorization").is_some() =>
+            {
+                // Renewal: a ping carrying a fresh token for the same subject replaces the
+                // socket's token (and its expiry); anything else closes the socket.
+                let Some(current) = inputs.as_mut() else {
+                    let _ = out.send(close(4401, "Unauthorized")).await;
+                    break;
+                };
+                let payload = msg.get("payload").cloned().unwrap_or(Value::Null);
+                let renewed = RequestInputs {
+                    bearer: inputs_from_payload(&payload, None).bearer,
+                    ..current.clone()
+                };
+                match renew(&server, current, &renewed).await {
+                    Ok(()) => {
+                        expiry.as_mut().reset(expires_at(&server, &renewed));
+                        *current = renewed;
+                        let _ = out
+                            .send(text(json!({"type": "pong", "payload": {"renewed": true}})))
+                            .await;
+                    }
+                    Err(err) => {
+                        let _ = out
+                            .send(close(4403, &format!("Forbidden: {}", err.message())))
+                            .await;
+                        break;
+                    }
+                }
+            }
             (Protocol::TransportWs, "ping") => {
                 let mut pong = json!({"type": "pong"});
                 if let Some(p) = msg.get("payload") {
@@ -225,7 +263,7 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
             }
             (Protocol::TransportWs, "pong") => {}
             (Protocol::TransportWs, "subscribe") | (Protocol::Legacy, "start") => {
-                let Some(resolved) = ctx.clone() else {
+                let Some(given) = inputs.clone() else {
                     let _ = out.send(close(4401, "Unauthorized")).await;
                     break;
                 };
@@ -260,7 +298,7 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                 start(
                     &server,
                     protocol,
-                    resolved,
+                    given,
                     id,
                     request,
                     out.clone(),
@@ -299,17 +337,13 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
     }
     drop(out);
     let _ = writer.await;
-    server
-        .state
-        .metrics
-        .websockets
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    server.state.metrics.websockets.dec();
 }
 
 fn start(
     server: &Server,
     protocol: Protocol,
-    ctx: RequestContext,
+    inputs: RequestInputs,
     id: String,
     request: async_graphql::Request,
     out: mpsc::Sender<Message>,
@@ -322,7 +356,7 @@ fn start(
     let task = tokio::spawn(async move {
         let id = task_id;
         let _active = ActiveSubscription::new(&server.state.metrics);
-        let operation = operate(&server, protocol, ctx, &id, request, &out);
+        let operation = operate(&server, protocol, inputs, &id, request, &out);
         // A panic ends this operation with a coded error; the socket and its other
         // operations carry on (the panic hook has logged it with its span).
         if AssertUnwindSafe(operation).catch_unwind().await.is_err() {
@@ -341,12 +375,14 @@ fn start(
     drop(map);
 }
 
-/// Runs one operation of a socket to its end: checks it like any request, then sends its
-/// responses and the protocol's closing message.
+/// Runs one operation of a socket to its end, through the same steps as an HTTP request: the
+/// limits, the guard's current decision (not the one taken at `connection_init`), then for a
+/// query or mutation the execution permit, the deadline, error codes and metrics
+/// (`server::execute_limited`); a subscription streams its events until it ends.
 async fn operate(
     server: &Server,
     protocol: Protocol,
-    ctx: RequestContext,
+    inputs: RequestInputs,
     id: &str,
     mut request: async_graphql::Request,
     out: &mpsc::Sender<Message>,
@@ -355,17 +391,63 @@ async fn operate(
         Protocol::TransportWs => "next",
         Protocol::Legacy => "data",
     };
-    if let Err(err) = limits::inspect(&mut request) {
+    let refuse = |err: crate::error::AppError| {
         let payload = json!([{"message": err.message(), "extensions": {"code": err.code()}}]);
-        let _ = out
-            .send(text(json!({"type": "error", "id": id, "payload": payload})))
-            .await;
+        let mut messages = vec![text(json!({"type": "error", "id": id, "payload": payload}))];
         if protocol == Protocol::Legacy {
+            messages.push(text(json!({"type": "complete", "id": id})));
+        }
+        messages
+    };
+    let inspection = match limits::inspect(&mut request) {
+        Ok(inspection) => inspection,
+        Err(err) => {
+            for message in refuse(err) {
+                let _ = out.send(message).await;
+            }
+            return;
+        }
+    };
+    let ctx = match scope::resolve(&server.state, inputs).await {
+        Ok(ctx) => ctx,
+        Err(err) => {
+            for message in refuse(err) {
+                let _ = out.send(message).await;
+            }
+            return;
+        }
+    };
+    crate::server::failpoint(&server.state, &request);
+    let request = request.data(crate::graphql::audit::RequestId(
+        uuid::Uuid::new_v4().to_string(),
+    ));
+    if inspection.kind != Some(OperationType::Subscription) {
+        let response =
+            crate::server::execute_limited(server, ctx, request, inspection.label()).await;
+        let message = if response.data == async_graphql::Value::Null && !response.errors.is_empty()
+        {
+            text(json!({"type": "error", "id": id, "payload": response.errors}))
+        } else {
+            Message::Text(
+                serde_json::to_string(&Payload {
+                    kind: next,
+                    id,
+                    payload: &response,
+                })
+                .unwrap_or_default()
+                .into(),
+            )
+        };
+        let failed = response.data == async_graphql::Value::Null && !response.errors.is_empty();
+        if out.send(message).await.is_err() {
+            return;
+        }
+        if !failed || protocol == Protocol::Legacy {
             let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
         }
         return;
     }
-    crate::server::failpoint(&server.state, &request);
+    let started = std::time::Instant::now();
     let loader = async_graphql::dataloader::DataLoader::new(
         crate::graphql::loaders::RowsLoader {
             db: server.state.scoped_db.clone(),
@@ -379,10 +461,12 @@ async fn operate(
         .execute_stream(request.data(ctx).data(loader))
         .boxed();
     let mut first = true;
+    let mut ok = true;
     while let Some(mut response) = responses.next().await {
         for error in &mut response.errors {
             crate::server::with_code(error);
         }
+        ok &= response.errors.is_empty();
         if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
             let errors = serde_json::to_value(&response.errors).unwrap_or_default();
             let _ = out
@@ -391,6 +475,10 @@ async fn operate(
             if protocol == Protocol::Legacy {
                 let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
             }
+            server
+                .state
+                .metrics
+                .request(inspection.label(), false, started.elapsed());
             return;
         }
         first = false;
@@ -404,7 +492,47 @@ async fn operate(
             return;
         }
     }
+    server
+        .state
+        .metrics
+        .request(inspection.label(), ok, started.elapsed());
     let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
+}
+
+/// When the socket's token stops being valid (its `exp`, with the verifier's leeway).
+fn expires_at(server: &Server, inputs: &RequestInputs) -> tokio::time::Instant {
+    let exp = inputs
+        .bearer
+        .as_deref()
+        .and_then(|t| server.state.verifier.verify(t).ok())
+        .map(|claims| claims.exp)
+        .unwrap_or(0);
+    let now = chrono::Utc::now().timestamp();
+    let left = (exp + crate::auth::LEEWAY_SECS as i64 - now).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_secs(left)
+}
+
+/// Checks a renewal: the new token verifies, names the same subject, and the guard still lets
+/// it in with the socket's tenant inputs.
+async fn renew(
+    server: &Server,
+    current: &RequestInputs,
+    renewed: &RequestInputs,
+) -> Result<(), crate::error::AppError> {
+    let subject = |inputs: &RequestInputs| -> Result<String, crate::error::AppError> {
+        let token = inputs.bearer.as_deref().ok_or_else(|| {
+            crate::error::AppError::Unauthenticated("missing bearer token".into())
+        })?;
+        Ok(server.state.verifier.verify(token)?.sub)
+    };
+    if subject(renewed)? != subject(current)? {
+        return Err(crate::error::AppError::Unauthenticated(
+            "a renewed token must name the same subject".into(),
+        ));
+    }
+    scope::resolve(&server.state, renewed.clone())
+        .await
+        .map(|_| ())
 }
 
 /// Counts a subscription as active for as long as it lives (also when its task is aborted).
@@ -412,17 +540,13 @@ struct ActiveSubscription(std::sync::Arc<crate::metrics::Metrics>);
 
 impl ActiveSubscription {
     fn new(metrics: &std::sync::Arc<crate::metrics::Metrics>) -> Self {
-        metrics
-            .subscriptions
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics.subscriptions.inc();
         Self(metrics.clone())
     }
 }
 
 impl Drop for ActiveSubscription {
     fn drop(&mut self) {
-        self.0
-            .subscriptions
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.subscriptions.dec();
     }
 }

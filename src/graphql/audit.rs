@@ -1,14 +1,26 @@
-//! The audit log's writer: every root mutation field, allowed or refused, appends one entry
-//! (actor, tenant, operation, target, outcome, time). It is a schema extension, so a mutation
-//! added later is audited without a line of its own. Mutations the guard refuses before any
-//! resolver runs are recorded by [`record_refused_request`].
+//! The audit log's writer. It is a schema extension, so a mutation added later is audited
+//! without a line of its own:
+//!
+//! - every root mutation field that is allowed (or fails on our side) appends one entry
+//!   (actor, tenant, operation, target, outcome, request id, time);
+//! - the refused root fields of one request append **one** entry between them, carrying how many
+//!   were refused (`detail.refusedFields`), so a document repeating a refused field thousands
+//!   of times costs its sender, not the log;
+//! - a request the guard refuses before any resolver runs appends one entry too
+//!   ([`record_refused_request`]), with the number of root fields it named.
+//!
+//! Stored text is bounded: operation names to [`MAX_OPERATION_CHARS`], targets to
+//! [`MAX_TARGET_CHARS`]. An entry names a tenant only when the caller was allowed into that
+//! tenant (its scope) or is a platform admin: a refused stranger's attempt on tenant A is in the
+//! platform log, not in A's.
 
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{
     Name, ServerResult, Value, Variables,
     extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextResolve, ResolveInfo,
+        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest,
+        NextResolve, ResolveInfo,
     },
 };
 use chrono::Utc;
@@ -21,6 +33,20 @@ use crate::{
     scope::{RequestContext, Scope},
     state::AppState,
 };
+
+/// Longest operation name stored; longer ones are cut (they can only come from refused text).
+pub const MAX_OPERATION_CHARS: usize = 64;
+/// Longest target stored (an id argument as the client sent it).
+pub const MAX_TARGET_CHARS: usize = 256;
+
+/// The request id of the HTTP request or WebSocket operation, as request data.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// `text` cut to at most `max` characters.
+fn bounded(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
 
 /// Arguments that name the row a mutation acts on, in order of preference.
 const TARGET_ARGUMENTS: &[&str] = &["id", "tenantId", "runId", "teamId"];
@@ -38,6 +64,18 @@ impl ExtensionFactory for Audit {
 struct AuditExtension {
     /// The request's variables, to read arguments given as `$variables`.
     variables: Mutex<Variables>,
+    /// The first refused root field of this request and how many were refused in all; written
+    /// as one entry when execution ends.
+    refused: Mutex<Option<(Refusal, usize)>>,
+}
+
+/// A refused root field, kept until the request ends.
+struct Refusal {
+    actor: String,
+    tenant: Option<Uuid>,
+    operation: String,
+    target: Option<String>,
+    code: String,
 }
 
 /// One entry to write.
@@ -52,19 +90,28 @@ pub struct Entry<'a> {
 
 /// Appends `entry` to the audit log; a failure is logged, never returned to the caller.
 pub async fn write(state: &AppState, entry: Entry<'_>) {
-    let detail = match entry.code {
-        Some(code) => serde_json::json!({ "code": code }),
-        None => serde_json::json!({}),
-    };
+    write_with(state, entry, serde_json::Map::new(), None).await;
+}
+
+/// Appends `entry` with extra `detail` fields and the request id.
+async fn write_with(
+    state: &AppState,
+    entry: Entry<'_>,
+    mut detail: serde_json::Map<String, serde_json::Value>,
+    request_id: Option<&str>,
+) {
+    if let Some(code) = entry.code {
+        detail.insert("code".into(), code.into());
+    }
     let row = entity::audit_entries::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(entry.tenant),
-        actor: Set(entry.actor.to_string()),
-        operation: Set(entry.operation.to_string()),
-        target: Set(entry.target),
+        actor: Set(bounded(entry.actor, MAX_TARGET_CHARS)),
+        operation: Set(bounded(entry.operation, MAX_OPERATION_CHARS)),
+        target: Set(entry.target.map(|t| bounded(&t, MAX_TARGET_CHARS))),
         outcome: Set(entry.outcome.to_string()),
-        detail: Set(detail),
-        request_id: Set(None),
+        detail: Set(serde_json::Value::Object(detail)),
+        request_id: Set(request_id.map(|r| bounded(r, MAX_OPERATION_CHARS))),
         at: Set(Utc::now()),
     };
     if let Err(err) = row.insert(&state.db).await {
@@ -82,24 +129,30 @@ fn outcome_of(code: Option<&str>) -> &'static str {
     }
 }
 
-/// Records a mutation the guard refused before any resolver ran (bad token, another tenant,
-/// a suspended tenant).
+/// Records a mutation request the guard refused before any resolver ran (bad token, another
+/// tenant, a suspended tenant): one entry however many root fields it named, in the platform
+/// log (the caller got into no tenant).
 pub async fn record_refused_request(
     state: &AppState,
     actor: Option<&str>,
-    operation: &str,
+    fields: &[String],
     err: &AppError,
+    request_id: Option<&str>,
 ) {
-    write(
+    let mut detail = serde_json::Map::new();
+    detail.insert("rootFields".into(), fields.len().into());
+    write_with(
         state,
         Entry {
             actor: actor.unwrap_or("anonymous"),
             tenant: None,
-            operation,
+            operation: fields.first().map_or("unknown", String::as_str),
             target: None,
             outcome: outcome_of(Some(err.code())),
             code: Some(err.code()),
         },
+        detail,
+        request_id,
     )
     .await;
 }
@@ -167,17 +220,39 @@ impl Extension for AuditExtension {
                 })
                 .or_else(|| Some("INTERNAL".to_string()))
         });
-        // The tenant the entry belongs to: the request's, or the tenant the mutation targets.
+        // The tenant the entry belongs to: the request's (the guard let the caller in), or for
+        // a platform admin the tenant the mutation targets. Nobody else writes into a tenant's log.
         let tenant = match req.scope() {
             Ok(Scope::Tenant(t)) => Some(t.id),
-            _ => target
+            _ if req.principal.is_admin => target
                 .as_deref()
                 .and_then(ids::decode)
                 .filter(|(ty, _)| ty == "Tenant")
                 .map(|(_, id)| id)
                 .or_else(|| target.as_deref().and_then(|t| Uuid::parse_str(t).ok())),
+            _ => None,
         };
-        write(
+        let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.as_str());
+        if outcome_of(code.as_deref()) == "REFUSED" {
+            let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+            match refused.as_mut() {
+                Some((_, count)) => *count += 1,
+                None => {
+                    *refused = Some((
+                        Refusal {
+                            actor: req.principal.subject.clone(),
+                            tenant,
+                            operation,
+                            target,
+                            code: code.unwrap_or_default(),
+                        },
+                        1,
+                    ))
+                }
+            }
+            return result;
+        }
+        write_with(
             state,
             Entry {
                 actor: &req.principal.subject,
@@ -187,8 +262,43 @@ impl Extension for AuditExtension {
                 outcome: outcome_of(code.as_deref()),
                 code: code.as_deref(),
             },
+            serde_json::Map::new(),
+            request_id,
         )
         .await;
         result
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let response = next.run(ctx, operation_name).await;
+        let refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let (Some((refusal, count)), Some(state)) = (refused, ctx.data_opt::<Arc<AppState>>()) {
+            let mut detail = serde_json::Map::new();
+            detail.insert("refusedFields".into(), count.into());
+            write_with(
+                state,
+                Entry {
+                    actor: &refusal.actor,
+                    tenant: refusal.tenant,
+                    operation: &refusal.operation,
+                    target: refusal.target,
+                    outcome: "REFUSED",
+                    code: Some(&refusal.code),
+                },
+                detail,
+                ctx.data_opt::<RequestId>().map(|r| r.0.as_str()),
+            )
+            .await;
+        }
+        response
     }
 }
