@@ -389,7 +389,7 @@ crate::both! {
 }
 
 /// An HS256 token with an arbitrary header, signed with the test secret.
-fn sign_hs256(header: &Value, claims: &Value) -> String {
+pub fn sign_hs256(header: &Value, claims: &Value) -> String {
     use base64::Engine;
     use sha2::Digest;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);

@@ -9,6 +9,7 @@ mod admin;
 mod fork;
 mod foundation;
 mod guard;
+mod hardening;
 mod hostile;
 mod http;
 mod replicas;
