@@ -447,9 +447,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let report = crate::sheets::import(
                 &state,
                 &files,
-                crate::sheets::ImportOptions { dry_run, prune },
+                crate::sheets::ImportOptions {
+                    dry_run,
+                    prune,
+                    vocabulary_author: true,
+                },
             )
-            .await?;
+            .await
+            .map_err(crate::error::AppError::into_anyhow)?;
             crate::sheets::print_report(&report);
             Ok(if report.ok {
                 ExitCode::SUCCESS

@@ -16,7 +16,7 @@ use sea_orm::TransactionTrait;
 pub use check::{SheetError, SheetFile};
 pub use import::SheetSummary;
 
-use crate::{bootstrap, state::AppState};
+use crate::{bootstrap, error::AppError, state::AppState};
 
 /// How to import.
 #[derive(Copy, Clone, Debug, Default)]
@@ -25,6 +25,10 @@ pub struct ImportOptions {
     pub dry_run: bool,
     /// Delete rows the sheets no longer declare (otherwise they are only reported).
     pub prune: bool,
+    /// Whether the importer may write the shared vocabulary (the `vocabulary:author` grant, or
+    /// the operator at the command line). A batch with a vocabulary section is refused with
+    /// `FORBIDDEN` without it, as `updateSurfaceType` would be.
+    pub vocabulary_author: bool,
 }
 
 /// The outcome of an import: summaries when it went through, errors when it did not.
@@ -107,7 +111,7 @@ pub async fn import(
     state: &AppState,
     files: &[SheetFile],
     options: ImportOptions,
-) -> anyhow::Result<ImportReport> {
+) -> Result<ImportReport, AppError> {
     let template = bootstrap::ensure_template(state).await?;
     let known = import::known(&state.db, template.id).await?;
     let parsed = match parse_and_check(files, &known) {
@@ -125,6 +129,19 @@ pub async fn import(
     let sheets = import::Writer::new(&tx, &state.registry, template.id, options.prune)
         .write(&parsed)
         .await?;
+    // The vocabulary is shared by every tenant: changing it needs its own grant, whatever the
+    // entry point. A vocabulary sheet that changes nothing is fine for any template author.
+    if !options.vocabulary_author
+        && let Some(changed) = sheets
+            .iter()
+            .find(|s| s.application == "vocabulary" && s.created + s.updated + s.pruned > 0)
+    {
+        tx.rollback().await?;
+        return Err(AppError::forbidden(format!(
+            "{}: changing the vocabulary needs the vocabulary:author grant",
+            changed.file
+        )));
+    }
     if options.dry_run {
         tx.rollback().await?;
     } else {
@@ -149,7 +166,17 @@ pub async fn import_directory(
         return Ok(format!("no sheets directory at {}", dir.display()));
     }
     let files = read_paths(&[dir.to_path_buf()])?;
-    let report = import(state, &files, ImportOptions { dry_run, prune }).await?;
+    let report = import(
+        state,
+        &files,
+        ImportOptions {
+            dry_run,
+            prune,
+            vocabulary_author: true,
+        },
+    )
+    .await
+    .map_err(AppError::into_anyhow)?;
     if !report.ok {
         let lines: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
         anyhow::bail!(

@@ -119,10 +119,10 @@ pub fn build(ops: &mut Operations) {
                     let options = ImportOptions {
                         dry_run: flag("dryRun"),
                         prune: flag("prune"),
+                        vocabulary_author: req.principal.is_admin
+                            || req.principal.has_grant("vocabulary:author"),
                     };
-                    let report = sheets::import(state, &files, options)
-                        .await
-                        .map_err(AppError::Internal)?;
+                    let report = sheets::import(state, &files, options).await?;
                     Ok(Some(FieldValue::owned_any(report)))
                 })
             },

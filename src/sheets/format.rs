@@ -380,7 +380,8 @@ pub struct ControlPlaneApplication {
     pub nav_order: i32,
 }
 
-/// A new forkable configuration type.
+/// A new configuration type; its records are forked with the template only when `forkable` is
+/// set (the default is `false`, as for a custom type created through the API).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomType {
@@ -388,7 +389,7 @@ pub struct CustomType {
     pub key: Name,
     pub name: String,
     pub description: Option<String>,
-    #[serde(default = "yes")]
+    #[serde(default)]
     pub forkable: bool,
     #[serde(default)]
     pub fields: Vec<Field>,

@@ -195,6 +195,27 @@ crate::both! {
         }
     }
 
+    async fn sheets_need_the_same_grants_as_the_api(app) {
+        let mutation = "mutation($files: [SheetFileInput!]!) { importSheets(files: $files) { ok errors { message } } }";
+        let vocabulary = "vocabulary:\n  surface_types:\n    - { key: hijacked, name: Hijacked, is_public: false }\n  custom_types:\n    - { key: ledger, name: Ledger }\n";
+        let files = json!([{ "name": "vocabulary.yaml", "content": vocabulary }]);
+        let surfaces = rows(&app, "surface_types").await;
+        // A template author without vocabulary:author: refused like updateSurfaceType, nothing written.
+        let author = app.token("author@platform.test", None, false, &["template:author"]);
+        let body = app.gql(&author, None, mutation, json!({ "files": files })).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        assert_eq!(rows(&app, "surface_types").await, surfaces, "no vocabulary written");
+        let body = app.gql(&author, None, "mutation { createSurfaceType(input: { key: \"x\", name: \"X\", isPublic: true }) { id } }", Value::Null).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "the API agrees: {body}");
+        // With the grant it goes through; a custom type declared without `forkable` is not forked.
+        let both = app.token("vocab@platform.test", None, false, &["template:author", "vocabulary:author"]);
+        let data = app.ok(&both, None, mutation, json!({ "files": files })).await;
+        assert_eq!(data["importSheets"]["ok"], true, "{data}");
+        let types = app.ok(&both, None, "{ customTypes(first: 10) { nodes { key forkable } } }", Value::Null).await;
+        let ledger = types["customTypes"]["nodes"].as_array().expect("nodes").iter().find(|t| t["key"] == "ledger").cloned();
+        assert_eq!(ledger.map(|t| t["forkable"].clone()), Some(json!(false)), "{types}");
+    }
+
     async fn websocket_operations_are_counted_and_coded(app) {
         let admin = app.admin();
         let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &admin).await;

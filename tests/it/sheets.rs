@@ -278,7 +278,7 @@ fn every_broken_sheet_of_the_corpus_reports_its_location() {
 
 crate::both! {
     async fn the_template_holds_what_the_sheets_say(app) {
-        let report = sheets::import(&app.state, &examples(), ImportOptions::default()).await.expect("import");
+        let report = sheets::import(&app.state, &examples(), ImportOptions { vocabulary_author: true, ..Default::default() }).await.expect("import");
         assert!(report.ok, "{:?}", report.errors);
         let admin = app.admin();
         let q = |query: &'static str| {
@@ -334,7 +334,7 @@ crate::both! {
 
 crate::both! {
     async fn importing_is_idempotent_updates_in_place_and_prunes_only_when_asked(app) {
-        let options = ImportOptions::default();
+        let options = ImportOptions { vocabulary_author: true, ..Default::default() };
         let first = sheets::import(&app.state, &examples(), options).await.expect("import");
         assert!(first.ok, "{:?}", first.errors);
         assert!(first.sheets.iter().all(|s| s.created > 0), "{:?}", first.sheets);
@@ -364,7 +364,7 @@ crate::both! {
         assert_eq!((permits.created, permits.updated, permits.pruned), (0, 1, 1), "{permits:?}");
         assert_eq!(reports_before, fixture::ids_of(&app.state, "report_templates", template).await, "updated in place");
         let pages = fixture::count(&app.state.db, "portal_pages", template).await;
-        let pruned = sheets::import(&app.state, &changed, ImportOptions { dry_run: false, prune: true }).await.expect("import");
+        let pruned = sheets::import(&app.state, &changed, ImportOptions { dry_run: false, prune: true, vocabulary_author: true }).await.expect("import");
         assert_eq!(pruned.sheets.iter().map(|s| s.pruned).sum::<u64>(), 1);
         assert_eq!(fixture::count(&app.state.db, "portal_pages", template).await, pages - 1, "pruned with prune");
 
@@ -392,7 +392,11 @@ crate::both! {
         let someone = app.token("someone@example.test", None, false, &[]);
         let body = app.gql(&someone, None, mutation, json!({ "files": files })).await;
         assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
-        let author = app.token("author@platform.test", None, false, &["template:author"]);
+        // The examples create vocabulary too: a template author alone may not change it.
+        let template_only = app.token("author@platform.test", None, false, &["template:author"]);
+        let body = app.gql(&template_only, None, mutation, json!({ "files": files })).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        let author = app.token("author@platform.test", None, false, &["template:author", "vocabulary:author"]);
         let dry = app.ok(&author, None, mutation, json!({ "files": files, "dry": true })).await;
         assert_eq!(dry["importSheets"]["ok"], true);
         assert_eq!(dry["importSheets"]["dryRun"], true);
@@ -401,6 +405,9 @@ crate::both! {
         let done = app.ok(&author, None, mutation, json!({ "files": files })).await;
         let created: i64 = done["importSheets"]["sheets"].as_array().expect("sheets").iter().map(|s| s["created"].as_i64().unwrap_or(0)).sum();
         assert!(created > 50, "{done}");
+        // Once the vocabulary is in place, re-importing it unchanged needs no vocabulary grant.
+        let again = app.ok(&template_only, None, mutation, json!({ "files": files })).await;
+        assert_eq!(again["importSheets"]["ok"], true, "{again}");
         let bad = json!([{ "name": "x.yaml", "content": "identity:\n  code: x\n  nme: X\n" }]);
         let refused = app.ok(&author, None, mutation, json!({ "files": bad })).await;
         assert_eq!(refused["importSheets"]["ok"], false);
