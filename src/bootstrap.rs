@@ -127,7 +127,7 @@ pub async fn fork_and_wait(
         .await
         .map_err(AppError::into_anyhow)?;
     let mut events = Box::pin(
-        crate::fork::progress::stream(state.clone(), run.id)
+        crate::fork::progress::stream(state.clone(), run.id, 0)
             .await
             .map_err(AppError::into_anyhow)?,
     );

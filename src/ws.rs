@@ -3,8 +3,10 @@
 //!
 //! `graphql-transport-ws` rules: no `connection_init` within the init timeout → close 4408;
 //! a refused token or tenant → 4403; `subscribe` before the ack → 4401; a second init → 4429;
-//! a duplicate subscription id → 4409; an unparsable or unknown message → 4400. On shutdown
-//! every socket is closed with 1001 so clients reconnect elsewhere.
+//! a duplicate subscription id → 4409; an unparsable or unknown message → 4400. Forklift adds:
+//! the token expired → 4403; a subscriber [`OUTGOING_MESSAGES`] events behind →
+//! [`SLOW_CONSUMER_CLOSE`] (4029; resume with `forkProgress(runId, after:)`). On shutdown every
+//! socket is closed with 1001 so clients reconnect elsewhere.
 
 use std::{
     collections::HashMap,
@@ -125,11 +127,54 @@ fn inputs_from_payload(payload: &Value, host: Option<String>) -> RequestInputs {
 
 type Subscriptions = Arc<Mutex<HashMap<String, AbortHandle>>>;
 
+/// Messages a socket may have waiting to be written. A subscription event that finds the queue
+/// full means the client reads slower than events come: the socket is closed with
+/// [`SLOW_CONSUMER_CLOSE`] rather than buffering without bound or holding anyone back; the
+/// client reconnects and resumes with `forkProgress(runId, after: <last seq>)`.
+pub const OUTGOING_MESSAGES: usize = 256;
+
+/// The close code for a subscriber that fell [`OUTGOING_MESSAGES`] behind.
+pub const SLOW_CONSUMER_CLOSE: u16 = 4029;
+
+/// Where an operation's messages go: the socket's queue, and the queue-jumping close.
+struct Outbox {
+    out: mpsc::Sender<Message>,
+    urgent: mpsc::Sender<Message>,
+}
+
+impl Outbox {
+    /// Queues a subscription event without waiting; false when the operation should stop (the
+    /// socket is gone, or the client is too slow and the socket is being closed).
+    fn push_event(&self, message: Message) -> bool {
+        match self.out.try_send(message) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let _ = self.urgent.try_send(close(
+                    SLOW_CONSUMER_CLOSE,
+                    "Subscriber too slow: reconnect and resume with `after`",
+                ));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
 async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Option<String>) {
     let (mut sink, mut stream) = socket.split();
-    let (out, mut outgoing) = mpsc::channel::<Message>(256);
-    let writer = tokio::spawn(async move {
-        while let Some(message) = outgoing.recv().await {
+    let (out, mut outgoing) = mpsc::channel::<Message>(OUTGOING_MESSAGES);
+    // A close that must jump the queue (a subscriber too slow for its own buffer).
+    let (urgent, mut urgent_rx) = mpsc::channel::<Message>(1);
+    let mut writer = tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                biased;
+                Some(message) = urgent_rx.recv() => message,
+                message = outgoing.recv() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
             let closing = matches!(message, Message::Close(_));
             if sink.send(message).await.is_err() || closing {
                 break;
@@ -137,6 +182,7 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
         }
         let _ = sink.close().await;
     });
+    let mut writer_done = false;
     let subscriptions: Subscriptions = Arc::default();
     let mut shutdown = server.state.shutdown.subscribe();
     // What `connection_init` carried: every operation re-runs the guard on it, so a member
@@ -157,6 +203,11 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
             }
             _ = shutdown.changed() => {
                 let _ = out.send(close(1001, "Server is going away")).await;
+                break;
+            }
+            _ = &mut writer, if !writer_done => {
+                // The writer stopped (the peer is gone, or a slow subscriber was cut off).
+                writer_done = true;
                 break;
             }
             _ = &mut expiry, if inputs.is_some() => {
@@ -301,7 +352,10 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                     given,
                     id,
                     request,
-                    out.clone(),
+                    Outbox {
+                        out: out.clone(),
+                        urgent: urgent.clone(),
+                    },
                     subscriptions.clone(),
                 );
             }
@@ -336,7 +390,10 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
         handle.abort();
     }
     drop(out);
-    let _ = writer.await;
+    drop(urgent);
+    if !writer_done {
+        let _ = writer.await;
+    }
     server.state.metrics.websockets.dec();
 }
 
@@ -346,7 +403,7 @@ fn start(
     inputs: RequestInputs,
     id: String,
     request: async_graphql::Request,
-    out: mpsc::Sender<Message>,
+    outbox: Outbox,
     subscriptions: Subscriptions,
 ) {
     let server = server.clone();
@@ -356,7 +413,8 @@ fn start(
     let task = tokio::spawn(async move {
         let id = task_id;
         let _active = ActiveSubscription::new(&server.state.metrics);
-        let operation = operate(&server, protocol, inputs, &id, request, &out);
+        let out = &outbox.out;
+        let operation = operate(&server, protocol, inputs, &id, request, &outbox);
         // A panic ends this operation with a coded error; the socket and its other
         // operations carry on (the panic hook has logged it with its span).
         if AssertUnwindSafe(operation).catch_unwind().await.is_err() {
@@ -385,8 +443,9 @@ async fn operate(
     inputs: RequestInputs,
     id: &str,
     mut request: async_graphql::Request,
-    out: &mpsc::Sender<Message>,
+    outbox: &Outbox,
 ) {
+    let out = &outbox.out;
     let next = match protocol {
         Protocol::TransportWs => "next",
         Protocol::Legacy => "data",
@@ -488,7 +547,7 @@ async fn operate(
             payload: &response,
         })
         .unwrap_or_default();
-        if out.send(Message::Text(message.into())).await.is_err() {
+        if !outbox.push_event(Message::Text(message.into())) {
             return;
         }
     }
@@ -548,5 +607,32 @@ impl ActiveSubscription {
 impl Drop for ActiveSubscription {
     fn drop(&mut self) {
         self.0.subscriptions.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_subscriber_is_closed_not_buffered() {
+        let (out, mut queued) = mpsc::channel::<Message>(OUTGOING_MESSAGES);
+        let (urgent, mut closing) = mpsc::channel::<Message>(1);
+        let outbox = Outbox { out, urgent };
+        for _ in 0..OUTGOING_MESSAGES {
+            assert!(outbox.push_event(text(json!({"type": "next"}))));
+        }
+        // One more than the queue holds: refused, and the close jumps the queue.
+        assert!(!outbox.push_event(text(json!({"type": "next"}))));
+        match closing.try_recv() {
+            Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, SLOW_CONSUMER_CLOSE),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+        // Nothing beyond the bound was kept.
+        let mut kept = 0;
+        while queued.try_recv().is_ok() {
+            kept += 1;
+        }
+        assert_eq!(kept, OUTGOING_MESSAGES);
     }
 }

@@ -18,16 +18,18 @@ use crate::{
 /// PostgreSQL the doorbell (`LISTEN`) wakes followers at once, this is the safety net.
 const POLL: Duration = Duration::from_millis(1000);
 
-/// The event stream of `run_id`; `NOT_FOUND` for an unknown run.
+/// The event stream of `run_id` after sequence `after` (0 for the whole run); `NOT_FOUND` for
+/// an unknown run. A client that lost its socket resumes with the last sequence it saw.
 pub async fn stream(
     state: Arc<AppState>,
     run_id: Uuid,
+    after: i64,
 ) -> AppResult<impl Stream<Item = ForkEvent> + Send + 'static> {
     let (tx, rx) = mpsc::channel::<ForkEvent>(1024);
     if let Some(sub) = state.hub.subscribe(run_id) {
         tokio::spawn(async move {
-            let mut last = 0;
-            for event in sub.history {
+            let mut last = after;
+            for event in sub.history.into_iter().filter(|e| e.seq > after) {
                 last = event.seq;
                 if tx.send(event).await.is_err() {
                     return;
@@ -76,9 +78,9 @@ pub async fn stream(
         // Not live here: replay the stored events, and follow them while the run goes on
         // elsewhere, woken by the doorbell when another replica stores new ones.
         let mut doorbell = state.hub.doorbell();
-        let mut last = 0;
+        let mut last = after;
         loop {
-            let events = match runs::stored_events(&state.db, run_id).await {
+            let events = match runs::stored_events_after(&state.db, run_id, last).await {
                 Ok(events) => events,
                 Err(err) => {
                     tracing::error!(fork.run_id = %run_id, error = %err, "cannot read fork events");
@@ -106,7 +108,7 @@ pub async fn stream(
             if ended {
                 // Whatever was stored last (an abandoned run ends with `RUN_FAILED`, stored in
                 // the same transaction that marked it), then the stream ends.
-                let events = runs::stored_events(&state.db, run_id)
+                let events = runs::stored_events_after(&state.db, run_id, last)
                     .await
                     .unwrap_or_default();
                 for event in events.into_iter().filter(|e| e.seq > last) {

@@ -729,10 +729,21 @@ pub async fn stored_events(
     db: &impl ConnectionTrait,
     run_id: Uuid,
 ) -> anyhow::Result<Vec<ForkEvent>> {
+    stored_events_after(db, run_id, 0).await
+}
+
+/// The stored events of `run_id` whose sequence is above `after`, in order: a follower reads
+/// only what it has not seen yet.
+pub async fn stored_events_after(
+    db: &impl ConnectionTrait,
+    run_id: Uuid,
+    after: i64,
+) -> anyhow::Result<Vec<ForkEvent>> {
     use entity::fork_events;
     use sea_orm::QueryOrder;
     let rows = fork_events::Entity::find()
         .filter(fork_events::Column::RunId.eq(run_id))
+        .filter(fork_events::Column::Seq.gt(after))
         .order_by_asc(fork_events::Column::Seq)
         .all(db)
         .await?;

@@ -623,11 +623,21 @@ fn forks(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 req.require_admin()?;
                 let run_id = ids::expect(arg_str(&ctx, "runId")?, "ForkRun", "runId")?;
-                let stream = crate::fork::progress::stream(state, run_id).await?;
+                let after = match ctx.args.get("after") {
+                    Some(value) if !value.is_null() => value.i64()?,
+                    _ => 0,
+                };
+                if after < 0 {
+                    return Err(AppError::input("after", "a sequence is 0 or more").into());
+                }
+                let stream = crate::fork::progress::stream(state, run_id, after).await?;
                 Ok(stream.map(|event| Ok(FieldValue::owned_any(event))))
             })
         })
         .argument(InputValue::new("runId", TypeRef::named_nn(TypeRef::ID)))
-        .description("The events of a fork run: those so far, then live ones, in order; completes when the run ends. Platform admins."),
+        .argument(InputValue::new("after", TypeRef::named(TypeRef::INT)).description(
+            "Only the events after this sequence: a subscriber that reconnects passes the last `seq` it saw.",
+        ))
+        .description("The events of a fork run: those so far (after `after`), then live ones, in order; completes when the run ends. Platform admins."),
     );
 }

@@ -69,3 +69,38 @@ crate::both! {
 
 #[allow(dead_code)]
 fn _uses(_: TestApp) {}
+
+crate::both! {
+    async fn a_subscriber_resumes_after_the_last_sequence_it_saw(app) {
+        forklift::bootstrap::ensure_template(&app.state).await.expect("template");
+        crate::fixture::seeded_template(&app.state, 2).await;
+        app.create_tenant("acme").await;
+        let run = app.start_fork("acme").await;
+        app.wait_run(&run).await;
+        let admin = app.admin();
+        let all = wsclient::fork_events(&app.ws_url(), "graphql-transport-ws", &admin, &run).await;
+        wsclient::assert_complete_run(&all, "RUN_FINISHED");
+        assert!(all.len() > 4, "{all:?}");
+        // Reconnecting with `after: 3` gives exactly the rest, in order.
+        let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &admin).await;
+        wsclient::send(&mut socket, json!({ "id": "r", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID!, $after: Int) { forkProgress(runId: $id, after: $after) { runId seq kind phase className count detail } }",
+            "variables": { "id": run, "after": 3 } } })).await;
+        let mut rest = Vec::new();
+        loop {
+            let message = wsclient::next_json(&mut socket).await;
+            match message["type"].as_str() {
+                Some("next") => rest.push(message["payload"]["data"]["forkProgress"].clone()),
+                Some("complete") => break,
+                _ => panic!("unexpected {message}"),
+            }
+        }
+        assert_eq!(rest, all[3..].to_vec());
+        // A negative sequence is bad input.
+        wsclient::send(&mut socket, json!({ "id": "n", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID!) { forkProgress(runId: $id, after: -1) { seq } }",
+            "variables": { "id": run } } })).await;
+        let error = wsclient::next_json(&mut socket).await;
+        assert_eq!(error["payload"][0]["extensions"]["code"], "BAD_USER_INPUT", "{error}");
+    }
+}
