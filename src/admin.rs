@@ -181,6 +181,8 @@ pub struct CreateTenant {
     pub owner_email: Option<String>,
     pub plan: Option<String>,
     pub region_hint: Option<String>,
+    /// The tenant's root company in the customer's own systems (seed 003).
+    pub root_company_id: Option<String>,
 }
 
 /// A slug from a name: lowercase ASCII letters and digits joined by single dashes.
@@ -237,7 +239,8 @@ pub fn is_dns_label(label: &str) -> bool {
         && !label.ends_with('-')
 }
 
-fn is_email(value: &str) -> bool {
+/// True for a plausible e-mail address: one `@` between a local part and a dotted domain.
+pub fn is_email(value: &str) -> bool {
     let Some((local, domain)) = value.split_once('@') else {
         return false;
     };
@@ -364,6 +367,7 @@ pub async fn create_tenant(
         provisioning_state: Set("PENDING".into()),
         created_at: Set(now),
         updated_at: Set(now),
+        root_company_id: Set(input.root_company_id),
     }
     .insert(&tx)
     .await?;

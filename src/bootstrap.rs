@@ -74,6 +74,7 @@ pub async fn ensure_tenant(
                 schema_version: Set(1),
                 contact_name: Set(None),
                 contact_email: Set(None),
+                root_company_id: Set(None),
                 subdomain: Set(if kind == "TENANT" {
                     Some(slug.into())
                 } else {

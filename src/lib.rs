@@ -36,5 +36,6 @@ pub mod state;
 pub mod synthetic;
 pub mod telemetry;
 pub mod tenancy;
+pub mod tenant_profile;
 pub mod ui;
 pub mod ws;

@@ -328,7 +328,11 @@ pub async fn run(
         tokio::spawn,
     );
     let started = std::time::Instant::now();
-    let mut response = server.schema.execute(request.data(ctx).data(loader)).await;
+    let request = request
+        .data(ctx)
+        .data(loader)
+        .data(audit::AuditNotes::default());
+    let mut response = server.schema.execute(request).await;
     server
         .state
         .metrics

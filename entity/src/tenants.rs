@@ -37,6 +37,9 @@ pub struct Model {
     pub provisioning_state: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The tenant's root company in the customer's own systems (seed 003).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub root_company_id: Option<String>,
 }
 
 /// The rows this class points at; the row-class registry derives references from these.

@@ -43,6 +43,25 @@ pub const MAX_TARGET_CHARS: usize = 256;
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
+/// What the mutation being resolved says about its change, for its audit entry
+/// (`detail.change`, e.g. `{"before": …, "after": …}`). One slot per request: mutations run one
+/// after another, and the entry of each takes the slot when it is written.
+#[derive(Default)]
+pub struct AuditNotes(Mutex<Option<serde_json::Value>>);
+
+impl AuditNotes {
+    fn take(&self) -> Option<serde_json::Value> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Records `change` for the audit entry of the mutation `ctx` resolves.
+pub fn note(ctx: &async_graphql::dynamic::ResolverContext<'_>, change: serde_json::Value) {
+    if let Some(notes) = ctx.data_opt::<AuditNotes>() {
+        *notes.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(change);
+    }
+}
+
 /// `text` cut to at most `max` characters.
 fn bounded(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
@@ -252,6 +271,10 @@ impl Extension for AuditExtension {
             }
             return result;
         }
+        let mut detail = serde_json::Map::new();
+        if let Some(change) = ctx.data_opt::<AuditNotes>().and_then(AuditNotes::take) {
+            detail.insert("change".into(), change);
+        }
         write_with(
             state,
             Entry {
@@ -262,7 +285,7 @@ impl Extension for AuditExtension {
                 outcome: outcome_of(code.as_deref()),
                 code: code.as_deref(),
             },
-            serde_json::Map::new(),
+            detail,
             request_id,
         )
         .await;

@@ -50,6 +50,35 @@ fn tenant_id_arg(ctx: &ResolverContext<'_>, name: &str) -> AppResult<uuid::Uuid>
     })
 }
 
+/// A tenant named by its global id, raw id or slug.
+async fn tenant_key_arg(
+    state: &crate::state::AppState,
+    ctx: &ResolverContext<'_>,
+    name: &str,
+) -> AppResult<uuid::Uuid> {
+    if let Ok(id) = tenant_id_arg(ctx, name) {
+        return Ok(id);
+    }
+    let key = arg_str(ctx, name)?;
+    Ok(admin::tenant_by_slug(&state.db, key).await?.id)
+}
+
+/// A nullable input field: absent → `None`, `null` → `Some(None)`, text → `Some(Some(text))`.
+fn change(
+    input: &async_graphql::dynamic::ObjectAccessor<'_>,
+    name: &str,
+) -> AppResult<Option<Option<String>>> {
+    match input.get(name) {
+        None => Ok(None),
+        Some(v) if v.is_null() => Ok(Some(None)),
+        Some(v) => Ok(Some(Some(
+            v.string()
+                .map_err(|_| AppError::input(name, "expected a string"))?
+                .to_string(),
+        ))),
+    }
+}
+
 fn opt_str(
     input: &async_graphql::dynamic::ObjectAccessor<'_>,
     name: &str,
@@ -173,7 +202,28 @@ fn tenants(ops: &mut Operations) {
             .field(InputValue::new(
                 "regionHint",
                 TypeRef::named(TypeRef::STRING),
-            )),
+            ))
+            .field(
+                InputValue::new("rootCompanyId", TypeRef::named(TypeRef::STRING))
+                    .description("The tenant's root company in your own systems."),
+            ),
+    );
+    ops.inputs.push(
+        InputObject::new("UpdateTenantInput")
+            .description(
+                "The profile fields of a tenant; leave a field out to keep it, give null to clear \
+                 a nullable one. Status changes with activateTenant, suspendTenant and extendTrial.",
+            )
+            .field(InputValue::new("name", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("contactName", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("contactEmail", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("plan", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("regionHint", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("rootCompanyId", TypeRef::named(TypeRef::STRING)))
+            .field(
+                InputValue::new("subdomain", TypeRef::named(TypeRef::STRING))
+                    .description("A DNS label no other tenant uses."),
+            ),
     );
     ops.inputs.push(
         InputObject::new("TenantFilter")
@@ -289,6 +339,7 @@ fn tenants(ops: &mut Operations) {
                     owner_email: opt_str(&input, "ownerEmail")?,
                     plan: opt_str(&input, "plan")?,
                     region_hint: opt_str(&input, "regionHint")?,
+                    root_company_id: opt_str(&input, "rootCompanyId")?,
                 };
                 if status.as_deref() == Some("SUSPENDED") {
                     return Err(AppError::input("status", "a new tenant is TRIAL or ACTIVE").into());
@@ -339,6 +390,48 @@ fn tenants(ops: &mut Operations) {
             .description(doc),
         );
     }
+    ops.mutation_fields.push(
+        Field::new("updateTenant", TypeRef::named_nn("Tenant"), |ctx| {
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let id = tenant_key_arg(state, &ctx, "id").await?;
+                let input = ctx.args.try_get("input")?.object()?;
+                let changes = crate::tenant_profile::TenantChanges {
+                    name: opt_str(&input, "name")?,
+                    contact_name: change(&input, "contactName")?,
+                    contact_email: change(&input, "contactEmail")?,
+                    plan: change(&input, "plan")?,
+                    region_hint: change(&input, "regionHint")?,
+                    root_company_id: change(&input, "rootCompanyId")?,
+                    subdomain: change(&input, "subdomain")?,
+                };
+                let (before, after) =
+                    crate::tenant_profile::update_tenant(state, req, id, changes).await?;
+                crate::graphql::audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "Tenant",
+                        "before": crate::tenant_profile::profile(&before),
+                        "after": crate::tenant_profile::profile(&after),
+                    }),
+                );
+                ok_tenant(state, &after)
+            })
+        })
+        .argument(
+            InputValue::new("id", TypeRef::named_nn(TypeRef::ID))
+                .description("The tenant's id or slug."),
+        )
+        .argument(InputValue::new(
+            "input",
+            TypeRef::named_nn("UpdateTenantInput"),
+        ))
+        .description(
+            "Changes a tenant's profile: name, contact, plan, region hint, root company, subdomain \
+             (platform admins). An empty change is BAD_USER_INPUT.",
+        ),
+    );
     ops.mutation_fields.push(
         Field::new("suspendTenant", TypeRef::named_nn("Tenant"), |ctx| {
             FieldFuture::new(async move {

@@ -18,4 +18,5 @@ mod schema;
 mod sheets;
 mod telemetry;
 mod tenancy;
+mod tenant_admin;
 mod ws;

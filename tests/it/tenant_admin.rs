@@ -1,0 +1,71 @@
+//! Issue #17: tenant administration an admin UI can be built on — editing a tenant, with an
+//! audit entry that says what changed.
+
+use serde_json::{Value, json};
+
+use crate::harness::code;
+
+const UPDATE: &str = "mutation($id: ID!, $input: UpdateTenantInput!) { updateTenant(id: $id, input: $input) { slug name contactEmail plan regionHint rootCompanyId subdomain status } }";
+
+crate::both! {
+    async fn a_tenant_is_edited_by_slug_or_id(app) {
+        let admin = app.admin();
+        let id = app.ready_tenant("acme").await;
+        app.create_tenant("globex").await;
+        let data = app
+            .ok(&admin, None, UPDATE, json!({ "id": "acme", "input": {
+                "name": "Acme City", "contactEmail": "Ops@Acme.test", "plan": "gold",
+                "regionHint": "eu-west", "rootCompanyId": "C-1001", "subdomain": "acme-city" } }))
+            .await;
+        assert_eq!(data["updateTenant"], json!({
+            "slug": "acme", "name": "Acme City", "contactEmail": "ops@acme.test", "plan": "gold",
+            "regionHint": "eu-west", "rootCompanyId": "C-1001", "subdomain": "acme-city", "status": data["updateTenant"]["status"] }));
+        // By global id; null clears a nullable field, an absent one stays.
+        let data = app.ok(&admin, None, UPDATE, json!({ "id": id, "input": { "plan": null } })).await;
+        assert_eq!(data["updateTenant"]["plan"], Value::Null);
+        assert_eq!(data["updateTenant"]["rootCompanyId"], "C-1001");
+        app.ok(&admin, None, UPDATE, json!({ "id": "globex", "input": { "subdomain": "globex" } })).await;
+        // Bad input, and nothing changed by it.
+        for (input, expected) in [
+            (json!({}), "BAD_USER_INPUT"),
+            (json!({ "name": "  " }), "BAD_USER_INPUT"),
+            (json!({ "contactEmail": "not-an-address" }), "BAD_USER_INPUT"),
+            (json!({ "subdomain": "Not A Label" }), "BAD_USER_INPUT"),
+            (json!({ "subdomain": "globex" }), "CONFLICT"),
+            (json!({ "status": "SUSPENDED" }), "BAD_USER_INPUT"),
+        ] {
+            let body = app.gql(&admin, None, UPDATE, json!({ "id": "acme", "input": input })).await;
+            assert_eq!(code(&body).as_deref(), Some(expected), "{input}: {body}");
+        }
+        let tenant = app.ok(&admin, None, "{ tenants(first: 10) { nodes { slug name subdomain } } }", json!({})).await;
+        let acme = tenant["tenants"]["nodes"].as_array().expect("nodes").iter().find(|t| t["slug"] == "acme").cloned();
+        assert_eq!(acme, Some(json!({ "slug": "acme", "name": "Acme City", "subdomain": "acme-city" })));
+        // Members, even Owners, do not edit the catalog.
+        app.add_member("acme", "o@acme.test", "OWNER").await;
+        let owner = app.token("o@acme.test", Some("acme"), false, &[]);
+        let body = app.gql(&owner, Some("acme"), UPDATE, json!({ "id": "acme", "input": { "name": "Mine" } })).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+        // An unknown tenant.
+        let body = app.gql(&admin, None, UPDATE, json!({ "id": "nope", "input": { "name": "X" } })).await;
+        assert!(matches!(code(&body).as_deref(), Some("NOT_FOUND" | "TENANT_NOT_FOUND")), "{body}");
+    }
+
+    async fn the_audit_entry_shows_before_and_after(app) {
+        let admin = app.admin();
+        app.create_tenant("acme").await;
+        app.ok(&admin, None, UPDATE, json!({ "id": "acme", "input": { "name": "Acme City", "rootCompanyId": "C-7" } })).await;
+        let log = app
+            .ok(&admin, None, "{ auditLog(filter: { operation: \"updateTenant\" }) { nodes { actor outcome target requestId detail } } }", json!({}))
+            .await;
+        let entry = &log["auditLog"]["nodes"][0];
+        assert_eq!(entry["outcome"], "ALLOWED", "{log}");
+        assert_eq!(entry["target"], "acme");
+        assert!(entry["requestId"].is_string(), "the request id is kept: {entry}");
+        let change = &entry["detail"]["change"];
+        assert_eq!(change["targetType"], "Tenant");
+        assert_eq!(change["before"]["name"], "Tenant acme", "{change}");
+        assert_eq!(change["after"]["name"], "Acme City", "{change}");
+        assert_eq!(change["before"]["rootCompanyId"], Value::Null);
+        assert_eq!(change["after"]["rootCompanyId"], "C-7");
+    }
+}
