@@ -115,6 +115,9 @@ impl Child {
         if app.owner_url() != app.database_url() {
             command.env("FORKLIFT_MIGRATION_DATABASE_URL", app.owner_url());
         }
+        if app.system_url() != app.database_url() {
+            command.env("FORKLIFT_SYSTEM_DATABASE_URL", app.system_url());
+        }
         command
             .arg("serve")
             .env("DATABASE_URL", app.database_url())

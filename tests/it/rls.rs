@@ -77,7 +77,7 @@ async fn a_query_that_skips_the_scope_sees_no_tenant_rows() {
     app.ready_tenant("acme").await;
     app.ready_tenant("globex").await;
     // Through the request pool with no tenant named (as a scoping bug would): nothing.
-    let scoped = &app.state.scoped_db;
+    let scoped = &app.state.scoped_db.request;
     for table in [
         "applications",
         "actions",
