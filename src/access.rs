@@ -411,19 +411,66 @@ async fn delete_in(
     Ok(())
 }
 
-/// Opens a transaction of the request pool that names the request's tenant for row-level
-/// security: `set_config('forklift.tenant', …, true)` lasts exactly as long as the transaction,
-/// so a pooled connection never carries one request's tenant into the next. `*` is the platform
-/// admins' read-only view of every tenant; an empty value shows no tenant-owned row at all.
-async fn begin(db: &DatabaseConnection, ctx: &RequestContext) -> AppResult<DatabaseTransaction> {
-    let tx = db.begin().await?;
+/// The connections of the scoped layer.
+#[derive(Clone)]
+pub struct ScopedDb {
+    /// The request pool: on PostgreSQL, row-level security shows each transaction exactly the
+    /// one tenant it names, and nothing else can widen that.
+    pub request: DatabaseConnection,
+    /// The system pool, here only in `READ ONLY` transactions for the platform admins'
+    /// all-tenants view (`X-Tenant: *`, or admin reads that name no tenant).
+    pub system: DatabaseConnection,
+}
+
+/// What a transaction of [`begin`] is for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Purpose {
+    Read,
+    Write,
+}
+
+/// Opens the transaction a request's statement runs in.
+///
+/// - One tenant in scope: the request pool, naming that tenant for row-level security.
+/// - A read across tenants (the admins' read-only view): the system pool in a `READ ONLY`
+///   transaction; the request role cannot see across tenants at all.
+/// - Otherwise (writes to the vocabulary, callers without a tenant): the request pool naming
+///   no tenant, so tenant-owned tables show nothing.
+async fn begin(
+    db: &ScopedDb,
+    ctx: &RequestContext,
+    purpose: Purpose,
+) -> AppResult<DatabaseTransaction> {
+    let tenant = match ctx.scope() {
+        Ok(Scope::Tenant(t)) => Some(t.id),
+        Ok(Scope::AllTenants) if purpose == Purpose::Read => return begin_all_tenants(db).await,
+        Err(_) if purpose == Purpose::Read && ctx.principal.is_admin => {
+            return begin_all_tenants(db).await;
+        }
+        _ => None,
+    };
+    begin_tenant(&db.request, tenant).await
+}
+
+async fn begin_all_tenants(db: &ScopedDb) -> AppResult<DatabaseTransaction> {
+    let tx = db.system.begin().await?;
     if tx.get_database_backend() == DbBackend::Postgres {
-        let tenant = match ctx.scope() {
-            Ok(Scope::Tenant(t)) => t.id.to_string(),
-            Ok(Scope::AllTenants) => "*".to_string(),
-            Err(_) if ctx.principal.is_admin => "*".to_string(),
-            Err(_) => String::new(),
-        };
+        tx.execute_unprepared("SET TRANSACTION READ ONLY").await?;
+    }
+    Ok(tx)
+}
+
+/// Opens a transaction of the request pool that names `tenant` for row-level security (`None`:
+/// no tenant, so no tenant-owned row is visible). `set_config('forklift.tenant', …, true)` lasts
+/// exactly as long as the transaction, so a pooled connection never carries one request's tenant
+/// into the next.
+pub async fn begin_tenant(
+    request_pool: &DatabaseConnection,
+    tenant: Option<Uuid>,
+) -> AppResult<DatabaseTransaction> {
+    let tx = request_pool.begin().await?;
+    if tx.get_database_backend() == DbBackend::Postgres {
+        let tenant = tenant.map(|t| t.to_string()).unwrap_or_default();
         tx.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT set_config('forklift.tenant', $1, true)",
@@ -438,14 +485,14 @@ async fn begin(db: &DatabaseConnection, ctx: &RequestContext) -> AppResult<Datab
 /// the count into `(offset, limit)` (what `last`/`before` need), and reads that page in
 /// `order` (its own offset and limit are not used). Returns the rows, the offset and the total.
 pub async fn list_window(
-    db: &DatabaseConnection,
+    db: &ScopedDb,
     ctx: &RequestContext,
     class: &RowClass,
     filter: &Filter,
     order: &Page,
     window: impl FnOnce(u64) -> AppResult<(u64, u64)>,
 ) -> AppResult<(Vec<Row>, u64, u64)> {
-    let tx = begin(db, ctx).await?;
+    let tx = begin(db, ctx, Purpose::Read).await?;
     let total = count_in(&tx, ctx, class, filter).await?;
     let (offset, limit) = window(total)?;
     let rows = if limit == 0 {
@@ -464,12 +511,12 @@ pub async fn list_window(
 
 /// Fetches rows of `class` by id; ids of other tenants simply yield nothing.
 pub async fn by_ids(
-    db: &DatabaseConnection,
+    db: &ScopedDb,
     ctx: &RequestContext,
     class: &RowClass,
     ids: &[Uuid],
 ) -> AppResult<Vec<Row>> {
-    let tx = begin(db, ctx).await?;
+    let tx = begin(db, ctx, Purpose::Read).await?;
     let out = by_ids_in(&tx, ctx, class, ids).await?;
     tx.commit().await?;
     Ok(out)
@@ -477,13 +524,13 @@ pub async fn by_ids(
 
 /// Rows of `class` whose `column` is one of `values`: the batched query behind nested fields.
 pub async fn by_column(
-    db: &DatabaseConnection,
+    db: &ScopedDb,
     ctx: &RequestContext,
     class: &RowClass,
     column: &str,
     values: &[Uuid],
 ) -> AppResult<Vec<Row>> {
-    let tx = begin(db, ctx).await?;
+    let tx = begin(db, ctx, Purpose::Read).await?;
     let out = by_column_in(&tx, ctx, class, column, values).await?;
     tx.commit().await?;
     Ok(out)
@@ -491,12 +538,12 @@ pub async fn by_column(
 
 /// Creates a row of `class` in the request's tenant (or the vocabulary) and returns it.
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &ScopedDb,
     ctx: &RequestContext,
     class: &RowClass,
     values: HashMap<String, Cell>,
 ) -> AppResult<Row> {
-    let tx = begin(db, ctx).await?;
+    let tx = begin(db, ctx, Purpose::Write).await?;
     let out = create_in(&tx, ctx, class, values).await?;
     tx.commit().await?;
     Ok(out)
@@ -504,13 +551,13 @@ pub async fn create(
 
 /// Updates the given columns of a row of the request's tenant.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &ScopedDb,
     ctx: &RequestContext,
     class: &RowClass,
     id: Uuid,
     values: HashMap<String, Cell>,
 ) -> AppResult<Row> {
-    let tx = begin(db, ctx).await?;
+    let tx = begin(db, ctx, Purpose::Write).await?;
     let out = update_in(&tx, ctx, class, id, values).await?;
     tx.commit().await?;
     Ok(out)
@@ -518,12 +565,12 @@ pub async fn update(
 
 /// Deletes a row of the request's tenant (Editors and above); rows below it go with it.
 pub async fn delete(
-    db: &DatabaseConnection,
+    db: &ScopedDb,
     ctx: &RequestContext,
     class: &RowClass,
     id: Uuid,
 ) -> AppResult<()> {
-    let tx = begin(db, ctx).await?;
+    let tx = begin(db, ctx, Purpose::Write).await?;
     delete_in(&tx, ctx, class, id).await?;
     tx.commit().await?;
     Ok(())

@@ -3,8 +3,8 @@
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -622,7 +622,7 @@ fn may_assign(req: &RequestContext, role: Role) -> AppResult<()> {
     Ok(())
 }
 
-async fn owners(db: &DatabaseConnection, tenant: Uuid) -> AppResult<u64> {
+async fn owners(db: &impl ConnectionTrait, tenant: Uuid) -> AppResult<u64> {
     use entity::memberships;
     Ok(memberships::Entity::find()
         .filter(memberships::Column::TenantId.eq(tenant))
@@ -631,7 +631,7 @@ async fn owners(db: &DatabaseConnection, tenant: Uuid) -> AppResult<u64> {
         .await?)
 }
 
-async fn members(db: &DatabaseConnection, tenant: Uuid) -> AppResult<u64> {
+async fn members(db: &impl ConnectionTrait, tenant: Uuid) -> AppResult<u64> {
     use entity::memberships;
     Ok(memberships::Entity::find()
         .filter(memberships::Column::TenantId.eq(tenant))
@@ -640,19 +640,19 @@ async fn members(db: &DatabaseConnection, tenant: Uuid) -> AppResult<u64> {
 }
 
 async fn membership_in(
-    state: &AppState,
+    db: &impl ConnectionTrait,
     tenant: Uuid,
     id: Uuid,
 ) -> AppResult<entity::memberships::Model> {
     use entity::memberships;
     memberships::Entity::find_by_id(id)
         .filter(memberships::Column::TenantId.eq(tenant))
-        .one(&state.db)
+        .one(db)
         .await?
         .ok_or(AppError::NotFound("Membership".into()))
 }
 
-/// `addMember`.
+/// `addMember`, in the request's tenant transaction.
 pub async fn add_member(
     state: &AppState,
     req: &RequestContext,
@@ -662,11 +662,12 @@ pub async fn add_member(
     use entity::memberships;
     let tenant = req.tenant()?.id;
     may_assign(req, role)?;
-    let user = user_for_email(&state.db, &email).await?;
+    let tx = state.tenant_tx(tenant).await?;
+    let user = user_for_email(&tx, &email).await?;
     if memberships::Entity::find()
         .filter(memberships::Column::TenantId.eq(tenant))
         .filter(memberships::Column::UserId.eq(user.id))
-        .one(&state.db)
+        .one(&tx)
         .await?
         .is_some()
     {
@@ -681,12 +682,13 @@ pub async fn add_member(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&state.db)
+    .insert(&tx)
     .await?;
+    tx.commit().await?;
     membership_row(state, &m)
 }
 
-/// `changeMemberRole`.
+/// `changeMemberRole`, in the request's tenant transaction.
 pub async fn change_role(
     state: &AppState,
     req: &RequestContext,
@@ -694,35 +696,39 @@ pub async fn change_role(
     role: Role,
 ) -> AppResult<Row> {
     let tenant = req.tenant()?.id;
-    let m = membership_in(state, tenant, id).await?;
+    let tx = state.tenant_tx(tenant).await?;
+    let m = membership_in(&tx, tenant, id).await?;
     let current = Role::parse(&m.role).unwrap_or(Role::Viewer);
     may_assign(req, role)?;
     may_assign(req, current)?;
-    if current == Role::Owner && role != Role::Owner && owners(&state.db, tenant).await? <= 1 {
+    if current == Role::Owner && role != Role::Owner && owners(&tx, tenant).await? <= 1 {
         return Err(AppError::LastOwner);
     }
     let mut active: entity::memberships::ActiveModel = m.into();
     active.role = Set(role.as_str().into());
     active.updated_at = Set(Utc::now());
-    let m = active.update(&state.db).await?;
+    let m = active.update(&tx).await?;
+    tx.commit().await?;
     membership_row(state, &m)
 }
 
-/// `removeMember`.
+/// `removeMember`, in the request's tenant transaction.
 pub async fn remove_member(state: &AppState, req: &RequestContext, id: Uuid) -> AppResult<()> {
     let tenant = req.tenant()?.id;
-    let m = membership_in(state, tenant, id).await?;
+    let tx = state.tenant_tx(tenant).await?;
+    let m = membership_in(&tx, tenant, id).await?;
     let current = Role::parse(&m.role).unwrap_or(Role::Viewer);
     may_assign(req, current)?;
     // The last Owner stays while anyone else is a member. A platform admin may remove an Owner
     // who is the tenant's only member: that is off-boarding, the step before `deleteTenant`.
-    let offboarding = req.principal.is_admin && members(&state.db, tenant).await? == 1;
-    if current == Role::Owner && owners(&state.db, tenant).await? <= 1 && !offboarding {
+    let offboarding = req.principal.is_admin && members(&tx, tenant).await? == 1;
+    if current == Role::Owner && owners(&tx, tenant).await? <= 1 && !offboarding {
         return Err(AppError::LastOwner);
     }
     entity::memberships::Entity::delete_by_id(m.id)
-        .exec(&state.db)
+        .exec(&tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -741,19 +747,21 @@ pub async fn seed_staff_admin(
             "the template has no staff".into(),
         ));
     }
-    let user = user_for_email(&state.db, &email).await?;
+    // The admin names the tenant; the membership is written in that tenant's transaction.
+    let tx = state.tenant_tx(tenant).await?;
+    let user = user_for_email(&tx, &email).await?;
     let now = Utc::now();
     let existing = memberships::Entity::find()
         .filter(memberships::Column::TenantId.eq(tenant))
         .filter(memberships::Column::UserId.eq(user.id))
-        .one(&state.db)
+        .one(&tx)
         .await?;
     let m = match existing {
         Some(m) => {
             let mut active: memberships::ActiveModel = m.into();
             active.role = Set(Role::Owner.as_str().into());
             active.updated_at = Set(now);
-            active.update(&state.db).await?
+            active.update(&tx).await?
         }
         None => {
             memberships::ActiveModel {
@@ -764,9 +772,10 @@ pub async fn seed_staff_admin(
                 created_at: Set(now),
                 updated_at: Set(now),
             }
-            .insert(&state.db)
+            .insert(&tx)
             .await?
         }
     };
+    tx.commit().await?;
     membership_row(state, &m)
 }

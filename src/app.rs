@@ -117,15 +117,20 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
     let mut db = db::connect(&config).await?;
     let owner = db::migration_connection(&config, &db).await?;
     db::migrate(&owner).await?;
-    if config.migration_database_url.is_some() {
+    if db::migration_url(&config).is_some() {
         let _ = owner.close().await;
     }
     let mut scoped_db = db::connect_scoped(&config, &db).await?;
+    db::check_roles(&config, &db, &scoped_db).await?;
     for pool in [&mut db, &mut scoped_db] {
         let observer = metrics.clone();
         pool.set_metric_callback(move |info| observer.statement(info.elapsed, info.failed));
     }
     let replica_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
+    let scoped_db = crate::access::ScopedDb {
+        request: scoped_db,
+        system: db.clone(),
+    };
     Ok(AppState::new(
         db, scoped_db, config, registry, verifier, replica_id, metrics,
     ))

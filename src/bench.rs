@@ -209,7 +209,16 @@ impl BenchServer {
             .env("DATABASE_URL", &config.database_url)
             .env("FORKLIFT_ADDR", &addr)
             .env("FORKLIFT_JWT_SECRET", secret)
-            .env("FORKLIFT_ENV", "production")
+            // On PostgreSQL the scratch database is served by its administrator for both pools,
+            // which production refuses (the request role must be bound by row-level security).
+            .env(
+                "FORKLIFT_ENV",
+                if config.is_sqlite() {
+                    "production"
+                } else {
+                    "development"
+                },
+            )
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())

@@ -59,6 +59,11 @@ pub struct Config {
     /// `DATABASE_URL` when unset. With PostgreSQL row-level security the server's role should
     /// own no tables: give it here.
     pub migration_database_url: Option<String>,
+    /// The system pool's database (`FORKLIFT_SYSTEM_DATABASE_URL`): PostgreSQL only, a role with
+    /// `BYPASSRLS` for the bookkeeping that crosses tenants (guard, forks, audit, catalog, the
+    /// admins' all-tenants view). Unset: `DATABASE_URL`, which then must bypass row-level
+    /// security itself; production refuses that (see [`crate::db::check_roles`]).
+    pub system_database_url: Option<String>,
     pub addr: SocketAddr,
     pub jwt_secret: Option<Secret>,
     pub jwt_public_key: Option<PublicKeySource>,
@@ -201,9 +206,19 @@ impl Config {
                 "expected postgres://OWNER@HOST/DB (only PostgreSQL separates the roles)",
             ));
         }
+        let system_database_url = var("FORKLIFT_SYSTEM_DATABASE_URL");
+        if let Some(url) = &system_database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "FORKLIFT_SYSTEM_DATABASE_URL",
+                "expected postgres://SYSTEM_ROLE@HOST/DB (only PostgreSQL separates the roles)",
+            ));
+        }
         Ok(Self {
             database_url,
             migration_database_url,
+            system_database_url,
             addr,
             jwt_secret,
             jwt_public_key,
@@ -237,6 +252,7 @@ impl Config {
         Self {
             database_url: database_url.into(),
             migration_database_url: None,
+            system_database_url: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: None,
             jwt_public_key: None,

@@ -3,27 +3,29 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 
-use crate::config::Config;
+use crate::config::{Config, Environment};
 
-/// Opens the pool for `config.database_url`, failing within a few seconds when the database
-/// cannot be reached. SQLite files are created when missing and run in WAL mode, so readers are
-/// never blocked by a running fork; foreign keys are enforced.
+/// Opens the system pool: `FORKLIFT_SYSTEM_DATABASE_URL` when set, else `DATABASE_URL`,
+/// failing within a few seconds when the database cannot be reached. On PostgreSQL its role must
+/// bypass row-level security (`BYPASSRLS`): it serves the bookkeeping that crosses tenants (the
+/// guard, forks, audit, the catalog, the admins' read-only all-tenants view). SQLite files are
+/// created when missing and run in WAL mode, so readers are never blocked by a running fork;
+/// foreign keys are enforced.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    open(config, &config.database_url, Pool::System).await
+    let url = match (&config.system_database_url, config.is_sqlite()) {
+        (Some(url), false) => url,
+        _ => &config.database_url,
+    };
+    open(config, url).await
 }
 
-/// Which pool: the system pool (`forklift.system = on` on PostgreSQL, for the server's own
-/// bookkeeping) or the request pool (row-level security by the tenant set per transaction).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Pool {
-    System,
-    Scoped,
-}
-
-/// The request pool: on PostgreSQL a pool whose connections see tenant-owned rows only for the
-/// tenant a transaction names (see [`crate::access`]); on SQLite the system pool itself.
+/// The request pool (`DATABASE_URL`): on PostgreSQL a pool whose connections see tenant-owned
+/// rows only for the one tenant a transaction names (see [`crate::access`]); on SQLite the
+/// system pool itself.
 pub async fn connect_scoped(
     config: &Config,
     system: &DatabaseConnection,
@@ -31,10 +33,10 @@ pub async fn connect_scoped(
     if config.is_sqlite() {
         return Ok(system.clone());
     }
-    open(config, &config.database_url, Pool::Scoped).await
+    open(config, &config.database_url).await
 }
 
-async fn open(config: &Config, url: &str, pool: Pool) -> anyhow::Result<DatabaseConnection> {
+async fn open(config: &Config, url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_string());
     options
         .connect_timeout(Duration::from_secs(5))
@@ -51,9 +53,6 @@ async fn open(config: &Config, url: &str, pool: Pool) -> anyhow::Result<Database
         });
     } else {
         options.max_connections(32).min_connections(1);
-        if pool == Pool::System {
-            options.map_sqlx_postgres_opts(|opts| opts.options([("forklift.system", "on")]));
-        }
     }
     let label = config.database_label();
     let db = tokio::time::timeout(Duration::from_secs(12), Database::connect(options))
@@ -70,15 +69,113 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 }
 
 /// The connection migrations run on: the owner's (`FORKLIFT_MIGRATION_DATABASE_URL`) when set,
-/// else `db`.
+/// else `DATABASE_URL`'s (`db` itself unless the system pool has its own role).
 pub async fn migration_connection(
     config: &Config,
     db: &DatabaseConnection,
 ) -> anyhow::Result<DatabaseConnection> {
-    match &config.migration_database_url {
-        Some(url) => open(config, url, Pool::System).await,
+    match migration_url(config) {
+        Some(url) => open(config, url).await,
         None => Ok(db.clone()),
     }
+}
+
+/// The URL [`migration_connection`] opens a pool of its own for; `None` when it uses the system
+/// pool (close the pool after migrating only when this is `Some`).
+pub fn migration_url(config: &Config) -> Option<&str> {
+    match (&config.migration_database_url, &config.system_database_url) {
+        (Some(url), _) => Some(url),
+        (None, Some(_)) if !config.is_sqlite() => Some(&config.database_url),
+        _ => None,
+    }
+}
+
+/// One PostgreSQL role, as a pool connects.
+struct PgRole {
+    name: String,
+    /// Superuser or `BYPASSRLS`: row-level security does not bind it.
+    bypasses_rls: bool,
+}
+
+async fn role_of(db: &DatabaseConnection) -> anyhow::Result<PgRole> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_user::text AS name, (rolsuper OR rolbypassrls) AS bypass \
+             FROM pg_roles WHERE rolname = current_user",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the connected role is not in pg_roles"))?;
+    Ok(PgRole {
+        name: row.try_get("", "name")?,
+        bypasses_rls: row.try_get("", "bypass")?,
+    })
+}
+
+/// Checks the roles of the two pools on PostgreSQL (nothing on SQLite).
+///
+/// - The system pool's role must bypass row-level security (`BYPASSRLS` or superuser), or the
+///   server's bookkeeping would see no tenant's rows: refused in every environment.
+/// - The request pool's role should be bound by it: no superuser, no `BYPASSRLS`, not the system
+///   role and no member of it (else `SET ROLE` would undo the wall). In production a request
+///   role that is not bound is refused; in development (one superuser URL for everything) it is
+///   a warning.
+pub async fn check_roles(
+    config: &Config,
+    system: &DatabaseConnection,
+    request: &DatabaseConnection,
+) -> anyhow::Result<()> {
+    if !is_postgres(system) {
+        return Ok(());
+    }
+    let sys = role_of(system).await?;
+    let req = role_of(request).await?;
+    if !sys.bypasses_rls {
+        let variable = if config.system_database_url.is_some() {
+            "FORKLIFT_SYSTEM_DATABASE_URL"
+        } else {
+            "FORKLIFT_SYSTEM_DATABASE_URL (unset, so DATABASE_URL)"
+        };
+        anyhow::bail!(
+            "{variable}: the system pool's role `{}` is bound by row-level security, so forks, \
+             the guard and audit would see no tenant's rows; give the system pool a role with \
+             BYPASSRLS (deploy/postgres-init.sql creates forklift_system)",
+            sys.name
+        );
+    }
+    let member = request
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_has_role(current_user, $1, 'MEMBER') AS member",
+            [sys.name.clone().into()],
+        ))
+        .await?
+        .map(|r| r.try_get::<bool>("", "member"))
+        .transpose()?
+        .unwrap_or(true);
+    let why = if req.name == sys.name {
+        "is also the system pool's role".to_string()
+    } else if req.bypasses_rls {
+        "bypasses row-level security (superuser or BYPASSRLS)".to_string()
+    } else if member {
+        format!("can SET ROLE to the system pool's role `{}`", sys.name)
+    } else {
+        return Ok(());
+    };
+    if config.environment == Environment::Production {
+        anyhow::bail!(
+            "DATABASE_URL: the request role `{}` {why}, so row-level security would not bind \
+             requests; in production serve as a role bound by it (forklift_app) and give the \
+             system pool its own role in FORKLIFT_SYSTEM_DATABASE_URL",
+            req.name
+        );
+    }
+    tracing::warn!(
+        role = %req.name,
+        "row-level security does not bind the request pool: its role {why} (development only; \
+         production refuses this)"
+    );
+    Ok(())
 }
 
 /// True when the database answers a trivial query.

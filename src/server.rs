@@ -113,7 +113,7 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 async fn logo(State(server): State<Server>, Path(slug): Path<String>) -> Response {
-    match crate::tenancy::logo_by_slug(&server.state.db, &slug).await {
+    match crate::tenancy::logo_by_slug(&server.state, &slug).await {
         Ok(Some((bytes, content_type))) => {
             let mut response = (StatusCode::OK, bytes).into_response();
             let headers = response.headers_mut();

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 use crate::{
+    access::ScopedDb,
     auth::Verifier,
     config::Config,
     domains::{SharedResolver, SystemResolver},
@@ -17,12 +18,14 @@ use crate::{
 
 /// Shared, immutable application state (held in an `Arc`).
 pub struct AppState {
-    /// The system pool: the server's own bookkeeping (guard, forks, administration). On
-    /// PostgreSQL its connections set `forklift.system = on`, which row-level security admits.
+    /// The system pool: the server's own bookkeeping that crosses tenants (guard, forks, run
+    /// records, audit, the catalog, sweeps). On PostgreSQL it connects as a role with
+    /// `BYPASSRLS` (`FORKLIFT_SYSTEM_DATABASE_URL`), distinct from the request role.
     pub db: DatabaseConnection,
-    /// The request pool behind the scoped data layer ([`crate::access`]): on PostgreSQL,
-    /// row-level security shows it only the tenant each transaction names.
-    pub scoped_db: DatabaseConnection,
+    /// The scoped data layer's connections ([`crate::access`]): the request pool, where
+    /// row-level security shows each transaction only the one tenant it names, and the system
+    /// pool for the admins' read-only all-tenants view.
+    pub scoped_db: ScopedDb,
     pub config: Config,
     pub registry: Registry,
     pub verifier: Verifier,
@@ -45,7 +48,7 @@ impl AppState {
     /// Assembles the state; the system DNS resolver verifies domains until replaced.
     pub fn new(
         db: DatabaseConnection,
-        scoped_db: DatabaseConnection,
+        scoped_db: ScopedDb,
         config: Config,
         registry: Registry,
         verifier: Verifier,
@@ -67,6 +70,15 @@ impl AppState {
             clock: Clock::default(),
             resolver: RwLock::new(Arc::new(SystemResolver)),
         }
+    }
+
+    /// A transaction of the request pool naming `tenant` for row-level security: where the
+    /// hand-written operations read and write one tenant's rows, as the generic surface does.
+    pub async fn tenant_tx(
+        &self,
+        tenant: uuid::Uuid,
+    ) -> crate::error::AppResult<sea_orm::DatabaseTransaction> {
+        crate::access::begin_tenant(&self.scoped_db.request, Some(tenant)).await
     }
 
     /// The resolver that verifies domains.

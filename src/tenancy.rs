@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter,
 };
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -34,9 +34,10 @@ pub async fn branding(
     req: &RequestContext,
 ) -> AppResult<entity::brandings::Model> {
     let tenant = req.tenant()?.id;
-    Ok(find_branding(&state.db, tenant)
-        .await?
-        .unwrap_or_else(|| empty_branding(tenant)))
+    let tx = state.tenant_tx(tenant).await?;
+    let found = find_branding(&tx, tenant).await?;
+    tx.commit().await?;
+    Ok(found.unwrap_or_else(|| empty_branding(tenant)))
 }
 
 fn empty_branding(tenant: Uuid) -> entity::brandings::Model {
@@ -59,7 +60,7 @@ fn empty_branding(tenant: Uuid) -> entity::brandings::Model {
 }
 
 async fn find_branding(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     tenant: Uuid,
 ) -> AppResult<Option<entity::brandings::Model>> {
     use entity::brandings;
@@ -102,7 +103,8 @@ async fn save_branding(
 ) -> AppResult<entity::brandings::Model> {
     use entity::brandings;
     let now = Utc::now();
-    let existing = find_branding(&state.db, tenant).await?;
+    let tx = state.tenant_tx(tenant).await?;
+    let existing = find_branding(&tx, tenant).await?;
     let is_new = existing.is_none();
     let mut active: brandings::ActiveModel = match existing {
         Some(model) => model.into(),
@@ -115,11 +117,13 @@ async fn save_branding(
     };
     apply(&mut active);
     active.updated_at = Set(now);
-    Ok(if is_new {
-        active.insert(&state.db).await?
+    let saved = if is_new {
+        active.insert(&tx).await?
     } else {
-        active.update(&state.db).await?
-    })
+        active.update(&tx).await?
+    };
+    tx.commit().await?;
+    Ok(saved)
 }
 
 /// `updateBranding` (Super Users and above).
@@ -176,22 +180,21 @@ pub async fn set_logo(
     .await
 }
 
-/// The logo of the tenant with `slug`, for the public logo endpoint.
-pub async fn logo_by_slug(
-    db: &DatabaseConnection,
-    slug: &str,
-) -> AppResult<Option<(Vec<u8>, String)>> {
+/// The logo of the tenant with `slug`, for the public logo endpoint: the slug is looked up in
+/// the catalog, the branding read in that tenant's transaction.
+pub async fn logo_by_slug(state: &AppState, slug: &str) -> AppResult<Option<(Vec<u8>, String)>> {
     use entity::tenants;
     let Some(tenant) = tenants::Entity::find()
         .filter(tenants::Column::Slug.eq(slug.to_lowercase()))
-        .one(db)
+        .one(&state.db)
         .await?
     else {
         return Ok(None);
     };
-    Ok(find_branding(db, tenant.id)
-        .await?
-        .and_then(|b| Some((b.logo?, b.logo_content_type?))))
+    let tx = state.tenant_tx(tenant.id).await?;
+    let branding = find_branding(&tx, tenant.id).await?;
+    tx.commit().await?;
+    Ok(branding.and_then(|b| Some((b.logo?, b.logo_content_type?))))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,7 +230,8 @@ pub async fn add_domain(
         ));
     }
     let now = Utc::now();
-    Ok(d::ActiveModel {
+    let tx = state.tenant_tx(tenant).await?;
+    let domain = d::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant),
         host: Set(host),
@@ -236,15 +240,21 @@ pub async fn add_domain(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&state.db)
-    .await?)
+    .insert(&tx)
+    .await?;
+    tx.commit().await?;
+    Ok(domain)
 }
 
-async fn own_domain(state: &AppState, tenant: Uuid, id: Uuid) -> AppResult<entity::domains::Model> {
+async fn own_domain(
+    db: &impl ConnectionTrait,
+    tenant: Uuid,
+    id: Uuid,
+) -> AppResult<entity::domains::Model> {
     use entity::domains as d;
     d::Entity::find_by_id(id)
         .filter(d::Column::TenantId.eq(tenant))
-        .one(&state.db)
+        .one(db)
         .await?
         .ok_or(AppError::NotFound("Domain".into()))
 }
@@ -256,7 +266,10 @@ pub async fn verify_domain(
     id: Uuid,
 ) -> AppResult<entity::domains::Model> {
     let tenant = req.require_role(Role::Owner)?.id;
-    let domain = own_domain(state, tenant, id).await?;
+    // Read, then look the record up outside any transaction, then write in a new one.
+    let tx = state.tenant_tx(tenant).await?;
+    let domain = own_domain(&tx, tenant, id).await?;
+    tx.commit().await?;
     if domain.verified_at.is_some() {
         return Ok(domain);
     }
@@ -276,16 +289,21 @@ pub async fn verify_domain(
     let mut active: entity::domains::ActiveModel = domain.into();
     active.verified_at = Set(Some(Utc::now()));
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&state.db).await?)
+    let tx = state.tenant_tx(tenant).await?;
+    let verified = active.update(&tx).await?;
+    tx.commit().await?;
+    Ok(verified)
 }
 
 /// `removeDomain` (Owners and above).
 pub async fn remove_domain(state: &AppState, req: &RequestContext, id: Uuid) -> AppResult<()> {
     let tenant = req.require_role(Role::Owner)?.id;
-    let domain = own_domain(state, tenant, id).await?;
+    let tx = state.tenant_tx(tenant).await?;
+    let domain = own_domain(&tx, tenant, id).await?;
     entity::domains::Entity::delete_by_id(domain.id)
-        .exec(&state.db)
+        .exec(&tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -328,7 +346,8 @@ pub async fn register_features(
             ));
         }
     }
-    let tx = state.db.begin().await?;
+    // The admin names the tenant; its features are written in that tenant's transaction.
+    let tx = state.tenant_tx(tenant).await?;
     let now = Utc::now();
     let mut out = Vec::with_capacity(features.len());
     for feature in features {
@@ -396,8 +415,17 @@ pub async fn update_feature(
             "give at least one field to change",
         ));
     }
-    let model = entity::tenant_features::Entity::find_by_id(id)
+    // The id names no tenant: which tenant holds it is a catalog question for the system pool;
+    // the change is made in that tenant's transaction.
+    let owner = entity::tenant_features::Entity::find_by_id(id)
         .one(&state.db)
+        .await?
+        .ok_or(AppError::NotFound("TenantFeature".into()))?
+        .tenant_id;
+    let tx = state.tenant_tx(owner).await?;
+    let model = entity::tenant_features::Entity::find_by_id(id)
+        .filter(entity::tenant_features::Column::TenantId.eq(owner))
+        .one(&tx)
         .await?
         .ok_or(AppError::NotFound("TenantFeature".into()))?;
     let mut active: entity::tenant_features::ActiveModel = model.into();
@@ -414,7 +442,9 @@ pub async fn update_feature(
         active.last_migrated_at = Set(Some(v));
     }
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&state.db).await?)
+    let saved = active.update(&tx).await?;
+    tx.commit().await?;
+    Ok(saved)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,7 +454,7 @@ pub async fn update_feature(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessDecision {
     pub allowed: bool,
-    /// Why not: `NOT_A_MEMBER`, `SERVICE_NOT_ALLOWED`, `CROSS_TENANT_DENIED`.
+    /// Why not: `NOT_A_MEMBER`, `SERVICE_NOT_ALLOWED`.
     pub reason: Option<&'static str>,
     pub message: String,
 }
@@ -438,28 +468,28 @@ pub async fn check_access(
 ) -> AppResult<AccessDecision> {
     use entity::{team_members, teams};
     let tenant = req.tenant()?.id;
-    let Some(team) = teams::Entity::find_by_id(team).one(&state.db).await? else {
+    // In the request's tenant transaction: another tenant's team is a missing one.
+    let tx = state.tenant_tx(tenant).await?;
+    let Some(team) = teams::Entity::find_by_id(team)
+        .filter(teams::Column::TenantId.eq(tenant))
+        .one(&tx)
+        .await?
+    else {
         return Err(AppError::NotFound("Team".into()));
     };
-    if team.tenant_id != tenant {
-        return Ok(AccessDecision {
-            allowed: false,
-            reason: Some("CROSS_TENANT_DENIED"),
-            message: "the team belongs to another tenant".into(),
-        });
-    }
     let member = match req.principal.user_id {
         Some(user) => {
             team_members::Entity::find()
                 .filter(team_members::Column::TenantId.eq(tenant))
                 .filter(team_members::Column::TeamId.eq(team.id))
                 .filter(team_members::Column::UserId.eq(user))
-                .count(&state.db)
+                .count(&tx)
                 .await?
                 > 0
         }
         None => false,
     };
+    tx.commit().await?;
     if !member {
         return Ok(AccessDecision {
             allowed: false,
@@ -499,8 +529,15 @@ pub struct Onboarding {
     pub branding_set: bool,
 }
 
-/// Computes the checklist of `tenant`.
-pub async fn onboarding(db: &DatabaseConnection, tenant: Uuid) -> AppResult<Onboarding> {
+/// Computes the checklist of `tenant`, in that tenant's transaction.
+pub async fn onboarding(state: &AppState, tenant: Uuid) -> AppResult<Onboarding> {
+    let tx = state.tenant_tx(tenant).await?;
+    let checklist = onboarding_in(&tx, tenant).await?;
+    tx.commit().await?;
+    Ok(checklist)
+}
+
+async fn onboarding_in(db: &impl ConnectionTrait, tenant: Uuid) -> AppResult<Onboarding> {
     use entity::{domains as d, fork_runs, memberships, organizations};
     let root_organization = organizations::Entity::find()
         .filter(organizations::Column::TenantId.eq(tenant))

@@ -4,7 +4,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
 mod m20261122_000002_row_level_security;
-mod m20261129_000003_tenant_root_company;
+mod m20261122_000003_request_role_rls;
+mod m20261129_000004_tenant_root_company;
 pub mod table;
 pub mod tables;
 
@@ -17,7 +18,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_row_level_security::Migration),
-            Box::new(m20261129_000003_tenant_root_company::Migration),
+            Box::new(m20261122_000003_request_role_rls::Migration),
+            Box::new(m20261129_000004_tenant_root_company::Migration),
         ]
     }
 }

@@ -3,7 +3,6 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::{access, registry::Registry, rows::Row, scope::RequestContext};
@@ -13,7 +12,8 @@ pub type RowsKey = (Arc<str>, Arc<str>, Uuid);
 
 /// Loads rows by a uuid column, grouped by (table, column) into one `IN (…)` query each.
 pub struct RowsLoader {
-    pub db: DatabaseConnection,
+    /// The scoped layer's connections (the request pool; the system pool for all-tenant reads).
+    pub db: access::ScopedDb,
     pub ctx: RequestContext,
     pub registry: Registry,
 }

@@ -218,7 +218,7 @@ fn tenant_fields(ops: &mut Operations) {
             FieldFuture::new(async move {
                 let row = ctx.parent_value.try_downcast_ref::<Row>()?;
                 let state = app(&ctx)?;
-                let checklist = tenancy::onboarding(&state.db, row.id()).await?;
+                let checklist = tenancy::onboarding(state, row.id()).await?;
                 Ok(Some(FieldValue::owned_any(checklist)))
             })
         }),

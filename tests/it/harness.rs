@@ -41,6 +41,9 @@ pub struct TestDb {
     pub url: String,
     /// The owner's URL (migrations, DDL in tests): on PostgreSQL the administrator.
     pub owner_url: String,
+    /// The system pool's URL: on PostgreSQL the role with `BYPASSRLS` ([`SYSTEM_ROLE`]); on
+    /// SQLite the server's URL.
+    pub system_url: String,
     dir: Option<PathBuf>,
     pg_name: Option<String>,
 }
@@ -80,6 +83,10 @@ fn pg_url_for(db: &str) -> String {
 /// The role the test servers use on PostgreSQL: no superuser, no `BYPASSRLS`, owns nothing.
 pub const APP_ROLE: &str = "forklift_it_app";
 
+/// The role of the test servers' system pool on PostgreSQL: `BYPASSRLS`, owns nothing, and the
+/// application role is no member of it (as deploy/postgres-init.sql sets up production).
+pub const SYSTEM_ROLE: &str = "forklift_it_system";
+
 /// `url` with its user replaced by `user` (and no password).
 fn with_user(url: &str, user: &str) -> String {
     let (scheme, rest) = url.split_once("://").expect("a URL");
@@ -98,6 +105,7 @@ impl TestDb {
                 let url = format!("sqlite://{}?mode=rwc", file.display());
                 Some(TestDb {
                     owner_url: url.clone(),
+                    system_url: url.clone(),
                     url,
                     dir: Some(dir),
                     pg_name: None,
@@ -121,31 +129,36 @@ impl TestDb {
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .expect("create test database");
-                admin
-                    .execute_unprepared(&format!(
-                        "DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE; \
-                         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-                    ))
-                    .await
-                    .expect("create the application role");
+                for (role, attributes) in [(APP_ROLE, "NOBYPASSRLS"), (SYSTEM_ROLE, "BYPASSRLS")] {
+                    admin
+                        .execute_unprepared(&format!(
+                            "DO $$ BEGIN CREATE ROLE {role} LOGIN NOSUPERUSER {attributes} NOCREATEDB NOCREATEROLE; \
+                             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                        ))
+                        .await
+                        .expect("create the application and system roles");
+                }
                 let _ = admin.close().await;
                 let owner_url = pg_url_for(&name);
-                // Tables the owner creates (the migrations) are usable by the application role.
+                // Tables the owner creates (the migrations) are usable by both server roles.
                 let owner = Database::connect(&owner_url)
                     .await
                     .expect("connect as owner");
-                owner
-                    .execute_unprepared(&format!(
-                        "GRANT CONNECT ON DATABASE {name} TO {APP_ROLE}; \
-                         GRANT USAGE ON SCHEMA public TO {APP_ROLE}; \
-                         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}; \
-                         ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE}"
-                    ))
-                    .await
-                    .expect("grant the application role");
+                for role in [APP_ROLE, SYSTEM_ROLE] {
+                    owner
+                        .execute_unprepared(&format!(
+                            "GRANT CONNECT ON DATABASE {name} TO {role}; \
+                             GRANT USAGE ON SCHEMA public TO {role}; \
+                             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}; \
+                             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
+                        ))
+                        .await
+                        .expect("grant the server roles");
+                }
                 let _ = owner.close().await;
                 Some(TestDb {
                     url: with_user(&owner_url, APP_ROLE),
+                    system_url: with_user(&owner_url, SYSTEM_ROLE),
                     owner_url,
                     dir: None,
                     pg_name: Some(name),
@@ -162,6 +175,7 @@ impl TestDb {
         TestDb {
             url: self.url.clone(),
             owner_url: self.owner_url.clone(),
+            system_url: self.system_url.clone(),
             dir: None,
             pg_name: None,
         }
@@ -215,6 +229,9 @@ pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config::for_database(&db.url);
     if db.owner_url != db.url {
         config.migration_database_url = Some(db.owner_url.clone());
+    }
+    if db.system_url != db.url {
+        config.system_database_url = Some(db.system_url.clone());
     }
     config.jwt_secret = Some(Secret::new(TEST_SECRET));
     config
@@ -273,6 +290,11 @@ impl TestApp {
     /// The database URL of this server.
     pub fn database_url(&self) -> &str {
         &self._db.url
+    }
+
+    /// The system pool's database URL (the `BYPASSRLS` role on PostgreSQL).
+    pub fn system_url(&self) -> &str {
+        &self._db.system_url
     }
 
     /// The owner's database URL (migrations, DDL).

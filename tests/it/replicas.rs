@@ -33,15 +33,13 @@ async fn kill_listeners(app: &TestApp) -> u64 {
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}' AND datname = current_database()",
         forklift::fork::listener::APPLICATION_NAME
     );
-    let rows = app
-        .state
-        .db
-        .query_all_raw(Statement::from_string(
-            app.state.db.get_database_backend(),
-            sql,
-        ))
+    // As the owner (the administrator here): the listeners connect as the application role.
+    let owner = app.owner_db().await;
+    let rows = owner
+        .query_all_raw(Statement::from_string(owner.get_database_backend(), sql))
         .await
         .expect("terminate listeners");
+    let _ = owner.close().await;
     rows.len() as u64
 }
 
@@ -114,6 +112,9 @@ impl Child {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_forklift"));
         if app.owner_url() != app.database_url() {
             command.env("FORKLIFT_MIGRATION_DATABASE_URL", app.owner_url());
+        }
+        if app.system_url() != app.database_url() {
+            command.env("FORKLIFT_SYSTEM_DATABASE_URL", app.system_url());
         }
         command
             .arg("serve")

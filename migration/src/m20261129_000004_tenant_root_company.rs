@@ -10,7 +10,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20261129_000003_tenant_root_company"
+        "m20261129_000004_tenant_root_company"
     }
 }
 
