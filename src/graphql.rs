@@ -8,6 +8,7 @@ pub mod loaders;
 pub mod operations;
 pub mod sheets;
 pub mod tenancy;
+pub mod users;
 
 use std::sync::Arc;
 

@@ -331,6 +331,7 @@ pub async fn run(
     let request = request
         .data(ctx)
         .data(loader)
+        .data(graphql::users::loader(server.state.db.clone()))
         .data(audit::AuditNotes::default());
     let mut response = server.schema.execute(request).await;
     server

@@ -517,7 +517,12 @@ async fn operate(
     );
     let mut responses = server
         .schema
-        .execute_stream(request.data(ctx).data(loader))
+        .execute_stream(
+            request
+                .data(ctx)
+                .data(loader)
+                .data(crate::graphql::users::loader(server.state.db.clone())),
+        )
         .boxed();
     let mut first = true;
     let mut ok = true;

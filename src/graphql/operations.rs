@@ -162,6 +162,7 @@ pub fn build() -> Operations {
     forks(&mut ops);
     super::tenancy::build(&mut ops);
     super::sheets::build(&mut ops);
+    super::users::build(&mut ops);
     ops
 }
 

@@ -69,3 +69,38 @@ crate::both! {
         assert_eq!(change["after"]["rootCompanyId"], "C-7");
     }
 }
+
+crate::both! {
+    async fn the_members_page_shows_people(app) {
+        app.ready_tenant("acme").await;
+        app.ready_tenant("globex").await;
+        app.add_member("acme", "Owen@Acme.test", "OWNER").await;
+        app.add_member("acme", "vera@acme.test", "VIEWER").await;
+        app.add_member("globex", "gil@globex.test", "OWNER").await;
+        let owner = app.token("owen@acme.test", None, false, &[]);
+        let page = app
+            .ok(&owner, Some("acme"), "{ memberships(first: 10, orderBy: CREATED_AT_ASC) { nodes { role createdAt user { id email subject displayName createdAt } } } }", json!({}))
+            .await;
+        let people: Vec<(String, String)> = page["memberships"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|m| (m["user"]["email"].as_str().unwrap_or("").to_string(), m["role"].as_str().unwrap_or("").to_string()))
+            .collect();
+        assert_eq!(people, vec![("owen@acme.test".to_string(), "OWNER".to_string()), ("vera@acme.test".to_string(), "VIEWER".to_string())], "{page}");
+        let user = &page["memberships"]["nodes"][0]["user"];
+        assert!(user["id"].as_str().is_some_and(|id| !id.contains('@')), "a global id: {user}");
+        assert_eq!(user["subject"], "owen@acme.test");
+        // Team members show people too.
+        let admin = app.admin();
+        let root = app.ok(&admin, Some("acme"), "{ organizations { nodes { id } } }", json!({})).await;
+        let team = app.ok(&admin, Some("acme"), "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \"Roads\" }) { id } }", json!({ "o": root["organizations"]["nodes"][0]["id"] })).await;
+        let vera = forklift::admin::user_for_email(&app.state.db, "vera@acme.test").await.expect("user");
+        app.ok(&admin, Some("acme"), "mutation($t: ID!, $u: ID!) { createTeamMember(input: { teamId: $t, userId: $u }) { id } }", json!({ "t": team["createTeam"]["id"], "u": vera.id.to_string() })).await;
+        let members = app.ok(&owner, Some("acme"), "{ teamMembers { nodes { team { name } user { email } } } }", json!({})).await;
+        assert_eq!(members["teamMembers"]["nodes"], json!([{ "team": { "name": "Roads" }, "user": { "email": "vera@acme.test" } }]));
+        // Another tenant's people stay out of sight.
+        let all = page.to_string() + &members.to_string();
+        assert!(!all.contains("gil@globex.test"), "{all}");
+    }
+}

@@ -1,0 +1,114 @@
+//! People, not ids: the `User` type, reachable from `Membership.user` and `TeamMember.user`, so a
+//! members page can show who its members are (e-mail, name, subject, since when).
+//!
+//! Users are not tenant rows: one person may belong to several tenants. A user is reachable only
+//! through a membership or team membership the caller can already see (the generic surface
+//! scopes those by tenant), so this adds no new way to enumerate people. Users of one level are
+//! read in one statement by [`UsersLoader`].
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::{
+    Value,
+    dataloader::{DataLoader, Loader},
+    dynamic::{Field, FieldFuture, FieldValue, Object, TypeRef},
+};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::{error::AppError, graphql::ids, graphql::operations::Operations, rows::Row};
+
+/// Loads users by id on the system pool (the `users` table is shared, not tenant-owned).
+pub struct UsersLoader {
+    pub db: DatabaseConnection,
+}
+
+impl Loader<Uuid> for UsersLoader {
+    type Value = Arc<entity::users::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let users = entity::users::Entity::find()
+            .filter(entity::users::Column::Id.is_in(keys.iter().copied()))
+            .all(&self.db)
+            .await
+            .map_err(|e| Arc::new(AppError::from(e)))?;
+        Ok(users.into_iter().map(|u| (u.id, Arc::new(u))).collect())
+    }
+}
+
+/// The per-request loader, as request data.
+pub fn loader(db: DatabaseConnection) -> DataLoader<UsersLoader> {
+    DataLoader::new(UsersLoader { db }, tokio::spawn)
+}
+
+fn user_field(name: &'static str, ty: TypeRef, pick: fn(&entity::users::Model) -> Value) -> Field {
+    Field::new(name, ty, move |ctx| {
+        FieldFuture::new(async move {
+            let user = ctx
+                .parent_value
+                .try_downcast_ref::<Arc<entity::users::Model>>()?;
+            Ok(Some(pick(user)))
+        })
+    })
+}
+
+fn user_object() -> Object {
+    let string = || TypeRef::named(TypeRef::STRING);
+    Object::new("User")
+        .description("A person, as the tokens name them. One person may belong to several tenants.")
+        .implement("Node")
+        .field(user_field("id", TypeRef::named_nn(TypeRef::ID), |u| {
+            Value::from(ids::encode("User", u.id))
+        }))
+        .field(
+            user_field("email", string(), |u| {
+                u.email.clone().map_or(Value::Null, Value::from)
+            })
+            .description("The e-mail address, when known."),
+        )
+        .field(user_field("displayName", string(), |u| {
+            u.display_name.clone().map_or(Value::Null, Value::from)
+        }))
+        .field(
+            user_field("subject", TypeRef::named_nn(TypeRef::STRING), |u| {
+                Value::from(u.subject.clone())
+            })
+            .description("The token subject (`sub`) this user signs in as."),
+        )
+        .field(user_field(
+            "createdAt",
+            TypeRef::named_nn("DateTime"),
+            |u| Value::from(u.created_at.to_rfc3339()),
+        ))
+}
+
+/// `user` on a row that holds a `user_id`: the person, loaded with the others of its level.
+fn user_of_row() -> Field {
+    Field::new("user", TypeRef::named_nn("User"), |ctx| {
+        FieldFuture::new(async move {
+            let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+            let id = row
+                .get("user_id")
+                .as_uuid()
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a row without user_id")))?;
+            let loader = ctx.data::<DataLoader<UsersLoader>>()?;
+            let user = loader
+                .load_one(id)
+                .await
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("{}", e.message())))?
+                .ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("membership of a missing user"))
+                })?;
+            Ok(Some(FieldValue::owned_any(user)))
+        })
+    })
+    .description("Who this is: e-mail, name, subject.")
+}
+
+/// Adds `User` and the `user` fields of `Membership` and `TeamMember` to `ops`.
+pub fn build(ops: &mut Operations) {
+    ops.objects.push(user_object());
+    ops.object_fields.push(("Membership", user_of_row()));
+    ops.object_fields.push(("TeamMember", user_of_row()));
+}
