@@ -386,10 +386,9 @@ pub async fn create_tenant(
             id: Set(Uuid::now_v7()),
             tenant_id: Set(tenant.id),
             host: Set(host),
-            verification_token: Set(format!(
-                "forklift-verify={}",
-                hex::encode(rand::random::<[u8; 16]>())
-            )),
+            // The same token format as `addDomain`: the TXT value is
+            // `forklift-verification=<token>` either way.
+            verification_token: Set(crate::domains::new_token()),
             verified_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
@@ -460,13 +459,13 @@ pub async fn suspend(
     state: &AppState,
     req: &RequestContext,
     id: Uuid,
-    reason: String,
+    reason: Option<String>,
 ) -> AppResult<entity::tenants::Model> {
     req.require_admin()?;
-    let reason = reason.trim().to_string();
-    if reason.is_empty() {
-        return Err(AppError::input("reason", "cannot be empty"));
-    }
+    // Optional (seed 002); stored and shown when given.
+    let reason = reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
     let t = tenant_or_404(&state.db, id).await?;
     if t.kind == "TEMPLATE" {
         return Err(AppError::PreconditionFailed(
@@ -475,7 +474,7 @@ pub async fn suspend(
     }
     save_tenant(&state.db, t, |a| {
         a.status = Set("SUSPENDED".into());
-        a.suspension_reason = Set(Some(reason));
+        a.suspension_reason = Set(reason);
     })
     .await
 }

@@ -191,6 +191,21 @@ pub fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, Ap
     }
 }
 
+/// The tenant a request names: `X-Tenant`, or its alias `X-Tenant-Id` (seed 001). Both given
+/// with different values is `BAD_USER_INPUT`.
+fn tenant_header(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    let main = header_text(headers, "x-tenant")?;
+    let alias = header_text(headers, "x-tenant-id")?;
+    match (main, alias) {
+        (Some(a), Some(b)) if a != b => Err(AppError::input(
+            "X-Tenant-Id",
+            "X-Tenant and X-Tenant-Id name different tenants",
+        )),
+        (Some(a), _) => Ok(Some(a)),
+        (None, b) => Ok(b),
+    }
+}
+
 /// The inputs of tenant resolution, read from the request headers.
 pub fn inputs_from_headers(headers: &HeaderMap) -> Result<RequestInputs, AppError> {
     Ok(RequestInputs {
@@ -199,7 +214,7 @@ pub fn inputs_from_headers(headers: &HeaderMap) -> Result<RequestInputs, AppErro
                 .or_else(|| v.strip_prefix("bearer "))
                 .map(|t| t.trim().to_string())
         }),
-        tenant_header: header_text(headers, "x-tenant")?,
+        tenant_header: tenant_header(headers)?,
         host: header_text(headers, "host")?,
     })
 }

@@ -5,7 +5,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter,
+    QueryFilter, QueryOrder,
 };
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -349,14 +349,13 @@ pub async fn register_features(
     // The admin names the tenant; its features are written in that tenant's transaction.
     let tx = state.tenant_tx(tenant).await?;
     let now = Utc::now();
-    let mut out = Vec::with_capacity(features.len());
     for feature in features {
         let existing = f::Entity::find()
             .filter(f::Column::TenantId.eq(tenant))
             .filter(f::Column::FeatureKey.eq(feature.key.as_str()))
             .one(&tx)
             .await?;
-        let model = match existing {
+        match existing {
             Some(model) => {
                 let mut active: f::ActiveModel = model.into();
                 active.version = Set(feature.version);
@@ -382,10 +381,16 @@ pub async fn register_features(
                 .await?
             }
         };
-        out.push(model);
     }
+    // The answer is the tenant's whole catalog after the upsert, not only the features sent
+    // (seed 002: the registration returns what the tenant now has).
+    let catalog = f::Entity::find()
+        .filter(f::Column::TenantId.eq(tenant))
+        .order_by_asc(f::Column::FeatureKey)
+        .all(&tx)
+        .await?;
     tx.commit().await?;
-    Ok(out)
+    Ok(catalog)
 }
 
 /// The fields `updateFeature` may change; at least one must be given.

@@ -120,7 +120,13 @@ fn inputs_from_payload(payload: &Value, host: Option<String>) -> RequestInputs {
         .or_else(|| get(&["token", "authToken"]));
     RequestInputs {
         bearer,
-        tenant_header: get(&["X-Tenant", "x-tenant", "tenant"]),
+        tenant_header: get(&[
+            "X-Tenant",
+            "x-tenant",
+            "X-Tenant-Id",
+            "x-tenant-id",
+            "tenant",
+        ]),
         host,
     }
 }

@@ -439,16 +439,21 @@ fn tenants(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let id = tenant_id_arg(&ctx, "id")?;
-                let reason = arg_str(&ctx, "reason")?.to_string();
+                let reason = ctx
+                    .args
+                    .get("reason")
+                    .filter(|v| !v.is_null())
+                    .map(|v| v.string().map(str::to_string))
+                    .transpose()?;
                 let t = admin::suspend(state, req, id, reason).await?;
                 ok_tenant(state, &t)
             })
         })
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
-        .argument(InputValue::new(
-            "reason",
-            TypeRef::named_nn(TypeRef::STRING),
-        ))
+        .argument(
+            InputValue::new("reason", TypeRef::named(TypeRef::STRING))
+                .description("Why, for the record and the tenant's admins (optional)."),
+        )
         .description("Blocks every member of the tenant (platform admins)."),
     );
     ops.mutation_fields.push(

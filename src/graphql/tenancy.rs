@@ -417,7 +417,7 @@ fn feature_ops(ops: &mut Operations) {
             "features",
             TypeRef::named_nn_list_nn("FeatureInput"),
         ))
-        .description("Upserts feature records of a tenant by feature key (platform admins)."),
+        .description("Upserts feature records of a tenant by feature key (platform admins); answers the tenant's whole catalog after the upsert."),
     );
     ops.mutation_fields.push(
         Field::new("updateFeature", TypeRef::named_nn("TenantFeature"), |ctx| {

@@ -104,3 +104,49 @@ crate::both! {
         assert!(!all.contains("gil@globex.test"), "{all}");
     }
 }
+
+crate::both! {
+    async fn lifecycle_details_follow_seed_002(app) {
+        let admin = app.admin();
+        // The suspension reason is optional, and stored when given.
+        let id = app.create_tenant("acme").await;
+        let suspend = "mutation($id: ID!, $r: String) { suspendTenant(id: $id, reason: $r) { status suspensionReason } }";
+        let data = app.ok(&admin, None, suspend, json!({ "id": id })).await;
+        assert_eq!(data["suspendTenant"], json!({ "status": "SUSPENDED", "suspensionReason": null }));
+        let data = app.ok(&admin, None, suspend, json!({ "id": id, "r": "Unpaid invoice" })).await;
+        assert_eq!(data["suspendTenant"]["suspensionReason"], "Unpaid invoice");
+        // registerFeatures answers the tenant's whole catalog.
+        let globex = app.ready_tenant("globex").await;
+        let register = "mutation($t: ID!, $f: [FeatureInput!]!) { registerFeatures(tenantId: $t, features: $f) { featureKey version } }";
+        app.ok(&admin, None, register, json!({ "t": globex, "f": [{ "key": "permits", "version": "1", "provider": "core" }] })).await;
+        let data = app.ok(&admin, None, register, json!({ "t": globex, "f": [{ "key": "budget", "version": "2", "provider": "core" }] })).await;
+        assert_eq!(data["registerFeatures"], json!([{ "featureKey": "budget", "version": "2" }, { "featureKey": "permits", "version": "1" }]));
+        // A domain given at creation expects the same TXT value as one added later.
+        let created = app
+            .ok(&admin, None, "mutation { createTenant(input: { name: \"Initech\", slug: \"initech\", domain: \"portal.initech.test\", status: ACTIVE }) { id } }", json!({}))
+            .await;
+        assert!(created["createTenant"]["id"].is_string());
+        let domains = app.ok(&admin, Some("initech"), "{ domains { nodes { host verificationToken } } }", json!({})).await;
+        let token = domains["domains"]["nodes"][0]["verificationToken"].as_str().expect("token").to_string();
+        assert!(token.len() == 32 && token.chars().all(|c| c.is_ascii_hexdigit()), "a bare token: {token}");
+    }
+
+    async fn x_tenant_id_is_an_alias_of_x_tenant(app) {
+        app.ready_tenant("acme").await;
+        app.add_member("acme", "o@acme.test", "OWNER").await;
+        let owner = app.token("o@acme.test", None, false, &[]);
+        let send = |headers: Vec<(&'static str, &'static str)>| {
+            let mut request = app.http.post(app.url("/graphql")).bearer_auth(&owner).json(&json!({ "query": "{ memberships { totalCount } }" }));
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            async move { request.send().await.expect("sent").json::<Value>().await.expect("json") }
+        };
+        let body = send(vec![("X-Tenant-Id", "acme")]).await;
+        assert_eq!(body["data"]["memberships"]["totalCount"], 1, "{body}");
+        let body = send(vec![("X-Tenant", "acme"), ("X-Tenant-Id", "acme")]).await;
+        assert_eq!(body["data"]["memberships"]["totalCount"], 1, "{body}");
+        let body = send(vec![("X-Tenant", "acme"), ("X-Tenant-Id", "globex")]).await;
+        assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
+    }
+}
