@@ -279,6 +279,7 @@ pub async fn user_for_email(
         display_name: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        last_seen_at: Set(None),
     }
     .insert(db)
     .await?)

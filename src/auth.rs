@@ -61,6 +61,24 @@ pub struct Claims {
     /// Cross-plane grants such as `template:author` and `vocabulary:author`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<String>,
+    /// Every other claim (an identity provider's `email`, `email_verified`, …), read by name
+    /// where configuration says (`FORKLIFT_JWT_EMAIL_CLAIM`).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Claims {
+    /// The e-mail the token vouches for: the `email_claim` text, only when the
+    /// `verified_claim` is `true` (a boolean, or the string `"true"` some providers send).
+    pub fn verified_email(&self, email_claim: &str, verified_claim: &str) -> Option<String> {
+        let email = self.other.get(email_claim)?.as_str()?.trim().to_lowercase();
+        let verified = match self.other.get(verified_claim) {
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(serde_json::Value::String(s)) => s == "true",
+            _ => false,
+        };
+        (verified && !email.is_empty()).then_some(email)
+    }
 }
 
 /// Least time between two fetches of a remote JWKS.
@@ -393,6 +411,7 @@ impl TokenRequest {
             tenant: self.tenant.clone(),
             platform_role: self.admin.then(|| "admin".to_string()),
             grants: self.grants.clone(),
+            other: Default::default(),
         }
     }
 }

@@ -69,6 +69,12 @@ pub struct Config {
     pub jwt_public_key: Option<PublicKeySource>,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    /// The claim holding a token's e-mail (`FORKLIFT_JWT_EMAIL_CLAIM`, `email`): a token whose
+    /// subject is unknown is linked on first sight to the user invited with that e-mail.
+    pub jwt_email_claim: String,
+    /// The claim saying the e-mail is verified (`FORKLIFT_JWT_EMAIL_VERIFIED_CLAIM`,
+    /// `email_verified`); an unverified e-mail never links.
+    pub jwt_email_verified_claim: String,
     pub base_domain: Option<String>,
     pub environment: Environment,
     pub log_format: LogFormat,
@@ -224,6 +230,9 @@ impl Config {
             jwt_public_key,
             jwt_issuer: var("FORKLIFT_JWT_ISSUER"),
             jwt_audience: var("FORKLIFT_JWT_AUDIENCE"),
+            jwt_email_claim: var("FORKLIFT_JWT_EMAIL_CLAIM").unwrap_or_else(|| "email".into()),
+            jwt_email_verified_claim: var("FORKLIFT_JWT_EMAIL_VERIFIED_CLAIM")
+                .unwrap_or_else(|| "email_verified".into()),
             base_domain: var("FORKLIFT_BASE_DOMAIN").map(|d| d.trim_matches('.').to_lowercase()),
             environment,
             log_format,
@@ -258,6 +267,8 @@ impl Config {
             jwt_public_key: None,
             jwt_issuer: None,
             jwt_audience: None,
+            jwt_email_claim: "email".into(),
+            jwt_email_verified_claim: "email_verified".into(),
             base_domain: None,
             environment: Environment::Development,
             log_format: LogFormat::Pretty,

@@ -22,6 +22,7 @@ pub mod domains;
 pub mod error;
 pub mod fork;
 pub mod graphql;
+pub mod identity;
 pub mod limits;
 pub mod metrics;
 pub mod naming;

@@ -242,12 +242,9 @@ pub async fn resolve_claims(
     claims: Claims,
     inputs: RequestInputs,
 ) -> AppResult<RequestContext> {
-    use entity::{memberships, users};
+    use entity::memberships;
     let is_admin = claims.platform_role.as_deref() == Some("admin");
-    let user = users::Entity::find()
-        .filter(users::Column::Subject.eq(claims.sub.as_str()))
-        .one(&state.db)
-        .await?;
+    let user = crate::identity::user_of(state, &claims).await?;
     let principal = Principal {
         subject: claims.sub.clone(),
         user_id: user.map(|u| u.id),

@@ -18,6 +18,9 @@ pub struct Model {
     pub display_name: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// When the user last made a request (kept to the hour); none until the first sign-in.
+    #[sea_orm(nullable)]
+    pub last_seen_at: Option<DateTimeUtc>,
 }
 
 /// The rows this class points at; the row-class registry derives references from these.

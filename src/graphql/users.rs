@@ -81,6 +81,52 @@ fn user_object() -> Object {
             TypeRef::named_nn("DateTime"),
             |u| Value::from(u.created_at.to_rfc3339()),
         ))
+        .field(
+            user_field("lastSeenAt", TypeRef::named("DateTime"), |u| {
+                u.last_seen_at
+                    .map_or(Value::Null, |t| Value::from(t.to_rfc3339()))
+            })
+            .description(
+                "When the user last made a request (to the hour); null until they first sign in.",
+            ),
+        )
+}
+
+/// `Membership.status`: `INVITED` until the member first signs in, then `ACTIVE`.
+fn membership_status() -> Field {
+    Field::new("status", TypeRef::named_nn("MembershipStatus"), |ctx| {
+        FieldFuture::new(async move {
+            let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+            let user = load_user(&ctx, row).await?;
+            let status = if user.last_seen_at.is_some() {
+                "ACTIVE"
+            } else {
+                "INVITED"
+            };
+            Ok(Some(FieldValue::value(Value::Enum(
+                async_graphql::Name::new(status),
+            ))))
+        })
+    })
+    .description("INVITED until the member first signs in (with this subject, or a token whose verified e-mail is the invited one), then ACTIVE.")
+}
+
+async fn load_user(
+    ctx: &async_graphql::dynamic::ResolverContext<'_>,
+    row: &Row,
+) -> Result<Arc<entity::users::Model>, AppError> {
+    let id = row
+        .get("user_id")
+        .as_uuid()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a row without user_id")))?;
+    let loader = ctx
+        .data::<DataLoader<UsersLoader>>()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{}", e.message)))?;
+    loader
+        .load_one(id)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("{}", e.message())))?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("membership of a missing user")))
 }
 
 /// `user` on a row that holds a `user_id`: the person, loaded with the others of its level.
@@ -88,27 +134,24 @@ fn user_of_row() -> Field {
     Field::new("user", TypeRef::named_nn("User"), |ctx| {
         FieldFuture::new(async move {
             let row = ctx.parent_value.try_downcast_ref::<Row>()?;
-            let id = row
-                .get("user_id")
-                .as_uuid()
-                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a row without user_id")))?;
-            let loader = ctx.data::<DataLoader<UsersLoader>>()?;
-            let user = loader
-                .load_one(id)
-                .await
-                .map_err(|e| AppError::Internal(anyhow::anyhow!("{}", e.message())))?
-                .ok_or_else(|| {
-                    AppError::Internal(anyhow::anyhow!("membership of a missing user"))
-                })?;
+            let user = load_user(&ctx, row).await?;
             Ok(Some(FieldValue::owned_any(user)))
         })
     })
     .description("Who this is: e-mail, name, subject.")
 }
 
-/// Adds `User` and the `user` fields of `Membership` and `TeamMember` to `ops`.
+/// Adds `User`, `MembershipStatus`, and the `user` fields of `Membership` and `TeamMember`
+/// (and `Membership.status`) to `ops`.
 pub fn build(ops: &mut Operations) {
     ops.objects.push(user_object());
+    ops.enums.push(
+        async_graphql::dynamic::Enum::new("MembershipStatus")
+            .description("Whether a member has signed in yet.")
+            .item("INVITED")
+            .item("ACTIVE"),
+    );
+    ops.object_fields.push(("Membership", membership_status()));
     ops.object_fields.push(("Membership", user_of_row()));
     ops.object_fields.push(("TeamMember", user_of_row()));
 }

@@ -150,3 +150,42 @@ crate::both! {
         assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
     }
 }
+
+crate::both! {
+    async fn an_invited_member_is_linked_by_verified_email(app) {
+        use crate::hostile::sign_hs256;
+        app.ready_tenant("acme").await;
+        app.add_member("acme", "amy@acme.test", "EDITOR").await;
+        let admin = app.admin();
+        let statuses = || async {
+            let page = app.ok(&admin, Some("acme"), "{ memberships { nodes { status role user { email subject lastSeenAt } } } }", json!({})).await;
+            page["memberships"]["nodes"][0].clone()
+        };
+        let before = statuses().await;
+        assert_eq!(before["status"], "INVITED", "{before}");
+        assert_eq!(before["user"]["lastSeenAt"], Value::Null);
+        let header = json!({ "alg": "HS256", "typ": "JWT" });
+        let exp = chrono::Utc::now().timestamp() + 600;
+        let token = |sub: &str, verified: Value| sign_hs256(&header, &json!({ "sub": sub, "exp": exp, "email": "Amy@Acme.test", "email_verified": verified }));
+        // An unverified e-mail never links.
+        for unverified in [json!(false), json!("false"), Value::Null] {
+            let (_, body) = app.post(Some(&token("auth0|amy-123", unverified.clone())), Some("acme"), "{ me { subject } memberships { totalCount } }", Value::Null).await;
+            assert_eq!(code(&body).as_deref(), Some("CROSS_TENANT_DENIED"), "{unverified}: {body}");
+        }
+        assert_eq!(statuses().await["status"], "INVITED");
+        // An opaque subject with the verified, invited e-mail: linked, and the member is active.
+        let amy = token("auth0|amy-123", json!(true));
+        let data = app.ok(&amy, Some("acme"), "{ me { subject } memberships { totalCount } }", Value::Null).await;
+        assert_eq!(data["me"]["subject"], "auth0|amy-123");
+        let after = statuses().await;
+        assert_eq!(after["status"], "ACTIVE", "{after}");
+        assert_eq!(after["user"]["subject"], "auth0|amy-123");
+        assert_eq!(after["user"]["email"], "amy@acme.test");
+        assert!(after["user"]["lastSeenAt"].is_string(), "{after}");
+        // The same subject keeps working; another subject with the same e-mail is not Amy.
+        app.ok(&amy, Some("acme"), "{ memberships { totalCount } }", Value::Null).await;
+        let impostor = token("google-oauth2|999", json!(true));
+        let (_, body) = app.post(Some(&impostor), Some("acme"), "{ memberships { totalCount } }", Value::Null).await;
+        assert_eq!(code(&body).as_deref(), Some("CROSS_TENANT_DENIED"), "{body}");
+    }
+}
