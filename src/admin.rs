@@ -688,13 +688,14 @@ pub async fn add_member(
     membership_row(state, &m)
 }
 
-/// `changeMemberRole`, in the request's tenant transaction.
+/// `changeMemberRole`, in the request's tenant transaction; answers the role before and the
+/// membership after.
 pub async fn change_role(
     state: &AppState,
     req: &RequestContext,
     id: Uuid,
     role: Role,
-) -> AppResult<Row> {
+) -> AppResult<(Role, Row)> {
     let tenant = req.tenant()?.id;
     let tx = state.tenant_tx(tenant).await?;
     let m = membership_in(&tx, tenant, id).await?;
@@ -709,11 +710,15 @@ pub async fn change_role(
     active.updated_at = Set(Utc::now());
     let m = active.update(&tx).await?;
     tx.commit().await?;
-    membership_row(state, &m)
+    Ok((current, membership_row(state, &m)?))
 }
 
-/// `removeMember`, in the request's tenant transaction.
-pub async fn remove_member(state: &AppState, req: &RequestContext, id: Uuid) -> AppResult<()> {
+/// `removeMember`, in the request's tenant transaction; answers the removed membership.
+pub async fn remove_member(
+    state: &AppState,
+    req: &RequestContext,
+    id: Uuid,
+) -> AppResult<entity::memberships::Model> {
     let tenant = req.tenant()?.id;
     let tx = state.tenant_tx(tenant).await?;
     let m = membership_in(&tx, tenant, id).await?;
@@ -729,7 +734,7 @@ pub async fn remove_member(state: &AppState, req: &RequestContext, id: Uuid) -> 
         .exec(&tx)
         .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(m)
 }
 
 /// `seedStaffAdmin`: the user (created when needed) becomes an Owner of the tenant.

@@ -272,7 +272,22 @@ impl Extension for AuditExtension {
             return result;
         }
         let mut detail = serde_json::Map::new();
+        let mut tenant = tenant;
+        let mut target = target;
         if let Some(change) = ctx.data_opt::<AuditNotes>().and_then(AuditNotes::take) {
+            // A platform admin's change to one tenant (createTenant, forkTenant, …) belongs
+            // in that tenant's log, and names it as the target.
+            let noted = change
+                .pointer("/tenant/id")
+                .and_then(serde_json::Value::as_str)
+                .and_then(ids::decode)
+                .filter(|(ty, _)| ty == "Tenant");
+            if let Some((_, id)) = noted
+                && req.principal.is_admin
+            {
+                tenant = tenant.or(Some(id));
+                target = target.or_else(|| Some(ids::encode("Tenant", id)));
+            }
             detail.insert("change".into(), change);
         }
         write_with(

@@ -17,6 +17,7 @@ use crate::{
     error::{AppError, AppResult},
     fork::{hub::ForkEvent, runs},
     graphql::{
+        audit,
         classes::{self, ConnectionData, app, request},
         ids,
     },
@@ -48,6 +49,34 @@ fn tenant_id_arg(ctx: &ResolverContext<'_>, name: &str) -> AppResult<uuid::Uuid>
     ids::expect(text, "Tenant", name).or_else(|_| {
         uuid::Uuid::parse_str(text).map_err(|_| AppError::input(name, "not a tenant id"))
     })
+}
+
+/// The audit view of a person: global id and e-mail.
+async fn person(state: &crate::state::AppState, user: Option<uuid::Uuid>) -> serde_json::Value {
+    let Some(id) = user else {
+        return serde_json::Value::Null;
+    };
+    use sea_orm::EntityTrait;
+    let email = entity::users::Entity::find_by_id(id)
+        .one(&state.db)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|u| u.email);
+    serde_json::json!({ "id": ids::encode("User", id), "email": email })
+}
+
+/// Notes a tenant's status change for its audit entry.
+fn note_status(ctx: &ResolverContext<'_>, tenant: &entity::tenants::Model, before: Option<String>) {
+    audit::note(
+        ctx,
+        serde_json::json!({
+            "targetType": "Tenant",
+            "tenant": { "id": ids::encode("Tenant", tenant.id), "slug": tenant.slug },
+            "before": { "status": before },
+            "after": { "status": tenant.status, "suspensionReason": tenant.suspension_reason },
+        }),
+    );
 }
 
 /// A tenant named by its global id, raw id or slug.
@@ -290,7 +319,7 @@ fn tenants(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 req.require_admin()?;
-                let id = tenant_id_arg(&ctx, "id")?;
+                let id = tenant_key_arg(state, &ctx, "id").await?;
                 match admin::tenant(&state.db, id).await? {
                     Some(t) => ok_tenant(state, &t),
                     None => Ok(None),
@@ -346,6 +375,15 @@ fn tenants(ops: &mut Operations) {
                     return Err(AppError::input("status", "a new tenant is TRIAL or ACTIVE").into());
                 }
                 let tenant = admin::create_tenant(state, req, create).await?;
+                audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "Tenant",
+                        "tenant": { "id": ids::encode("Tenant", tenant.id), "slug": tenant.slug },
+                        "before": null,
+                        "after": { "status": tenant.status, "profile": crate::tenant_profile::profile(&tenant) },
+                    }),
+                );
                 ok_tenant(state, &tenant)
             })
         })
@@ -374,14 +412,16 @@ fn tenants(ops: &mut Operations) {
                     FieldFuture::new(async move {
                         let state = app(&ctx)?;
                         let req = request(&ctx)?;
-                        let id = tenant_id_arg(&ctx, "id")?;
+                        let id = tenant_key_arg(state, &ctx, "id").await?;
                         if name == "deleteTenant" {
                             admin::delete_tenant(state, req, id).await?;
                             Ok(Some(FieldValue::value(Value::from(ids::encode(
                                 "Tenant", id,
                             )))))
                         } else {
+                            let before = admin::tenant(&state.db, id).await?.map(|t| t.status);
                             let t = admin::activate(state, req, id).await?;
+                            note_status(&ctx, &t, before);
                             ok_tenant(state, &t)
                         }
                     })
@@ -409,7 +449,7 @@ fn tenants(ops: &mut Operations) {
                 };
                 let (before, after) =
                     crate::tenant_profile::update_tenant(state, req, id, changes).await?;
-                crate::graphql::audit::note(
+                audit::note(
                     &ctx,
                     serde_json::json!({
                         "targetType": "Tenant",
@@ -438,14 +478,16 @@ fn tenants(ops: &mut Operations) {
             FieldFuture::new(async move {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
-                let id = tenant_id_arg(&ctx, "id")?;
+                let id = tenant_key_arg(state, &ctx, "id").await?;
                 let reason = ctx
                     .args
                     .get("reason")
                     .filter(|v| !v.is_null())
                     .map(|v| v.string().map(str::to_string))
                     .transpose()?;
+                let before = admin::tenant(&state.db, id).await?.map(|t| t.status);
                 let t = admin::suspend(state, req, id, reason).await?;
+                note_status(&ctx, &t, before);
                 ok_tenant(state, &t)
             })
         })
@@ -461,7 +503,7 @@ fn tenants(ops: &mut Operations) {
             FieldFuture::new(async move {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
-                let id = tenant_id_arg(&ctx, "id")?;
+                let id = tenant_key_arg(state, &ctx, "id").await?;
                 let days = ctx.args.try_get("days")?.i64()?;
                 let t = admin::extend_trial(state, req, id, days).await?;
                 ok_tenant(state, &t)
@@ -580,6 +622,15 @@ fn members(ops: &mut Operations) {
                 let email = arg_str(&ctx, "email")?.to_string();
                 let role = role_arg(&ctx, "role")?;
                 let row = admin::add_member(state, req, email, role).await?;
+                audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "Membership",
+                        "user": person(state, row.get("user_id").as_uuid()).await,
+                        "before": null,
+                        "after": { "role": role.as_str() },
+                    }),
+                );
                 Ok(Some(FieldValue::owned_any(row)))
             })
         })
@@ -594,7 +645,17 @@ fn members(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let id = ids::expect(arg_str(&ctx, "id")?, "Membership", "id")?;
                 let role = role_arg(&ctx, "role")?;
-                let row = admin::change_role(state, req, id, role).await?;
+                let (before, row) = admin::change_role(state, req, id, role).await?;
+                let user = row.get("user_id").as_uuid();
+                audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "Membership",
+                        "user": person(state, user).await,
+                        "before": { "role": before.as_str() },
+                        "after": { "role": role.as_str() },
+                    }),
+                );
                 Ok(Some(FieldValue::owned_any(row)))
             })
         })
@@ -608,7 +669,16 @@ fn members(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let global = arg_str(&ctx, "id")?.to_string();
                 let id = ids::expect(&global, "Membership", "id")?;
-                admin::remove_member(state, req, id).await?;
+                let removed = admin::remove_member(state, req, id).await?;
+                audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "Membership",
+                        "user": person(state, Some(removed.user_id)).await,
+                        "before": { "role": removed.role },
+                        "after": null,
+                    }),
+                );
                 Ok(Some(FieldValue::value(global)))
             })
         })
@@ -709,6 +779,15 @@ fn forks(ops: &mut Operations) {
                     return Ok(Some(FieldValue::owned_any(row)));
                 }
                 let run = runs::start(Arc::clone(state), checked.clone()).await?;
+                audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "Tenant",
+                        "tenant": { "id": ids::encode("Tenant", checked.target.id), "slug": checked.target.slug },
+                        "source": { "id": ids::encode("Tenant", checked.source.id), "slug": checked.source.slug },
+                        "run": ids::encode("ForkRun", run.id),
+                    }),
+                );
                 Ok(Some(FieldValue::owned_any(admin::model_row(class, &run)?)))
             })
         })

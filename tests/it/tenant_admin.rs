@@ -189,3 +189,37 @@ crate::both! {
         assert_eq!(code(&body).as_deref(), Some("CROSS_TENANT_DENIED"), "{body}");
     }
 }
+
+crate::both! {
+    async fn the_audit_log_says_who_changed_what(app) {
+        let admin = app.admin();
+        app.ready_tenant("acme").await;
+        let membership = app.add_member("acme", "amy@acme.test", "VIEWER").await;
+        app.ok(&admin, Some("acme"), "mutation($id: ID!) { changeMemberRole(id: $id, role: EDITOR) { id } }", json!({ "id": membership })).await;
+        app.ok(&admin, None, "mutation { suspendTenant(id: \"acme\", reason: \"Unpaid\") { status } }", json!({})).await;
+        let created = app.ok(&admin, None, "mutation { createTenant(input: { name: \"Globex\", slug: \"globex\" }) { id } }", json!({})).await;
+        let log = app
+            .ok(&admin, None, "{ auditLog(orderBy: AT_ASC, first: 50) { nodes { operation target tenantId detail } } }", json!({}))
+            .await;
+        let entries = log["auditLog"]["nodes"].as_array().expect("entries").clone();
+        let find = |op: &str| entries.iter().rev().find(|e| e["operation"] == op).cloned().unwrap_or(Value::Null);
+        let role = find("changeMemberRole");
+        assert_eq!(role["detail"]["change"]["user"]["email"], "amy@acme.test", "{role}");
+        assert_eq!(role["detail"]["change"]["before"]["role"], "VIEWER");
+        assert_eq!(role["detail"]["change"]["after"]["role"], "EDITOR");
+        assert!(role["tenantId"].is_string(), "{role}");
+        let added = find("addMember");
+        assert_eq!(added["detail"]["change"]["after"]["role"], "VIEWER", "{added}");
+        let suspended = find("suspendTenant");
+        assert_eq!(suspended["detail"]["change"]["before"]["status"], "ACTIVE", "{suspended}");
+        assert_eq!(suspended["detail"]["change"]["after"]["status"], "SUSPENDED");
+        assert_eq!(suspended["detail"]["change"]["after"]["suspensionReason"], "Unpaid");
+        let create = find("createTenant");
+        assert_eq!(create["detail"]["change"]["tenant"]["slug"], "globex", "{create}");
+        assert_eq!(create["target"], created["createTenant"]["id"], "the created tenant is the target");
+        assert!(create["tenantId"].is_string(), "and the entry is in its log: {create}");
+        let fork = find("forkTenant");
+        assert_eq!(fork["detail"]["change"]["tenant"]["slug"], "acme", "{fork}");
+        assert!(fork["detail"]["change"]["run"].is_string());
+    }
+}
