@@ -6,6 +6,7 @@ mod m20261122_000001_initial;
 mod m20261122_000002_row_level_security;
 mod m20261122_000003_request_role_rls;
 mod m20261129_000004_tenant_root_company;
+mod m20261201_000005_verified_domains;
 pub mod table;
 pub mod tables;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_row_level_security::Migration),
             Box::new(m20261122_000003_request_role_rls::Migration),
             Box::new(m20261129_000004_tenant_root_company::Migration),
+            Box::new(m20261201_000005_verified_domains::Migration),
         ]
     }
 }
