@@ -98,9 +98,13 @@ pub async fn list_tenants(
         query = query.filter(tenants::Column::Kind.eq(kind.as_str()));
     }
     if let Some(days) = filter.expiring_within_days {
-        query = query
-            .filter(tenants::Column::Status.eq("TRIAL"))
-            .filter(tenants::Column::TrialEndsAt.lte(now + Duration::days(days)));
+        query = query.filter(tenants::Column::Status.eq("TRIAL")).filter(
+            tenants::Column::TrialEndsAt.lte(expiry_cutoff(
+                now,
+                days,
+                "filter.expiringWithinDays",
+            )?),
+        );
     }
     let mut all = query.all(db).await?;
     if let Some(search) = filter.search.as_deref().map(str::to_lowercase) {
@@ -146,6 +150,24 @@ pub struct TenantStats {
     pub expiring: u64,
 }
 
+/// Most days a trial, an extension or an `expiringWithinDays` window may span.
+pub const MAX_DAYS: i64 = 3650;
+
+/// `now + days` for an "expiring within" window, with `days` in `0..=MAX_DAYS`.
+pub fn expiry_cutoff(
+    now: chrono::DateTime<Utc>,
+    days: i64,
+    field: &str,
+) -> AppResult<chrono::DateTime<Utc>> {
+    if !(0..=MAX_DAYS).contains(&days) {
+        return Err(AppError::input(
+            field,
+            format!("must be between 0 and {MAX_DAYS} days"),
+        ));
+    }
+    Ok(now + Duration::days(days))
+}
+
 /// Counts the catalog; `expiring` are trials ending within `days`.
 pub async fn stats(
     db: &DatabaseConnection,
@@ -153,6 +175,7 @@ pub async fn stats(
     now: chrono::DateTime<Utc>,
 ) -> AppResult<TenantStats> {
     use entity::tenants;
+    let cutoff = expiry_cutoff(now, days, "expiringWithinDays")?;
     let base = || tenants::Entity::find().filter(tenants::Column::Kind.eq("TENANT"));
     let status = |s: &'static str| base().filter(tenants::Column::Status.eq(s));
     Ok(TenantStats {
@@ -161,7 +184,7 @@ pub async fn stats(
         trial: status("TRIAL").count(db).await?,
         suspended: status("SUSPENDED").count(db).await?,
         expiring: status("TRIAL")
-            .filter(tenants::Column::TrialEndsAt.lte(now + Duration::days(days)))
+            .filter(tenants::Column::TrialEndsAt.lte(cutoff))
             .count(db)
             .await?,
     })
@@ -250,10 +273,6 @@ pub fn is_email(value: &str) -> bool {
         && !value.contains(char::is_whitespace)
 }
 
-fn is_hostname(value: &str) -> bool {
-    value.len() <= 253 && value.contains('.') && value.split('.').all(is_dns_label)
-}
-
 /// Finds or creates the user whose subject is `email`.
 pub async fn user_for_email(
     db: &impl sea_orm::ConnectionTrait,
@@ -318,15 +337,9 @@ pub async fn create_tenant(
     }
     let domain = input
         .domain
-        .map(|d| d.trim().trim_end_matches('.').to_lowercase());
-    if let Some(d) = &domain
-        && !is_hostname(d)
-    {
-        return Err(AppError::input(
-            "input.domain",
-            "must be a host name such as portal.example.org",
-        ));
-    }
+        .map(|d| crate::domains::custom_host(&d))
+        .transpose()
+        .map_err(|message| AppError::input("input.domain", message))?;
     if let Some(e) = &input.contact_email
         && !is_email(e)
     {
@@ -338,6 +351,12 @@ pub async fn create_tenant(
     let days = input.trial_days.unwrap_or(state.config.trial_days);
     if !input.active && days <= 0 {
         return Err(AppError::input("input.trialDays", "must be positive"));
+    }
+    if !input.active && days > MAX_DAYS {
+        return Err(AppError::input(
+            "input.trialDays",
+            format!("at most {MAX_DAYS}"),
+        ));
     }
     if tenants::Entity::find()
         .filter(tenants::Column::Slug.eq(slug.as_str()))
@@ -491,8 +510,8 @@ pub async fn extend_trial(
     if days <= 0 {
         return Err(AppError::input("days", "must be positive"));
     }
-    if days > 3650 {
-        return Err(AppError::input("days", "at most 3650"));
+    if days > MAX_DAYS {
+        return Err(AppError::input("days", format!("at most {MAX_DAYS}")));
     }
     let t = tenant_or_404(&state.db, id).await?;
     if t.status != "TRIAL" {

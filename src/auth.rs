@@ -358,6 +358,9 @@ impl Verifier {
         if data.claims.sub.trim().is_empty() {
             return Err(unauthenticated("token subject is empty"));
         }
+        if crate::text::claims_have_nul(&data.claims) {
+            return Err(crate::text::nul_error("Authorization"));
+        }
         Ok(data.claims)
     }
 

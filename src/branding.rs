@@ -126,13 +126,29 @@ const FORBIDDEN_PROPERTIES: &[&str] = &[
     "-ms-behavior",
 ];
 
-fn refuse(message: impl Into<String>) -> AppError {
-    AppError::input("customCss", message)
+fn refuse(field: &'static str, message: impl Into<String>) -> AppError {
+    AppError::input(field, message)
 }
 
-/// True for a URL that stays on this origin: relative, or an inline raster image.
-fn same_origin_url(url: &str) -> bool {
-    let url = url.trim();
+/// A URL as a browser reads it (WHATWG URL parsing): leading and trailing C0 controls and
+/// spaces stripped, ASCII tab, newline and carriage return removed anywhere, and a backslash
+/// read as a slash. So `/<TAB>/evil.example/x` is checked as the `//evil.example/x` it becomes.
+pub fn browser_url(raw: &str) -> String {
+    raw.trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .map(|c| if c == '\\' { '/' } else { c })
+        .collect()
+}
+
+/// True for a URL that stays on this origin: relative, or an inline raster image. The URL is
+/// first read as a browser reads it ([`browser_url`]); one that still holds a control
+/// character is refused.
+fn same_origin_url(raw: &str) -> bool {
+    let url = browser_url(raw);
+    if url.chars().any(|c| c.is_control()) {
+        return false;
+    }
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("data:") {
         return [
@@ -145,10 +161,10 @@ fn same_origin_url(url: &str) -> bool {
         .any(|p| lower.starts_with(p));
     }
     let scheme = lower.split(['/', '?', '#']).next().unwrap_or("");
-    !lower.starts_with("//") && !lower.starts_with("\\\\") && !scheme.contains(':')
+    !lower.starts_with("//") && !scheme.contains(':')
 }
 
-fn check_text(text: &str) -> AppResult<()> {
+fn check_text(text: &str, field: &'static str) -> AppResult<()> {
     let lower = text.to_ascii_lowercase();
     for bad in [
         "javascript:",
@@ -160,13 +176,13 @@ fn check_text(text: &str) -> AppResult<()> {
         "-->",
     ] {
         if lower.contains(bad) {
-            return Err(refuse(format!("`{bad}` is not allowed in custom CSS")));
+            return Err(refuse(field, format!("`{bad}` is not allowed in CSS")));
         }
     }
     Ok(())
 }
 
-fn walk<'i>(parser: &mut Parser<'i, '_>) -> Result<(), AppError> {
+fn walk<'i>(parser: &mut Parser<'i, '_>, field: &'static str) -> Result<(), AppError> {
     loop {
         let token = match parser.next_including_whitespace_and_comments() {
             Ok(token) => token.clone(),
@@ -176,26 +192,35 @@ fn walk<'i>(parser: &mut Parser<'i, '_>) -> Result<(), AppError> {
             Token::AtKeyword(name) => {
                 let name = name.to_ascii_lowercase();
                 if !AT_RULES.contains(&name.as_str()) {
-                    return Err(refuse(format!("the at-rule `@{name}` is not allowed")));
+                    return Err(refuse(
+                        field,
+                        format!("the at-rule `@{name}` is not allowed"),
+                    ));
                 }
                 false
             }
             Token::Ident(name) => {
                 let name = name.to_ascii_lowercase();
-                check_text(&name)?;
+                check_text(&name, field)?;
                 if FORBIDDEN_PROPERTIES.contains(&name.as_str()) {
-                    return Err(refuse(format!("the property `{name}` is not allowed")));
+                    return Err(refuse(
+                        field,
+                        format!("the property `{name}` is not allowed"),
+                    ));
                 }
                 false
             }
             Token::QuotedString(text) => {
-                check_text(text)?;
+                check_text(text, field)?;
                 false
             }
             Token::UnquotedUrl(url) => {
-                check_text(url)?;
+                check_text(url, field)?;
                 if !same_origin_url(url) {
-                    return Err(refuse(format!("url({url}) points at another origin")));
+                    return Err(refuse(
+                        field,
+                        format!("url({}) points at another origin", url.escape_debug()),
+                    ));
                 }
                 false
             }
@@ -207,26 +232,35 @@ fn walk<'i>(parser: &mut Parser<'i, '_>) -> Result<(), AppError> {
                             p.expect_string().map(|s| s.to_string()).map_err(Into::into)
                         })
                         .map_err(|_: cssparser::ParseError<'_, ()>| {
-                            refuse("url() needs one string")
+                            refuse(field, "url() needs one string")
                         })?;
-                    check_text(&argument)?;
+                    check_text(&argument, field)?;
                     if !same_origin_url(&argument) {
-                        return Err(refuse(format!(
-                            "url(\"{argument}\") points at another origin"
-                        )));
+                        return Err(refuse(
+                            field,
+                            format!(
+                                "url(\"{}\") points at another origin",
+                                argument.escape_debug()
+                            ),
+                        ));
                     }
                     continue;
                 }
                 if !FUNCTIONS.contains(&name.as_str()) {
-                    return Err(refuse(format!("the function `{name}()` is not allowed")));
+                    return Err(refuse(
+                        field,
+                        format!("the function `{name}()` is not allowed"),
+                    ));
                 }
                 true
             }
             Token::ParenthesisBlock | Token::SquareBracketBlock | Token::CurlyBracketBlock => true,
-            Token::BadUrl(_) | Token::BadString(_) => return Err(refuse("the CSS is malformed")),
-            Token::Delim('<') => return Err(refuse("`<` is not allowed in custom CSS")),
+            Token::BadUrl(_) | Token::BadString(_) => {
+                return Err(refuse(field, "the CSS is malformed"));
+            }
+            Token::Delim('<') => return Err(refuse(field, "`<` is not allowed in custom CSS")),
             Token::Comment(text) => {
-                check_text(text)?;
+                check_text(text, field)?;
                 false
             }
             _ => false,
@@ -234,11 +268,11 @@ fn walk<'i>(parser: &mut Parser<'i, '_>) -> Result<(), AppError> {
         if nested {
             parser
                 .parse_nested_block(|p| {
-                    walk(p).map_err(|e| p.new_custom_error::<AppError, AppError>(e))
+                    walk(p, field).map_err(|e| p.new_custom_error::<AppError, AppError>(e))
                 })
                 .map_err(|e| match e.kind {
                     cssparser::ParseErrorKind::Custom(err) => err,
-                    _ => refuse("the CSS is malformed"),
+                    _ => refuse(field, "the CSS is malformed"),
                 })?;
         }
     }
@@ -246,31 +280,42 @@ fn walk<'i>(parser: &mut Parser<'i, '_>) -> Result<(), AppError> {
 
 /// Checks custom CSS; returns it unchanged when it is allowed.
 pub fn custom_css(css: &str) -> AppResult<String> {
-    if css.chars().count() > MAX_CSS_CHARS {
-        return Err(refuse(format!(
-            "custom CSS is limited to {MAX_CSS_CHARS} characters"
-        )));
-    }
-    check_text(css)?;
-    if css.contains('\\') {
-        // Escapes are how filters are dodged (`\65xpression`); plain CSS for colours and layout
-        // does not need them.
-        return Err(refuse("escapes (`\\`) are not allowed in custom CSS"));
-    }
-    // The walk below recurses once per nested block: bound the nesting before it runs.
-    if let Err(depth) = crate::nesting::css(css, MAX_CSS_NESTING) {
-        return Err(refuse(format!(
-            "custom CSS nests deeper than {MAX_CSS_NESTING} levels (reached {depth})"
-        )));
-    }
-    let mut input = ParserInput::new(css);
-    let mut parser = Parser::new(&mut input);
-    walk(&mut parser)?;
+    check_css(css, "customCss")?;
     Ok(css.to_string())
 }
 
+/// Checks a stylesheet (custom CSS, or an SVG logo's `<style>` and `style` attributes), naming
+/// `field` in the refusal.
+fn check_css(css: &str, field: &'static str) -> AppResult<()> {
+    if css.chars().count() > MAX_CSS_CHARS {
+        return Err(refuse(
+            field,
+            format!("CSS is limited to {MAX_CSS_CHARS} characters"),
+        ));
+    }
+    if crate::text::has_nul(css) {
+        return Err(crate::text::nul_error(field));
+    }
+    check_text(css, field)?;
+    if css.contains('\\') {
+        // Escapes are how filters are dodged (`\65xpression`); plain CSS for colours and layout
+        // does not need them.
+        return Err(refuse(field, "escapes (`\\`) are not allowed in CSS"));
+    }
+    // The walk below recurses once per nested block: bound the nesting before it runs.
+    if let Err(depth) = crate::nesting::css(css, MAX_CSS_NESTING) {
+        return Err(refuse(
+            field,
+            format!("CSS nests deeper than {MAX_CSS_NESTING} levels (reached {depth})"),
+        ));
+    }
+    let mut input = ParserInput::new(css);
+    let mut parser = Parser::new(&mut input);
+    walk(&mut parser, field)
+}
+
 /// The content type of a logo, decided from its bytes; refuses anything else and SVGs that
-/// could run code.
+/// could run code or fetch anything ([`check_svg`]).
 pub fn logo_content_type(bytes: &[u8]) -> AppResult<&'static str> {
     if bytes.len() > MAX_LOGO_BYTES {
         return Err(AppError::input("file", "the logo is larger than 2 MB"));
@@ -290,31 +335,223 @@ pub fn logo_content_type(bytes: &[u8]) -> AppResult<&'static str> {
     if let Ok(text) = std::str::from_utf8(bytes)
         && is_svg(text)
     {
-        let lower = text.to_ascii_lowercase();
-        let active = [
-            "<script",
-            "javascript:",
-            "<foreignobject",
-            "<iframe",
-            "<embed",
-            "<object",
-            "<!entity",
-        ]
-        .iter()
-        .any(|bad| lower.contains(bad))
-            || has_event_handler(&lower);
-        if active {
-            return Err(AppError::input(
-                "file",
-                "SVG logos may not contain scripts or event handlers",
-            ));
-        }
+        check_svg(text).map_err(|message| AppError::input("file", message))?;
         return Ok("image/svg+xml");
     }
     Err(AppError::input(
         "file",
         "the logo must be a PNG, JPEG, GIF, SVG or WebP image",
     ))
+}
+
+const SVG_NS: &str = "http://www.w3.org/2000/svg";
+const XHTML_NS: &str = "http://www.w3.org/1999/xhtml";
+const MATHML_NS: &str = "http://www.w3.org/1998/Math/MathML";
+
+/// The SVG elements a logo may use (lowercase): shapes, text, paint servers, filters,
+/// structure and declarative animation. Not `script`, `foreignObject`, `iframe`, `audio`,
+/// `video`, `handler`, `listener` or anything else that runs code or embeds a document.
+const SVG_ELEMENTS: &[&str] = &[
+    "a",
+    "animate",
+    "animatemotion",
+    "animatetransform",
+    "circle",
+    "clippath",
+    "defs",
+    "desc",
+    "ellipse",
+    "feblend",
+    "fecolormatrix",
+    "fecomponenttransfer",
+    "fecomposite",
+    "feconvolvematrix",
+    "fediffuselighting",
+    "fedisplacementmap",
+    "fedistantlight",
+    "fedropshadow",
+    "feflood",
+    "fefunca",
+    "fefuncb",
+    "fefuncg",
+    "fefuncr",
+    "fegaussianblur",
+    "feimage",
+    "femerge",
+    "femergenode",
+    "femorphology",
+    "feoffset",
+    "fepointlight",
+    "fespecularlighting",
+    "fespotlight",
+    "fetile",
+    "feturbulence",
+    "filter",
+    "g",
+    "image",
+    "line",
+    "lineargradient",
+    "marker",
+    "mask",
+    "metadata",
+    "mpath",
+    "path",
+    "pattern",
+    "polygon",
+    "polyline",
+    "radialgradient",
+    "rect",
+    "set",
+    "stop",
+    "style",
+    "svg",
+    "switch",
+    "symbol",
+    "text",
+    "textpath",
+    "title",
+    "tspan",
+    "use",
+    "view",
+];
+
+/// Elements that change another attribute over time.
+const SVG_ANIMATIONS: &[&str] = &["animate", "animatemotion", "animatetransform", "set"];
+
+/// Checks an SVG logo, parsed as XML (so character references and namespaces are read as a
+/// browser reads them, not as text): it may run no code and fetch nothing.
+///
+/// Refused: a DTD that declares entities; processing instructions (`<?xml-stylesheet?>`);
+/// elements outside [`SVG_ELEMENTS`] in the SVG namespace; any XHTML or MathML element;
+/// event-handler attributes (`on…`); `xml:base`; any attribute whose value, decoded and with
+/// the characters browsers ignore removed, holds `javascript:`, `vbscript:` or `data:text`;
+/// links other than `#fragment` (except `<a>`: also http, https and mailto; and
+/// `<image>`/`<feImage>`: also inline PNG, JPEG, GIF or WebP); `url(…)` in attributes other
+/// than `url(#fragment)`; animations of `href`, of event handlers or of `style`; `<style>`
+/// text and `style` attributes that fail the custom-CSS rules (so no `@import`, no remote
+/// `url()`). Elements of other namespaces (editor metadata such as Inkscape's) are inert in
+/// browsers and kept, with their attributes checked the same way.
+pub fn check_svg(text: &str) -> Result<(), String> {
+    if text.to_ascii_lowercase().contains("<!entity") {
+        return Err("SVG logos may not declare entities".into());
+    }
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(text, options)
+        .map_err(|err| format!("the SVG is not well-formed XML: {err}"))?;
+    let root = doc.root_element();
+    if !root.tag_name().name().eq_ignore_ascii_case("svg") {
+        return Err("the SVG's root element must be <svg>".into());
+    }
+    for node in doc.descendants() {
+        if node.is_pi() {
+            return Err("SVG logos may not contain processing instructions".into());
+        }
+        if !node.is_element() {
+            continue;
+        }
+        let local = node.tag_name().name().to_ascii_lowercase();
+        match node.tag_name().namespace() {
+            None | Some("" | SVG_NS) => {
+                if !SVG_ELEMENTS.contains(&local.as_str()) {
+                    return Err(format!("SVG logos may not contain <{local}>"));
+                }
+            }
+            Some(XHTML_NS | MATHML_NS) => {
+                return Err(format!(
+                    "SVG logos may not embed HTML or MathML (<{local}>)"
+                ));
+            }
+            Some(_) => {}
+        }
+        for attribute in node.attributes() {
+            check_svg_attribute(&local, attribute.name(), attribute.value())?;
+        }
+        if SVG_ANIMATIONS.contains(&local.as_str())
+            && let Some(target) = node.attribute("attributeName")
+        {
+            let target = target.trim().to_ascii_lowercase();
+            let target = target.rsplit(':').next().unwrap_or_default();
+            if target.ends_with("href") || target.starts_with("on") || target == "style" {
+                return Err(format!("SVG logos may not animate `{target}`"));
+            }
+        }
+        if local == "style" {
+            let css: String = node
+                .descendants()
+                .filter(|n| n.is_text())
+                .filter_map(|n| n.text())
+                .collect();
+            check_css(&css, "file").map_err(|err| format!("<style>: {}", err.message()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks one attribute (`name` is its local name, `value` already decoded) of element `local`.
+fn check_svg_attribute(local: &str, name: &str, value: &str) -> Result<(), String> {
+    let name = name.to_ascii_lowercase();
+    if name.starts_with("on") {
+        return Err(format!("SVG logos may not carry event handlers (`{name}`)"));
+    }
+    if name == "base" {
+        return Err("SVG logos may not set `xml:base`".into());
+    }
+    // What a browser would read as a URL: controls and whitespace dropped, lowercase.
+    let squeezed: String = value
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    for bad in ["javascript:", "vbscript:", "data:text", "data:application"] {
+        if squeezed.contains(bad) {
+            return Err(format!("SVG logos may not use `{bad}` (in `{name}`)"));
+        }
+    }
+    if name == "href" || name == "src" {
+        let url = browser_url(value).to_ascii_lowercase();
+        let ok = url.starts_with('#')
+            || (local == "a" && link_target(&url))
+            || (matches!(local, "image" | "feimage")
+                && [
+                    "data:image/png",
+                    "data:image/jpeg",
+                    "data:image/gif",
+                    "data:image/webp",
+                ]
+                .iter()
+                .any(|p| url.starts_with(p)));
+        if !ok {
+            return Err(format!(
+                "SVG logos may only refer to their own elements (`{name}` of <{local}>)"
+            ));
+        }
+    }
+    if name == "style" {
+        check_css(value, "file").map_err(|err| format!("`style`: {}", err.message()))?;
+    } else if squeezed.contains("url(") {
+        let only_fragments = squeezed
+            .split("url(")
+            .skip(1)
+            .all(|rest| rest.trim_start_matches(['"', '\'']).starts_with('#'));
+        if !only_fragments {
+            return Err(format!(
+                "SVG logos may only use url(#…) in attributes (`{name}`)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// True for a link an `<a>` may follow: a fragment, a relative path, http, https or mailto.
+fn link_target(url: &str) -> bool {
+    let scheme = url.split(['/', '?', '#']).next().unwrap_or("");
+    !scheme.contains(':')
+        || url.starts_with("http:")
+        || url.starts_with("https:")
+        || url.starts_with("mailto:")
 }
 
 fn is_svg(text: &str) -> bool {
@@ -331,23 +568,6 @@ fn is_svg(text: &str) -> bool {
         }
     }
     rest.starts_with("<svg")
-}
-
-/// True when an element carries an `on…=` attribute.
-fn has_event_handler(lower: &str) -> bool {
-    let bytes = lower.as_bytes();
-    lower.match_indices("on").any(|(i, _)| {
-        let before = i.checked_sub(1).map(|j| bytes[j]);
-        let preceded = matches!(
-            before,
-            Some(b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'"' | b'\'')
-        );
-        let name_end = lower[i + 2..]
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .map(|n| i + 2 + n)
-            .unwrap_or(lower.len());
-        preceded && name_end > i + 2 && lower[name_end..].trim_start().starts_with('=')
-    })
 }
 
 #[cfg(test)]
@@ -423,5 +643,97 @@ mod tests {
         assert!(logo_content_type(br#"<svg><a href="javascript:alert(1)">x</a></svg>"#).is_err());
         let big = vec![0x89u8; MAX_LOGO_BYTES + 1];
         assert!(logo_content_type(&big).is_err());
+    }
+
+    #[test]
+    fn urls_are_read_as_browsers_read_them() {
+        for css in [
+            "a { background: url('/\t/evil.example/x.png') }",
+            "a { background: url('/\u{1}/evil.example/x.png') }",
+            "a { background: url(' \u{1}//evil.example/x.png') }",
+            "a { background: url('ht\ttps://evil.example/x.png') }",
+            "a { background: url('java\tscript:alert(1)') }",
+            "a { background: url('/x\u{0}.png') }",
+        ] {
+            assert!(custom_css(css).is_err(), "accepted: {css:?}");
+        }
+        assert_eq!(browser_url(" /\t/evil\n.example\\x "), "//evil.example/x");
+        assert!(custom_css("a { background: url('/assets/logo.png') }").is_ok());
+    }
+
+    #[test]
+    fn svg_tricks_are_refused() {
+        let svg = |body: &str| {
+            format!(
+                r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">{body}</svg>"#
+            )
+        };
+        let tricks = [
+            r#"<a href="&#106;avascript:alert(1)"><text>x</text></a>"#,
+            r#"<a xlink:href="&#x6A;&#x61;vascript&#58;alert(1)"><text>x</text></a>"#,
+            r#"<a href="java&#9;script:alert(1)"><text>x</text></a>"#,
+            r#"<a href="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;">x</a>"#,
+            r#"<a><set attributeName="href" to="javascript:alert(1)"/><text>x</text></a>"#,
+            r#"<a><animate attributeName="xlink:href" values="https://evil.example"/></a>"#,
+            r#"<use href="https://evil.example/sprite.svg#a"/>"#,
+            r#"<use xlink:href="/other.svg#a"/>"#,
+            r#"<image href="https://evil.example/track.png"/>"#,
+            r#"<style>@import url(https://evil.example/x.css);</style>"#,
+            r#"<style><![CDATA[ @import 'https://evil.example/x.css'; ]]></style>"#,
+            r#"<style>rect { fill: url(https://evil.example/x.svg#p) }</style>"#,
+            r#"<rect style="fill: url('https://evil.example/p')"/>"#,
+            r#"<rect fill="url(https://evil.example/x.svg#g)"/>"#,
+            r#"<foreignObject><div xmlns="http://www.w3.org/1999/xhtml">x</div></foreignObject>"#,
+            r#"<h:iframe xmlns:h="http://www.w3.org/1999/xhtml" src="https://evil.example"/>"#,
+            r#"<script xmlns="">alert(1)</script>"#,
+            r#"<rect onclick="alert(1)"/>"#,
+            r#"<rect ONLOAD="alert(1)"/>"#,
+            r##"<g xml:base="https://evil.example/"><use href="#a"/></g>"##,
+            r#"<handler type="application/ecmascript">alert(1)</handler>"#,
+        ];
+        for body in tricks {
+            let text = svg(body);
+            assert!(
+                logo_content_type(text.as_bytes()).is_err(),
+                "accepted: {body}"
+            );
+        }
+        let with_pi = format!(
+            "<?xml version=\"1.0\"?><?xml-stylesheet href=\"https://evil.example/x.css\"?>{}",
+            svg("")
+        );
+        assert!(logo_content_type(with_pi.as_bytes()).is_err());
+        let entities = r#"<!DOCTYPE svg [<!ENTITY x "javascript:alert(1)">]><svg xmlns="http://www.w3.org/2000/svg"><a href="&x;">x</a></svg>"#;
+        assert!(logo_content_type(entities.as_bytes()).is_err());
+
+        // What real logos use is kept.
+        let fine = svg(concat!(
+            r##"<defs><linearGradient id="g"><stop offset="0" stop-color="#fff"/></linearGradient>"##,
+            r#"<symbol id="s"><circle r="4"/></symbol></defs>"#,
+            r#"<style>.a { fill: #0b3d91; }</style>"#,
+            r##"<rect class="a" fill="url(#g)" style="opacity: 0.5"/><use href="#s"/>"##,
+            r#"<a href="https://acme.example/"><text>Acme</text></a>"#,
+            r#"<animate attributeName="opacity" from="0" to="1" dur="1s"/>"#,
+            r#"<metadata><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></metadata>"#,
+        ));
+        assert_eq!(
+            logo_content_type(fine.as_bytes()).ok(),
+            Some("image/svg+xml")
+        );
+        let doctype = format!(
+            r#"<?xml version="1.0"?><!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">{}"#,
+            svg("<rect/>")
+        );
+        assert_eq!(
+            logo_content_type(doctype.as_bytes()).ok(),
+            Some("image/svg+xml")
+        );
+        // Deep nesting is no problem for the parser (it does not recurse).
+        let deep = svg(&format!(
+            "{}{}",
+            "<g>".repeat(20_000),
+            "</g>".repeat(20_000)
+        ));
+        let _ = logo_content_type(deep.as_bytes());
     }
 }

@@ -9,6 +9,39 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use futures::future::BoxFuture;
 use rand::Rng;
 
+/// Normalises a custom domain (trimmed, lowercased, without a trailing dot) and checks that it
+/// is one: a DNS name of at least two labels that is not a loopback name (`localhost`,
+/// `*.localhost`) and not an IP literal (v4 in any form a browser reads as one — the last label
+/// numeric, like `127.1` or `0x7f.1` —, v6, bracketed or not). The error says why not.
+pub fn custom_host(host: &str) -> Result<String, String> {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let last = host.rsplit('.').next().unwrap_or_default();
+    let numeric = !last.is_empty()
+        && (last.chars().all(|c| c.is_ascii_digit())
+            || last
+                .strip_prefix("0x")
+                .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit())));
+    if host.starts_with('[')
+        || host.contains(':')
+        || host.parse::<std::net::IpAddr>().is_ok()
+        || numeric
+    {
+        return Err(format!("`{host}` is an IP address, not a custom domain"));
+    }
+    if host == "localhost" || host.ends_with(".localhost") {
+        return Err(format!("`{host}` is a loopback name, not a custom domain"));
+    }
+    let valid =
+        host.len() <= 253 && host.contains('.') && host.split('.').all(crate::admin::is_dns_label);
+    if !valid {
+        return Err(format!(
+            "`{}` is not a host name such as app.example.org",
+            host.escape_debug()
+        ));
+    }
+    Ok(host)
+}
+
 /// The DNS name whose TXT records prove control of `host`.
 pub fn challenge_name(host: &str) -> String {
     format!("_forklift-challenge.{host}")
@@ -182,6 +215,36 @@ impl TxtResolver for StaticResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_domains_are_names_not_addresses() {
+        assert_eq!(
+            custom_host(" Portal.Acme.Example. ").as_deref(),
+            Ok("portal.acme.example")
+        );
+        for bad in [
+            "localhost",
+            "app.localhost",
+            "APP.LOCALHOST.",
+            "127.0.0.1",
+            "10.1.2.3",
+            "127.1",
+            "0x7f.0.0.1",
+            "0x7f.1",
+            "::1",
+            "[::1]",
+            "[2001:db8::1]",
+            "2001:db8::1",
+            "example",
+            "a..b",
+            "a\0.example",
+            "-a.example",
+        ] {
+            assert!(custom_host(bad).is_err(), "{bad}");
+        }
+        // A numeric label that is not the last one is a name.
+        assert!(custom_host("1.example.org").is_ok());
+    }
 
     #[test]
     fn a_txt_answer_is_decoded() {

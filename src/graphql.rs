@@ -149,6 +149,7 @@ pub fn build_schema(
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
         .extension(audit::Audit)
+        .extension(crate::text::RefuseNul)
         // Automatic persisted queries: clients may send a query's SHA-256 instead of its text
         // once the server has seen it (per process; a miss answers PersistedQueryNotFound).
         .extension(

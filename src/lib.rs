@@ -38,5 +38,6 @@ pub mod synthetic;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tenant_profile;
+pub mod text;
 pub mod ui;
 pub mod ws;

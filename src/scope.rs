@@ -181,6 +181,9 @@ pub async fn resolve(state: &AppState, inputs: RequestInputs) -> AppResult<Reque
 
 async fn find_tenant(state: &AppState, key: &str) -> AppResult<entity::tenants::Model> {
     use entity::tenants;
+    if crate::text::has_nul(key) {
+        return Err(crate::text::nul_error("X-Tenant"));
+    }
     let query = match Uuid::parse_str(key) {
         Ok(id) => tenants::Entity::find_by_id(id),
         Err(_) => tenants::Entity::find().filter(tenants::Column::Slug.eq(key.to_lowercase())),

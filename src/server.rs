@@ -72,6 +72,7 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         // Innermost, so a panic's answer still gets the request id and the trace span.
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

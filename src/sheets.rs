@@ -60,17 +60,43 @@ pub fn read_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<SheetFile>> {
     Ok(files)
 }
 
+/// Reads one sheet: only a regular file (not a device such as `/dev/zero`, a FIFO or a socket,
+/// which could be read without end), of at most `check::MAX_SHEET_BYTES`, read through a
+/// bounded reader so a file that grows while it is read is refused too.
 fn read_file(path: &Path) -> anyhow::Result<SheetFile> {
-    let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    if meta.len() > check::MAX_SHEET_BYTES as u64 {
-        anyhow::bail!(
+    use std::io::Read;
+    let too_large = || {
+        anyhow::anyhow!(
             "{}: larger than {} KiB",
             path.display(),
             check::MAX_SHEET_BYTES / 1024
-        );
+        )
+    };
+    let not_regular = || anyhow::anyhow!("{}: not a regular file", path.display());
+    // Checked before opening: opening a FIFO would wait for a writer.
+    let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(not_regular());
     }
-    let content =
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > check::MAX_SHEET_BYTES as u64 {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(check::MAX_SHEET_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if bytes.len() > check::MAX_SHEET_BYTES {
+        return Err(too_large());
+    }
+    let content = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))?;
     Ok(SheetFile {
         name: path.display().to_string(),
         content,

@@ -184,6 +184,10 @@ pub async fn set_logo(
 /// the catalog, the branding read in that tenant's transaction.
 pub async fn logo_by_slug(state: &AppState, slug: &str) -> AppResult<Option<(Vec<u8>, String)>> {
     use entity::tenants;
+    // A slug is a DNS label; anything else (a NUL, a slash) names no tenant.
+    if !admin::is_dns_label(&slug.to_lowercase()) {
+        return Ok(None);
+    }
     let Some(tenant) = tenants::Entity::find()
         .filter(tenants::Column::Slug.eq(slug.to_lowercase()))
         .one(&state.db)
@@ -200,19 +204,11 @@ pub async fn logo_by_slug(state: &AppState, slug: &str) -> AppResult<Option<(Vec
 // ---------------------------------------------------------------------------------------------
 // Domains
 
-fn normalize_host(host: &str) -> AppResult<String> {
-    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    let valid = host.len() <= 253 && host.contains('.') && host.split('.').all(admin::is_dns_label);
-    if !valid {
-        return Err(AppError::input(
-            "host",
-            format!("`{host}` is not a host name such as app.example.org"),
-        ));
-    }
-    Ok(host)
-}
-
 /// `addDomain` (Owners and above): stores the host unverified with a fresh token.
+///
+/// An unverified claim reserves nothing: other tenants may add the same host, and none of them
+/// learns of the others. A host routes only once verified, and only one tenant can hold it
+/// verified (a partial unique index on verified hosts); the first to verify wins.
 pub async fn add_domain(
     state: &AppState,
     req: &RequestContext,
@@ -220,7 +216,7 @@ pub async fn add_domain(
 ) -> AppResult<entity::domains::Model> {
     use entity::domains as d;
     let tenant = req.require_role(Role::Owner)?.id;
-    let host = normalize_host(host)?;
+    let host = domains::custom_host(host).map_err(|message| AppError::input("host", message))?;
     if let Some(base) = state.config.base_domain.as_deref()
         && (host == base || host.ends_with(&format!(".{base}")))
     {
@@ -286,13 +282,38 @@ pub async fn verify_domain(
             "no TXT record `{expected}` at {name} yet (DNS changes can take a while)"
         )));
     }
+    // Only someone who controls the host's DNS gets this far, so saying that another tenant
+    // holds it reveals nothing they could not see by resolving it.
+    let taken = entity::domains::Entity::find()
+        .filter(entity::domains::Column::Host.eq(domain.host.as_str()))
+        .filter(entity::domains::Column::VerifiedAt.is_not_null())
+        .filter(entity::domains::Column::TenantId.ne(tenant))
+        .count(&state.db)
+        .await?
+        > 0;
+    if taken {
+        return Err(host_taken(&domain.host));
+    }
+    let host = domain.host.clone();
     let mut active: entity::domains::ActiveModel = domain.into();
     active.verified_at = Set(Some(Utc::now()));
     active.updated_at = Set(Utc::now());
+    // Two tenants verifying at once: the partial unique index lets one through. The check
+    // above reads every tenant's verified hosts (the system pool, as host routing does).
+    let taken = |err: sea_orm::DbErr| match AppError::from(err) {
+        AppError::Conflict(_) => host_taken(&host),
+        other => other,
+    };
     let tx = state.tenant_tx(tenant).await?;
-    let verified = active.update(&tx).await?;
-    tx.commit().await?;
+    let verified = active.update(&tx).await.map_err(taken)?;
+    tx.commit().await.map_err(taken)?;
     Ok(verified)
+}
+
+fn host_taken(host: &str) -> AppError {
+    AppError::Conflict(format!(
+        "{host} is already verified by another tenant; remove it there first"
+    ))
 }
 
 /// `removeDomain` (Owners and above).
@@ -459,7 +480,8 @@ pub async fn update_feature(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessDecision {
     pub allowed: bool,
-    /// Why not: `NOT_A_MEMBER`, `SERVICE_NOT_ALLOWED`.
+    /// Why not: `NOT_A_MEMBER` or `SERVICE_NOT_ALLOWED`. (A team of another tenant is
+    /// `NOT_FOUND`, as a missing one.)
     pub reason: Option<&'static str>,
     pub message: String,
 }

@@ -11,7 +11,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub tenant_id: Uuid,
-    #[sea_orm(column_type = "Text", unique)]
+    /// Unique per tenant; across tenants only among verified domains (migration 5).
+    #[sea_orm(column_type = "Text")]
     pub host: String,
     #[sea_orm(column_type = "Text")]
     pub verification_token: String,

@@ -169,5 +169,6 @@ impl TableSpec {
 }
 
 /// Unique columns of tenant-owned tables that are unique across all tenants, not per tenant
-/// (a host name routes to exactly one tenant).
+/// (a host name routes to exactly one tenant). Migration 5 narrows `domains.host` to verified
+/// hosts (`ux_domains_verified_host`).
 const GLOBALLY_UNIQUE: &[(&str, &str)] = &[("domains", "host")];

@@ -431,14 +431,14 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
     let result = match cut {
         Err(result) => result,
         Ok(()) => {
-            let reason = SHUTDOWN_CUT;
+            let err = anyhow::Error::new(ShutdownCut);
             progress.emit(
                 EventKind::RollingBack,
                 None,
                 None,
-                serde_json::json!({"reason": reason}),
+                Failure::of(&err).detail(),
             );
-            Err(anyhow::anyhow!(reason))
+            Err(err)
         }
     };
     if let Some(h) = heartbeat {
@@ -480,14 +480,18 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
         }
         Err(err) => {
             let failed_phase = progress.phase.clone();
-            let reason = err.to_string();
-            tracing::warn!(fork.phase = ?failed_phase, error = %reason, "fork rolled back");
-            progress.emit(
-                EventKind::RunRolledBack,
-                None,
-                None,
-                serde_json::json!({"reason": reason}),
+            // The cause (perhaps database or driver text) goes to the log with the run id;
+            // the record and the events get the stable code and message.
+            let failure = Failure::of(&err);
+            tracing::warn!(
+                fork.run_id = %run_id,
+                fork.phase = ?failed_phase,
+                fork.failure = failure.code,
+                error = ?err,
+                "fork rolled back"
             );
+            let reason = failure.message.to_string();
+            progress.emit(EventKind::RunRolledBack, None, None, failure.detail());
             progress.flush().await;
             let _ = fork_runs::Entity::update_many()
                 .col_expr(fork_runs::Column::Status, Expr::value(status::ROLLED_BACK))
@@ -521,6 +525,48 @@ fn previous_state_after_failure(previous: &str) -> String {
 
 /// The error of a fork cut by shutdown.
 const SHUTDOWN_CUT: &str = "the server shut down before the fork finished; nothing of it was kept";
+
+/// A fork cut by shutdown (its cause, for [`Failure::of`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{SHUTDOWN_CUT}")]
+struct ShutdownCut;
+
+/// The message of a run that failed for a reason of its own (a database error, a bug).
+pub const FORK_FAILED_MESSAGE: &str = "the fork failed and was rolled back; nothing of it was \
+     kept. The cause is in the server log under this run's id";
+
+/// What clients read about a failed run, in `ForkRun.error` and in the `ROLLING_BACK` and
+/// `RUN_ROLLED_BACK` events: a stable code and message, never the cause's own text (which may
+/// be the database's). The cause is logged with the run id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// `SHUTDOWN` (the server stopped first) or `FORK_FAILED` (anything else).
+    pub code: &'static str,
+    /// The sentence shown.
+    pub message: &'static str,
+}
+
+impl Failure {
+    /// The public face of `err`.
+    pub fn of(err: &anyhow::Error) -> Self {
+        if err.downcast_ref::<ShutdownCut>().is_some() {
+            Failure {
+                code: "SHUTDOWN",
+                message: SHUTDOWN_CUT,
+            }
+        } else {
+            Failure {
+                code: "FORK_FAILED",
+                message: FORK_FAILED_MESSAGE,
+            }
+        }
+    }
+
+    /// The `detail` of the events that report it.
+    fn detail(self) -> serde_json::Value {
+        serde_json::json!({ "code": self.code, "reason": self.message })
+    }
+}
 
 /// True once the server is shutting down and the grace for running forks is over.
 fn grace_expired(state: &AppState) -> bool {
@@ -571,7 +617,7 @@ async fn run_in_transaction(
     // A fork that reaches its commit after the shutdown grace ran out is cut here too: the
     // cut in `execute` can only act when the run yields, and a run must not outlive its grace.
     let result = match result {
-        Ok(_) if grace_expired(state) => Err(anyhow::anyhow!(SHUTDOWN_CUT)),
+        Ok(_) if grace_expired(state) => Err(anyhow::Error::new(ShutdownCut)),
         other => other,
     };
     match result {
@@ -584,7 +630,7 @@ async fn run_in_transaction(
                 EventKind::RollingBack,
                 None,
                 None,
-                serde_json::json!({"reason": err.to_string()}),
+                Failure::of(&err).detail(),
             );
             if postgres {
                 progress.flush().await;

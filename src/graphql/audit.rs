@@ -62,9 +62,13 @@ pub fn note(ctx: &async_graphql::dynamic::ResolverContext<'_>, change: serde_jso
     }
 }
 
-/// `text` cut to at most `max` characters.
+/// `text` cut to at most `max` characters, a NUL (which no text column stores; it can only
+/// come from refused input) shown as U+FFFD.
 fn bounded(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    text.chars()
+        .take(max)
+        .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 /// Arguments that name the row a mutation acts on, in order of preference.

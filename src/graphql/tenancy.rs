@@ -172,7 +172,7 @@ fn access_decision_object() -> Object {
             f("reason", TypeRef::named(TypeRef::STRING), |d| {
                 d.reason.map_or(Value::Null, Value::from)
             })
-            .description("NOT_A_MEMBER, SERVICE_NOT_ALLOWED or CROSS_TENANT_DENIED when refused."),
+            .description("NOT_A_MEMBER or SERVICE_NOT_ALLOWED when refused (another tenant's team is NOT_FOUND)."),
         )
         .field(f("message", TypeRef::named_nn(TypeRef::STRING), |d| {
             Value::from(d.message.clone())
@@ -314,7 +314,9 @@ fn domain_ops(ops: &mut Operations) {
         .description(
             "Adds a custom domain, unverified (Owners and above). Publish a TXT record \
              `forklift-verification=<verificationToken>` at `_forklift-challenge.<host>`, then call \
-             verifyDomain; only verified domains route requests.",
+             verifyDomain; only verified domains route requests. Any number of tenants may \
+             claim a host unverified (none learns of the others); the first to verify it holds it. \
+             Loopback names and IP addresses are not custom domains.",
         ),
     );
     ops.mutation_fields.push(
@@ -330,7 +332,7 @@ fn domain_ops(ops: &mut Operations) {
             })
         })
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
-        .description("Checks the domain's TXT record; PRECONDITION_FAILED while it is missing."),
+        .description("Checks the domain's TXT record; PRECONDITION_FAILED while it is missing, CONFLICT when another tenant has verified the host first."),
     );
     ops.mutation_fields.push(
         Field::new("removeDomain", TypeRef::named_nn(TypeRef::ID), |ctx| {

@@ -68,6 +68,36 @@ fn plain_message(err: &serde_saphyr::Error) -> String {
     message.replace(", set DuplicateKeyPolicy in Options if acceptable", "")
 }
 
+/// Where `text` holds a NUL character, or a YAML escape that makes one (`\0`, `\x00`,
+/// `\u0000`, `\U00000000`, after an odd number of backslashes): no column can store it.
+fn nul_at(text: &str) -> Option<usize> {
+    if let Some(i) = text.find('\0') {
+        return Some(i);
+    }
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i] == b'\\' {
+            i += 1;
+        }
+        if (i - start) % 2 == 1 {
+            let rest = &text[i..];
+            if ["0", "x00", "u0000", "U00000000"]
+                .iter()
+                .any(|e| rest.starts_with(e))
+            {
+                return Some(i - 1);
+            }
+        }
+    }
+    None
+}
+
 /// Parses one file; a syntax or type problem stops that file (YAML cannot be read past it).
 pub fn parse(file: &SheetFile) -> Result<Parsed, SheetError> {
     if file.content.len() > MAX_SHEET_BYTES {
@@ -76,6 +106,23 @@ pub fn parse(file: &SheetFile) -> Result<Parsed, SheetError> {
             line: 1,
             column: 1,
             message: format!("the sheet is larger than {} KiB", MAX_SHEET_BYTES / 1024),
+        });
+    }
+    if let Some(offset) = nul_at(&file.content) {
+        let before = &file.content[..offset];
+        let line = before.matches('\n').count() as u64 + 1;
+        let column = before
+            .rsplit('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .count() as u64
+            + 1;
+        return Err(SheetError {
+            file: file.name.clone(),
+            line,
+            column,
+            message: "a NUL character (or a YAML escape of one) is not allowed".into(),
         });
     }
     match serde_saphyr::from_str_with_options::<Sheet>(&file.content, options()) {

@@ -274,7 +274,7 @@ crate::both_backends! {
             let run = app.wait_run(&run_id).await;
             assert_eq!(run["status"], "ROLLED_BACK", "{point}: {run}");
             assert!(run["failedPhase"].as_str().is_some_and(|p| !p.is_empty()), "{point}: {run}");
-            assert!(run["error"].as_str().is_some_and(|e| e.contains("failpoint")), "{point}: {run}");
+            assert_eq!(run["error"], forklift::fork::runs::FORK_FAILED_MESSAGE, "{point}: {run}");
             assert_eq!(before, fixture::dump(&app.state, tenant).await, "{point}: target unchanged");
             let events = wsclient::fork_events(&app.ws_url(), "graphql-transport-ws", &app.admin(), &run_id).await;
             wsclient::assert_complete_run(&events, "RUN_ROLLED_BACK");

@@ -12,6 +12,7 @@ mod guard;
 mod hardening;
 mod hostile;
 mod http;
+mod input;
 mod replicas;
 mod rls;
 mod schema;
