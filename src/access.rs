@@ -24,8 +24,9 @@ use crate::{
 /// What the generic GraphQL surface may do with a class.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ClassAccess {
-    /// Template/tenant configuration: members read; Contributors create and update; Editors
-    /// delete. On the template, writes need `template:author`.
+    /// Template/tenant configuration: members read; Contributors add (create); Editors edit
+    /// (update) and delete — seed 002: a Contributor "adds content" with "limited editing", an
+    /// Editor "edits content". On the template, writes need `template:author`.
     Configuration,
     /// Shared vocabulary: every authenticated caller reads; `vocabulary:author` writes.
     Vocabulary,
@@ -38,8 +39,8 @@ pub enum ClassAccess {
     AdminRead,
     /// Types only: the tenant catalog, whose root fields are hand-written (admin only).
     Catalog,
-    /// The audit log: Owners read their tenant's entries, platform admins every entry (or one
-    /// tenant's with `X-Tenant`). Written only by the audit extension.
+    /// The audit log: Owners and Super Users read their tenant's entries, platform admins every
+    /// entry (or one tenant's with `X-Tenant`). Written only by the audit extension.
     AuditLog,
     /// Not exposed generically (users, branding).
     Hidden,
@@ -100,9 +101,10 @@ fn scoped(ctx: &RequestContext, class: &RowClass, select: &mut SelectStatement) 
         {
             return Ok(());
         }
-        ClassAccess::AuditLog if !matches!(ctx.effective_role(), Some(r) if r >= Role::Owner) => {
+        ClassAccess::AuditLog if !matches!(ctx.effective_role(), Some(r) if r >= Role::SuperUser) =>
+        {
             return Err(AppError::forbidden(
-                "the audit log is for Owners and platform admins",
+                "the audit log is for Owners, Super Users and platform admins",
             ));
         }
         _ => {}
@@ -347,7 +349,7 @@ async fn update_in(
     id: Uuid,
     values: HashMap<String, Cell>,
 ) -> AppResult<Row> {
-    let tenant = write_target(ctx, class, Role::Contributor)?;
+    let tenant = write_target(ctx, class, Role::Editor)?;
     check_values(class, &values, false)?;
     if values.is_empty() {
         return Err(AppError::input(

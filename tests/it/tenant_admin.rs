@@ -221,5 +221,15 @@ crate::both! {
         let fork = find("forkTenant");
         assert_eq!(fork["detail"]["change"]["tenant"]["slug"], "acme", "{fork}");
         assert!(fork["detail"]["change"]["run"].is_string());
+        // Super Users read their tenant's log; Editors do not.
+        app.ok(&admin, None, "mutation { activateTenant(id: \"acme\") { status } }", json!({})).await;
+        app.add_member("acme", "su@acme.test", "SUPER_USER").await;
+        app.add_member("acme", "ed@acme.test", "EDITOR").await;
+        let su = app.token("su@acme.test", None, false, &[]);
+        let own = app.ok(&su, Some("acme"), "{ auditLog(filter: { operation: \"changeMemberRole\" }) { totalCount } }", json!({})).await;
+        assert_eq!(own["auditLog"]["totalCount"], 1, "{own}");
+        let editor = app.token("ed@acme.test", None, false, &[]);
+        let body = app.gql(&editor, Some("acme"), "{ auditLog { totalCount } }", json!({})).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
     }
 }
