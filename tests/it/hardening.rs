@@ -2,7 +2,7 @@
 //! audit row, metrics labels are the schema's, a socket re-runs the guard on every operation
 //! and closes when its token expires, configured JWT claims are required.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -58,10 +58,9 @@ crate::both! {
         let admin = app.admin();
         // Aliases × `first`: 15 × 1,000 rows × 4 fields is past the expanded-field budget.
         let fields: Vec<String> = (0..15).map(|i| format!("a{i}: tenants(first: 1000) {{ nodes {{ id slug name status }} }}")).collect();
-        let started = Instant::now();
         let (_, body) = app.post(Some(&admin), None, &format!("{{ {} }}", fields.join(" ")), Value::Null).await;
         assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("expanded"), "{body}");
         // `nodes` looks up at most 100 ids per call.
         use base64::Engine;
         let ids: Vec<String> = (0..101)
@@ -164,11 +163,11 @@ crate::both! {
         let header = json!({ "alg": "HS256", "typ": "JWT" });
         let ending = sign_hs256(&header, &claims(now - leeway + 2));
         let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &ending).await;
-        let started = Instant::now();
+        // (`next` waits at most 20 s: the close comes at expiry, not at some later sweep.)
         match wsclient::next(&mut socket).await {
             Frame::Closed(code, reason) => {
                 assert_eq!(code, 4403, "{reason}");
-                assert!(started.elapsed() < Duration::from_secs(10));
+                assert!(reason.contains("expired"), "{reason}");
             }
             Frame::Json(m) => panic!("expected a close, got {m}"),
         }

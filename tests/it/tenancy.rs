@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::harness::{TestApp, code};
 
 /// Sends a GraphQL multipart request (the upload spec) with one file as `variables.file`.
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: &str,
     tenant: &str,
