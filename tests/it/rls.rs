@@ -109,15 +109,21 @@ async fn every_tenant_table_has_forced_rls_and_the_server_role_cannot_bypass_it(
     assert!(gone.is_empty(), "the session-switch functions are gone");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_query_that_skips_the_scope_sees_no_tenant_rows() {
-    let Some(app) = TestApp::spawn_with(Backend::Postgres, |_| {}, Registry::default()).await
-    else {
-        return;
-    };
+/// A PostgreSQL server with a seeded template forked into `acme` and `globex`; `None` when
+/// PostgreSQL is unavailable and not required.
+async fn acme_and_globex() -> Option<TestApp> {
+    let app = TestApp::spawn_with(Backend::Postgres, |_| {}, Registry::default()).await?;
     fixture::seeded_template(&app.state, 2).await;
     app.ready_tenant("acme").await;
     app.ready_tenant("globex").await;
+    Some(app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_that_skips_the_scope_sees_no_tenant_rows() {
+    let Some(app) = acme_and_globex().await else {
+        return;
+    };
     // Through the request pool with no tenant named (as a scoping bug would): nothing.
     let scoped = &app.state.scoped_db.request;
     for table in [
@@ -464,14 +470,10 @@ async fn the_application_role_cannot_switch_row_level_security_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_works_with_the_wall_up() {
-    let Some(app) = TestApp::spawn_with(Backend::Postgres, |_| {}, Registry::default()).await
-    else {
+    // Forks (through the API) cross tenants as the system role.
+    let Some(app) = acme_and_globex().await else {
         return;
     };
-    fixture::seeded_template(&app.state, 2).await;
-    // Forks (through the API) cross tenants as the system role.
-    app.ready_tenant("acme").await;
-    app.ready_tenant("globex").await;
     let admin = app.admin();
     // The admins' read-only view of every tenant: template, acme and globex.
     let all = app
