@@ -11,7 +11,7 @@ use std::{collections::HashMap, sync::Arc};
 use async_graphql::{
     Value,
     dataloader::{DataLoader, Loader},
-    dynamic::{Field, FieldFuture, FieldValue, Object, TypeRef},
+    dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, TypeRef},
 };
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -145,6 +145,8 @@ fn user_of_row() -> Field {
 /// (and `Membership.status`) to `ops`.
 pub fn build(ops: &mut Operations) {
     ops.objects.push(user_object());
+    ops.objects.extend(user_connection());
+    ops.query_fields.push(users_query());
     ops.enums.push(
         async_graphql::dynamic::Enum::new("MembershipStatus")
             .description("Whether a member has signed in yet.")
@@ -154,4 +156,158 @@ pub fn build(ops: &mut Operations) {
     ops.object_fields.push(("Membership", membership_status()));
     ops.object_fields.push(("Membership", user_of_row()));
     ops.object_fields.push(("TeamMember", user_of_row()));
+}
+
+/// One page of `users`: the users and where the next page starts.
+struct UserPage {
+    users: Vec<Arc<entity::users::Model>>,
+    total: u64,
+    next: Option<Uuid>,
+}
+
+/// Longest page of `users`.
+const MAX_USERS_PAGE: u64 = 200;
+
+fn users_query() -> Field {
+    Field::new("users", TypeRef::named_nn("UserConnection"), |ctx| {
+        FieldFuture::new(async move {
+            use sea_orm::{PaginatorTrait, QueryOrder, QuerySelect};
+            let state = crate::graphql::classes::app(&ctx)?;
+            let req = crate::graphql::classes::request(&ctx)?;
+            req.require_admin()?;
+            let first = match ctx.args.get("first") {
+                Some(v) if !v.is_null() => v.u64()?,
+                _ => 50,
+            };
+            if first == 0 || first > MAX_USERS_PAGE {
+                return Err(
+                    AppError::input("first", format!("between 1 and {MAX_USERS_PAGE}")).into(),
+                );
+            }
+            let after = match ctx.args.get("after") {
+                Some(v) if !v.is_null() => Some(ids::expect(v.string()?, "User", "after")?),
+                _ => None,
+            };
+            let mut query = entity::users::Entity::find();
+            if let Some(text) = ctx.args.get("search").filter(|v| !v.is_null()) {
+                let needle = text.string()?.trim().to_lowercase();
+                if !needle.is_empty() {
+                    let pattern = format!(
+                        "%{}%",
+                        needle
+                            .replace('\\', "\\\\")
+                            .replace('%', "\\%")
+                            .replace('_', "\\_")
+                    );
+                    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+                    let like = |column: entity::users::Column| {
+                        Expr::expr(Func::lower(Expr::col(column)))
+                            .like(LikeExpr::new(pattern.clone()).escape('\\'))
+                    };
+                    query = query.filter(
+                        sea_orm::Condition::any()
+                            .add(like(entity::users::Column::Email))
+                            .add(like(entity::users::Column::Subject))
+                            .add(like(entity::users::Column::DisplayName)),
+                    );
+                }
+            }
+            let total = query
+                .clone()
+                .count(&state.db)
+                .await
+                .map_err(AppError::from)?;
+            if let Some(after) = after {
+                query = query.filter(entity::users::Column::Id.gt(after));
+            }
+            let mut users = query
+                .order_by_asc(entity::users::Column::Id)
+                .limit(first + 1)
+                .all(&state.db)
+                .await
+                .map_err(AppError::from)?;
+            let more = users.len() as u64 > first;
+            users.truncate(first as usize);
+            let next = more.then(|| users.last().map(|u| u.id)).flatten();
+            Ok(Some(FieldValue::owned_any(UserPage {
+                users: users.into_iter().map(Arc::new).collect(),
+                total,
+                next,
+            })))
+        })
+    })
+    .argument(
+        InputValue::new("search", TypeRef::named(TypeRef::STRING))
+            .description("Part of an e-mail, subject or display name (any case)."),
+    )
+    .argument(
+        InputValue::new("first", TypeRef::named(TypeRef::INT))
+            .description("At most 200; 50 by default."),
+    )
+    .argument(
+        InputValue::new("after", TypeRef::named(TypeRef::STRING))
+            .description("`pageInfo.endCursor` of the previous page."),
+    )
+    .description("People, oldest first, with keyset paging (platform admins).")
+}
+
+fn user_connection() -> [Object; 2] {
+    [
+        Object::new("UserConnection")
+            .description("A page of users.")
+            .field(Field::new(
+                "nodes",
+                TypeRef::named_nn_list_nn("User"),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let page = ctx.parent_value.try_downcast_ref::<UserPage>()?;
+                        Ok(Some(FieldValue::list(
+                            page.users.iter().map(|u| FieldValue::owned_any(u.clone())),
+                        )))
+                    })
+                },
+            ))
+            .field(Field::new(
+                "totalCount",
+                TypeRef::named_nn(TypeRef::INT),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let page = ctx.parent_value.try_downcast_ref::<UserPage>()?;
+                        Ok(Some(Value::from(page.total)))
+                    })
+                },
+            ))
+            .field(Field::new(
+                "pageInfo",
+                TypeRef::named_nn("UserPageInfo"),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let page = ctx.parent_value.try_downcast_ref::<UserPage>()?;
+                        Ok(Some(FieldValue::owned_any(page.next)))
+                    })
+                },
+            )),
+        Object::new("UserPageInfo")
+            .description("Where the next page of users starts (keyset: stable under inserts).")
+            .field(Field::new(
+                "hasNextPage",
+                TypeRef::named_nn(TypeRef::BOOLEAN),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let next = ctx.parent_value.try_downcast_ref::<Option<Uuid>>()?;
+                        Ok(Some(Value::from(next.is_some())))
+                    })
+                },
+            ))
+            .field(Field::new(
+                "endCursor",
+                TypeRef::named(TypeRef::STRING),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let next = ctx.parent_value.try_downcast_ref::<Option<Uuid>>()?;
+                        Ok(next.map(|id| Value::from(ids::encode("User", id))))
+                    })
+                },
+            )),
+    ]
 }

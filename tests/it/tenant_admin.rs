@@ -233,3 +233,45 @@ crate::both! {
         assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
     }
 }
+
+crate::both! {
+    async fn platform_admins_find_people(app) {
+        let admin = app.admin();
+        app.ready_tenant("acme").await;
+        for n in 0..5 {
+            app.add_member("acme", &format!("person{n}@acme.test"), "VIEWER").await;
+        }
+        app.add_member("acme", "100%_odd@acme.test", "VIEWER").await;
+        let page = "query($s: String, $after: String) { users(search: $s, first: 2, after: $after) { totalCount nodes { email } pageInfo { hasNextPage endCursor } } }";
+        // Keyset pages: every person once, in order, however the pages fall.
+        let mut seen = Vec::new();
+        let mut after = Value::Null;
+        loop {
+            let data = app.ok(&admin, None, page, json!({ "s": "PERSON", "after": after })).await;
+            let expected_total = if seen.len() < 2 { 5 } else { 6 };
+            assert_eq!(data["users"]["totalCount"], expected_total, "{data}");
+            for node in data["users"]["nodes"].as_array().expect("nodes") {
+                seen.push(node["email"].as_str().expect("email").to_string());
+            }
+            if data["users"]["pageInfo"]["hasNextPage"] == false {
+                break;
+            }
+            after = data["users"]["pageInfo"]["endCursor"].clone();
+            // A user added between two pages does not shift or repeat anyone.
+            if seen.len() == 2 {
+                app.add_member("acme", "person-late@acme.test", "VIEWER").await;
+            }
+        }
+        let mut expected: Vec<String> = (0..5).map(|n| format!("person{n}@acme.test")).collect();
+        expected.push("person-late@acme.test".into());
+        assert_eq!(seen, expected);
+        // `%` and `_` in a search are literal.
+        let data = app.ok(&admin, None, page, json!({ "s": "100%_" })).await;
+        assert_eq!(data["users"]["nodes"], json!([{ "email": "100%_odd@acme.test" }]));
+        // Only platform admins list people.
+        app.add_member("acme", "o@acme.test", "OWNER").await;
+        let owner = app.token("o@acme.test", None, false, &[]);
+        let body = app.gql(&owner, Some("acme"), page, json!({})).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    }
+}
