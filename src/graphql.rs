@@ -6,6 +6,7 @@ pub mod classes;
 pub mod ids;
 pub mod loaders;
 pub mod operations;
+pub mod shape;
 pub mod sheets;
 pub mod tenancy;
 pub mod users;
@@ -148,6 +149,8 @@ pub fn build_schema(
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
+        // First, so it wraps the others: the audit log still sees a field's own error.
+        .extension(shape::Shape)
         .extension(audit::Audit)
         .extension(crate::text::RefuseNul)
         // Automatic persisted queries: clients may send a query's SHA-256 instead of its text

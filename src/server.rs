@@ -22,7 +22,7 @@ use tower_http::{
 
 use crate::{
     error::AppError,
-    graphql::{self, audit, loaders::RowsLoader},
+    graphql::{self, audit, loaders::RowsLoader, shape::FieldErrors},
     limits,
     negotiation::Media,
     scope::{self, RequestContext, RequestInputs},
@@ -344,12 +344,15 @@ pub async fn run(
         tokio::spawn,
     );
     let started = std::time::Instant::now();
+    let field_errors = FieldErrors::new();
     let request = request
         .data(ctx)
         .data(loader)
         .data(graphql::users::loader(server.state.db.clone()))
-        .data(audit::AuditNotes::default());
+        .data(audit::AuditNotes::default())
+        .data(field_errors.clone());
     let mut response = server.schema.execute(request).await;
+    field_errors.finish(&mut response);
     server
         .state
         .metrics

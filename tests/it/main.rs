@@ -16,6 +16,7 @@ mod input;
 mod replicas;
 mod rls;
 mod schema;
+mod shape;
 mod sheets;
 mod telemetry;
 mod tenancy;
