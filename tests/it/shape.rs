@@ -13,11 +13,11 @@ use crate::{harness::TestApp, wsclient};
 #[derive(Copy, Clone, Debug)]
 enum Transport {
     Http,
-    TransportWs,
+    GraphqlTransportWs,
     LegacyWs,
 }
 
-const TRANSPORTS: [Transport; 3] = [Transport::Http, Transport::TransportWs, Transport::LegacyWs];
+const TRANSPORTS: [Transport; 3] = [Transport::Http, Transport::GraphqlTransportWs, Transport::LegacyWs];
 
 /// Runs `query` as the platform admin over `transport` and returns the raw text of the
 /// GraphQL response (`payload` of the first `next`/`data` or `error` message on WebSocket).
@@ -37,9 +37,9 @@ async fn raw(app: &TestApp, transport: Transport, tenant: Option<&str>, query: &
             assert_eq!(response.status().as_u16(), 200);
             response.text().await.expect("body")
         }
-        Transport::TransportWs | Transport::LegacyWs => {
+        Transport::GraphqlTransportWs | Transport::LegacyWs => {
             let (protocol, subscribe) = match transport {
-                Transport::TransportWs => ("graphql-transport-ws", "subscribe"),
+                Transport::GraphqlTransportWs => ("graphql-transport-ws", "subscribe"),
                 _ => ("graphql-ws", "start"),
             };
             let mut socket = wsclient::open(&app.ws_url(), protocol).await;
