@@ -77,6 +77,12 @@ pub struct Config {
     pub jwt_email_verified_claim: String,
     pub base_domain: Option<String>,
     pub environment: Environment,
+    /// Whether `__schema` and `__type` answer (`FORKLIFT_INTROSPECTION`: `on` or `off`; on in
+    /// development, off in production unless turned on). Field suggestions in error messages
+    /// follow it.
+    pub introspection: bool,
+    /// Browser origins allowed to call the API (`FORKLIFT_CORS_ORIGINS`).
+    pub cors_origins: CorsOrigins,
     pub log_format: LogFormat,
     /// Default length of a trial (`FORKLIFT_TRIAL_DAYS`, 14).
     pub trial_days: i64,
@@ -131,6 +137,104 @@ fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// `on`/`off` (also `true`/`false`, `1`/`0`, `yes`/`no`).
+fn parse_switch(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Some(true),
+        "off" | "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// One allowed browser origin: exact (`https://admin.example.org`), or any port of a host
+/// (`http://localhost:*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OriginRule {
+    /// The origin, exactly (scheme, host and port as the browser sends them).
+    Exact(String),
+    /// `scheme://host` with any port, or none.
+    AnyPort(String),
+}
+
+/// The browser origins allowed to call the API across origins (CORS). Empty: none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CorsOrigins {
+    /// Every origin (`*`). Tokens travel in `Authorization`, never in cookies, so this grants
+    /// nothing a page could not do from a server.
+    pub any: bool,
+    pub rules: Vec<OriginRule>,
+}
+
+impl CorsOrigins {
+    /// Development's default: pages served from this machine, on any port.
+    pub fn local() -> Self {
+        Self::parse("http://localhost:*,http://127.0.0.1:*,http://[::1]:*").unwrap_or_default()
+    }
+
+    /// Parses `FORKLIFT_CORS_ORIGINS`: a comma-separated list of origins (`https://a.example`,
+    /// `http://localhost:5173`), `scheme://host:*` for any port, `*` for every origin, or
+    /// `none`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut origins = CorsOrigins::default();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if item == "*" {
+                origins.any = true;
+                continue;
+            }
+            if item.eq_ignore_ascii_case("none") {
+                continue;
+            }
+            let item = item.trim_end_matches('/').to_ascii_lowercase();
+            let Some((scheme, rest)) = item.split_once("://") else {
+                return Err(format!(
+                    "`{item}` is not an origin like https://admin.example.org"
+                ));
+            };
+            if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
+                return Err(format!(
+                    "`{item}` is not an origin like https://admin.example.org"
+                ));
+            }
+            match rest.strip_suffix(":*") {
+                Some(host) if !host.is_empty() && !host.contains('*') => {
+                    origins
+                        .rules
+                        .push(OriginRule::AnyPort(format!("{scheme}://{host}")));
+                }
+                _ if rest.contains('*') => {
+                    return Err(format!(
+                        "`{item}`: only a whole port may be `*` (http://localhost:*)"
+                    ));
+                }
+                _ => origins.rules.push(OriginRule::Exact(item.clone())),
+            }
+        }
+        Ok(origins)
+    }
+
+    /// True when a page of `origin` may call the API.
+    pub fn allows(&self, origin: &str) -> bool {
+        if self.any {
+            return true;
+        }
+        let origin = origin.to_ascii_lowercase();
+        self.rules.iter().any(|rule| match rule {
+            OriginRule::Exact(exact) => *exact == origin,
+            OriginRule::AnyPort(base) => origin.strip_prefix(base.as_str()).is_some_and(|rest| {
+                rest.is_empty()
+                    || rest.strip_prefix(':').is_some_and(|port| {
+                        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                    })
+            }),
+        })
+    }
+
+    /// True when no origin is allowed.
+    pub fn is_empty(&self) -> bool {
+        !self.any && self.rules.is_empty()
+    }
+}
+
 /// The SQLite file used when `DATABASE_URL` is unset: `forklift.db` in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://forklift.db?mode=rwc";
 
@@ -162,6 +266,20 @@ impl Config {
                     format!("`{other}`: expected development or production"),
                 ));
             }
+        };
+        let introspection = match var("FORKLIFT_INTROSPECTION").as_deref() {
+            None => environment == Environment::Development,
+            Some(v) => parse_switch(v).ok_or_else(|| {
+                bad(
+                    "FORKLIFT_INTROSPECTION",
+                    format!("`{v}`: expected on or off"),
+                )
+            })?,
+        };
+        let cors_origins = match var("FORKLIFT_CORS_ORIGINS") {
+            None if environment == Environment::Development => CorsOrigins::local(),
+            None => CorsOrigins::default(),
+            Some(v) => CorsOrigins::parse(&v).map_err(|m| bad("FORKLIFT_CORS_ORIGINS", m))?,
         };
         let log_format = match var("FORKLIFT_LOG_FORMAT").as_deref() {
             None | Some("pretty") | Some("text") => LogFormat::Pretty,
@@ -235,6 +353,8 @@ impl Config {
                 .unwrap_or_else(|| "email_verified".into()),
             base_domain: var("FORKLIFT_BASE_DOMAIN").map(|d| d.trim_matches('.').to_lowercase()),
             environment,
+            introspection,
+            cors_origins,
             log_format,
             trial_days: number("FORKLIFT_TRIAL_DAYS", 14)?,
             fork_lease: Duration::from_secs(number("FORKLIFT_FORK_LEASE_SECS", 30)? as u64),
@@ -271,6 +391,8 @@ impl Config {
             jwt_email_verified_claim: "email_verified".into(),
             base_domain: None,
             environment: Environment::Development,
+            introspection: true,
+            cors_origins: CorsOrigins::local(),
             log_format: LogFormat::Pretty,
             trial_days: 14,
             fork_lease: Duration::from_secs(30),

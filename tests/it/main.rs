@@ -21,4 +21,5 @@ mod sheets;
 mod telemetry;
 mod tenancy;
 mod tenant_admin;
+mod tools;
 mod ws;

@@ -17,7 +17,11 @@ enum Transport {
     LegacyWs,
 }
 
-const TRANSPORTS: [Transport; 3] = [Transport::Http, Transport::GraphqlTransportWs, Transport::LegacyWs];
+const TRANSPORTS: [Transport; 3] = [
+    Transport::Http,
+    Transport::GraphqlTransportWs,
+    Transport::LegacyWs,
+];
 
 /// Runs `query` as the platform admin over `transport` and returns the raw text of the
 /// GraphQL response (`payload` of the first `next`/`data` or `error` message on WebSocket).
