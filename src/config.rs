@@ -77,12 +77,10 @@ pub struct Config {
     pub jwt_email_verified_claim: String,
     pub base_domain: Option<String>,
     pub environment: Environment,
-    /// Whether `__schema` and `__type` answer (`FORKLIFT_INTROSPECTION`: `on` or `off`; on in
-    /// development, off in production unless turned on). Field suggestions in error messages
-    /// follow it.
-    pub introspection: bool,
-    /// Browser origins allowed to call the API (`FORKLIFT_CORS_ORIGINS`).
-    pub cors_origins: CorsOrigins,
+    /// `FORKLIFT_INTROSPECTION` (`on` or `off`), when set; see [`Config::introspection`].
+    pub introspection: Option<bool>,
+    /// `FORKLIFT_CORS_ORIGINS`, when set; see [`Config::cors_origins`].
+    pub cors_origins: Option<CorsOrigins>,
     pub log_format: LogFormat,
     /// Default length of a trial (`FORKLIFT_TRIAL_DAYS`, 14).
     pub trial_days: i64,
@@ -267,19 +265,18 @@ impl Config {
                 ));
             }
         };
-        let introspection = match var("FORKLIFT_INTROSPECTION").as_deref() {
-            None => environment == Environment::Development,
-            Some(v) => parse_switch(v).ok_or_else(|| {
+        let introspection = match var("FORKLIFT_INTROSPECTION") {
+            None => None,
+            Some(v) => Some(parse_switch(&v).ok_or_else(|| {
                 bad(
                     "FORKLIFT_INTROSPECTION",
                     format!("`{v}`: expected on or off"),
                 )
-            })?,
+            })?),
         };
         let cors_origins = match var("FORKLIFT_CORS_ORIGINS") {
-            None if environment == Environment::Development => CorsOrigins::local(),
-            None => CorsOrigins::default(),
-            Some(v) => CorsOrigins::parse(&v).map_err(|m| bad("FORKLIFT_CORS_ORIGINS", m))?,
+            None => None,
+            Some(v) => Some(CorsOrigins::parse(&v).map_err(|m| bad("FORKLIFT_CORS_ORIGINS", m))?),
         };
         let log_format = match var("FORKLIFT_LOG_FORMAT").as_deref() {
             None | Some("pretty") | Some("text") => LogFormat::Pretty,
@@ -391,8 +388,8 @@ impl Config {
             jwt_email_verified_claim: "email_verified".into(),
             base_domain: None,
             environment: Environment::Development,
-            introspection: true,
-            cors_origins: CorsOrigins::local(),
+            introspection: None,
+            cors_origins: None,
             log_format: LogFormat::Pretty,
             trial_days: 14,
             fork_lease: Duration::from_secs(30),
@@ -403,6 +400,24 @@ impl Config {
             ui_dir: "ui/node_modules".into(),
             fork_failpoint: None,
             request_failpoint: None,
+        }
+    }
+
+    /// Whether `__schema` and `__type` answer: `FORKLIFT_INTROSPECTION` when set, else on in
+    /// development and off in production. Field suggestions in error messages follow it.
+    pub fn introspection(&self) -> bool {
+        self.introspection
+            .unwrap_or(self.environment == Environment::Development)
+    }
+
+    /// The browser origins allowed to call the API: `FORKLIFT_CORS_ORIGINS` when set, else
+    /// this machine's pages (`http://localhost:*`, `http://127.0.0.1:*`) in development and
+    /// none in production.
+    pub fn cors_origins(&self) -> CorsOrigins {
+        match (&self.cors_origins, self.environment) {
+            (Some(origins), _) => origins.clone(),
+            (None, Environment::Development) => CorsOrigins::local(),
+            (None, Environment::Production) => CorsOrigins::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod classes;
+pub mod enums;
 pub mod ids;
 pub mod loaders;
 pub mod operations;

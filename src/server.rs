@@ -46,12 +46,12 @@ pub struct Server {
 pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
     let schema = graphql::build_schema(
         &state.registry,
-        state.config.introspection,
+        state.config.introspection(),
         Some(state.clone()),
     )?;
     state.metrics.set_root_fields(graphql::root_fields(&schema));
     let timeout = state.config.request_timeout;
-    let cors_origins = state.config.cors_origins.clone();
+    let cors_origins = state.config.cors_origins();
     let executions = Arc::new(tokio::sync::Semaphore::new(
         state.config.max_concurrent_requests,
     ));

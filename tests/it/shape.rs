@@ -144,3 +144,87 @@ crate::both! {
         }
     }
 }
+
+crate::both! {
+    async fn a_failed_non_null_field_nulls_its_nearest_nullable_parent(app) {
+        // A stored value outside its enum fails the field (an internal error, never the value).
+        let id = app.create_tenant("acme").await;
+        app.create_tenant("beta").await;
+        let owner = app.owner_db().await;
+        crate::fixture::exec(&owner, "UPDATE tenants SET status = 'BOGUS' WHERE slug = 'acme'").await;
+        for transport in TRANSPORTS {
+            // `tenant` is nullable: it alone becomes null; its siblings stay.
+            let query = format!("{{ first: me {{ subject }} tenant(id: \"{id}\") {{ slug status name }} last: __typename }}");
+            let text = raw(&app, transport, None, &query).await;
+            let body = parse(&text);
+            assert_eq!(body["data"], json!({ "first": { "subject": "admin@platform.test" }, "tenant": null, "last": "Query" }), "{transport:?}: {text}");
+            let errors = body["errors"].as_array().expect("errors");
+            assert_eq!(errors.len(), 1, "{transport:?}: {text}");
+            assert_eq!(errors[0]["path"], json!(["tenant", "status"]), "{transport:?}: {text}");
+            assert_eq!(errors[0]["extensions"]["code"], "INTERNAL", "{transport:?}: {text}");
+            assert_eq!(errors[0]["message"], "internal error", "{transport:?}: {text}");
+            assert!(!text.contains("BOGUS"), "the stored value does not leak: {text}");
+            // Through a list of non-null items, a non-null connection and a non-null root field:
+            // the null reaches `data`, and the path names the list index.
+            let text = raw(&app, transport, None, "{ tenants(first: 10, search: \"acme\") { totalCount nodes { slug status } } }").await;
+            let body = parse(&text);
+            assert!(body.as_object().expect("object").contains_key("data"), "{transport:?}: {text}");
+            assert_eq!(body["data"], Value::Null, "{transport:?}: {text}");
+            assert_eq!(body["errors"][0]["path"], json!(["tenants", "nodes", 0, "status"]), "{transport:?}: {text}");
+        }
+    }
+
+    async fn fixed_sets_are_enums(app) {
+        let body = app.ok(&app.admin(), None, "{ __schema { types { name kind fields { name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }", json!({})).await;
+        let field_type = |ty: &str, field: &str| -> String {
+            let types = body["__schema"]["types"].as_array().expect("types");
+            let t = types.iter().find(|t| t["name"] == ty).unwrap_or_else(|| panic!("type {ty}"));
+            let f = t["fields"].as_array().expect("fields").iter().find(|f| f["name"] == field).unwrap_or_else(|| panic!("{ty}.{field}"));
+            let mut t = &f["type"];
+            while t["kind"] == "NON_NULL" || t["kind"] == "LIST" {
+                t = &t["ofType"];
+            }
+            format!("{}:{}", t["kind"].as_str().unwrap_or(""), t["name"].as_str().unwrap_or(""))
+        };
+        for (ty, field, expected) in [
+            ("Membership", "role", "ENUM:Role"),
+            ("MyMembership", "role", "ENUM:Role"),
+            ("MyMembership", "status", "ENUM:TenantStatus"),
+            ("Tenant", "status", "ENUM:TenantStatus"),
+            ("Tenant", "provisioningState", "ENUM:ProvisioningState"),
+            ("Tenant", "kind", "ENUM:TenantKind"),
+            ("ForkRun", "status", "ENUM:ForkRunStatus"),
+            ("ForkRun", "phase", "ENUM:ForkPhase"),
+            ("ForkRun", "failedPhase", "ENUM:ForkPhase"),
+            ("ForkRun", "counts", "OBJECT:ForkClassCount"),
+            ("ForkRun", "skipped", "OBJECT:ForkSkippedRow"),
+            ("ForkClassCount", "phase", "ENUM:ForkPhase"),
+            ("ForkEvent", "kind", "ENUM:ForkEventKind"),
+            ("ForkEvent", "phase", "ENUM:ForkPhase"),
+            ("ForkProgressEvent", "kind", "ENUM:ForkEventKind"),
+            ("ForkProgressEvent", "phase", "ENUM:ForkPhase"),
+            ("AuditEntry", "outcome", "ENUM:AuditOutcome"),
+            ("AccessGrant", "kind", "ENUM:AccessGrantKind"),
+        ] {
+            assert_eq!(field_type(ty, field), expected, "{ty}.{field}");
+        }
+        // The values come back as the enum's members, filters take them, and the counts are
+        // typed rows.
+        crate::fixture::seeded_template(&app.state, 1).await;
+        app.ready_tenant("acme").await;
+        let data = app.ok(&app.admin(), None, "{ tenants(first: 10) { nodes { slug kind status provisioningState } } forkRuns(first: 5, filter: { status: FINISHED }) { totalCount nodes { status phase failedPhase counts { className phase rows created matched skipped removed } skipped { className sourceId column reason } } } }", json!({})).await;
+        let acme = data["tenants"]["nodes"].as_array().expect("nodes").iter().find(|t| t["slug"] == "acme").cloned().expect("acme");
+        assert_eq!(acme, json!({ "slug": "acme", "kind": "TENANT", "status": "ACTIVE", "provisioningState": "READY" }));
+        assert_eq!(data["forkRuns"]["totalCount"], 1, "{data}");
+        let run = &data["forkRuns"]["nodes"][0];
+        assert_eq!(run["status"], "FINISHED");
+        let counts = run["counts"].as_array().expect("counts");
+        assert!(counts.iter().any(|c| c["phase"] == "APPLICATION_SPINE" && c["className"] == "Application" && c["created"].as_i64() > Some(0)), "{run}");
+        assert!(counts.iter().all(|c| c["rows"].is_i64() && c["removed"].is_i64()), "{run}");
+        let none = app.ok(&app.admin(), None, "{ forkRuns(filter: { status: ROLLED_BACK }) { totalCount } auditLog(filter: { outcome: REFUSED }) { totalCount } }", json!({})).await;
+        assert_eq!(none["forkRuns"]["totalCount"], 0);
+        // A value outside the enum is refused before anything runs.
+        let body = app.gql(&app.admin(), None, "{ forkRuns(filter: { status: DONE }) { totalCount } }", json!({})).await;
+        assert!(body.get("data").is_none(), "{body}");
+    }
+}

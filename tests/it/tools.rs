@@ -37,7 +37,7 @@ crate::both! {
         assert_eq!(schema["mutationType"]["name"], "Mutation");
         assert_eq!(schema["subscriptionType"]["name"], "Subscription");
         let names = type_names(&body);
-        for expected in ["Query", "Application", "Node", "Role", "__Schema"] {
+        for expected in ["Query", "Application", "Node", "Role", "ForkRunStatus", "__Schema"] {
             assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
         }
         // It is as deep as tools make it, and an ordinary query is still held to depth 10.
@@ -75,8 +75,7 @@ async fn production(backend: Backend, introspection: Option<bool>) -> Option<Tes
         backend,
         |config| {
             config.environment = Environment::Production;
-            config.introspection = introspection.unwrap_or(false);
-            config.cors_origins = CorsOrigins::default();
+            config.introspection = introspection;
         },
         Default::default(),
     )
@@ -174,7 +173,7 @@ crate::both_backends! {
             backend,
             |config| {
                 config.environment = Environment::Production;
-                config.cors_origins = CorsOrigins::parse("https://admin.example.org").expect("origins");
+                config.cors_origins = Some(CorsOrigins::parse("https://admin.example.org").expect("origins"));
             },
             Default::default(),
         )
