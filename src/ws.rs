@@ -534,14 +534,17 @@ async fn operate(
     let mut first = true;
     let mut ok = true;
     while let Some(mut response) = responses.next().await {
+        // Before the field errors of an event are added: errors here mean the subscription did
+        // not start (parse, validation, limits, or its source stream refused, as `after: -1`),
+        // and the protocol answers with `error`. An event's field errors go out in `next`.
+        let not_started =
+            first && response.data == async_graphql::Value::Null && !response.errors.is_empty();
         field_errors.finish(&mut response);
         for error in &mut response.errors {
             crate::server::with_code(error);
         }
         ok &= response.errors.is_empty();
-        // Errors without a path are the request's (parse, validation, limits): nothing ran, and
-        // the protocol answers with `error`. Field errors go out in `next`, with `data`.
-        if first && not_executed(&response) {
+        if not_started {
             let errors = serde_json::to_value(&response.errors).unwrap_or_default();
             let _ = out
                 .send(text(json!({"type": "error", "id": id, "payload": errors})))
