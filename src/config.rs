@@ -99,9 +99,6 @@ pub struct Config {
     /// On SIGTERM, how long running requests and forks may go on before they are cut
     /// (`FORKLIFT_SHUTDOWN_GRACE_SECS`, 20). A cut fork rolls back and says so in its record.
     pub shutdown_grace: Duration,
-    /// Where GraphiQL's assets are installed (`FORKLIFT_UI_DIR`, `ui/node_modules`); the
-    /// playground falls back to a CDN when they are absent.
-    pub ui_dir: std::path::PathBuf,
     /// Test and benchmark hook (`FORKLIFT_FORK_FAILPOINT`): make every fork fail at a point
     /// (`before_phase:1`, `mid_phase:2`, `after_phase:N`), or hold it there
     /// (`pause:after_phase:1:1500`, milliseconds). Never set it in production.
@@ -133,6 +130,18 @@ fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
         variable,
         message: message.into(),
     }
+}
+
+/// A listen address: `IP:PORT`, `[IPv6]:PORT`, or `localhost:PORT` (127.0.0.1).
+pub fn parse_addr(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Some(addr);
+    }
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    host.eq_ignore_ascii_case("localhost")
+        .then(|| SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 /// `on`/`off` (also `true`/`false`, `1`/`0`, `yes`/`no`).
@@ -250,9 +259,12 @@ impl Config {
             ));
         }
         let addr = match var("FORKLIFT_ADDR") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| bad("FORKLIFT_ADDR", format!("`{v}` is not HOST:PORT")))?,
+            Some(v) => parse_addr(&v).ok_or_else(|| {
+                bad(
+                    "FORKLIFT_ADDR",
+                    format!("`{v}` is not HOST:PORT (127.0.0.1:8080, localhost:8080, [::1]:8080)"),
+                )
+            })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let environment = match var("FORKLIFT_ENV").as_deref() {
@@ -367,7 +379,6 @@ impl Config {
             )?
             .max(1) as usize,
             shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
-            ui_dir: var("FORKLIFT_UI_DIR").map_or_else(|| "ui/node_modules".into(), Into::into),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
             request_failpoint: var("FORKLIFT_REQUEST_FAILPOINT"),
         })
@@ -397,7 +408,6 @@ impl Config {
             header_timeout: Duration::from_secs(10),
             max_concurrent_requests: default_concurrency(),
             shutdown_grace: Duration::from_secs(5),
-            ui_dir: "ui/node_modules".into(),
             fork_failpoint: None,
             request_failpoint: None,
         }

@@ -13,6 +13,7 @@ mod hardening;
 mod hostile;
 mod http;
 mod input;
+mod offline;
 mod replicas;
 mod rls;
 mod schema;
