@@ -121,9 +121,9 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+/// Where settings are read from: a name → value lookup (the process environment, or the
+/// command line's values backed by it).
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
@@ -248,6 +248,13 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://forklift.db?mode=rwc";
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the command line passes its values, each
+    /// backed by its environment variable). An empty value counts as unset.
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let database_url = var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
@@ -454,5 +461,43 @@ impl Config {
             }
             None => url.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_may_name_localhost() {
+        assert_eq!(
+            parse_addr("localhost:8080"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        );
+        assert_eq!(
+            parse_addr("127.0.0.1:9"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9)))
+        );
+        assert_eq!(parse_addr("[::1]:8080").map(|a| a.is_ipv6()), Some(true));
+        assert_eq!(parse_addr("0.0.0.0:80").map(|a| a.port()), Some(80));
+        assert_eq!(parse_addr("localhost"), None);
+        assert_eq!(parse_addr("example.org:80"), None);
+    }
+
+    #[test]
+    fn settings_come_from_the_lookup() {
+        let config = Config::from_lookup(&|name| match name {
+            "FORKLIFT_ADDR" => Some("localhost:9999".into()),
+            "FORKLIFT_ENV" => Some("production".into()),
+            "FORKLIFT_INTROSPECTION" => Some("on".into()),
+            _ => None,
+        })
+        .expect("config");
+        assert_eq!(config.addr.port(), 9999);
+        assert!(config.introspection());
+        assert!(config.cors_origins().is_empty());
+        let error =
+            Config::from_lookup(&|name| (name == "FORKLIFT_INTROSPECTION").then(|| "maybe".into()));
+        assert!(error.is_err_and(|e| e.variable == "FORKLIFT_INTROSPECTION"));
     }
 }

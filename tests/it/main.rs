@@ -6,6 +6,7 @@ mod harness;
 mod wsclient;
 
 mod admin;
+mod cli;
 mod fork;
 mod foundation;
 mod guard;
