@@ -138,7 +138,9 @@ const GRAPHIQL: &str = r#"<!doctype html>
   ReactDOM.createRoot(document.getElementById('graphiql')).render(
     React.createElement(GraphiQL, {
       fetcher,
-      defaultQuery: params.get('query') || '# Paste a token after #token= in the address bar, then:\n{ me { subject memberships { slug role } } }\n',
+      defaultQuery: '# Paste a token after #token= in the address bar, then:\n{ me { subject memberships { slug role } } }\n',
+      // A query in the address (#query=…) replaces whatever the editor kept from last time.
+      ...(params.get('query') ? { query: params.get('query') } : {}),
       defaultHeaders: JSON.stringify(headers, null, 2),
       defaultEditorToolsVisibility: true,
     }),

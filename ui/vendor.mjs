@@ -2,8 +2,9 @@
 // gzipped, with their licences. The server compiles vendor/ into its binary (src/ui.rs), so the
 // playground works offline and needs no `npm ci` at run time. Run after changing a version in
 // package.json: `npm ci && npm run vendor`, then commit vendor/.
+// `node vendor.mjs --check` writes nothing: it fails when vendor/ differs from node_modules.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 
 const files = [
   ['graphiql/graphiql.min.js', 'graphiql.min.js'],
@@ -11,6 +12,15 @@ const files = [
   ['react/umd/react.production.min.js', 'react.production.min.js'],
   ['react-dom/umd/react-dom.production.min.js', 'react-dom.production.min.js'],
 ];
+if (process.argv.includes('--check')) {
+  const stale = files.filter(([source, name]) => !gunzipSync(readFileSync(`vendor/${name}.gz`)).equals(readFileSync(`node_modules/${source}`)));
+  if (stale.length) {
+    console.error(`vendor/ is not what package.json pins: ${stale.map(([, n]) => n).join(', ')} (run npm run vendor)`);
+    process.exit(1);
+  }
+  console.log('ok    vendor/ holds the versions package.json pins');
+  process.exit(0);
+}
 mkdirSync('vendor', { recursive: true });
 const notices = [];
 for (const [source, name] of files) {
