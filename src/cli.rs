@@ -62,6 +62,15 @@ pub struct DatabaseSettings {
         value_name = "URL"
     )]
     pub migration_database_url: Option<String>,
+    /// PostgreSQL: the system pool's role (`BYPASSRLS`), for bookkeeping that crosses tenants
+    /// (default: `DATABASE_URL`).
+    #[arg(
+        long,
+        env = "FORKLIFT_SYSTEM_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub system_database_url: Option<String>,
 }
 
 /// Token verification and signing.
@@ -93,6 +102,13 @@ pub struct TokenSettings {
     /// The `aud` every token must carry.
     #[arg(long, env = "FORKLIFT_JWT_AUDIENCE", value_name = "AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// The claim holding a token's e-mail, to link a new subject to an invited member (default
+    /// `email`).
+    #[arg(long, env = "FORKLIFT_JWT_EMAIL_CLAIM", value_name = "CLAIM")]
+    pub jwt_email_claim: Option<String>,
+    /// The claim that must be `true` for that link (default `email_verified`).
+    #[arg(long, env = "FORKLIFT_JWT_EMAIL_VERIFIED_CLAIM", value_name = "CLAIM")]
+    pub jwt_email_verified_claim: Option<String>,
     /// `development` (default) or `production`: production never generates a secret, turns
     /// introspection off and allows no CORS origin unless told.
     #[arg(long = "env", env = "FORKLIFT_ENV", value_name = "ENV")]
@@ -172,6 +188,10 @@ impl Settings for DatabaseSettings {
                 "FORKLIFT_MIGRATION_DATABASE_URL",
                 self.migration_database_url.as_ref(),
             ),
+            (
+                "FORKLIFT_SYSTEM_DATABASE_URL",
+                self.system_database_url.as_ref(),
+            ),
         ]
     }
 }
@@ -184,6 +204,11 @@ impl Settings for TokenSettings {
             ("FORKLIFT_JWKS", self.jwks.as_ref()),
             ("FORKLIFT_JWT_ISSUER", self.jwt_issuer.as_ref()),
             ("FORKLIFT_JWT_AUDIENCE", self.jwt_audience.as_ref()),
+            ("FORKLIFT_JWT_EMAIL_CLAIM", self.jwt_email_claim.as_ref()),
+            (
+                "FORKLIFT_JWT_EMAIL_VERIFIED_CLAIM",
+                self.jwt_email_verified_claim.as_ref(),
+            ),
             ("FORKLIFT_ENV", self.environment.as_ref()),
         ]
     }
@@ -412,11 +437,19 @@ fn validation_batch(
         .collect();
     dirs.sort();
     dirs.dedup();
+    // Context only: a sheet of the directory that cannot be read (too large, not UTF-8) is left
+    // out rather than failing the check of the named file.
     let mut context = Vec::new();
     for dir in dirs {
-        for file in crate::sheets::read_paths(&[dir])? {
-            if !named.contains(&canonical(std::path::Path::new(&file.name))) {
-                context.push(file);
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .filter(|p| !named.contains(&canonical(p)))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if let Ok(files) = crate::sheets::read_paths(&[entry]) {
+                context.extend(files);
             }
         }
     }

@@ -375,7 +375,7 @@ pub async fn run(
         tokio::spawn,
     );
     let started = std::time::Instant::now();
-    let field_errors = FieldErrors::new();
+    let field_errors = FieldErrors::new(request.operation_name.clone());
     let request = request
         .data(ctx)
         .data(loader)

@@ -520,7 +520,7 @@ async fn operate(
         },
         tokio::spawn,
     );
-    let field_errors = crate::graphql::shape::FieldErrors::new();
+    let field_errors = crate::graphql::shape::FieldErrors::new(request.operation_name.clone());
     let mut responses = server
         .schema
         .execute_stream(

@@ -7,6 +7,11 @@
 //!   to `data` itself when every ancestor is non-null;
 //! - every selected field keeps its key, in the order of the query.
 //!
+//! async-graphql resolves the root fields of a query concurrently and keeps their keys in the
+//! order they finish; the record also notes the operation's root keys (from the parsed
+//! document, so automatic persisted queries are covered) and [`FieldErrors::finish`] puts
+//! `data`'s keys back in the query's order. Nested objects resolve their fields in order.
+//!
 //! async-graphql's dynamic schema does none of this by itself: a failing field is dropped from
 //! its parent object and its error has no path. The [`Shape`] extension wraps every field and
 //! list item: it gives an error its path, answers `null` for the failed field, and remembers the
@@ -20,8 +25,13 @@ use std::sync::{
 };
 
 use async_graphql::{
-    PathSegment, QueryPathNode, QueryPathSegment, Response, ServerError, ServerResult, Value,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo},
+    Name, PathSegment, QueryPathNode, QueryPathSegment, Response, ServerError, ServerResult, Value,
+    Variables,
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, ResolveInfo,
+    },
+    indexmap::IndexMap,
+    parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet},
 };
 
 /// The field errors of one request (or of one subscription event), shared between the
@@ -33,6 +43,10 @@ pub struct FieldErrors {
     /// field, so kept outside the lock).
     pending: AtomicUsize,
     inner: Mutex<Inner>,
+    /// The operation the request names (`operationName`), to find its root selection.
+    operation: Option<String>,
+    /// The response keys of the operation's root selection, in the query's order.
+    root_keys: Mutex<Option<Vec<Name>>>,
 }
 
 #[derive(Default)]
@@ -44,15 +58,39 @@ struct Inner {
 }
 
 impl FieldErrors {
-    /// A fresh record, to attach to one request.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    /// A fresh record, to attach to one request, which names `operation` (its
+    /// `operationName`, if any).
+    pub fn new(operation: Option<String>) -> Arc<Self> {
+        Arc::new(Self {
+            operation,
+            ..Self::default()
+        })
+    }
+
+    /// Notes the root keys of the operation that will run, from its parsed document.
+    fn parsed(&self, doc: &ExecutableDocument) {
+        let op = match (&doc.operations, self.operation.as_deref()) {
+            (DocumentOperations::Single(op), _) => Some(op),
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+            (DocumentOperations::Multiple(_), None) => None,
+        };
+        let Some(op) = op else { return };
+        let mut keys = Vec::new();
+        let mut fragments = Vec::new();
+        root_keys(doc, &op.node.selection_set.node, &mut keys, &mut fragments);
+        *self.root_keys.lock().unwrap_or_else(|p| p.into_inner()) = Some(keys);
     }
 
     /// Completes `response`: appends the field errors collected during its execution, and sets
     /// `data` to `null` when a failure propagated to the root. Leaves the record empty, ready
     /// for the next event of a subscription.
     pub fn finish(&self, response: &mut Response) {
+        if let Value::Object(map) = &mut response.data
+            && let Some(keys) = &*self.root_keys.lock().unwrap_or_else(|p| p.into_inner())
+        {
+            in_order(map, keys);
+        }
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if !inner.pending.is_empty() {
             response.data = Value::Null;
@@ -97,6 +135,58 @@ impl FieldErrors {
     }
 }
 
+/// The response keys a selection set gives, in order, fragments expanded (each key once).
+fn root_keys<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    keys: &mut Vec<Name>,
+    fragments: &mut Vec<&'a Name>,
+) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let key = field.node.response_key().node.clone();
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            Selection::InlineFragment(fragment) => {
+                root_keys(doc, &fragment.node.selection_set.node, keys, fragments)
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                // A cycle is a validation error; it is not followed here.
+                if fragments.contains(&name) {
+                    continue;
+                }
+                if let Some(fragment) = doc.fragments.get(name) {
+                    fragments.push(name);
+                    root_keys(doc, &fragment.node.selection_set.node, keys, fragments);
+                    fragments.pop();
+                }
+            }
+        }
+    }
+}
+
+/// Puts `map`'s keys in the order of `keys` (keys not listed keep their place at the end).
+fn in_order(map: &mut IndexMap<Name, Value>, keys: &[Name]) {
+    let ordered = map
+        .keys()
+        .zip(keys.iter().filter(|k| map.contains_key(*k)))
+        .all(|(a, b)| a == b);
+    if ordered {
+        return;
+    }
+    let mut rest = std::mem::take(map);
+    for key in keys {
+        if let Some(value) = rest.shift_remove(key) {
+            map.insert(key.clone(), value);
+        }
+    }
+    map.extend(rest);
+}
+
 /// The path of a field or list item, from the root.
 fn path_of(node: &QueryPathNode<'_>) -> Vec<PathSegment> {
     let mut path: Vec<PathSegment> = std::iter::once(node)
@@ -124,6 +214,20 @@ struct ShapeExtension;
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for ShapeExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        if let Some(record) = ctx.data_opt::<Arc<FieldErrors>>() {
+            record.parsed(&doc);
+        }
+        Ok(doc)
+    }
+
     async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -30,6 +30,8 @@ fn every_help_lists_its_variables_and_explains_every_flag() {
                 "FORKLIFT_ENV",
                 "FORKLIFT_LOG_FORMAT",
                 "RUST_LOG",
+                "FORKLIFT_SYSTEM_DATABASE_URL",
+                "FORKLIFT_JWT_EMAIL_CLAIM",
             ],
         ),
         (

@@ -41,6 +41,7 @@ fn forklift(dir: &std::path::Path) -> Command {
     for name in [
         "DATABASE_URL",
         "FORKLIFT_MIGRATION_DATABASE_URL",
+        "FORKLIFT_SYSTEM_DATABASE_URL",
         "FORKLIFT_JWT_SECRET",
         "FORKLIFT_JWT_PUBLIC_KEY",
         "FORKLIFT_JWKS",
@@ -68,7 +69,8 @@ async fn serve(dir: &std::path::Path, db: Option<&TestDb>) -> Served {
     if let Some(db) = db {
         command
             .env("DATABASE_URL", &db.url)
-            .env("FORKLIFT_MIGRATION_DATABASE_URL", &db.owner_url);
+            .env("FORKLIFT_MIGRATION_DATABASE_URL", &db.owner_url)
+            .env("FORKLIFT_SYSTEM_DATABASE_URL", &db.system_url);
     }
     let served = Served {
         process: command.spawn().expect("start forklift serve"),
