@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Forklift's image: the server built in release mode, run as an unprivileged user on Debian slim
-# with the template's provisioning sheets and GraphiQL's assets.
+# with the template's provisioning sheets.
 #
 #   docker build -t forklift .
 #   docker run --rm -p 8080:8080 -e FORKLIFT_JWT_SECRET="$(openssl rand -hex 32)" forklift
@@ -16,6 +16,9 @@ COPY Cargo.toml Cargo.lock ./
 COPY entity entity
 COPY migration migration
 COPY src src
+# Compiled into the binary: GraphiQL's vendored assets and the example template.
+COPY ui/vendor ui/vendor
+COPY sheets sheets
 # Optional cargo features, e.g. `docker build --build-arg FEATURES=otel .` for OpenTelemetry.
 ARG FEATURES=""
 # The cache mounts keep downloaded crates and compiled dependencies between builds. The binary
@@ -26,13 +29,6 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin forklift --features "${FEATURES}" \
  && install -m 0755 target/release/forklift /usr/local/bin/forklift
 
-# ---- ui: GraphiQL and React from the npm registry (ui/package-lock.json) ----------------------
-# Served by the server itself, so the playground works without a CDN.
-FROM node:22-bookworm-slim AS ui
-WORKDIR /ui
-COPY ui/package.json ui/package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
-
 # ---- runtime -----------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -42,17 +38,14 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /usr/local/bin/forklift /usr/local/bin/forklift
 # The template: `serve` imports sheets/ (relative to /app) when it bootstraps an empty database.
+# (Without it, the example template built into the binary is used.) GraphiQL's assets are built
+# into the binary too (ui/vendor/, src/ui.rs).
 COPY sheets sheets
-# Only the four files the playground loads (see src/ui.rs). A missing one falls back to the CDN.
-COPY --from=ui /ui/node_modules/graphiql/graphiql.min.js /ui/node_modules/graphiql/graphiql.min.css ui/node_modules/graphiql/
-COPY --from=ui /ui/node_modules/react/umd/react.production.min.js ui/node_modules/react/umd/
-COPY --from=ui /ui/node_modules/react-dom/umd/react-dom.production.min.js ui/node_modules/react-dom/umd/
 RUN mkdir -p /app/data && chown -R forklift:forklift /app
 USER forklift
 ENV FORKLIFT_ADDR=0.0.0.0:8080 \
     FORKLIFT_ENV=production \
     FORKLIFT_LOG_FORMAT=json \
-    FORKLIFT_UI_DIR=/app/ui/node_modules \
     DATABASE_URL=sqlite:///app/data/forklift.db?mode=rwc
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

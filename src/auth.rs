@@ -419,9 +419,13 @@ impl TokenRequest {
     }
 }
 
+/// Where a development secret is kept: `.forklift/jwt-secret` in the working directory, whatever
+/// the database, so `forklift token` and `forklift serve` agree with or without `DATABASE_URL`.
+pub const DEV_SECRET_FILE: &str = ".forklift/jwt-secret";
+
 /// The HS256 secret in effect: `FORKLIFT_JWT_SECRET`, or in development a secret generated once
-/// and kept beside the SQLite file (`<file>.jwt-secret`, or `.forklift/jwt-secret` for
-/// PostgreSQL) so `forklift token` and `forklift serve` agree.
+/// and kept in [`DEV_SECRET_FILE`]. (A secret an earlier version kept beside a SQLite file,
+/// `<file>.jwt-secret`, is adopted, so its tokens stay valid.)
 pub fn effective_secret(config: &Config) -> anyhow::Result<Option<Secret>> {
     if let Some(secret) = &config.jwt_secret {
         return Ok(Some(secret.clone()));
@@ -429,27 +433,28 @@ pub fn effective_secret(config: &Config) -> anyhow::Result<Option<Secret>> {
     if config.environment == Environment::Production || config.jwt_public_key.is_some() {
         return Ok(None);
     }
-    let path = match config.sqlite_path() {
-        Some(db) => {
-            let mut name = db.file_name().unwrap_or_default().to_os_string();
-            name.push(".jwt-secret");
-            db.with_file_name(name)
-        }
-        None => Path::new(".forklift").join("jwt-secret"),
+    let path = Path::new(DEV_SECRET_FILE).to_path_buf();
+    let legacy = config.sqlite_path().map(|db| {
+        let mut name = db.file_name().unwrap_or_default().to_os_string();
+        name.push(".jwt-secret");
+        db.with_file_name(name)
+    });
+    let kept = |path: &Path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| s.len() >= 32)
     };
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        let existing = existing.trim().to_string();
-        if existing.len() >= 32 {
-            return Ok(Some(Secret::new(existing)));
-        }
+    if let Some(existing) = kept(&path) {
+        return Ok(Some(Secret::new(existing)));
     }
+    let adopted = legacy.as_deref().and_then(kept);
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent)?;
     }
-    let bytes: [u8; 32] = rand::random();
-    let secret = hex::encode(bytes);
+    let secret = adopted.unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>()));
     std::fs::write(&path, &secret)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     #[cfg(unix)]

@@ -19,7 +19,8 @@ pub struct BootstrapOptions {
     pub tenant_slug: String,
     pub tenant_name: String,
     pub admin_email: Option<String>,
-    /// Directory of provisioning sheets (`sheets/`).
+    /// Directory of provisioning sheets (`sheets/`); the built-in example template when there
+    /// is no such directory (`template.rs`).
     pub sheets_dir: PathBuf,
 }
 
@@ -162,8 +163,7 @@ pub async fn run(
     report(("migrate".into(), "schema up to date".into()));
     let template = ensure_template(&state).await?;
     report(("template".into(), format!("tenant `{}`", template.slug)));
-    let summary =
-        crate::sheets::import_directory(&state, &options.sheets_dir, false, false).await?;
+    let summary = crate::template::import(&state, &options.sheets_dir).await?;
     report(("sheets".into(), summary));
     let tenant =
         ensure_tenant(&state, &options.tenant_slug, &options.tenant_name, "TENANT").await?;

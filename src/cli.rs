@@ -4,7 +4,7 @@ use std::{process::ExitCode, sync::Arc};
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use migration::{Migrator, MigratorTrait};
 
 use crate::{
@@ -18,22 +18,282 @@ use crate::{
 };
 
 /// Forklift: author one template, fork it into every tenant.
+///
+/// Every setting comes from the environment (see `.env.example`); each command's `--help` lists
+/// the variables it reads, and a flag of the same name overrides its variable.
 #[derive(Parser, Debug)]
-#[command(name = "forklift", version, about)]
+#[command(name = "forklift", version, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub logs: LogSettings,
+}
+
+/// Log settings, read by every command.
+#[derive(Args, Debug, Default)]
+pub struct LogSettings {
+    /// Log line format: `pretty` (or `text`) or `json`. Colours only when stderr is a terminal
+    /// (and `NO_COLOR` is unset).
+    #[arg(
+        long,
+        global = true,
+        env = "FORKLIFT_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<String>,
+    /// Log filter, in tracing's EnvFilter syntax (default `info,sqlx=warn,sea_orm=warn`).
+    #[arg(long = "log", global = true, env = "RUST_LOG", value_name = "FILTER")]
+    pub log_filter: Option<String>,
+}
+
+/// The database.
+#[derive(Args, Debug, Default)]
+pub struct DatabaseSettings {
+    /// The database: `sqlite://FILE?mode=rwc` (default `sqlite://forklift.db?mode=rwc`) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// PostgreSQL: the role that owns the tables and runs migrations (default: `DATABASE_URL`).
+    #[arg(
+        long,
+        env = "FORKLIFT_MIGRATION_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub migration_database_url: Option<String>,
+    /// PostgreSQL: the system pool's role (`BYPASSRLS`), for bookkeeping that crosses tenants
+    /// (default: `DATABASE_URL`).
+    #[arg(
+        long,
+        env = "FORKLIFT_SYSTEM_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub system_database_url: Option<String>,
+}
+
+/// Token verification and signing.
+#[derive(Args, Debug, Default)]
+pub struct TokenSettings {
+    /// HS256 secret, at least 32 bytes. Unset in development: generated once and kept in
+    /// `.forklift/jwt-secret`.
+    #[arg(
+        long,
+        env = "FORKLIFT_JWT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub jwt_secret: Option<String>,
+    /// An RS256, ES256 or EdDSA public key: PEM text or a file path.
+    #[arg(
+        long,
+        env = "FORKLIFT_JWT_PUBLIC_KEY",
+        hide_env_values = true,
+        value_name = "PEM"
+    )]
+    pub jwt_public_key: Option<String>,
+    /// A JWKS file or http(s) URL; keys looked up by `kid`.
+    #[arg(long, env = "FORKLIFT_JWKS", value_name = "FILE_OR_URL")]
+    pub jwks: Option<String>,
+    /// The `iss` every token must carry.
+    #[arg(long, env = "FORKLIFT_JWT_ISSUER", value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` every token must carry.
+    #[arg(long, env = "FORKLIFT_JWT_AUDIENCE", value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The claim holding a token's e-mail, to link a new subject to an invited member (default
+    /// `email`).
+    #[arg(long, env = "FORKLIFT_JWT_EMAIL_CLAIM", value_name = "CLAIM")]
+    pub jwt_email_claim: Option<String>,
+    /// The claim that must be `true` for that link (default `email_verified`).
+    #[arg(long, env = "FORKLIFT_JWT_EMAIL_VERIFIED_CLAIM", value_name = "CLAIM")]
+    pub jwt_email_verified_claim: Option<String>,
+    /// `development` (default) or `production`: production never generates a secret, turns
+    /// introspection off and allows no CORS origin unless told.
+    #[arg(long = "env", env = "FORKLIFT_ENV", value_name = "ENV")]
+    pub environment: Option<String>,
+}
+
+/// Forks and tenants.
+#[derive(Args, Debug, Default)]
+pub struct ForkSettings {
+    /// Days a new trial lasts (default 14).
+    #[arg(long, env = "FORKLIFT_TRIAL_DAYS", value_name = "DAYS")]
+    pub trial_days: Option<String>,
+    /// PostgreSQL: seconds a fork run may go without a heartbeat before it is marked ABANDONED
+    /// (default 30).
+    #[arg(long, env = "FORKLIFT_FORK_LEASE_SECS", value_name = "SECS")]
+    pub fork_lease_secs: Option<String>,
+    /// Test hook: make forks fail (`after_phase:N`, `mid_phase:2`) or pause
+    /// (`pause:after_phase:1:1500`). Never in production.
+    #[arg(long, env = "FORKLIFT_FORK_FAILPOINT", value_name = "POINT")]
+    pub fork_failpoint: Option<String>,
+}
+
+/// The HTTP server.
+#[derive(Args, Debug, Default)]
+pub struct ServerSettings {
+    /// Listen address: `HOST:PORT`, `localhost:PORT` or `[::1]:PORT` (default 127.0.0.1:8080).
+    #[arg(long, env = "FORKLIFT_ADDR", value_name = "ADDR")]
+    pub addr: Option<String>,
+    /// Subdomain routing: `acme.<base>` is the tenant whose subdomain is `acme`.
+    #[arg(long, env = "FORKLIFT_BASE_DOMAIN", value_name = "DOMAIN")]
+    pub base_domain: Option<String>,
+    /// Browser origins allowed to call the API (CORS), comma-separated; `scheme://host:*` for any
+    /// port, `*` for all, `none`. Default: localhost in development, none in production.
+    #[arg(long, env = "FORKLIFT_CORS_ORIGINS", value_name = "ORIGINS")]
+    pub cors_origins: Option<String>,
+    /// `on` or `off`: introspection (and field suggestions). Default: on in development, off in
+    /// production.
+    #[arg(long, env = "FORKLIFT_INTROSPECTION", value_name = "ON_OFF")]
+    pub introspection: Option<String>,
+    /// Per-request deadline in seconds (default 30).
+    #[arg(long, env = "FORKLIFT_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
+    pub request_timeout_secs: Option<String>,
+    /// Seconds a client has to send a request's headers (default 10).
+    #[arg(long, env = "FORKLIFT_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_timeout_secs: Option<String>,
+    /// GraphQL operations executing at once (default 4 per core, at least 8).
+    #[arg(long, env = "FORKLIFT_MAX_CONCURRENT_REQUESTS", value_name = "N")]
+    pub max_concurrent_requests: Option<String>,
+    /// On SIGTERM, seconds running requests and forks get (default 20).
+    #[arg(long, env = "FORKLIFT_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    pub shutdown_grace_secs: Option<String>,
+    /// Test hook: `panic` makes the operation named `ForkliftFailpointPanic` panic. Never in
+    /// production.
+    #[arg(long, env = "FORKLIFT_REQUEST_FAILPOINT", value_name = "POINT")]
+    pub request_failpoint: Option<String>,
+}
+
+/// Settings as (variable, value) pairs, for [`Config::from_lookup`].
+trait Settings {
+    fn pairs(&self) -> Vec<(&'static str, Option<&String>)>;
+}
+
+impl Settings for LogSettings {
+    fn pairs(&self) -> Vec<(&'static str, Option<&String>)> {
+        vec![
+            ("FORKLIFT_LOG_FORMAT", self.log_format.as_ref()),
+            ("RUST_LOG", self.log_filter.as_ref()),
+        ]
+    }
+}
+
+impl Settings for DatabaseSettings {
+    fn pairs(&self) -> Vec<(&'static str, Option<&String>)> {
+        vec![
+            ("DATABASE_URL", self.database_url.as_ref()),
+            (
+                "FORKLIFT_MIGRATION_DATABASE_URL",
+                self.migration_database_url.as_ref(),
+            ),
+            (
+                "FORKLIFT_SYSTEM_DATABASE_URL",
+                self.system_database_url.as_ref(),
+            ),
+        ]
+    }
+}
+
+impl Settings for TokenSettings {
+    fn pairs(&self) -> Vec<(&'static str, Option<&String>)> {
+        vec![
+            ("FORKLIFT_JWT_SECRET", self.jwt_secret.as_ref()),
+            ("FORKLIFT_JWT_PUBLIC_KEY", self.jwt_public_key.as_ref()),
+            ("FORKLIFT_JWKS", self.jwks.as_ref()),
+            ("FORKLIFT_JWT_ISSUER", self.jwt_issuer.as_ref()),
+            ("FORKLIFT_JWT_AUDIENCE", self.jwt_audience.as_ref()),
+            ("FORKLIFT_JWT_EMAIL_CLAIM", self.jwt_email_claim.as_ref()),
+            (
+                "FORKLIFT_JWT_EMAIL_VERIFIED_CLAIM",
+                self.jwt_email_verified_claim.as_ref(),
+            ),
+            ("FORKLIFT_ENV", self.environment.as_ref()),
+        ]
+    }
+}
+
+impl Settings for ForkSettings {
+    fn pairs(&self) -> Vec<(&'static str, Option<&String>)> {
+        vec![
+            ("FORKLIFT_TRIAL_DAYS", self.trial_days.as_ref()),
+            ("FORKLIFT_FORK_LEASE_SECS", self.fork_lease_secs.as_ref()),
+            ("FORKLIFT_FORK_FAILPOINT", self.fork_failpoint.as_ref()),
+        ]
+    }
+}
+
+impl Settings for ServerSettings {
+    fn pairs(&self) -> Vec<(&'static str, Option<&String>)> {
+        vec![
+            ("FORKLIFT_ADDR", self.addr.as_ref()),
+            ("FORKLIFT_BASE_DOMAIN", self.base_domain.as_ref()),
+            ("FORKLIFT_CORS_ORIGINS", self.cors_origins.as_ref()),
+            ("FORKLIFT_INTROSPECTION", self.introspection.as_ref()),
+            (
+                "FORKLIFT_REQUEST_TIMEOUT_SECS",
+                self.request_timeout_secs.as_ref(),
+            ),
+            (
+                "FORKLIFT_HEADER_TIMEOUT_SECS",
+                self.header_timeout_secs.as_ref(),
+            ),
+            (
+                "FORKLIFT_MAX_CONCURRENT_REQUESTS",
+                self.max_concurrent_requests.as_ref(),
+            ),
+            (
+                "FORKLIFT_SHUTDOWN_GRACE_SECS",
+                self.shutdown_grace_secs.as_ref(),
+            ),
+            (
+                "FORKLIFT_REQUEST_FAILPOINT",
+                self.request_failpoint.as_ref(),
+            ),
+        ]
+    }
+}
+
+/// What a command needs from the database and the token settings, with `serve`'s extras.
+#[derive(Args, Debug, Default)]
+pub struct StackSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub tokens: TokenSettings,
+    #[command(flatten)]
+    pub forks: ForkSettings,
+}
+
+impl Settings for StackSettings {
+    fn pairs(&self) -> Vec<(&'static str, Option<&String>)> {
+        let mut pairs = self.database.pairs();
+        pairs.extend(self.tokens.pairs());
+        pairs.extend(self.forks.pairs());
+        pairs
+    }
 }
 
 /// Subcommands.
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Serve the GraphQL API (migrates, and bootstraps a demo on an empty database).
-    Serve,
+    Serve {
+        #[command(flatten)]
+        server: ServerSettings,
+        #[command(flatten)]
+        stack: StackSettings,
+    },
     /// Apply or inspect migrations.
     Migrate {
+        /// `up` applies pending migrations, `down` reverts them all, `fresh` drops every table
+        /// and re-applies, `status` lists each as applied or pending.
         #[arg(value_enum, default_value = "up")]
         action: MigrateAction,
+        #[command(flatten)]
+        database: DatabaseSettings,
     },
     /// Print the GraphQL SDL (what `schema.graphql` holds).
     Schema,
@@ -54,16 +314,22 @@ pub enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
+        #[command(flatten)]
+        tokens: TokenSettings,
     },
     /// Fork a source tenant (default: the template) into a target tenant.
     Fork {
+        /// The target tenant: slug or id.
         #[arg(long)]
         target: String,
+        /// The source tenant: slug or id (default: the template).
         #[arg(long)]
         source: Option<String>,
         /// Print the plan and write nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        stack: StackSettings,
     },
     /// Provisioning sheets: validate, import, or print their JSON Schema.
     Sheets {
@@ -77,20 +343,48 @@ pub enum Command {
     },
     /// Bring an empty database to a switched-on stack (idempotent).
     Bootstrap {
+        /// The first tenant's slug.
         #[arg(long, default_value = "demo")]
         tenant: String,
+        /// The first tenant's name.
         #[arg(long, default_value = "Demo")]
         tenant_name: String,
         /// Seed this e-mail address as the tenant's first staff administrator.
         #[arg(long)]
         admin_email: Option<String>,
+        #[command(flatten)]
+        stack: StackSettings,
     },
+}
+
+impl Command {
+    /// The settings given on the command line (or by their variables) for this command.
+    fn settings(&self) -> Vec<(&'static str, Option<&String>)> {
+        match self {
+            Command::Serve { server, stack } => {
+                let mut pairs = server.pairs();
+                pairs.extend(stack.pairs());
+                pairs
+            }
+            Command::Migrate { database, .. } => database.pairs(),
+            Command::Token { tokens, .. } => tokens.pairs(),
+            Command::Fork { stack, .. } | Command::Bootstrap { stack, .. } => stack.pairs(),
+            Command::Sheets {
+                what: SheetsCommand::Import { stack, .. },
+            } => stack.pairs(),
+            Command::Bench { what } => what.database().pairs(),
+            Command::Schema | Command::Sheets { .. } => Vec::new(),
+        }
+    }
 }
 
 /// What `sheets` does.
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum SheetsCommand {
-    /// Check sheets without a database (references must resolve within the given sheets).
+    /// Check sheets without a database. A directory is checked as a whole; a single file is
+    /// checked against the other sheets of its directory (its vocabulary), and only its own
+    /// problems are reported.
     Validate {
         /// Sheet files or directories (default: `sheets/`).
         paths: Vec<PathBuf>,
@@ -105,9 +399,61 @@ pub enum SheetsCommand {
         /// Delete rows the sheets no longer declare (reported otherwise).
         #[arg(long)]
         prune: bool,
+        #[command(flatten)]
+        stack: StackSettings,
     },
     /// Print the JSON Schema of the sheet format (what `sheets/sheet.schema.json` holds).
     Schema,
+}
+
+/// The sheets `sheets validate` checks, and the context they are checked against: for a path
+/// that is a file, the other sheets of its directory (the vocabulary and the applications its
+/// references may name), whose own problems are not reported.
+fn validation_batch(
+    paths: &[PathBuf],
+) -> anyhow::Result<(Vec<crate::sheets::SheetFile>, Vec<crate::sheets::SheetFile>)> {
+    let files = crate::sheets::read_paths(paths)?;
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
+    let named: std::collections::HashSet<PathBuf> = paths
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| canonical(p))
+        .chain(
+            paths
+                .iter()
+                .filter(|p| p.is_dir())
+                .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
+                .filter_map(|e| e.ok().map(|e| canonical(&e.path()))),
+        )
+        .collect();
+    let mut dirs: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            p.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), PathBuf::from)
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    // Context only: a sheet of the directory that cannot be read (too large, not UTF-8) is left
+    // out rather than failing the check of the named file.
+    let mut context = Vec::new();
+    for dir in dirs {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .filter(|p| !named.contains(&canonical(p)))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if let Ok(files) = crate::sheets::read_paths(&[entry]) {
+                context.extend(files);
+            }
+        }
+    }
+    Ok((files, context))
 }
 
 fn sheet_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -178,6 +524,8 @@ pub enum BenchCommand {
         /// Template sizes in rows, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
         rows: Vec<usize>,
+        #[command(flatten)]
+        database: DatabaseSettings,
     },
     /// The nested query against a server process, at several concurrencies (this process is the
     /// load generator).
@@ -188,6 +536,8 @@ pub enum BenchCommand {
         /// Seconds per concurrency level.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        #[command(flatten)]
+        database: DatabaseSettings,
     },
     /// One fork streamed to many `forkProgress` subscribers over WebSocket: delivery lag and
     /// the server's memory.
@@ -198,6 +548,8 @@ pub enum BenchCommand {
         /// Template size in rows.
         #[arg(long, default_value_t = 1000)]
         rows: usize,
+        #[command(flatten)]
+        database: DatabaseSettings,
     },
     /// `fork`, `query` and `fanout` in a row, then one summary table.
     All {
@@ -213,23 +565,51 @@ pub enum BenchCommand {
         /// WebSocket subscribers for `fanout`.
         #[arg(long, default_value_t = 1000)]
         subscribers: usize,
+        #[command(flatten)]
+        database: DatabaseSettings,
     },
+}
+
+impl BenchCommand {
+    /// The database the benchmark makes its scratch databases on.
+    fn database(&self) -> &DatabaseSettings {
+        match self {
+            BenchCommand::Fork { database, .. }
+            | BenchCommand::Query { database, .. }
+            | BenchCommand::Fanout { database, .. }
+            | BenchCommand::All { database, .. } => database,
+        }
+    }
 }
 
 /// `migrate` actions.
 #[derive(Copy, Clone, Debug, ValueEnum)]
 pub enum MigrateAction {
+    /// Apply pending migrations.
     Up,
+    /// Revert every migration.
     Down,
+    /// List each migration as applied or pending.
     Status,
+    /// Drop every table and apply every migration.
     Fresh,
 }
 
-fn init_tracing(format: LogFormat) -> crate::telemetry::Guard {
+/// True when log lines may carry colour codes: stderr is a terminal and `NO_COLOR` is unset.
+fn colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn init_tracing(format: LogFormat, filter: Option<&str>) -> crate::telemetry::Guard {
     use tracing_subscriber::{Layer, layer::SubscriberExt, util::SubscriberInitExt};
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let filter = filter
+        .filter(|f| !f.trim().is_empty())
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colours());
     let fmt = match format {
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
         LogFormat::Pretty => fmt.boxed(),
@@ -270,14 +650,27 @@ pub fn install_panic_hook() {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::from_env() {
+    let given: std::collections::HashMap<&'static str, String> = cli
+        .command
+        .settings()
+        .into_iter()
+        .chain(cli.logs.pairs())
+        .filter_map(|(name, value)| value.map(|v| (name, v.clone())))
+        .collect();
+    let lookup = |name: &str| {
+        given
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+    };
+    let config = match Config::from_lookup(&lookup) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("forklift: {e}");
             return ExitCode::from(2);
         }
     };
-    let _telemetry = init_tracing(config.log_format);
+    let _telemetry = init_tracing(config.log_format, cli.logs.log_filter.as_deref());
     install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -312,6 +705,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             admin,
             grants,
             ttl,
+            ..
         } => {
             let secret = crate::auth::effective_secret(&config)?;
             let verifier = crate::auth::Verifier::new(&config, secret)?;
@@ -325,7 +719,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("{}", verifier.mint(&request.claims(&config))?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Migrate { action } => {
+        Command::Migrate { action, .. } => {
             let server = crate::db::connect(&config).await?;
             let db = crate::db::migration_connection(&config, &server).await?;
             match action {
@@ -355,6 +749,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             tenant,
             tenant_name,
             admin_email,
+            ..
         } => {
             let state = Arc::new(app::build_state(config, Registry::default()).await?);
             let options = BootstrapOptions {
@@ -373,6 +768,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             target,
             source,
             dry_run,
+            ..
         } => {
             let state = Arc::new(app::build_state(config, Registry::default()).await?);
             let request = runs::ForkRequest {
@@ -421,8 +817,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Sheets {
             what: SheetsCommand::Validate { paths },
         } => {
-            let files = crate::sheets::read_paths(&sheet_paths(paths))?;
-            let errors = crate::sheets::validate(&files);
+            let (files, context) = validation_batch(&sheet_paths(paths))?;
+            let mut batch = files.clone();
+            batch.extend(context);
+            let named: std::collections::HashSet<&str> =
+                files.iter().map(|f| f.name.as_str()).collect();
+            // Only the named sheets' problems: the others are there for their vocabulary.
+            let errors: Vec<_> = crate::sheets::validate(&batch)
+                .into_iter()
+                .filter(|e| named.contains(e.file.as_str()))
+                .collect();
             for error in &errors {
                 eprintln!("{error}");
             }
@@ -440,6 +844,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     paths,
                     dry_run,
                     prune,
+                    ..
                 },
         } => {
             let files = crate::sheets::read_paths(&sheet_paths(paths))?;
@@ -467,19 +872,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 BenchCommand::Query {
                     concurrency,
                     seconds,
+                    ..
                 },
         } => {
             crate::bench::nested_query::run(&config, &concurrency, seconds).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
-            what: BenchCommand::Fork { rows },
+            what: BenchCommand::Fork { rows, .. },
         } => {
             crate::bench::fork_floor::run(&config, &rows).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
-            what: BenchCommand::Fanout { subscribers, rows },
+            what: BenchCommand::Fanout {
+                subscribers, rows, ..
+            },
         } => {
             crate::bench::fanout::run(&config, subscribers, rows).await?;
             Ok(ExitCode::SUCCESS)
@@ -491,6 +899,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     concurrency,
                     seconds,
                     subscribers,
+                    ..
                 },
         } => {
             let plan = crate::bench::all::Plan {
@@ -503,7 +912,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             crate::bench::all::run(&config, &plan).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve => {
+        Command::Serve { .. } => {
             let development = config.environment == crate::config::Environment::Development;
             let application = Application::build(config).await?;
             if bootstrap::is_empty(&application.state).await? {

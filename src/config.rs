@@ -77,6 +77,10 @@ pub struct Config {
     pub jwt_email_verified_claim: String,
     pub base_domain: Option<String>,
     pub environment: Environment,
+    /// `FORKLIFT_INTROSPECTION` (`on` or `off`), when set; see [`Config::introspection`].
+    pub introspection: Option<bool>,
+    /// `FORKLIFT_CORS_ORIGINS`, when set; see [`Config::cors_origins`].
+    pub cors_origins: Option<CorsOrigins>,
     pub log_format: LogFormat,
     /// Default length of a trial (`FORKLIFT_TRIAL_DAYS`, 14).
     pub trial_days: i64,
@@ -95,9 +99,6 @@ pub struct Config {
     /// On SIGTERM, how long running requests and forks may go on before they are cut
     /// (`FORKLIFT_SHUTDOWN_GRACE_SECS`, 20). A cut fork rolls back and says so in its record.
     pub shutdown_grace: Duration,
-    /// Where GraphiQL's assets are installed (`FORKLIFT_UI_DIR`, `ui/node_modules`); the
-    /// playground falls back to a CDN when they are absent.
-    pub ui_dir: std::path::PathBuf,
     /// Test and benchmark hook (`FORKLIFT_FORK_FAILPOINT`): make every fork fail at a point
     /// (`before_phase:1`, `mid_phase:2`, `after_phase:N`), or hold it there
     /// (`pause:after_phase:1:1500`, milliseconds). Never set it in production.
@@ -120,14 +121,124 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+/// Where settings are read from: a name → value lookup (the process environment, or the
+/// command line's values backed by it).
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         variable,
         message: message.into(),
+    }
+}
+
+/// A listen address: `IP:PORT`, `[IPv6]:PORT`, or `localhost:PORT` (127.0.0.1).
+pub fn parse_addr(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Some(addr);
+    }
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    host.eq_ignore_ascii_case("localhost")
+        .then(|| SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// `on`/`off` (also `true`/`false`, `1`/`0`, `yes`/`no`).
+fn parse_switch(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Some(true),
+        "off" | "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// One allowed browser origin: exact (`https://admin.example.org`), or any port of a host
+/// (`http://localhost:*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OriginRule {
+    /// The origin, exactly (scheme, host and port as the browser sends them).
+    Exact(String),
+    /// `scheme://host` with any port, or none.
+    AnyPort(String),
+}
+
+/// The browser origins allowed to call the API across origins (CORS). Empty: none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CorsOrigins {
+    /// Every origin (`*`). Tokens travel in `Authorization`, never in cookies, so this grants
+    /// nothing a page could not do from a server.
+    pub any: bool,
+    pub rules: Vec<OriginRule>,
+}
+
+impl CorsOrigins {
+    /// Development's default: pages served from this machine, on any port.
+    pub fn local() -> Self {
+        Self::parse("http://localhost:*,http://127.0.0.1:*,http://[::1]:*").unwrap_or_default()
+    }
+
+    /// Parses `FORKLIFT_CORS_ORIGINS`: a comma-separated list of origins (`https://a.example`,
+    /// `http://localhost:5173`), `scheme://host:*` for any port, `*` for every origin, or
+    /// `none`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut origins = CorsOrigins::default();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if item == "*" {
+                origins.any = true;
+                continue;
+            }
+            if item.eq_ignore_ascii_case("none") {
+                continue;
+            }
+            let item = item.trim_end_matches('/').to_ascii_lowercase();
+            let Some((scheme, rest)) = item.split_once("://") else {
+                return Err(format!(
+                    "`{item}` is not an origin like https://admin.example.org"
+                ));
+            };
+            if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
+                return Err(format!(
+                    "`{item}` is not an origin like https://admin.example.org"
+                ));
+            }
+            match rest.strip_suffix(":*") {
+                Some(host) if !host.is_empty() && !host.contains('*') => {
+                    origins
+                        .rules
+                        .push(OriginRule::AnyPort(format!("{scheme}://{host}")));
+                }
+                _ if rest.contains('*') => {
+                    return Err(format!(
+                        "`{item}`: only a whole port may be `*` (http://localhost:*)"
+                    ));
+                }
+                _ => origins.rules.push(OriginRule::Exact(item.clone())),
+            }
+        }
+        Ok(origins)
+    }
+
+    /// True when a page of `origin` may call the API.
+    pub fn allows(&self, origin: &str) -> bool {
+        if self.any {
+            return true;
+        }
+        let origin = origin.to_ascii_lowercase();
+        self.rules.iter().any(|rule| match rule {
+            OriginRule::Exact(exact) => *exact == origin,
+            OriginRule::AnyPort(base) => origin.strip_prefix(base.as_str()).is_some_and(|rest| {
+                rest.is_empty()
+                    || rest.strip_prefix(':').is_some_and(|port| {
+                        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                    })
+            }),
+        })
+    }
+
+    /// True when no origin is allowed.
+    pub fn is_empty(&self) -> bool {
+        !self.any && self.rules.is_empty()
     }
 }
 
@@ -137,6 +248,13 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://forklift.db?mode=rwc";
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the command line passes its values, each
+    /// backed by its environment variable). An empty value counts as unset.
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let database_url = var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
@@ -148,9 +266,12 @@ impl Config {
             ));
         }
         let addr = match var("FORKLIFT_ADDR") {
-            Some(v) => v
-                .parse()
-                .map_err(|_| bad("FORKLIFT_ADDR", format!("`{v}` is not HOST:PORT")))?,
+            Some(v) => parse_addr(&v).ok_or_else(|| {
+                bad(
+                    "FORKLIFT_ADDR",
+                    format!("`{v}` is not HOST:PORT (127.0.0.1:8080, localhost:8080, [::1]:8080)"),
+                )
+            })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
         let environment = match var("FORKLIFT_ENV").as_deref() {
@@ -162,6 +283,19 @@ impl Config {
                     format!("`{other}`: expected development or production"),
                 ));
             }
+        };
+        let introspection = match var("FORKLIFT_INTROSPECTION") {
+            None => None,
+            Some(v) => Some(parse_switch(&v).ok_or_else(|| {
+                bad(
+                    "FORKLIFT_INTROSPECTION",
+                    format!("`{v}`: expected on or off"),
+                )
+            })?),
+        };
+        let cors_origins = match var("FORKLIFT_CORS_ORIGINS") {
+            None => None,
+            Some(v) => Some(CorsOrigins::parse(&v).map_err(|m| bad("FORKLIFT_CORS_ORIGINS", m))?),
         };
         let log_format = match var("FORKLIFT_LOG_FORMAT").as_deref() {
             None | Some("pretty") | Some("text") => LogFormat::Pretty,
@@ -235,6 +369,8 @@ impl Config {
                 .unwrap_or_else(|| "email_verified".into()),
             base_domain: var("FORKLIFT_BASE_DOMAIN").map(|d| d.trim_matches('.').to_lowercase()),
             environment,
+            introspection,
+            cors_origins,
             log_format,
             trial_days: number("FORKLIFT_TRIAL_DAYS", 14)?,
             fork_lease: Duration::from_secs(number("FORKLIFT_FORK_LEASE_SECS", 30)? as u64),
@@ -250,7 +386,6 @@ impl Config {
             )?
             .max(1) as usize,
             shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
-            ui_dir: var("FORKLIFT_UI_DIR").map_or_else(|| "ui/node_modules".into(), Into::into),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
             request_failpoint: var("FORKLIFT_REQUEST_FAILPOINT"),
         })
@@ -271,6 +406,8 @@ impl Config {
             jwt_email_verified_claim: "email_verified".into(),
             base_domain: None,
             environment: Environment::Development,
+            introspection: None,
+            cors_origins: None,
             log_format: LogFormat::Pretty,
             trial_days: 14,
             fork_lease: Duration::from_secs(30),
@@ -278,9 +415,26 @@ impl Config {
             header_timeout: Duration::from_secs(10),
             max_concurrent_requests: default_concurrency(),
             shutdown_grace: Duration::from_secs(5),
-            ui_dir: "ui/node_modules".into(),
             fork_failpoint: None,
             request_failpoint: None,
+        }
+    }
+
+    /// Whether `__schema` and `__type` answer: `FORKLIFT_INTROSPECTION` when set, else on in
+    /// development and off in production. Field suggestions in error messages follow it.
+    pub fn introspection(&self) -> bool {
+        self.introspection
+            .unwrap_or(self.environment == Environment::Development)
+    }
+
+    /// The browser origins allowed to call the API: `FORKLIFT_CORS_ORIGINS` when set, else
+    /// this machine's pages (`http://localhost:*`, `http://127.0.0.1:*`) in development and
+    /// none in production.
+    pub fn cors_origins(&self) -> CorsOrigins {
+        match (&self.cors_origins, self.environment) {
+            (Some(origins), _) => origins.clone(),
+            (None, Environment::Development) => CorsOrigins::local(),
+            (None, Environment::Production) => CorsOrigins::default(),
         }
     }
 
@@ -307,5 +461,43 @@ impl Config {
             }
             None => url.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_may_name_localhost() {
+        assert_eq!(
+            parse_addr("localhost:8080"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        );
+        assert_eq!(
+            parse_addr("127.0.0.1:9"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9)))
+        );
+        assert_eq!(parse_addr("[::1]:8080").map(|a| a.is_ipv6()), Some(true));
+        assert_eq!(parse_addr("0.0.0.0:80").map(|a| a.port()), Some(80));
+        assert_eq!(parse_addr("localhost"), None);
+        assert_eq!(parse_addr("example.org:80"), None);
+    }
+
+    #[test]
+    fn settings_come_from_the_lookup() {
+        let config = Config::from_lookup(&|name| match name {
+            "FORKLIFT_ADDR" => Some("localhost:9999".into()),
+            "FORKLIFT_ENV" => Some("production".into()),
+            "FORKLIFT_INTROSPECTION" => Some("on".into()),
+            _ => None,
+        })
+        .expect("config");
+        assert_eq!(config.addr.port(), 9999);
+        assert!(config.introspection());
+        assert!(config.cors_origins().is_empty());
+        let error =
+            Config::from_lookup(&|name| (name == "FORKLIFT_INTROSPECTION").then(|| "maybe".into()));
+        assert!(error.is_err_and(|e| e.variable == "FORKLIFT_INTROSPECTION"));
     }
 }

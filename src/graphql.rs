@@ -3,9 +3,11 @@
 
 pub mod audit;
 pub mod classes;
+pub mod enums;
 pub mod ids;
 pub mod loaders;
 pub mod operations;
+pub mod shape;
 pub mod sheets;
 pub mod tenancy;
 pub mod users;
@@ -17,15 +19,12 @@ use async_graphql::dynamic::{
     SchemaError, Subscription, TypeRef,
 };
 
-use crate::{config::Environment, registry::Registry, state::AppState};
+use crate::{registry::Registry, state::AppState};
 
-/// Depth limit of a query.
-pub const MAX_DEPTH: usize = 10;
-/// Complexity limit of a query.
-pub const MAX_COMPLEXITY: usize = 5_000;
 /// Most ids one `nodes` call looks up (each is a lookup of its own).
 pub const MAX_NODE_IDS: usize = 100;
-/// Directive limit of a query.
+/// Directive limit of a query. (Depth and complexity are measured by `limits::Budget`, which
+/// keeps introspection apart.)
 pub const MAX_DIRECTIVES: usize = 10;
 
 /// The names of the root fields of `schema` (Query, Mutation and Subscription), read from its SDL.
@@ -63,7 +62,7 @@ pub fn root_fields(schema: &Schema) -> std::collections::HashSet<String> {
 /// Builds the schema. `state` is `None` only when exporting the SDL.
 pub fn build_schema(
     registry: &Registry,
-    environment: Environment,
+    introspection: bool,
     state: Option<Arc<AppState>>,
 ) -> Result<Schema, SchemaError> {
     let surface = classes::build(registry);
@@ -145,9 +144,10 @@ pub fn build_schema(
         .register(query)
         .register(mutation)
         .register(subscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
+        // First, so it wraps the others: the audit log still sees a field's own error.
+        .extension(shape::Shape)
+        .extension(crate::limits::Budget { introspection })
         .extension(audit::Audit)
         .extension(crate::text::RefuseNul)
         // Automatic persisted queries: clients may send a query's SHA-256 instead of its text
@@ -175,7 +175,7 @@ pub fn build_schema(
     for e in surface.enums.into_iter().chain(ops.enums) {
         builder = builder.register(e);
     }
-    if environment == Environment::Production {
+    if !introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }
     if let Some(state) = state {
@@ -186,6 +186,6 @@ pub fn build_schema(
 
 /// The SDL of the schema, with sorted fields: what `schema.graphql` holds.
 pub fn sdl(registry: &Registry) -> Result<String, SchemaError> {
-    let schema = build_schema(registry, Environment::Development, None)?;
+    let schema = build_schema(registry, true, None)?;
     Ok(schema.sdl_with_options(async_graphql::SDLExportOptions::new().sorted_fields()))
 }

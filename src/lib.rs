@@ -36,6 +36,7 @@ pub mod sheets;
 pub mod state;
 pub mod synthetic;
 pub mod telemetry;
+pub mod template;
 pub mod tenancy;
 pub mod tenant_profile;
 pub mod text;

@@ -6,13 +6,23 @@
 //! (`nesting.rs`) before the recursive parser runs, so no input can make a recursive step go
 //! deep. Then the parsed document's expanded cost is computed with one visit per fragment, so
 //! a document of fragments that each spread the previous one twice is refused in microseconds
-//! instead of being expanded. Depth, complexity and directives are limited by the schema as
-//! well (`graphql.rs`).
+//! instead of being expanded.
+//!
+//! Depth and complexity are measured by [`Budget`], a schema extension, on the parsed document
+//! every transport hands the executor (automatic persisted queries included, since it runs
+//! after the query text is looked up). Introspection (`__schema`, `__type` and everything under
+//! them) does not count against an ordinary query's budget; it has its own bound instead
+//! ([`MAX_INTROSPECTION_DEPTH`], [`MAX_INTROSPECTION_LISTS`], [`MAX_INTROSPECTION_FIELDS`],
+//! [`MAX_INTROSPECTION_ROOTS`]), wide enough for every standard introspection query (graphql-js
+//! `getIntrospectionQuery` with all its options) and narrow enough that no introspection
+//! document can ask for more than a few copies of the schema. The number of directives is
+//! limited by the schema (`graphql::MAX_DIRECTIVES`).
 
 use std::collections::HashMap;
 
 use async_graphql::{
-    Name, Value as ConstValue, Variables,
+    Name, ServerResult, Value as ConstValue, Variables,
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
     parser::{
         parse_query,
         types::{DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet},
@@ -37,6 +47,37 @@ pub const MAX_ALIASES: usize = 15;
 pub const MAX_EXPANDED_FIELDS: u64 = 50_000;
 /// Longest chain of fragment spreads followed while costing a document.
 const MAX_SPREAD_CHAIN: usize = MAX_DOCUMENT_NESTING;
+/// Deepest field nesting of an ordinary query (fragments inlined; introspection not counted).
+pub const MAX_DEPTH: usize = 10;
+/// Most fields an ordinary query may select, fragments inlined, each field counted once
+/// (introspection not counted; lists are costed by [`MAX_EXPANDED_FIELDS`]).
+pub const MAX_COMPLEXITY: u64 = 5_000;
+/// Deepest field nesting under an introspection field, that field included. graphql-js's
+/// standard query reaches 15 (`__schema types fields args type`, nine `ofType`, then `name`), and a
+/// chain of `ofType` returns one object per level whatever the schema.
+pub const MAX_INTROSPECTION_DEPTH: usize = 20;
+/// Most list-valued introspection fields (`types`, `fields`, `args`, …) on one path: the
+/// standard query needs 3 (`types fields args`). This is what keeps an introspection document
+/// from multiplying the schema by itself (`types { fields { type { fields { … } } } }`).
+pub const MAX_INTROSPECTION_LISTS: usize = 3;
+/// Most fields selected under introspection fields, fragments inlined (the standard query
+/// selects about 130).
+pub const MAX_INTROSPECTION_FIELDS: u64 = 1_000;
+/// Most `__schema`/`__type` fields in one document, fragments inlined.
+pub const MAX_INTROSPECTION_ROOTS: u64 = 3;
+
+/// Introspection fields that return lists, whose nesting [`MAX_INTROSPECTION_LISTS`] bounds.
+const INTROSPECTION_LISTS: &[&str] = &[
+    "types",
+    "fields",
+    "args",
+    "inputFields",
+    "interfaces",
+    "possibleTypes",
+    "enumValues",
+    "directives",
+    "locations",
+];
 
 /// What the transports need to know about a document before executing it.
 #[derive(Default)]
@@ -218,6 +259,8 @@ impl Costing<'_> {
         let mut total = 0u64;
         for item in &set.items {
             let cost = match &item.node {
+                // Introspection has its own bound (`Budget`).
+                Selection::Field(field) if is_introspection(field.node.name.node.as_str()) => 0,
                 Selection::Field(field) => {
                     let rows = field
                         .node
@@ -293,6 +336,266 @@ fn size_of(argument: &str, value: &ConstValue) -> Option<u64> {
     }
 }
 
+/// True for the root fields of introspection (`__typename` is not one: it costs one field).
+fn is_introspection(name: &str) -> bool {
+    matches!(name, "__schema" | "__type")
+}
+
+/// What [`measure`] found in a document.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Measures {
+    /// Deepest field nesting outside introspection.
+    pub depth: usize,
+    /// Fields selected outside introspection, each counted once.
+    pub fields: u64,
+    /// Introspection: deepest nesting, fields, list nesting and root fields.
+    pub introspection: IntrospectionMeasures,
+}
+
+/// The introspection part of [`Measures`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IntrospectionMeasures {
+    pub depth: usize,
+    pub fields: u64,
+    pub lists: usize,
+    pub roots: u64,
+}
+
+impl IntrospectionMeasures {
+    fn merge(&mut self, other: IntrospectionMeasures) {
+        self.depth = self.depth.max(other.depth);
+        self.fields = self.fields.saturating_add(other.fields);
+        self.lists = self.lists.max(other.lists);
+        self.roots = self.roots.saturating_add(other.roots);
+    }
+}
+
+/// Measures every operation of `doc` with its fragments inlined (each fragment measured once),
+/// introspection apart from the rest.
+pub fn measure(doc: &ExecutableDocument) -> Result<Measures, AppError> {
+    let mut measuring = Measuring {
+        doc,
+        plain: HashMap::new(),
+        inside: HashMap::new(),
+        chain: Vec::new(),
+    };
+    let mut total = Measures::default();
+    for (_, op) in doc.operations.iter() {
+        let m = measuring.plain(&op.node.selection_set.node, 0)?;
+        total.depth = total.depth.max(m.depth);
+        total.fields = total.fields.saturating_add(m.fields);
+        total.introspection.merge(m.introspection);
+    }
+    Ok(total)
+}
+
+/// Refuses a document over the depth, complexity or introspection bounds, or one that
+/// introspects when introspection is off.
+pub fn check_budget(doc: &ExecutableDocument, introspection: bool) -> Result<(), AppError> {
+    let m = measure(doc)?;
+    let refuse = |message: String| Err(AppError::input("query", message));
+    if m.depth > MAX_DEPTH {
+        return refuse(format!(
+            "the query nests fields {} deep; at most {MAX_DEPTH} are allowed",
+            m.depth
+        ));
+    }
+    if m.fields > MAX_COMPLEXITY {
+        return refuse(format!(
+            "the query selects {} fields once fragments are expanded; at most {MAX_COMPLEXITY} \
+             are allowed",
+            m.fields
+        ));
+    }
+    let i = m.introspection;
+    if i.roots == 0 {
+        return Ok(());
+    }
+    if !introspection {
+        return refuse(
+            "introspection is turned off on this server (FORKLIFT_INTROSPECTION)".to_string(),
+        );
+    }
+    if i.roots > MAX_INTROSPECTION_ROOTS
+        || i.depth > MAX_INTROSPECTION_DEPTH
+        || i.lists > MAX_INTROSPECTION_LISTS
+        || i.fields > MAX_INTROSPECTION_FIELDS
+    {
+        return refuse(format!(
+            "the introspection is too large: {} root fields (at most {MAX_INTROSPECTION_ROOTS}), \
+             depth {} (at most {MAX_INTROSPECTION_DEPTH}), {} nested lists (at most \
+             {MAX_INTROSPECTION_LISTS}), {} fields (at most {MAX_INTROSPECTION_FIELDS})",
+            i.roots, i.depth, i.lists, i.fields
+        ));
+    }
+    Ok(())
+}
+
+/// Measures selection sets, memoizing fragments (once outside introspection, once inside).
+struct Measuring<'a> {
+    doc: &'a ExecutableDocument,
+    plain: HashMap<Name, Measures>,
+    inside: HashMap<Name, IntrospectionMeasures>,
+    chain: Vec<Name>,
+}
+
+impl<'a> Measuring<'a> {
+    /// A selection set outside introspection.
+    fn plain(&mut self, set: &SelectionSet, depth: usize) -> Result<Measures, AppError> {
+        if depth > MAX_DOCUMENT_NESTING + MAX_SPREAD_CHAIN {
+            return Err(too_deep());
+        }
+        let mut total = Measures::default();
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) if is_introspection(field.node.name.node.as_str()) => {
+                    let inner = self.inside(&field.node.selection_set.node, depth + 1)?;
+                    total.introspection.merge(IntrospectionMeasures {
+                        depth: inner.depth + 1,
+                        fields: inner.fields.saturating_add(1),
+                        lists: inner.lists,
+                        roots: 1,
+                    });
+                }
+                Selection::Field(field) => {
+                    let inner = self.plain(&field.node.selection_set.node, depth + 1)?;
+                    total.depth = total.depth.max(inner.depth + 1);
+                    total.fields = total.fields.saturating_add(inner.fields.saturating_add(1));
+                    total.introspection.merge(inner.introspection);
+                }
+                Selection::InlineFragment(fragment) => {
+                    let inner = self.plain(&fragment.node.selection_set.node, depth + 1)?;
+                    total.depth = total.depth.max(inner.depth);
+                    total.fields = total.fields.saturating_add(inner.fields);
+                    total.introspection.merge(inner.introspection);
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    let inner = match self.plain.get(name) {
+                        Some(m) => *m,
+                        None => {
+                            let Some(set) = self.enter(name)? else {
+                                continue;
+                            };
+                            let m = self.plain(set, depth + 1);
+                            self.chain.pop();
+                            let m = m?;
+                            self.plain.insert(name.clone(), m);
+                            m
+                        }
+                    };
+                    total.depth = total.depth.max(inner.depth);
+                    total.fields = total.fields.saturating_add(inner.fields);
+                    total.introspection.merge(inner.introspection);
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// A selection set under an introspection field (`roots` stays 0).
+    fn inside(
+        &mut self,
+        set: &SelectionSet,
+        depth: usize,
+    ) -> Result<IntrospectionMeasures, AppError> {
+        if depth > MAX_DOCUMENT_NESTING + MAX_SPREAD_CHAIN {
+            return Err(too_deep());
+        }
+        let mut total = IntrospectionMeasures::default();
+        for item in &set.items {
+            let inner = match &item.node {
+                Selection::Field(field) => {
+                    let inner = self.inside(&field.node.selection_set.node, depth + 1)?;
+                    let list = INTROSPECTION_LISTS.contains(&field.node.name.node.as_str());
+                    IntrospectionMeasures {
+                        depth: inner.depth + 1,
+                        fields: inner.fields.saturating_add(1),
+                        lists: inner.lists + usize::from(list),
+                        roots: 0,
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    self.inside(&fragment.node.selection_set.node, depth + 1)?
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    match self.inside.get(name) {
+                        Some(m) => *m,
+                        None => {
+                            let Some(set) = self.enter(name)? else {
+                                continue;
+                            };
+                            let m = self.inside(set, depth + 1);
+                            self.chain.pop();
+                            let m = m?;
+                            self.inside.insert(name.clone(), m);
+                            m
+                        }
+                    }
+                }
+            };
+            total.merge(inner);
+        }
+        Ok(total)
+    }
+
+    /// The selection set of fragment `name`, entered on the spread chain; `None` for an
+    /// unknown fragment or a cycle (validation reports both).
+    fn enter(&mut self, name: &Name) -> Result<Option<&'a SelectionSet>, AppError> {
+        if self.chain.contains(name) {
+            return Ok(None);
+        }
+        if self.chain.len() >= MAX_SPREAD_CHAIN {
+            return Err(too_deep());
+        }
+        let doc: &'a ExecutableDocument = self.doc;
+        let Some(fragment) = doc.fragments.get(name) else {
+            return Ok(None);
+        };
+        self.chain.push(name.clone());
+        Ok(Some(&fragment.node.selection_set.node))
+    }
+}
+
+/// The schema extension that applies [`check_budget`] to the document the executor is about
+/// to run, on every transport, after automatic persisted queries have supplied its text.
+pub struct Budget {
+    /// Whether introspection is allowed (`Config::introspection`).
+    pub introspection: bool,
+}
+
+impl ExtensionFactory for Budget {
+    fn create(&self) -> std::sync::Arc<dyn Extension> {
+        std::sync::Arc::new(BudgetExtension {
+            introspection: self.introspection,
+        })
+    }
+}
+
+struct BudgetExtension {
+    introspection: bool,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for BudgetExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        check_budget(&doc, self.introspection).map_err(|err| {
+            let mut error = err.into_graphql().into_server_error(Default::default());
+            error.locations.clear();
+            error
+        })?;
+        Ok(doc)
+    }
+}
+
 fn too_deep() -> AppError {
     AppError::input(
         "query",
@@ -338,6 +641,57 @@ mod tests {
         assert_eq!(expanded_cost(&doc, &Variables::default()).ok(), Some(8));
         let vars = Variables::from_json(serde_json::json!({"n": 100}));
         assert_eq!(expanded_cost(&doc, &vars).ok(), Some(101));
+    }
+
+    /// graphql-js's `getIntrospectionQuery` with every option, as tools send it.
+    const STANDARD_INTROSPECTION: &str = include_str!("../tests/fixtures/introspection.graphql");
+
+    fn measures(query: &str) -> Measures {
+        measure(&parse_query(query).expect("parses")).expect("measured")
+    }
+
+    #[test]
+    fn introspection_is_measured_apart() {
+        let m = measures(STANDARD_INTROSPECTION);
+        assert_eq!((m.depth, m.fields), (0, 0), "{m:?}");
+        assert_eq!(m.introspection.roots, 1);
+        assert_eq!(m.introspection.lists, 3);
+        assert_eq!(m.introspection.depth, 15);
+        assert!(m.introspection.fields < MAX_INTROSPECTION_FIELDS, "{m:?}");
+        let doc = parse_query(STANDARD_INTROSPECTION).expect("parses");
+        assert!(check_budget(&doc, true).is_ok());
+        assert!(check_budget(&doc, false).is_err(), "off means off");
+        // Beside an ordinary query, introspection adds nothing to its budget.
+        let m = measures("{ a { b { c } } __type(name: \"A\") { name fields { name } } }");
+        assert_eq!((m.depth, m.fields), (3, 3));
+        assert_eq!(m.introspection.fields, 4);
+        // `__typename` is an ordinary field.
+        assert_eq!(measures("{ __typename }").fields, 1);
+    }
+
+    #[test]
+    fn introspection_cannot_multiply_the_schema() {
+        let cycle =
+            "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+        let doc = parse_query(cycle).expect("parses");
+        assert_eq!(measure(&doc).expect("measured").introspection.lists, 4);
+        assert!(check_budget(&doc, true).is_err());
+        let aliases = "{ a: __schema { queryType { name } } b: __schema { queryType { name } } \
+                       c: __schema { queryType { name } } d: __schema { queryType { name } } }";
+        assert!(check_budget(&parse_query(aliases).expect("parses"), true).is_err());
+    }
+
+    #[test]
+    fn depth_and_complexity_inline_fragments() {
+        let m = measures("{ ...F } fragment F on Query { a { ...G } } fragment G on A { b { c } }");
+        assert_eq!((m.depth, m.fields), (3, 3));
+        let mut deep = String::from("x");
+        for _ in 0..MAX_DEPTH {
+            deep = format!("x {{ {deep} }}");
+        }
+        let doc = parse_query(format!("{{ {deep} }}")).expect("parses");
+        assert_eq!(measure(&doc).expect("measured").depth, MAX_DEPTH + 1);
+        assert!(check_budget(&doc, true).is_err());
     }
 
     #[test]

@@ -11,6 +11,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use std::collections::BTreeMap;
+
 use crate::error::AppError;
 
 /// The response media type.
@@ -83,8 +85,8 @@ impl Media {
         }
     }
 
-    fn respond(self, status: StatusCode, body: serde_json::Value) -> Response {
-        let mut response = (status, axum::Json(body)).into_response();
+    fn respond(self, status: StatusCode, body: Vec<u8>) -> Response {
+        let mut response = (status, body).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, self.content_type());
@@ -114,36 +116,55 @@ impl Media {
         self.respond(status, error_body(err))
     }
 
-    /// An executed (or validated) GraphQL response.
+    /// An executed (or validated) GraphQL response, serialized straight from the executor's
+    /// value so the keys keep the order the query asked for them.
     pub fn graphql(self, response: async_graphql::Response) -> Response {
-        // Errors without a path come from parsing or validation: nothing was executed.
+        // Errors without a path come from parsing, validation or the limits: nothing was
+        // executed, and the spec says `data` is then absent. Once execution started, `data` is
+        // present, `null` included.
         let not_executed = response.data == async_graphql::Value::Null
             && !response.errors.is_empty()
             && response.errors.iter().all(|e| e.path.is_empty());
-        let mut body = serde_json::to_value(&response).unwrap_or_default();
-        let status = if not_executed {
-            if let Some(object) = body.as_object_mut() {
-                object.remove("data");
-            }
-            match self {
-                Media::Json => StatusCode::OK,
-                Media::GraphQlResponse => StatusCode::BAD_REQUEST,
-            }
-        } else {
-            StatusCode::OK
+        let status = match (not_executed, self) {
+            (true, Media::GraphQlResponse) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::OK,
         };
-        self.respond(status, body)
+        let body = Body {
+            errors: &response.errors,
+            data: (!not_executed).then_some(&response.data),
+            extensions: &response.extensions,
+        };
+        self.respond(status, encode(&body))
     }
 }
 
+/// A response body in the spec's order: `errors` first when there are any (the spec's advice,
+/// so they are seen), then `data`, then `extensions`.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, async_graphql::Value>,
+}
+
+fn encode(body: &Body<'_>) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_else(|_| {
+        br#"{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}"#.to_vec()
+    })
+}
+
 /// `{"errors": [...]}` for one error, without locations.
-pub fn error_body(err: AppError) -> serde_json::Value {
-    let gql = err
+pub fn error_body(err: AppError) -> Vec<u8> {
+    let mut gql = err
         .into_graphql()
         .into_server_error(async_graphql::Pos::default());
-    let mut body = serde_json::json!({ "errors": [gql] });
-    if let Some(first) = body["errors"][0].as_object_mut() {
-        first.remove("locations");
-    }
-    body
+    gql.locations.clear();
+    encode(&Body {
+        errors: std::slice::from_ref(&gql),
+        data: None,
+        extensions: &BTreeMap::new(),
+    })
 }

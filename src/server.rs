@@ -8,12 +8,13 @@ use axum::{
     Router,
     body::Bytes,
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
@@ -22,7 +23,7 @@ use tower_http::{
 
 use crate::{
     error::AppError,
-    graphql::{self, audit, loaders::RowsLoader},
+    graphql::{self, audit, loaders::RowsLoader, shape::FieldErrors},
     limits,
     negotiation::Media,
     scope::{self, RequestContext, RequestInputs},
@@ -45,11 +46,12 @@ pub struct Server {
 pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
     let schema = graphql::build_schema(
         &state.registry,
-        state.config.environment,
+        state.config.introspection(),
         Some(state.clone()),
     )?;
     state.metrics.set_root_fields(graphql::root_fields(&schema));
     let timeout = state.config.request_timeout;
+    let cors_origins = state.config.cors_origins();
     let executions = Arc::new(tokio::sync::Semaphore::new(
         state.config.max_concurrent_requests,
     ));
@@ -96,7 +98,36 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
             StatusCode::REQUEST_TIMEOUT,
             timeout.max(Duration::from_secs(1)),
         ))
+        // Outermost: preflights are answered here, and every answer (a 408 or 413 included)
+        // carries the CORS headers a browser needs to let its page read it.
+        .layer(cors(&cors_origins))
         .with_state(server))
+}
+
+/// How long a browser may cache a preflight's answer (Chromium caps it at 2 h, Firefox at 24 h).
+pub const CORS_MAX_AGE: Duration = Duration::from_secs(7200);
+
+/// The CORS policy: pages of the allowed origins (`FORKLIFT_CORS_ORIGINS`) may call every
+/// endpoint with GET and POST and the headers the API reads, and read `x-request-id`. Tokens
+/// travel in `Authorization`, never in cookies, so no credentials mode is needed. Every
+/// `OPTIONS` request is answered here (200), so a preflight never reaches a route; an origin
+/// that is not allowed gets no `Access-Control-Allow-Origin`, and the browser stops.
+fn cors(origins: &crate::config::CorsOrigins) -> CorsLayer {
+    let origins = origins.clone();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|o| origins.allows(o))
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("x-tenant"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(CORS_MAX_AGE)
 }
 
 /// The answer to a request whose handling panicked: a coded internal error. The panic itself
@@ -344,12 +375,15 @@ pub async fn run(
         tokio::spawn,
     );
     let started = std::time::Instant::now();
+    let field_errors = FieldErrors::new(request.operation_name.clone());
     let request = request
         .data(ctx)
         .data(loader)
         .data(graphql::users::loader(server.state.db.clone()))
-        .data(audit::AuditNotes::default());
+        .data(audit::AuditNotes::default())
+        .data(field_errors.clone());
     let mut response = server.schema.execute(request).await;
+    field_errors.finish(&mut response);
     server
         .state
         .metrics

@@ -1,97 +1,106 @@
 //! The pages the server serves itself: GraphiQL (`/`, `/graphiql`) and the provisioning monitor
-//! (`/monitor`). On-premises installs have no CDN, so GraphiQL's assets (GraphiQL, React) are
-//! served from `FORKLIFT_UI_DIR` (default `ui/node_modules`, filled by `npm ci` in `ui/`) and the
-//! CDN is only the fallback when they are absent. The monitor is plain HTML and JavaScript.
-
-use std::path::{Path, PathBuf};
+//! (`/monitor`). Everything they load is compiled into the binary, so they work offline, from
+//! any directory, with nothing installed: GraphiQL and React are vendored gzipped in `ui/vendor/`
+//! (from the npm registry, MIT; `npm ci && npm run vendor` in `ui/` refreshes them), and the
+//! monitor is plain HTML and JavaScript.
 
 use axum::{
-    extract::{Path as UrlPath, State},
-    http::{HeaderValue, StatusCode, header},
+    extract::Path as UrlPath,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 
-use crate::server::Server;
+/// One vendored asset: the name it is served under, its content type and its gzipped bytes.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    gzipped: &'static [u8],
+}
 
-/// The third-party assets, by the name they are served under: (file under the UI directory,
-/// content type, CDN fallback).
-const ASSETS: &[(&str, &str, &str, &str)] = &[
-    (
-        "graphiql.min.js",
-        "graphiql/graphiql.min.js",
-        "text/javascript; charset=utf-8",
-        "https://unpkg.com/graphiql@3.8.3/graphiql.min.js",
-    ),
-    (
-        "graphiql.min.css",
-        "graphiql/graphiql.min.css",
-        "text/css; charset=utf-8",
-        "https://unpkg.com/graphiql@3.8.3/graphiql.min.css",
-    ),
-    (
-        "react.production.min.js",
-        "react/umd/react.production.min.js",
-        "text/javascript; charset=utf-8",
-        "https://unpkg.com/react@18.3.1/umd/react.production.min.js",
-    ),
-    (
-        "react-dom.production.min.js",
-        "react-dom/umd/react-dom.production.min.js",
-        "text/javascript; charset=utf-8",
-        "https://unpkg.com/react-dom@18.3.1/umd/react-dom.production.min.js",
-    ),
+/// The assets GraphiQL's page loads, gzipped at vendoring time (`ui/vendor.mjs`).
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "graphiql.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        gzipped: include_bytes!("../ui/vendor/graphiql.min.js.gz"),
+    },
+    Asset {
+        name: "graphiql.min.css",
+        content_type: "text/css; charset=utf-8",
+        gzipped: include_bytes!("../ui/vendor/graphiql.min.css.gz"),
+    },
+    Asset {
+        name: "react.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        gzipped: include_bytes!("../ui/vendor/react.production.min.js.gz"),
+    },
+    Asset {
+        name: "react-dom.production.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        gzipped: include_bytes!("../ui/vendor/react-dom.production.min.js.gz"),
+    },
 ];
 
-fn local(dir: &Path, file: &str) -> PathBuf {
-    dir.join(file)
-}
-
-/// Where the page loads `name` from: this server when the file is installed, else the CDN.
-fn asset_url(dir: &Path, name: &str) -> String {
-    match ASSETS.iter().find(|(n, ..)| *n == name) {
-        Some((_, file, _, cdn)) if !local(dir, file).is_file() => (*cdn).to_string(),
-        _ => format!("/assets/{name}"),
+/// True unless the request's `Accept-Encoding` rules gzip out. No `Accept-Encoding` at all
+/// means any coding is acceptable (RFC 9110 §12.5.3); every browser sends `gzip`.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let values: Vec<&str> = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return true;
     }
+    values.iter().flat_map(|v| v.split(',')).any(|part| {
+        let mut pieces = part.split(';');
+        let coding = pieces
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let refused = pieces.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (coding == "gzip" || coding == "*") && !refused
+    })
 }
 
-/// `GET /assets/{name}`: an installed third-party asset.
-pub async fn asset(State(server): State<Server>, UrlPath(name): UrlPath<String>) -> Response {
-    let Some((_, file, content_type, _)) = ASSETS.iter().find(|(n, ..)| *n == name) else {
+/// `GET /assets/{name}`: a vendored asset, sent gzipped (`Content-Encoding: gzip`) and cached
+/// for a day; 406 for a client that refuses gzip, 404 for any other name.
+pub async fn asset(UrlPath(name): UrlPath<String>, headers: HeaderMap) -> Response {
+    let Some(asset) = ASSETS.iter().find(|a| a.name == name) else {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
     };
-    match tokio::fs::read(local(&server.state.config.ui_dir, file)).await {
-        Ok(bytes) => {
-            let mut response = bytes.into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            headers.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=86400"),
-            );
-            response
-        }
-        Err(_) => (
-            StatusCode::NOT_FOUND,
-            "asset not installed (run `npm ci` in ui/)",
+    if !accepts_gzip(&headers) {
+        return (
+            StatusCode::NOT_ACCEPTABLE,
+            "this asset is only served gzip-encoded (Accept-Encoding: gzip)",
         )
-            .into_response(),
+            .into_response();
     }
+    let mut response = asset.gzipped.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    response
 }
 
 /// `GET /` and `/graphiql`: GraphiQL against `/graphql` and `/graphql/ws`. A token in the URL
 /// fragment (`#token=…&tenant=…&query=…`) is sent as `Authorization` (and `X-Tenant`).
-pub async fn graphiql(State(server): State<Server>) -> Html<String> {
-    let dir = &server.state.config.ui_dir;
-    Html(
-        GRAPHIQL
-            .replace("{css}", &asset_url(dir, "graphiql.min.css"))
-            .replace("{react}", &asset_url(dir, "react.production.min.js"))
-            .replace(
-                "{react_dom}",
-                &asset_url(dir, "react-dom.production.min.js"),
-            )
-            .replace("{graphiql}", &asset_url(dir, "graphiql.min.js")),
-    )
+pub async fn graphiql() -> Html<&'static str> {
+    Html(GRAPHIQL)
 }
 
 /// `GET /monitor`: fork runs, and a live run phase by phase.
@@ -104,14 +113,14 @@ const GRAPHIQL: &str = r#"<!doctype html>
 <head>
 <meta charset="utf-8">
 <title>Forklift · GraphiQL</title>
-<link rel="stylesheet" href="{css}">
+<link rel="stylesheet" href="/assets/graphiql.min.css">
 <style>html, body, #graphiql { height: 100%; margin: 0; }</style>
 </head>
 <body>
 <div id="graphiql">Loading GraphiQL…</div>
-<script src="{react}"></script>
-<script src="{react_dom}"></script>
-<script src="{graphiql}"></script>
+<script src="/assets/react.production.min.js"></script>
+<script src="/assets/react-dom.production.min.js"></script>
+<script src="/assets/graphiql.min.js"></script>
 <script>
   const params = new URLSearchParams(location.hash.slice(1));
   if (params.get('token')) localStorage.setItem('forklift.token', params.get('token'));
@@ -129,7 +138,9 @@ const GRAPHIQL: &str = r#"<!doctype html>
   ReactDOM.createRoot(document.getElementById('graphiql')).render(
     React.createElement(GraphiQL, {
       fetcher,
-      defaultQuery: params.get('query') || '# Paste a token after #token= in the address bar, then:\n{ me { subject memberships { slug role } } }\n',
+      defaultQuery: '# Paste a token after #token= in the address bar, then:\n{ me { subject memberships { slug role } } }\n',
+      // A query in the address (#query=…) replaces whatever the editor kept from last time.
+      ...(params.get('query') ? { query: params.get('query') } : {}),
       defaultHeaders: JSON.stringify(headers, null, 2),
       defaultEditorToolsVisibility: true,
     }),
@@ -140,3 +151,41 @@ const GRAPHIQL: &str = r#"<!doctype html>
 "#;
 
 const MONITOR: &str = include_str!("ui/monitor.html");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_vendored_asset_is_gzip_and_named_on_the_page() {
+        for asset in ASSETS {
+            assert_eq!(&asset.gzipped[..2], &[0x1f, 0x8b], "{} is gzip", asset.name);
+            assert!(
+                GRAPHIQL.contains(&format!("/assets/{}", asset.name)),
+                "{}",
+                asset.name
+            );
+        }
+    }
+
+    #[test]
+    fn gzip_is_refused_only_explicitly() {
+        let mut headers = HeaderMap::new();
+        assert!(accepts_gzip(&headers));
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br"),
+        );
+        assert!(accepts_gzip(&headers));
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        assert!(!accepts_gzip(&headers));
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, br"),
+        );
+        assert!(!accepts_gzip(&headers));
+    }
+}

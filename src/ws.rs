@@ -489,8 +489,8 @@ async fn operate(
     if inspection.kind != Some(OperationType::Subscription) {
         let response =
             crate::server::execute_limited(server, ctx, request, inspection.label()).await;
-        let message = if response.data == async_graphql::Value::Null && !response.errors.is_empty()
-        {
+        let failed = not_executed(&response);
+        let message = if failed {
             text(json!({"type": "error", "id": id, "payload": response.errors}))
         } else {
             Message::Text(
@@ -503,7 +503,6 @@ async fn operate(
                 .into(),
             )
         };
-        let failed = response.data == async_graphql::Value::Null && !response.errors.is_empty();
         if out.send(message).await.is_err() {
             return;
         }
@@ -521,23 +520,31 @@ async fn operate(
         },
         tokio::spawn,
     );
+    let field_errors = crate::graphql::shape::FieldErrors::new(request.operation_name.clone());
     let mut responses = server
         .schema
         .execute_stream(
             request
                 .data(ctx)
                 .data(loader)
-                .data(crate::graphql::users::loader(server.state.db.clone())),
+                .data(crate::graphql::users::loader(server.state.db.clone()))
+                .data(field_errors.clone()),
         )
         .boxed();
     let mut first = true;
     let mut ok = true;
     while let Some(mut response) = responses.next().await {
+        // Before the field errors of an event are added: errors here mean the subscription did
+        // not start (parse, validation, limits, or its source stream refused, as `after: -1`),
+        // and the protocol answers with `error`. An event's field errors go out in `next`.
+        let not_started =
+            first && response.data == async_graphql::Value::Null && !response.errors.is_empty();
+        field_errors.finish(&mut response);
         for error in &mut response.errors {
             crate::server::with_code(error);
         }
         ok &= response.errors.is_empty();
-        if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+        if not_started {
             let errors = serde_json::to_value(&response.errors).unwrap_or_default();
             let _ = out
                 .send(text(json!({"type": "error", "id": id, "payload": errors})))
@@ -567,6 +574,14 @@ async fn operate(
         .metrics
         .request(inspection.label(), ok, started.elapsed());
     let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
+}
+
+/// True when `response` failed before execution (parse, validation, limits): `data` is null and
+/// no error has a path. A field error (with a path) is an executed response, sent as `next`.
+fn not_executed(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// When the socket's token stops being valid (its `exp`, with the verifier's leeway).

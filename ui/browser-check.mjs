@@ -1,16 +1,25 @@
-// Headless Chromium against a live Forklift (run by .ci/run): GraphiQL loads from the server's
-// own assets and runs a query; the provisioning monitor follows a fork phase by phase.
-// Usage: FORKLIFT_URL=http://127.0.0.1:8080 FORKLIFT_TOKEN=… node browser-check.mjs [outdir]
+// Headless Chromium against a live Forklift (run by .ci/run):
+//  - GraphiQL loads from the server's own assets (nothing from elsewhere), its Docs explorer lists
+//    the `Query` type (introspection works), a typo in the editor is underlined (the schema
+//    lints), and a query runs;
+//  - a page served from another origin calls the API through CORS;
+//  - the provisioning monitor follows a fork phase by phase, titled by the tenant's slug;
+//  - with FORKLIFT_FAILING_URL (a server whose forks fail, FORKLIFT_FORK_FAILPOINT), the monitor
+//    shows a rolled-back run's error (the client-safe message) and marks its phases' counts as
+//    undone.
+// Usage: FORKLIFT_URL=http://127.0.0.1:8080 FORKLIFT_TOKEN=… [FORKLIFT_FAILING_URL=…] node browser-check.mjs [outdir]
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
 const base = process.env.FORKLIFT_URL ?? 'http://127.0.0.1:8080';
+const failing = process.env.FORKLIFT_FAILING_URL;
 const token = process.env.FORKLIFT_TOKEN;
 const out = process.argv[2] ?? '.';
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 if (!token) throw new Error('FORKLIFT_TOKEN is required');
 
-async function gql(query, variables = {}) {
-  const response = await fetch(`${base}/graphql`, {
+async function gql(server, query, variables = {}) {
+  const response = await fetch(`${server}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
@@ -25,27 +34,90 @@ const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 const external = [];
 page.on('request', (request) => {
   const url = new URL(request.url());
-  if (url.origin !== new URL(base).origin && !url.protocol.startsWith('data')) external.push(request.url());
+  if (url.origin !== new URL(base).origin && !url.protocol.startsWith('data') && !url.protocol.startsWith('blob')) external.push(request.url());
 });
 
-// GraphiQL, offline: every asset from this server, and a query that runs.
+// GraphiQL, offline: every asset from this server; the Docs explorer lists Query.
 const query = '{ me { subject isPlatformAdmin } }';
 await page.goto(`${base}/graphiql#token=${encodeURIComponent(token)}&query=${encodeURIComponent(query)}`);
 await page.waitForSelector('.graphiql-container', { timeout: 20000 });
+await page.click('.graphiql-sidebar button[aria-label="Show Documentation Explorer"]');
+await page.waitForFunction(() => {
+  const docs = document.querySelector('.graphiql-doc-explorer');
+  return docs && docs.textContent.includes('query: Query') && !/Error fetching schema/i.test(document.body.textContent);
+}, null, { timeout: 20000 });
+await page.click('.graphiql-doc-explorer a.graphiql-doc-explorer-type-name >> text=Query');
+await page.waitForFunction(() => document.querySelector('.graphiql-doc-explorer')?.textContent.includes('applications'), null, { timeout: 20000 });
+console.log('ok    GraphiQL Docs explorer lists Query and its fields (introspection)');
 await page.click('.graphiql-execute-button');
 await page.waitForFunction(() => document.querySelector('.graphiql-response')?.textContent.includes('isPlatformAdmin'), null, { timeout: 20000 });
 await page.screenshot({ path: `${out}/graphiql.png` });
-if (external.length) throw new Error(`GraphiQL loaded assets from elsewhere: ${external.join(', ')}`);
 console.log('ok    GraphiQL ran a query with assets served by Forklift');
 
-// The monitor follows a new fork to its end, phase by phase.
+// A typo is underlined once the schema is known.
+const typo = '{ me { subjectt } }';
+await page.goto(`${base}/graphiql#token=${encodeURIComponent(token)}&query=${encodeURIComponent(typo)}`);
+await page.reload();
+await page.waitForSelector('.graphiql-container', { timeout: 20000 });
+await page.waitForFunction(() => [...document.querySelectorAll('.graphiql-query-editor .CodeMirror-lint-mark-error, .graphiql-query-editor .CodeMirror-lint-mark')]
+  .some((mark) => mark.textContent.includes('subjectt')), null, { timeout: 20000 });
+await page.screenshot({ path: `${out}/graphiql-lint.png` });
+if (external.length) throw new Error(`GraphiQL loaded assets from elsewhere: ${external.join(', ')}`);
+console.log('ok    GraphiQL underlines a typo (subjectt)');
+
+// Another origin: a page served on another port calls the API with the token and a tenant header
+// (a preflighted request), and reads the answer.
+const other = createServer((request, response) => {
+  response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  response.end(`<!doctype html><title>admin ui</title><pre id="out">…</pre><script>
+    fetch(${JSON.stringify(`${base}/graphql`)}, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + ${JSON.stringify(token)}, 'x-tenant': 'demo' },
+      body: JSON.stringify({ query: '{ applications(first: 1) { totalCount } }' }),
+    }).then((r) => r.json().then((body) => ({ body, id: r.headers.get('x-request-id') })))
+      .then(({ body, id }) => { document.getElementById('out').textContent = JSON.stringify({ ...body, requestId: id }); })
+      .catch((e) => { document.getElementById('out').textContent = 'FAILED ' + e; });
+  </script>`);
+});
+await new Promise((resolve) => other.listen(0, '127.0.0.1', resolve));
+const otherOrigin = `http://127.0.0.1:${other.address().port}`;
+if (otherOrigin === new URL(base).origin) throw new Error('the page must be on another origin');
+const cors = await browser.newPage();
+await cors.goto(`${otherOrigin}/`);
+await cors.waitForFunction(() => document.getElementById('out').textContent !== '…', null, { timeout: 20000 });
+const answer = await cors.$eval('#out', (el) => el.textContent);
+if (!answer.includes('totalCount') || !answer.includes('requestId":"')) throw new Error(`the cross-origin call failed: ${answer}`);
+other.close();
+console.log(`ok    a page on ${otherOrigin} called ${base} through CORS: ${answer}`);
+
+// The monitor follows a new fork to its end, phase by phase, titled by the tenant's slug.
 const slug = `browser-${Date.now().toString(36)}`;
-await gql('mutation($input: CreateTenantInput!) { createTenant(input: $input) { id } }', { input: { name: `Browser ${slug}`, slug, status: 'ACTIVE' } });
-const { forkTenant } = await gql('mutation($t: String!) { forkTenant(input: { target: $t }) { id } }', { t: slug });
+await gql(base, 'mutation($input: CreateTenantInput!) { createTenant(input: $input) { id } }', { input: { name: `Browser ${slug}`, slug, status: 'ACTIVE' } });
+const { forkTenant } = await gql(base, 'mutation($t: String!) { forkTenant(input: { target: $t }) { id } }', { t: slug });
 await page.goto(`${base}/monitor#token=${encodeURIComponent(token)}&run=${encodeURIComponent(forkTenant.id)}`);
 await page.waitForFunction(() => document.getElementById('run-state')?.dataset.kind === 'RUN_FINISHED', null, { timeout: 20000 });
 const phases = await page.$$eval('ol.phases li', (items) => items.map((li) => [li.dataset.phase, li.className]));
 if (phases.length !== 5 || phases.some(([, status]) => status !== 'done')) throw new Error(`phases: ${JSON.stringify(phases)}`);
+await page.waitForFunction((s) => document.getElementById('run-title')?.textContent === `Run of ${s}`, slug, { timeout: 20000 });
+await page.waitForFunction((s) => [...document.querySelectorAll('#runs td.slug')].some((td) => td.textContent === s), slug, { timeout: 20000 });
 await page.screenshot({ path: `${out}/monitor.png` });
-console.log('ok    the monitor followed a fork through its five phases');
+console.log(`ok    the monitor followed a fork of ${slug} through its five phases`);
+
+// A rolled-back run: its client-safe error, and its phases' counts marked undone.
+if (failing) {
+  const doomed = `doomed-${Date.now().toString(36)}`;
+  await gql(failing, 'mutation($input: CreateTenantInput!) { createTenant(input: $input) { id } }', { input: { name: `Doomed ${doomed}`, slug: doomed, status: 'ACTIVE' } });
+  const run = (await gql(failing, 'mutation($t: String!) { forkTenant(input: { target: $t }) { id } }', { t: doomed })).forkTenant;
+  await page.goto(`${failing}/monitor#token=${encodeURIComponent(token)}&run=${encodeURIComponent(run.id)}`);
+  await page.waitForFunction(() => document.getElementById('run-state')?.dataset.kind === 'RUN_ROLLED_BACK', null, { timeout: 20000 });
+  await page.waitForFunction(() => {
+    const error = document.getElementById('run-error');
+    return error && !error.hidden && /rolled back/i.test(error.textContent.replace(/^Rolled back: /, ''));
+  }, null, { timeout: 20000 });
+  const undone = await page.$$eval('ol.phases li.undone', (items) => items.map((li) => li.dataset.phase));
+  if (undone.length === 0) throw new Error('no phase marked undone');
+  const failed = await page.$$eval('ol.phases li.failed', (items) => items.map((li) => li.dataset.phase));
+  await page.screenshot({ path: `${out}/monitor-rolled-back.png` });
+  console.log(`ok    the monitor shows a rolled-back run's error; undone: ${undone.join(', ')}; failed: ${failed.join(', ')}`);
+}
 await browser.close();

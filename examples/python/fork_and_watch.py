@@ -22,13 +22,24 @@ def http(tenant=None):
     headers = {"Authorization": f"Bearer {TOKEN}"}
     if tenant:
         headers["X-Tenant"] = tenant
-    return Client(transport=AIOHTTPTransport(url=URL, headers=headers), fetch_schema_from_transport=False)
+    # The schema comes from the server by introspection, and every document is validated against
+    # it before it is sent (introspection is on in development; FORKLIFT_INTROSPECTION=on otherwise).
+    return Client(transport=AIOHTTPTransport(url=URL, headers=headers), fetch_schema_from_transport=True)
 
 
 async def main():
     async with http() as session:
         me = await session.execute(gql("{ me { subject } }"))
         print(f"logged in as {me['me']['subject']}")
+        assert session.client.schema is not None, "the schema was fetched by introspection"
+        assert session.client.schema.get_type("ForkRunStatus") is not None, "enums are in the schema"
+        # A typo is caught by the client against the fetched schema, before any request.
+        try:
+            await session.execute(gql("{ me { subjectt } }"))
+            refused = None
+        except Exception as error:  # graphql.GraphQLError from local validation
+            refused = error
+        assert refused is not None and "subjectt" in str(refused), f"a typo must be refused: {refused}"
     async with http("template") as session:
         template = await session.execute(gql("{ applications { totalCount nodes { code } } }"))
         expected = template["applications"]["totalCount"]

@@ -23,6 +23,7 @@ use crate::{
     access::{self, ClassAccess, Filter, Page, access_of},
     error::{AppError, AppResult},
     graphql::{
+        enums::{self, EnumDef},
         ids,
         loaders::{RowsKey, RowsLoader},
     },
@@ -76,6 +77,12 @@ fn singular_field(class: &RowClass) -> String {
     }
 }
 
+/// JSON columns whose content has a fixed shape: the generic surface leaves them out, and
+/// `operations.rs` gives the object a typed field of the same name instead
+/// (`ForkRun.counts: [ForkClassCount!]!`, `ForkRun.skipped: [ForkSkippedRow!]!`).
+pub const TYPED_JSON_COLUMNS: &[(&str, &str)] =
+    &[("fork_runs", "counts"), ("fork_runs", "skipped")];
+
 /// What a column looks like in GraphQL.
 #[derive(Clone)]
 struct ColumnShape {
@@ -83,6 +90,8 @@ struct ColumnShape {
     field: String,
     kind: ColumnKind,
     nullable: bool,
+    /// The enum a text column holds (`enums::ENUM_COLUMNS`).
+    enumeration: Option<&'static EnumDef>,
     /// For references: the GraphQL type the id belongs to (global ids), and the object field.
     reference: Option<(String, String, String)>,
 }
@@ -92,6 +101,7 @@ fn shapes(registry: &Registry, class: &RowClass) -> Vec<ColumnShape> {
         .columns
         .iter()
         .filter(|c| c.name != "id" && c.name != "tenant_id" && c.kind != ColumnKind::Bytes)
+        .filter(|c| !TYPED_JSON_COLUMNS.contains(&(class.table.as_str(), c.name.as_str())))
         .map(|c| {
             let reference = class
                 .references
@@ -108,6 +118,7 @@ fn shapes(registry: &Registry, class: &RowClass) -> Vec<ColumnShape> {
                 field: camel(&c.name),
                 kind: c.kind,
                 nullable: c.nullable,
+                enumeration: enums::of_column(&class.table, &c.name),
                 reference,
             }
         })
@@ -115,6 +126,9 @@ fn shapes(registry: &Registry, class: &RowClass) -> Vec<ColumnShape> {
 }
 
 fn scalar_type(shape: &ColumnShape) -> &'static str {
+    if let Some(def) = shape.enumeration {
+        return def.name;
+    }
     match shape.kind {
         ColumnKind::Uuid => TypeRef::ID,
         ColumnKind::Text => TypeRef::STRING,
@@ -167,6 +181,12 @@ fn input_cell(shape: &ColumnShape, value: ValueAccessor<'_>) -> AppResult<Cell> 
                 None => Cell::Uuid(uuid::Uuid::parse_str(text).map_err(|_| bad("not a UUID"))?),
             }
         }
+        ColumnKind::Text if shape.enumeration.is_some() => Cell::Text(
+            value
+                .enum_name()
+                .map_err(|_| bad("expected an enum value"))?
+                .to_string(),
+        ),
         ColumnKind::Text => Cell::Text(
             value
                 .string()
@@ -478,8 +498,15 @@ fn build_class(
         let s = shape.clone();
         object = object.field(Field::new(shape.field.clone(), ty, move |ctx| {
             from_row(&ctx, |row| {
+                let cell = row.get(&s.column);
+                if s.enumeration.is_some() {
+                    // A stored value outside the enum fails this field (INTERNAL, with its path).
+                    return cell
+                        .as_text()
+                        .map(|v| Value::Enum(async_graphql::Name::new(v)));
+                }
                 let reference = s.reference.as_ref().map(|(t, _, _)| t.as_str());
-                Some(cell_value(row.get(&s.column), reference))
+                Some(cell_value(cell, reference))
             })
         }));
         if let Some((target_name, target_table, object_field)) = &shape.reference {

@@ -138,16 +138,6 @@ fn ok_tenant(
     Ok(Some(FieldValue::owned_any(tenant_row(state, model)?)))
 }
 
-fn role_enum() -> Enum {
-    Enum::new("Role")
-        .description("Tenant roles, highest first: OWNER, SUPER_USER, EDITOR, CONTRIBUTOR, VIEWER.")
-        .item("OWNER")
-        .item("SUPER_USER")
-        .item("EDITOR")
-        .item("CONTRIBUTOR")
-        .item("VIEWER")
-}
-
 fn role_arg(ctx: &ResolverContext<'_>, name: &str) -> AppResult<Role> {
     let value = ctx
         .args
@@ -164,23 +154,7 @@ pub fn build() -> Operations {
     let mut ops = Operations {
         objects: Vec::new(),
         inputs: Vec::new(),
-        enums: vec![
-            role_enum(),
-            Enum::new("TenantStatus")
-                .item("TRIAL")
-                .item("ACTIVE")
-                .item("SUSPENDED"),
-            Enum::new("ForkEventKind")
-                .item("RUN_STARTED")
-                .item("PHASE_STARTED")
-                .item("ROWS_COPIED")
-                .item("ROW_SKIPPED")
-                .item("PHASE_FINISHED")
-                .item("ROLLING_BACK")
-                .item("RUN_FINISHED")
-                .item("RUN_FAILED")
-                .item("RUN_ROLLED_BACK"),
-        ],
+        enums: super::enums::build(),
         query_fields: Vec::new(),
         mutation_fields: Vec::new(),
         subscription_fields: Vec::new(),
@@ -258,7 +232,7 @@ fn tenants(ops: &mut Operations) {
     ops.inputs.push(
         InputObject::new("TenantFilter")
             .field(InputValue::new("status", TypeRef::named("TenantStatus")))
-            .field(InputValue::new("kind", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("kind", TypeRef::named("TenantKind")))
             .field(InputValue::new(
                 "expiringWithinDays",
                 TypeRef::named(TypeRef::INT),
@@ -285,7 +259,9 @@ fn tenants(ops: &mut Operations) {
                         filter.status = f
                             .get("status")
                             .and_then(|v| v.enum_name().ok().map(str::to_string));
-                        filter.kind = opt_str(&f, "kind")?;
+                        filter.kind = f
+                            .get("kind")
+                            .and_then(|v| v.enum_name().ok().map(str::to_string));
                         filter.expiring_within_days =
                             f.get("expiringWithinDays").and_then(|v| v.i64().ok());
                     }
@@ -592,7 +568,7 @@ fn members(ops: &mut Operations) {
                     "tenantId" => FieldValue::value(ids::encode("Tenant", m.tenant_id)),
                     "slug" => FieldValue::value(m.slug.clone()),
                     "name" => FieldValue::value(m.name.clone()),
-                    "status" => FieldValue::value(m.status.clone()),
+                    "status" => FieldValue::value(Value::Enum(async_graphql::Name::new(&m.status))),
                     _ => FieldValue::value(Value::Enum(async_graphql::Name::new(m.role.as_str()))),
                 }))
             })
@@ -603,7 +579,7 @@ fn members(ops: &mut Operations) {
             .field(mm("tenantId", TypeRef::named_nn(TypeRef::ID)))
             .field(mm("slug", TypeRef::named_nn(TypeRef::STRING)))
             .field(mm("name", TypeRef::named_nn(TypeRef::STRING)))
-            .field(mm("status", TypeRef::named_nn(TypeRef::STRING)))
+            .field(mm("status", TypeRef::named_nn("TenantStatus")))
             .field(mm("role", TypeRef::named_nn("Role"))),
     );
     ops.query_fields
@@ -710,7 +686,10 @@ fn event_object() -> Object {
                     "runId" => Some(Value::from(ids::encode("ForkRun", e.run_id))),
                     "seq" => Some(Value::from(e.seq)),
                     "kind" => Some(Value::Enum(async_graphql::Name::new(e.kind.as_str()))),
-                    "phase" => e.phase.clone().map(Value::from),
+                    "phase" => e
+                        .phase
+                        .as_deref()
+                        .map(|p| Value::Enum(async_graphql::Name::new(p))),
                     "className" => e.class_name.clone().map(Value::from),
                     "count" => e.count.map(Value::from),
                     "detail" => Value::from_json(e.detail.clone()).ok(),
@@ -724,15 +703,107 @@ fn event_object() -> Object {
         .field(f("runId", TypeRef::named_nn(TypeRef::ID)))
         .field(f("seq", TypeRef::named_nn(TypeRef::INT)))
         .field(f("kind", TypeRef::named_nn("ForkEventKind")))
-        .field(f("phase", TypeRef::named(TypeRef::STRING)))
+        .field(f("phase", TypeRef::named("ForkPhase")))
         .field(f("className", TypeRef::named(TypeRef::STRING)))
         .field(f("count", TypeRef::named(TypeRef::INT)))
         .field(f("detail", TypeRef::named_nn("JSON")))
         .field(f("at", TypeRef::named_nn("DateTime")))
 }
 
+/// `ForkRun.counts` and `ForkRun.skipped`, typed: the run record stores them as JSON
+/// (`engine::ClassCount`, `engine::SkippedRow`), and a client should not have to parse them.
+fn run_result_objects(ops: &mut Operations) {
+    let count = |name: &'static str, ty: TypeRef| {
+        Field::new(name, ty, move |ctx| {
+            let item = ctx.parent_value.try_downcast_ref::<serde_json::Value>();
+            let value = item.map(|item| match name {
+                "phase" => item[name]
+                    .as_str()
+                    .map(|p| Value::Enum(async_graphql::Name::new(p))),
+                "className" | "column" | "reason" => item[name].as_str().map(Value::from),
+                "sourceId" => item["sourceId"].as_str().map(|id| {
+                    match (item["className"].as_str(), uuid::Uuid::parse_str(id)) {
+                        (Some(class), Ok(uuid)) => Value::from(ids::encode(class, uuid)),
+                        _ => Value::from(id),
+                    }
+                }),
+                _ => item[name].as_i64().map(Value::from),
+            });
+            match value {
+                Ok(value) => FieldFuture::from_value(value),
+                Err(err) => FieldFuture::new(async move { Err::<Option<Value>, _>(err) }),
+            }
+        })
+    };
+    ops.objects.push(
+        Object::new("ForkClassCount")
+            .description("What a fork did (or, in a dry run, would do) with one class.")
+            .field(count("className", TypeRef::named_nn(TypeRef::STRING)))
+            .field(count("phase", TypeRef::named_nn("ForkPhase")))
+            .field(count("rows", TypeRef::named_nn(TypeRef::INT)).description("Source rows considered."))
+            .field(count("created", TypeRef::named_nn(TypeRef::INT)).description("Rows created in the target (a dry run: that would be)."))
+            .field(count("matched", TypeRef::named_nn(TypeRef::INT)).description("Rows the target already had, left as they are."))
+            .field(count("skipped", TypeRef::named_nn(TypeRef::INT)).description("Rows not copied: an unresolved reference, or a natural key the target already uses."))
+            .field(count("removed", TypeRef::named_nn(TypeRef::INT)).description("Derived rows removed because they no longer follow from the configuration.")),
+    );
+    ops.objects.push(
+        Object::new("ForkSkippedRow")
+            .description("A source row a fork did not copy, and why.")
+            .field(count("className", TypeRef::named_nn(TypeRef::STRING)))
+            .field(
+                count("sourceId", TypeRef::named_nn(TypeRef::ID))
+                    .description("The source row's global id."),
+            )
+            .field(
+                count("column", TypeRef::named(TypeRef::STRING)).description(
+                    "The reference that did not resolve; null for a natural-key clash.",
+                ),
+            )
+            .field(count("reason", TypeRef::named_nn(TypeRef::STRING))),
+    );
+    for (field, ty, column, doc) in [
+        (
+            "counts",
+            "ForkClassCount",
+            "counts",
+            "What the run did per class, in the order it did it (a dry run: its plan).",
+        ),
+        (
+            "skipped",
+            "ForkSkippedRow",
+            "skipped",
+            "The rows it did not copy.",
+        ),
+    ] {
+        ops.object_fields.push((
+            "ForkRun",
+            Field::new(field, TypeRef::named_nn_list_nn(ty), move |ctx| {
+                let items =
+                    ctx.parent_value
+                        .try_downcast_ref::<Row>()
+                        .map(|row| match row.get(column) {
+                            crate::rows::Cell::Json(serde_json::Value::Array(items)) => {
+                                items.clone()
+                            }
+                            _ => Vec::new(),
+                        });
+                match items {
+                    Ok(items) => FieldFuture::Value(Some(FieldValue::list(
+                        items.into_iter().map(FieldValue::owned_any),
+                    ))),
+                    Err(err) => {
+                        FieldFuture::new(async move { Err::<Option<FieldValue<'_>>, _>(err) })
+                    }
+                }
+            })
+            .description(doc),
+        ));
+    }
+}
+
 fn forks(ops: &mut Operations) {
     ops.objects.push(event_object());
+    run_result_objects(ops);
     ops.inputs.push(
         InputObject::new("ForkTenantInput")
             .field(

@@ -126,7 +126,7 @@ crate::both! {
         let before = fixture::dump(&app.state, tenant).await;
         let runs_before = fixture::count_all(&app.state.db, "fork_runs").await;
         let data = app
-            .ok(&app.admin(), None, "mutation { forkTenant(input: { target: \"acme\", dryRun: true }) { status dryRun counts skipped } }", json!({}))
+            .ok(&app.admin(), None, "mutation { forkTenant(input: { target: \"acme\", dryRun: true }) { status dryRun counts { className phase rows created matched skipped removed } skipped { className sourceId column reason } } }", json!({}))
             .await;
         let plan = &data["forkTenant"];
         assert_eq!(plan["status"], "PLANNED");

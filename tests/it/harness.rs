@@ -495,7 +495,7 @@ impl TestApp {
                 .ok(
                     &admin,
                     None,
-                    "query($id: ID!) { forkRun(id: $id) { id status phase failedPhase error counts skipped actor } }",
+                    "query($id: ID!) { forkRun(id: $id) { id status phase failedPhase error counts { className phase rows created matched skipped removed } skipped { className sourceId column reason } actor } }",
                     json!({ "id": id }),
                 )
                 .await;

@@ -72,30 +72,25 @@ crate::both! {
     }
 }
 
-crate::both_backends! {
-    async fn graphiql_is_served_from_installed_assets_with_a_cdn_fallback(backend) {
-        use forklift::registry::Registry;
-        // Installed: a UI directory with the assets.
-        let dir = std::env::temp_dir().join(format!("forklift-ui-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(dir.join("graphiql")).expect("dir");
-        std::fs::write(dir.join("graphiql/graphiql.min.js"), "/* graphiql */").expect("write");
-        let installed = dir.clone();
-        let Some(app) = TestApp::spawn_with(backend, move |c| c.ui_dir = installed, Registry::default()).await else { return };
+crate::both! {
+    async fn graphiql_and_the_monitor_are_served_from_the_binary(app) {
         let page = app.http.get(app.url("/graphiql")).send().await.expect("page").text().await.expect("text");
-        assert!(page.contains("src=\"/assets/graphiql.min.js\""), "the installed asset is served locally");
-        assert!(page.contains("https://unpkg.com/react@"), "a missing asset falls back to the CDN");
+        for asset in ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"] {
+            assert!(page.contains(&format!("\"/assets/{asset}\"")), "{asset} from this server");
+            let response = app.http.get(app.url(&format!("/assets/{asset}"))).header("accept-encoding", "gzip").send().await.expect("asset");
+            assert_eq!(response.status().as_u16(), 200, "{asset}");
+            assert_eq!(response.headers()["content-encoding"], "gzip", "{asset}");
+            let bytes = response.bytes().await.expect("bytes");
+            assert!(bytes.len() > 1000 && bytes[..2] == [0x1f, 0x8b], "{asset}: gzip bytes");
+        }
+        assert!(!page.contains("unpkg.com") && !page.contains("https://"), "no CDN: {page}");
         assert!(page.contains("/graphql/ws"), "pointed at the WebSocket endpoint too");
-        let asset = app.http.get(app.url("/assets/graphiql.min.js")).send().await.expect("asset");
-        assert_eq!(asset.status().as_u16(), 200);
-        assert!(asset.headers()["content-type"].to_str().unwrap_or("").starts_with("text/javascript"));
-        assert_eq!(asset.text().await.expect("text"), "/* graphiql */");
-        let missing = app.http.get(app.url("/assets/react.production.min.js")).send().await.expect("asset");
-        assert_eq!(missing.status().as_u16(), 404);
+        let response = app.http.get(app.url("/assets/graphiql.min.js")).header("accept-encoding", "identity").send().await.expect("asset");
+        assert_eq!(response.status().as_u16(), 406, "gzip refused: said so");
         let unknown = app.http.get(app.url("/assets/..%2F..%2Fetc%2Fpasswd")).send().await.expect("asset");
         assert_eq!(unknown.status().as_u16(), 404, "only the listed assets are served");
         let monitor = app.http.get(app.url("/monitor")).send().await.expect("monitor").text().await.expect("text");
         assert!(monitor.contains("forkProgress") && monitor.contains("graphql-transport-ws"));
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

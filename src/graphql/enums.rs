@@ -1,0 +1,189 @@
+//! The enums of the schema: every value with a fixed set of members is an enum, on output as on
+//! input, so a code generator gives clients a closed type (`'OWNER' | 'SUPER_USER' | …`) instead
+//! of `string`. The stored form of each member is its name.
+//!
+//! [`ENUM_COLUMNS`] says which columns of the generated surface hold one of these enums; the
+//! generic layer (`classes.rs`) types their fields and filters with it.
+
+use async_graphql::dynamic::Enum;
+
+use crate::fork::{engine::PHASES, runs::status};
+
+/// One enum: its GraphQL name, description and members (stored as they are named).
+pub struct EnumDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub members: &'static [&'static str],
+}
+
+/// Tenant roles, highest first.
+pub const ROLE: EnumDef = EnumDef {
+    name: "Role",
+    description: "Tenant roles, highest first: OWNER, SUPER_USER, EDITOR, CONTRIBUTOR, VIEWER.",
+    members: &["OWNER", "SUPER_USER", "EDITOR", "CONTRIBUTOR", "VIEWER"],
+};
+
+/// A tenant's commercial status.
+pub const TENANT_STATUS: EnumDef = EnumDef {
+    name: "TenantStatus",
+    description: "A tenant's status: TRIAL (usable; flagged once its trial ends), ACTIVE, or \
+                  SUSPENDED (every member blocked).",
+    members: &["TRIAL", "ACTIVE", "SUSPENDED"],
+};
+
+/// Where a tenant's provisioning stands.
+pub const PROVISIONING_STATE: EnumDef = EnumDef {
+    name: "ProvisioningState",
+    description: "Where a tenant's provisioning stands: PENDING (never forked), RUNNING (a fork \
+                  is under way; members are blocked), READY.",
+    members: &["PENDING", "RUNNING", "READY"],
+};
+
+/// The template or a tenant.
+pub const TENANT_KIND: EnumDef = EnumDef {
+    name: "TenantKind",
+    description: "TEMPLATE (the source of every fork) or TENANT.",
+    members: &["TEMPLATE", "TENANT"],
+};
+
+/// A fork run's status.
+pub const FORK_RUN_STATUS: EnumDef = EnumDef {
+    name: "ForkRunStatus",
+    description: "A fork run's status: PENDING, RUNNING, then FINISHED or ROLLED_BACK (a failure \
+                  in its own process; nothing kept), or ABANDONED (its process died). PLANNED is \
+                  a dry run's plan.",
+    members: &[
+        status::PENDING,
+        status::RUNNING,
+        status::FINISHED,
+        status::ROLLED_BACK,
+        status::ABANDONED,
+        status::PLANNED,
+    ],
+};
+
+/// The five phases of a fork, in order.
+pub const FORK_PHASE: EnumDef = EnumDef {
+    name: "ForkPhase",
+    description: "The phases of a fork, in order: the application spine, tenant-wide \
+                  configuration, then the derived geospatial layers, citizen read access and \
+                  citizen submit/vote access.",
+    members: &PHASES,
+};
+
+/// What a fork event reports.
+pub const FORK_EVENT_KIND: EnumDef = EnumDef {
+    name: "ForkEventKind",
+    description: "What a fork event reports. A run ends with RUN_FINISHED, RUN_ROLLED_BACK (after \
+                  ROLLING_BACK) or RUN_FAILED (its process died; written by the sweep).",
+    members: &[
+        "RUN_STARTED",
+        "PHASE_STARTED",
+        "ROWS_COPIED",
+        "ROW_SKIPPED",
+        "PHASE_FINISHED",
+        "ROLLING_BACK",
+        "RUN_FINISHED",
+        "RUN_FAILED",
+        "RUN_ROLLED_BACK",
+    ],
+};
+
+/// The outcome of an audited mutation.
+pub const AUDIT_OUTCOME: EnumDef = EnumDef {
+    name: "AuditOutcome",
+    description: "ALLOWED (it ran), REFUSED (the caller's mistake or a refusal: its \
+                  `extensions.code` is in the entry's detail), or FAILED (an internal error).",
+    members: &["ALLOWED", "REFUSED", "FAILED"],
+};
+
+/// The kind of a derived citizen access grant.
+pub const ACCESS_GRANT_KIND: EnumDef = EnumDef {
+    name: "AccessGrantKind",
+    description: "What a derived grant lets citizens do: read a public page or surface, submit \
+                  through a public action, or vote on one.",
+    members: &["CITIZEN_READ", "CITIZEN_SUBMIT", "CITIZEN_VOTE"],
+};
+
+/// Every enum of this module.
+pub const ALL: &[&EnumDef] = &[
+    &ROLE,
+    &TENANT_STATUS,
+    &PROVISIONING_STATE,
+    &TENANT_KIND,
+    &FORK_RUN_STATUS,
+    &FORK_PHASE,
+    &FORK_EVENT_KIND,
+    &AUDIT_OUTCOME,
+    &ACCESS_GRANT_KIND,
+];
+
+/// The columns of the generated surface that hold an enum: (table, column, enum).
+pub const ENUM_COLUMNS: &[(&str, &str, &EnumDef)] = &[
+    ("memberships", "role", &ROLE),
+    ("tenants", "status", &TENANT_STATUS),
+    ("tenants", "provisioning_state", &PROVISIONING_STATE),
+    ("tenants", "kind", &TENANT_KIND),
+    ("fork_runs", "status", &FORK_RUN_STATUS),
+    ("fork_runs", "phase", &FORK_PHASE),
+    ("fork_runs", "failed_phase", &FORK_PHASE),
+    ("fork_events", "kind", &FORK_EVENT_KIND),
+    ("fork_events", "phase", &FORK_PHASE),
+    ("audit_entries", "outcome", &AUDIT_OUTCOME),
+    ("access_grants", "kind", &ACCESS_GRANT_KIND),
+];
+
+/// The enum a column holds, if any.
+pub fn of_column(table: &str, column: &str) -> Option<&'static EnumDef> {
+    ENUM_COLUMNS
+        .iter()
+        .find(|(t, c, _)| *t == table && *c == column)
+        .map(|(_, _, def)| *def)
+}
+
+impl EnumDef {
+    /// The GraphQL type.
+    pub fn build(&self) -> Enum {
+        self.members.iter().fold(
+            Enum::new(self.name).description(self.description),
+            |e, m| e.item(*m),
+        )
+    }
+
+    /// True when `value` is a member.
+    pub fn has(&self, value: &str) -> bool {
+        self.members.contains(&value)
+    }
+}
+
+/// Every enum, built.
+pub fn build() -> Vec<Enum> {
+    ALL.iter().map(|def| def.build()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{fork::hub::EventKind, scope::Role};
+
+    #[test]
+    fn enums_match_the_rust_values() {
+        for member in ROLE.members {
+            assert_eq!(Role::parse(member).map(Role::as_str), Some(*member));
+        }
+        for member in FORK_EVENT_KIND.members {
+            assert_eq!(
+                EventKind::parse(member).map(EventKind::as_str),
+                Some(*member)
+            );
+        }
+        for (table, column, _) in ENUM_COLUMNS {
+            let registry = crate::registry::Registry::default();
+            let class = registry.by_table(table).expect("table");
+            assert!(
+                class.columns.iter().any(|c| c.name == *column),
+                "{table}.{column}"
+            );
+        }
+    }
+}
