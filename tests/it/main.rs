@@ -15,6 +15,7 @@ mod hostile;
 mod http;
 mod input;
 mod offline;
+mod readme;
 mod replicas;
 mod rls;
 mod schema;
