@@ -736,6 +736,7 @@ fn build_class(
                     let req = request(&ctx)?;
                     let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
                     let row = access::create(&state.scoped_db, req, &class, values).await?;
+                    super::upgrades::note_template_edit(state, req, &class).await;
                     Ok(Some(FieldValue::owned_any(row)))
                 })
             },
@@ -759,6 +760,7 @@ fn build_class(
                     let id = ids::expect(ctx.args.try_get("id")?.string()?, class.name, "id")?;
                     let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
                     let row = access::update(&state.scoped_db, req, &class, id, values).await?;
+                    super::upgrades::note_template_edit(state, req, &class).await;
                     Ok(Some(FieldValue::owned_any(row)))
                 })
             },
@@ -783,6 +785,7 @@ fn build_class(
                     let global = ctx.args.try_get("id")?.string()?.to_string();
                     let id = ids::expect(&global, class.name, "id")?;
                     access::delete(&state.scoped_db, req, &class, id).await?;
+                    super::upgrades::note_template_edit(state, req, &class).await;
                     Ok(Some(Value::from(global)))
                 })
             },

@@ -166,6 +166,7 @@ pub fn build() -> Operations {
     super::tenancy::build(&mut ops);
     super::sheets::build(&mut ops);
     super::users::build(&mut ops);
+    super::upgrades::build(&mut ops);
     ops
 }
 
@@ -814,8 +815,13 @@ fn forks(ops: &mut Operations) {
                 InputValue::new("source", TypeRef::named(TypeRef::STRING))
                     .description("Source tenant: slug or id; the template when omitted."),
             )
+            .field(InputValue::new("dryRun", TypeRef::named(TypeRef::BOOLEAN)).default_value(false))
             .field(
-                InputValue::new("dryRun", TypeRef::named(TypeRef::BOOLEAN)).default_value(false),
+                InputValue::new("restoreDeleted", TypeRef::named(TypeRef::BOOLEAN))
+                    .default_value(false)
+                    .description(
+                        "Re-create copies the tenant deleted (otherwise they stay deleted).",
+                    ),
             ),
     );
     ops.mutation_fields.push(
@@ -835,11 +841,12 @@ fn forks(ops: &mut Operations) {
                     _ => s,
                 });
                 let dry_run = input.get("dryRun").and_then(|v| v.boolean().ok()).unwrap_or(false);
-                let checked = runs::check(
+                let mut checked = runs::check(
                     &state.db,
                     runs::ForkRequest { target, source, dry_run, actor: req.principal.subject.clone() },
                 )
                 .await?;
+                checked.restore_deleted = input.get("restoreDeleted").and_then(|v| v.boolean().ok()).unwrap_or(false);
                 let class = state
                     .registry
                     .by_table("fork_runs")
