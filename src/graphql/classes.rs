@@ -80,8 +80,11 @@ fn singular_field(class: &RowClass) -> String {
 /// JSON columns whose content has a fixed shape: the generic surface leaves them out, and
 /// `operations.rs` gives the object a typed field of the same name instead
 /// (`ForkRun.counts: [ForkClassCount!]!`, `ForkRun.skipped: [ForkSkippedRow!]!`).
-pub const TYPED_JSON_COLUMNS: &[(&str, &str)] =
-    &[("fork_runs", "counts"), ("fork_runs", "skipped")];
+pub const TYPED_JSON_COLUMNS: &[(&str, &str)] = &[
+    ("fork_runs", "counts"),
+    ("fork_runs", "skipped"),
+    ("fork_runs", "conflicts"),
+];
 
 /// What a column looks like in GraphQL.
 #[derive(Clone)]

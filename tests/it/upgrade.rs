@@ -22,7 +22,7 @@ use crate::{
     wsclient,
 };
 
-const UPGRADE: &str = "mutation($t: String!, $dry: Boolean, $restore: Boolean, $remove: Boolean) { upgradeTenant(input: { target: $t, dryRun: $dry, restoreDeleted: $restore, removeDeleted: $remove }) { id status kind dryRun counts skipped conflicts } }";
+const UPGRADE: &str = "mutation($t: String!, $dry: Boolean, $restore: Boolean, $remove: Boolean) { upgradeTenant(input: { target: $t, dryRun: $dry, restoreDeleted: $restore, removeDeleted: $remove }) { id status kind dryRun counts { className created updated removed conflicts keptDeleted } skipped { className sourceId column } conflicts { className rowId sourceId field base template tenant reason } } }";
 
 /// Starts an upgrade of `target`; returns the run id.
 async fn start_upgrade(app: &TestApp, target: &str, restore: bool, remove: bool) -> String {
@@ -46,7 +46,7 @@ async fn upgrade(app: &TestApp, target: &str, restore: bool, remove: bool) -> Va
     let id = start_upgrade(app, target, restore, remove).await;
     app.wait_run(&id).await;
     let data = app
-        .ok(&app.admin(), None, "query($id: ID!) { forkRun(id: $id) { id status kind counts skipped conflicts templateVersion } }", json!({ "id": id }))
+        .ok(&app.admin(), None, "query($id: ID!) { forkRun(id: $id) { id status kind counts { className created updated removed conflicts keptDeleted } skipped { className sourceId column } conflicts { className rowId sourceId field base template tenant reason } templateVersion } }", json!({ "id": id }))
         .await;
     let run = data["forkRun"].clone();
     assert_eq!(run["status"], "FINISHED", "{run}");
@@ -387,6 +387,7 @@ crate::both! {
             let after = snapshot(&app, tenant).await;
             let conflicts = run["conflicts"].as_array().cloned().unwrap_or_default();
             let skipped = run["skipped"].as_array().cloned().unwrap_or_default();
+            let global = |table: &str, id: Uuid| forklift::graphql::ids::encode(app.state.registry.by_table(table).expect("class").name, id);
             for ((table, id), l) in &base {
                 let class = app.state.registry.by_table(table).expect("class");
                 let src = source.get(&(table.clone(), l.source_id));
@@ -402,7 +403,7 @@ crate::both! {
                                 kept += 1;
                                 assert_eq!(&result[field], value, "seed {seed}: {table}.{field} of {id} changed by the tenant was overwritten");
                             } else if now[field] != *b {
-                                let excused = skipped.iter().any(|s| s["sourceId"] == l.source_id.to_string() && s["column"] == field.as_str());
+                                let excused = skipped.iter().any(|s| s["sourceId"] == global(table, l.source_id) && s["column"] == field.as_str());
                                 applied += usize::from(!excused);
                                 assert!(excused || result[field] == now[field], "seed {seed}: {table}.{field} of {id}: the template's change was not applied");
                             }
@@ -410,7 +411,7 @@ crate::both! {
                     }
                     (Some(_), None) => {
                         // Removed from the template: removed when asked and untouched, or reported.
-                        let reported = conflicts.iter().any(|c| c["rowId"] == id.to_string());
+                        let reported = conflicts.iter().any(|c| c["rowId"] == global(table, *id));
                         if remove && after.contains_key(&(table.clone(), *id)) {
                             assert!(reported, "seed {seed}: {table} {id} removed from the template was neither removed nor reported");
                         }
@@ -433,7 +434,7 @@ crate::both! {
             for (table, sid) in source.keys() {
                 let copy = target_id(tenant, *sid);
                 let tombstone = base.contains_key(&(table.clone(), copy)) && !mine.contains_key(&(table.clone(), copy));
-                let reported = skipped.iter().any(|s| s["sourceId"] == sid.to_string());
+                let reported = skipped.iter().any(|s| s["sourceId"] == global(table, *sid));
                 if !reported && (!tombstone || restore) {
                     assert!(after.contains_key(&(table.clone(), copy)), "seed {seed}: {table} {sid} added in the template was not created: {run}");
                 }
