@@ -1,7 +1,11 @@
 //! The fork (SPEC §4): the engine, run orchestration and the progress hub.
 
+pub mod diff;
 pub mod engine;
 pub mod hub;
+pub mod lineage;
 pub mod listener;
 pub mod progress;
 pub mod runs;
+pub mod upgrade;
+pub mod versions;

@@ -10,6 +10,7 @@ pub mod operations;
 pub mod shape;
 pub mod sheets;
 pub mod tenancy;
+pub mod upgrades;
 pub mod users;
 
 use std::sync::Arc;

@@ -171,6 +171,15 @@ pub async fn import(
     if options.dry_run {
         tx.rollback().await?;
     } else {
+        // A batch that changed the template is its next version.
+        crate::fork::versions::record(
+            &tx,
+            &state.registry,
+            template.id,
+            crate::fork::versions::origin::SHEETS,
+            "sheets import",
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(ImportReport {

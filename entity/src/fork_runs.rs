@@ -37,6 +37,15 @@ pub struct Model {
     pub heartbeat_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// `FORK` or `UPGRADE`.
+    #[sea_orm(column_type = "Text")]
+    pub kind: String,
+    /// The template version the run left the tenant at (runs from the template only).
+    #[sea_orm(nullable)]
+    pub template_version: Option<i32>,
+    /// An upgrade's conflicts: fields changed on both sides, left as the tenant has them.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub conflicts: Option<Json>,
 }
 
 /// The rows this class points at; the row-class registry derives references from these.

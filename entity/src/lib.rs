@@ -33,10 +33,13 @@ pub mod notification_templates;
 pub mod organizations;
 pub mod portal_pages;
 pub mod report_templates;
+pub mod row_lineage;
 pub mod surface_types;
 pub mod team_members;
 pub mod teams;
 pub mod template_kinds;
+pub mod template_row_states;
+pub mod template_versions;
 pub mod tenant_features;
 pub mod tenants;
 pub mod users;
@@ -81,7 +84,10 @@ macro_rules! for_each_entity {
             tenant_features,
             fork_runs,
             fork_events,
-            audit_entries
+            audit_entries,
+            row_lineage,
+            template_versions,
+            template_row_states
         )
     };
 }

@@ -8,6 +8,7 @@ mod m20261122_000003_request_role_rls;
 mod m20261129_000004_tenant_root_company;
 mod m20261129_000005_user_last_seen;
 mod m20261129_000006_verified_domains;
+mod m20261129_000007_template_evolution;
 pub mod table;
 pub mod tables;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_tenant_root_company::Migration),
             Box::new(m20261129_000005_user_last_seen::Migration),
             Box::new(m20261129_000006_verified_domains::Migration),
+            Box::new(m20261129_000007_template_evolution::Migration),
         ]
     }
 }

@@ -6,9 +6,15 @@
 //! instead of duplicating.
 //!
 //! **Reconciled** means: a source row whose copy exists in the target (same id) is *matched* and
-//! left exactly as the tenant has it; a source row whose copy is missing (never copied, or
-//! deleted by the tenant) is *created*; nothing the tenant owns is overwritten or deleted. Derived
-//! rows (phases 3–5) are engine-owned and recomputed: missing ones are added, stale ones removed.
+//! left exactly as the tenant has it; a source row whose copy was never made is *created*; a
+//! source row whose copy the tenant deleted (its lineage remains: a tombstone) stays deleted
+//! unless the run restores deleted rows; nothing the tenant owns is overwritten or deleted.
+//! Derived rows (phases 3–5) are engine-owned and recomputed: missing ones are added, stale ones
+//! removed.
+//!
+//! **Lineage.** Every row created or matched gets its [`super::lineage`] record (source and base
+//! content). An upgrade ([`super::upgrade`]) runs this same engine, and additionally retires
+//! rows the template removed and applies the template's changes to each class after copying it.
 //!
 //! **Anchors.** A row is copied only when every reference resolves: references to vocabulary are
 //! kept as they are; references to copied classes must point at a row that exists in the target
@@ -26,6 +32,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
+    fork::{
+        lineage::{self, Lineage},
+        upgrade::{self, Conflict, UpgradeOptions},
+    },
     registry::{ColumnKind, Fork, Plane, Registry, RowClass},
     rows::{Cell, Row},
 };
@@ -64,8 +74,15 @@ pub struct ClassCount {
     pub matched: u64,
     /// Rows skipped (unresolved anchor, or natural key already taken in the target).
     pub skipped: u64,
-    /// Derived rows removed because they no longer follow from the configuration.
+    /// Derived rows removed because they no longer follow from the configuration (an
+    /// upgrade: also copies removed because the template removed their source).
     pub removed: u64,
+    /// Copies an upgrade changed to follow the template.
+    pub updated: u64,
+    /// Rows with fields both the template and the tenant changed (left as the tenant has them).
+    pub conflicts: u64,
+    /// Source rows whose copy the tenant deleted, kept deleted (tombstones).
+    pub kept_deleted: u64,
 }
 
 /// A row that was not copied, and why.
@@ -85,6 +102,8 @@ pub trait Progress: Send {
     fn rows_copied(&mut self, phase: &str, count: &ClassCount);
     fn row_skipped(&mut self, phase: &str, skipped: &SkippedRow);
     fn phase_finished(&mut self, phase: &str);
+    /// An upgrade left a field (or a row) as the tenant has it because both sides changed it.
+    fn row_conflict(&mut self, _phase: &str, _conflict: &Conflict) {}
     /// Called after each phase and in the middle of phase 2; an error aborts the run (used by
     /// the test-only failpoint).
     fn checkpoint(&mut self, point: &str) -> anyhow::Result<()>;
@@ -95,6 +114,19 @@ pub trait Progress: Send {
 pub struct ForkOutcome {
     pub counts: Vec<ClassCount>,
     pub skipped: Vec<SkippedRow>,
+    /// An upgrade's conflicts.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// What a run does beyond copying missing rows.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Re-create copies the tenant deleted (otherwise their tombstones keep them deleted).
+    pub restore_deleted: bool,
+    /// The template version recorded in the lineage of the rows this run writes.
+    pub version: Option<i32>,
+    /// Set for an upgrade: apply the template's changes too.
+    pub upgrade: Option<UpgradeOptions>,
 }
 
 /// One fork, running inside a transaction (`db`).
@@ -112,6 +144,11 @@ pub struct Engine<'a, C: ConnectionTrait> {
     /// they plan from the target as it would be.
     planned: HashMap<String, Vec<Row>>,
     outcome: ForkOutcome,
+    options: RunOptions,
+    /// The lineage of the target's copies of the class being copied, by copy id.
+    lineage: HashMap<Uuid, Lineage>,
+    /// An upgrade's copies removed because the template removed their source, by table.
+    retired: HashMap<String, u64>,
 }
 
 /// The copied tables the derived phases (3–5) compute from.
@@ -146,6 +183,25 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             unforkable: HashMap::new(),
             planned: HashMap::new(),
             outcome: ForkOutcome::default(),
+            options: RunOptions::default(),
+            lineage: HashMap::new(),
+            retired: HashMap::new(),
+        }
+    }
+
+    /// Sets what the run does beyond copying missing rows.
+    pub fn with_options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    fn upgrade_scope(&self) -> upgrade::Scope<'a, C> {
+        upgrade::Scope {
+            db: self.db,
+            registry: self.registry,
+            source: self.source,
+            target: self.target,
+            version: self.options.version,
         }
     }
 
@@ -155,6 +211,19 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         progress.checkpoint("before_phase:1")?;
         for (phase, fork) in [(PHASES[0], Fork::Spine), (PHASES[1], Fork::TenantWide)] {
             progress.phase_started(phase);
+            if fork == Fork::Spine
+                && let Some(options) = self.options.upgrade.clone()
+            {
+                // Copies whose source the template removed go first, children before parents.
+                self.retired = upgrade::retire(
+                    &self.upgrade_scope(),
+                    &options,
+                    phase,
+                    progress,
+                    &mut self.outcome.conflicts,
+                )
+                .await?;
+            }
             let classes: Vec<RowClass> = self
                 .registry
                 .fork_order(fork)
@@ -258,6 +327,8 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             ..ClassCount::default()
         };
         self.present.entry(class.table.clone()).or_default();
+        self.lineage = lineage::load(self.db, self.target, &class.table).await?;
+        count.removed = self.retired.get(&class.table).copied().unwrap_or(0);
         // A first fork finds the class empty in the target: no batch can match an existing row,
         // so the per-batch lookup of existing ids is skipped.
         let fresh = !self.target_has_rows(class).await?;
@@ -294,6 +365,23 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                     break;
                 }
             }
+        }
+        if self.options.upgrade.is_some() {
+            let present = std::mem::take(&mut self.present);
+            let applied = upgrade::apply_class(
+                &self.upgrade_scope(),
+                class,
+                &present,
+                &self.unforkable,
+                &self.lineage,
+                &mut count,
+                phase,
+                progress,
+                &mut self.outcome,
+            )
+            .await;
+            self.present = present;
+            applied?;
         }
         progress.rows_copied(phase, &count);
         self.outcome.counts.push(count);
@@ -420,6 +508,10 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         phase: &str,
     ) -> anyhow::Result<()> {
         count.rows += rows.len() as u64;
+        let sources: HashMap<Uuid, Uuid> = rows
+            .iter()
+            .map(|r| (target_id(self.target, r.id()), r.id()))
+            .collect();
         let mut ready = Vec::with_capacity(rows.len());
         for row in &rows {
             match self.remap(class, row) {
@@ -444,10 +536,19 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             self.existing_ids(class, &ids).await?
         };
         count.matched += existing.len() as u64;
-        let to_insert: Vec<Row> = ready
+        // Copies that exist but have no lineage (made before lineage was kept) are adopted:
+        // their base is the source as it is now.
+        let adopted: Vec<lineage::Entry> = ready
+            .iter()
+            .filter(|r| existing.contains(&r.id()) && !self.lineage.contains_key(&r.id()))
+            .map(|r| self.lineage_entry(class, r, &sources))
+            .collect();
+        let restore = self.options.restore_deleted;
+        let (to_insert, tombstoned): (Vec<Row>, Vec<Row>) = ready
             .into_iter()
             .filter(|r| !existing.contains(&r.id()))
-            .collect();
+            .partition(|r| restore || !self.lineage.contains_key(&r.id()));
+        count.kept_deleted += tombstoned.len() as u64;
         let present = self.present.entry(class.table.clone()).or_default();
         present.extend(existing.iter().copied());
         if self.dry_run {
@@ -467,6 +568,13 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             count.created += inserted;
             let present = self.present.entry(class.table.clone()).or_default();
             present.extend(to_insert.iter().map(Row::id));
+            let mut entries = adopted;
+            entries.extend(
+                to_insert
+                    .iter()
+                    .map(|r| self.lineage_entry(class, r, &sources)),
+            );
+            self.store_lineage(class, &entries).await?;
             return Ok(());
         }
         // Some rows clashed with a row the tenant made itself under the same natural key.
@@ -491,10 +599,62 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 count.skipped += 1;
             }
         }
+        let mut entries = adopted;
+        entries.extend(
+            to_insert
+                .iter()
+                .filter(|r| now_present.contains(&r.id()))
+                .map(|r| self.lineage_entry(class, r, &sources)),
+        );
+        self.store_lineage(class, &entries).await?;
         self.present
             .entry(class.table.clone())
             .or_default()
             .extend(now_present);
+        Ok(())
+    }
+
+    /// The lineage of the copy `mapped` (a remapped row of `sources`).
+    fn lineage_entry(
+        &self,
+        class: &RowClass,
+        mapped: &Row,
+        sources: &HashMap<Uuid, Uuid>,
+    ) -> lineage::Entry {
+        lineage::Entry {
+            id: mapped.id(),
+            source_id: sources.get(&mapped.id()).copied().unwrap_or_default(),
+            base: lineage::content(class, mapped),
+        }
+    }
+
+    async fn store_lineage(
+        &mut self,
+        class: &RowClass,
+        entries: &[lineage::Entry],
+    ) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        lineage::store(
+            self.db,
+            self.target,
+            self.source,
+            &class.table,
+            entries,
+            self.options.version,
+        )
+        .await?;
+        for entry in entries {
+            self.lineage.insert(
+                entry.id,
+                Lineage {
+                    id: entry.id,
+                    source_id: entry.source_id,
+                    base: entry.base.clone(),
+                },
+            );
+        }
         Ok(())
     }
 

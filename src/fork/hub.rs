@@ -35,6 +35,8 @@ pub enum EventKind {
     PhaseStarted,
     RowsCopied,
     RowSkipped,
+    /// An upgrade left a change of the template unapplied: the tenant changed the same thing.
+    RowConflict,
     PhaseFinished,
     RollingBack,
     RunFinished,
@@ -50,6 +52,7 @@ impl EventKind {
             EventKind::PhaseStarted => "PHASE_STARTED",
             EventKind::RowsCopied => "ROWS_COPIED",
             EventKind::RowSkipped => "ROW_SKIPPED",
+            EventKind::RowConflict => "ROW_CONFLICT",
             EventKind::PhaseFinished => "PHASE_FINISHED",
             EventKind::RollingBack => "ROLLING_BACK",
             EventKind::RunFinished => "RUN_FINISHED",

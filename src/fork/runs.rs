@@ -19,8 +19,10 @@ use uuid::Uuid;
 use crate::{
     error::{AppError, AppResult},
     fork::{
-        engine::{ClassCount, Engine, ForkOutcome, Progress, SkippedRow},
+        engine::{ClassCount, Engine, ForkOutcome, Progress, RunOptions, SkippedRow},
         hub::{EventKind, ForkEvent},
+        upgrade::{Conflict, UpgradeOptions},
+        versions,
     },
     state::AppState,
 };
@@ -47,6 +49,14 @@ pub struct ForkRequest {
     pub actor: String,
 }
 
+/// The kinds of run (`ForkRun.kind`).
+pub mod kind {
+    /// A fork: copies what is missing.
+    pub const FORK: &str = "FORK";
+    /// An upgrade: a fork that also applies the template's changes (see [`crate::fork::upgrade`]).
+    pub const UPGRADE: &str = "UPGRADE";
+}
+
 /// The checked request.
 #[derive(Clone, Debug)]
 pub struct ForkPlanInput {
@@ -54,6 +64,26 @@ pub struct ForkPlanInput {
     pub source: entity::tenants::Model,
     pub dry_run: bool,
     pub actor: String,
+    /// Re-create copies the tenant deleted (their tombstones keep them deleted otherwise).
+    pub restore_deleted: bool,
+    /// Set for an upgrade ([`kind::UPGRADE`]).
+    pub upgrade: Option<UpgradeOptions>,
+}
+
+impl ForkPlanInput {
+    /// [`kind::FORK`] or [`kind::UPGRADE`].
+    pub fn kind(&self) -> &'static str {
+        if self.upgrade.is_some() {
+            kind::UPGRADE
+        } else {
+            kind::FORK
+        }
+    }
+
+    /// True when the source is the template (its versions apply).
+    pub fn from_template(&self) -> bool {
+        self.source.kind == "TEMPLATE"
+    }
 }
 
 async fn tenant_by_key(
@@ -118,19 +148,129 @@ pub async fn check(db: &DatabaseConnection, request: ForkRequest) -> AppResult<F
         source,
         dry_run: request.dry_run,
         actor: request.actor,
+        restore_deleted: false,
+        upgrade: None,
+    })
+}
+
+/// The template version a run leaves the target at: an upgrade brings it to the template's
+/// latest; a fork keeps the version the target has, or gives a first fork the latest.
+async fn version_after(
+    db: &impl ConnectionTrait,
+    input: &ForkPlanInput,
+) -> anyhow::Result<Option<i32>> {
+    if !input.from_template() {
+        return Ok(None);
+    }
+    let latest = versions::latest(db, input.source.id).await?;
+    if input.upgrade.is_some() {
+        return Ok(Some(latest));
+    }
+    Ok(Some(
+        versions::of_tenant(db, input.target.id)
+            .await?
+            .unwrap_or(latest),
+    ))
+}
+
+/// Records a version of the template when it changed since its latest one (edits made by
+/// other means than sheets and the API), so the run's lineage names the right version.
+async fn catch_up_versions(state: &AppState, input: &ForkPlanInput) -> anyhow::Result<()> {
+    if input.from_template() {
+        versions::record_now(
+            &state.db,
+            &state.registry,
+            input.source.id,
+            versions::origin::DETECTED,
+            &input.actor,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The engine of `input`'s run over `db`.
+fn engine<'a, C: ConnectionTrait>(
+    db: &'a C,
+    state: &'a AppState,
+    input: &ForkPlanInput,
+    dry_run: bool,
+    version: Option<i32>,
+) -> Engine<'a, C> {
+    Engine::new(
+        db,
+        &state.registry,
+        input.source.id,
+        input.target.id,
+        dry_run,
+    )
+    .with_options(RunOptions {
+        restore_deleted: input.restore_deleted,
+        version,
+        upgrade: input.upgrade.clone(),
     })
 }
 
 /// Runs a dry run to completion inside a transaction that is rolled back: nothing is written.
+///
+/// A fork's plan runs the engine in its dry-run mode. An upgrade's plan runs the upgrade itself
+/// under the target's lock (the advisory lock on PostgreSQL, the write lock on SQLite) in a
+/// transaction that is then rolled back: its counts and conflicts are exactly a real run's.
 pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutcome> {
-    let tx = state.db.begin().await?;
     let mut sink = Silent;
-    let outcome = Engine::new(&tx, &state.registry, input.source.id, input.target.id, true)
-        .run(&mut sink)
+    if input.upgrade.is_none() {
+        let tx = state.db.begin().await?;
+        let version = version_after(&tx, input)
+            .await
+            .map_err(AppError::Internal)?;
+        let outcome = engine(&tx, state, input, true, version)
+            .run(&mut sink)
+            .await
+            .map_err(AppError::Internal)?;
+        tx.rollback().await?;
+        return Ok(outcome);
+    }
+    catch_up_versions(state, input)
         .await
         .map_err(AppError::Internal)?;
+    let lock = state.hub.target_lock(input.target.id);
+    let _guard = lock.lock().await;
+    let tx = begin_locked(state, input.target.id).await?;
+    let version = version_after(&tx, input)
+        .await
+        .map_err(AppError::Internal)?;
+    let outcome = engine(&tx, state, input, false, version)
+        .run(&mut sink)
+        .await
+        .map_err(AppError::Internal);
     tx.rollback().await?;
-    Ok(outcome)
+    outcome
+}
+
+/// The fork transaction: on PostgreSQL its first statement takes the target's advisory lock; on
+/// SQLite it is `BEGIN IMMEDIATE` (the database's write lock).
+async fn begin_locked(
+    state: &AppState,
+    target: Uuid,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    let postgres = state.db.get_database_backend() == DbBackend::Postgres;
+    let tx = state
+        .db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: (!postgres)
+                .then_some(sea_orm::SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    if postgres {
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [advisory_key(target).into()],
+        ))
+        .await?;
+    }
+    Ok(tx)
 }
 
 struct Silent;
@@ -162,6 +302,9 @@ pub async fn start(
         skipped: Set(serde_json::json!([])),
         error: Set(None),
         failed_phase: Set(None),
+        kind: Set(input.kind().into()),
+        template_version: Set(None),
+        conflicts: Set(None),
         actor: Set(input.actor.clone()),
         owner: Set(Some(state.replica_id.clone())),
         started_at: Set(None),
@@ -308,6 +451,15 @@ impl Progress for RunProgress {
             detail,
         );
     }
+    fn row_conflict(&mut self, _phase: &str, conflict: &Conflict) {
+        let detail = serde_json::to_value(conflict).unwrap_or_default();
+        self.emit(
+            EventKind::RowConflict,
+            Some(&conflict.class_name),
+            None,
+            detail,
+        );
+    }
     fn phase_finished(&mut self, phase: &str) {
         if let Some(started) = self.phase_started.take() {
             self.state.metrics.fork_phase(phase, started.elapsed());
@@ -405,7 +557,11 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
         EventKind::RunStarted,
         None,
         None,
-        serde_json::json!({"target": input.target.slug, "source": input.source.slug}),
+        serde_json::json!({
+            "target": input.target.slug,
+            "source": input.source.slug,
+            "kind": input.kind(),
+        }),
     );
     if postgres {
         progress.flush().await;
@@ -446,7 +602,7 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
     }
     let finished = chrono::Utc::now();
     match result {
-        Ok(outcome) => {
+        Ok((outcome, version)) => {
             progress.phase = None;
             progress.emit(
                 EventKind::RunFinished,
@@ -469,6 +625,11 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
                     fork_runs::Column::Skipped,
                     Expr::value(serde_json::to_value(&outcome.skipped).unwrap_or_default()),
                 )
+                .col_expr(
+                    fork_runs::Column::Conflicts,
+                    Expr::value(serde_json::to_value(&outcome.conflicts).unwrap_or_default()),
+                )
+                .col_expr(fork_runs::Column::TemplateVersion, Expr::value(version))
                 .col_expr(fork_runs::Column::FinishedAt, Expr::value(finished))
                 .col_expr(fork_runs::Column::UpdatedAt, Expr::value(finished))
                 .filter(fork_runs::Column::Id.eq(run_id))
@@ -582,31 +743,12 @@ async fn run_in_transaction(
     input: &ForkPlanInput,
     progress: &mut RunProgress,
     postgres: bool,
-) -> anyhow::Result<ForkOutcome> {
-    let tx = state
-        .db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: (!postgres)
-                .then_some(sea_orm::SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
-    if postgres {
-        tx.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [advisory_key(input.target.id).into()],
-        ))
-        .await?;
-    }
+) -> anyhow::Result<(ForkOutcome, Option<i32>)> {
+    catch_up_versions(state, input).await?;
+    let tx = begin_locked(state, input.target.id).await?;
+    let version = version_after(&tx, input).await?;
     let result = {
-        let engine = Engine::new(
-            &tx,
-            &state.registry,
-            input.source.id,
-            input.target.id,
-            false,
-        );
+        let engine = engine(&tx, state, input, false, version);
         let mut relay = Relay {
             inner: progress,
             postgres,
@@ -623,7 +765,7 @@ async fn run_in_transaction(
     match result {
         Ok(outcome) => {
             tx.commit().await?;
-            Ok(outcome)
+            Ok((outcome, version))
         }
         Err(err) => {
             progress.emit(
@@ -659,6 +801,10 @@ impl Progress for Relay<'_> {
     }
     fn row_skipped(&mut self, phase: &str, skipped: &SkippedRow) {
         self.inner.row_skipped(phase, skipped);
+        self.pending_flush = self.postgres;
+    }
+    fn row_conflict(&mut self, phase: &str, conflict: &Conflict) {
+        self.inner.row_conflict(phase, conflict);
         self.pending_flush = self.postgres;
     }
     fn phase_finished(&mut self, phase: &str) {

@@ -80,8 +80,11 @@ fn singular_field(class: &RowClass) -> String {
 /// JSON columns whose content has a fixed shape: the generic surface leaves them out, and
 /// `operations.rs` gives the object a typed field of the same name instead
 /// (`ForkRun.counts: [ForkClassCount!]!`, `ForkRun.skipped: [ForkSkippedRow!]!`).
-pub const TYPED_JSON_COLUMNS: &[(&str, &str)] =
-    &[("fork_runs", "counts"), ("fork_runs", "skipped")];
+pub const TYPED_JSON_COLUMNS: &[(&str, &str)] = &[
+    ("fork_runs", "counts"),
+    ("fork_runs", "skipped"),
+    ("fork_runs", "conflicts"),
+];
 
 /// What a column looks like in GraphQL.
 #[derive(Clone)]
@@ -736,6 +739,7 @@ fn build_class(
                     let req = request(&ctx)?;
                     let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
                     let row = access::create(&state.scoped_db, req, &class, values).await?;
+                    super::upgrades::note_template_edit(state, req, &class).await;
                     Ok(Some(FieldValue::owned_any(row)))
                 })
             },
@@ -759,6 +763,7 @@ fn build_class(
                     let id = ids::expect(ctx.args.try_get("id")?.string()?, class.name, "id")?;
                     let values = input_values(&shapes, ctx.args.try_get("input")?.object()?)?;
                     let row = access::update(&state.scoped_db, req, &class, id, values).await?;
+                    super::upgrades::note_template_edit(state, req, &class).await;
                     Ok(Some(FieldValue::owned_any(row)))
                 })
             },
@@ -783,6 +788,7 @@ fn build_class(
                     let global = ctx.args.try_get("id")?.string()?.to_string();
                     let id = ids::expect(&global, class.name, "id")?;
                     access::delete(&state.scoped_db, req, &class, id).await?;
+                    super::upgrades::note_template_edit(state, req, &class).await;
                     Ok(Some(Value::from(global)))
                 })
             },

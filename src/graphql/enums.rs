@@ -7,7 +7,10 @@
 
 use async_graphql::dynamic::Enum;
 
-use crate::fork::{engine::PHASES, runs::status};
+use crate::fork::{
+    engine::PHASES,
+    runs::{kind, status},
+};
 
 /// One enum: its GraphQL name, description and members (stored as they are named).
 pub struct EnumDef {
@@ -71,16 +74,26 @@ pub const FORK_PHASE: EnumDef = EnumDef {
     members: &PHASES,
 };
 
+/// Whether a run forks or upgrades.
+pub const FORK_RUN_KIND: EnumDef = EnumDef {
+    name: "ForkRunKind",
+    description: "FORK (copies what the tenant is missing) or UPGRADE (also applies the \
+                  template's changes the tenant did not override).",
+    members: &[kind::FORK, kind::UPGRADE],
+};
+
 /// What a fork event reports.
 pub const FORK_EVENT_KIND: EnumDef = EnumDef {
     name: "ForkEventKind",
-    description: "What a fork event reports. A run ends with RUN_FINISHED, RUN_ROLLED_BACK (after \
+    description: "What a fork event reports (ROW_CONFLICT: an upgrade kept a tenant's change \
+                  over the template's). A run ends with RUN_FINISHED, RUN_ROLLED_BACK (after \
                   ROLLING_BACK) or RUN_FAILED (its process died; written by the sweep).",
     members: &[
         "RUN_STARTED",
         "PHASE_STARTED",
         "ROWS_COPIED",
         "ROW_SKIPPED",
+        "ROW_CONFLICT",
         "PHASE_FINISHED",
         "ROLLING_BACK",
         "RUN_FINISHED",
@@ -113,6 +126,7 @@ pub const ALL: &[&EnumDef] = &[
     &TENANT_KIND,
     &FORK_RUN_STATUS,
     &FORK_PHASE,
+    &FORK_RUN_KIND,
     &FORK_EVENT_KIND,
     &AUDIT_OUTCOME,
     &ACCESS_GRANT_KIND,
@@ -127,6 +141,7 @@ pub const ENUM_COLUMNS: &[(&str, &str, &EnumDef)] = &[
     ("fork_runs", "status", &FORK_RUN_STATUS),
     ("fork_runs", "phase", &FORK_PHASE),
     ("fork_runs", "failed_phase", &FORK_PHASE),
+    ("fork_runs", "kind", &FORK_RUN_KIND),
     ("fork_events", "kind", &FORK_EVENT_KIND),
     ("fork_events", "phase", &FORK_PHASE),
     ("audit_entries", "outcome", &AUDIT_OUTCOME),

@@ -166,6 +166,7 @@ pub fn build() -> Operations {
     super::tenancy::build(&mut ops);
     super::sheets::build(&mut ops);
     super::users::build(&mut ops);
+    super::upgrades::build(&mut ops);
     ops
 }
 
@@ -720,8 +721,13 @@ fn run_result_objects(ops: &mut Operations) {
                 "phase" => item[name]
                     .as_str()
                     .map(|p| Value::Enum(async_graphql::Name::new(p))),
-                "className" | "column" | "reason" => item[name].as_str().map(Value::from),
-                "sourceId" => item["sourceId"].as_str().map(|id| {
+                "className" | "column" | "reason" | "field" => item[name].as_str().map(Value::from),
+                // Upgrades' counts; runs recorded before they existed read 0.
+                "updated" | "conflicts" | "keptDeleted" => {
+                    Some(Value::from(item[name].as_i64().unwrap_or(0)))
+                }
+                "base" | "template" | "tenant" => Value::from_json(item[name].clone()).ok(),
+                "sourceId" | "rowId" => item[name].as_str().map(|id| {
                     match (item["className"].as_str(), uuid::Uuid::parse_str(id)) {
                         (Some(class), Ok(uuid)) => Value::from(ids::encode(class, uuid)),
                         _ => Value::from(id),
@@ -744,7 +750,22 @@ fn run_result_objects(ops: &mut Operations) {
             .field(count("created", TypeRef::named_nn(TypeRef::INT)).description("Rows created in the target (a dry run: that would be)."))
             .field(count("matched", TypeRef::named_nn(TypeRef::INT)).description("Rows the target already had, left as they are."))
             .field(count("skipped", TypeRef::named_nn(TypeRef::INT)).description("Rows not copied: an unresolved reference, or a natural key the target already uses."))
-            .field(count("removed", TypeRef::named_nn(TypeRef::INT)).description("Derived rows removed because they no longer follow from the configuration.")),
+            .field(count("removed", TypeRef::named_nn(TypeRef::INT)).description("Derived rows removed because they no longer follow from the configuration; an upgrade: also copies removed because the template removed their source."))
+            .field(count("updated", TypeRef::named_nn(TypeRef::INT)).description("Copies an upgrade changed to follow the template."))
+            .field(count("conflicts", TypeRef::named_nn(TypeRef::INT)).description("Rows with a field both the template and the tenant changed (an upgrade keeps the tenant's)."))
+            .field(count("keptDeleted", TypeRef::named_nn(TypeRef::INT)).description("Source rows whose copy the tenant deleted, kept deleted (not restored).")),
+    );
+    ops.objects.push(
+        Object::new("ForkConflict")
+            .description("A change of the template an upgrade did not apply because the tenant changed the same thing.")
+            .field(count("className", TypeRef::named_nn(TypeRef::STRING)))
+            .field(count("rowId", TypeRef::named_nn(TypeRef::ID)).description("The tenant's copy (global id)."))
+            .field(count("sourceId", TypeRef::named_nn(TypeRef::ID)).description("The template row (global id)."))
+            .field(count("field", TypeRef::named(TypeRef::STRING)).description("The column both sides changed; null for a whole row (a removal not applied)."))
+            .field(count("base", TypeRef::named("JSON")))
+            .field(count("template", TypeRef::named("JSON")))
+            .field(count("tenant", TypeRef::named("JSON")))
+            .field(count("reason", TypeRef::named_nn(TypeRef::STRING))),
     );
     ops.objects.push(
         Object::new("ForkSkippedRow")
@@ -773,6 +794,12 @@ fn run_result_objects(ops: &mut Operations) {
             "ForkSkippedRow",
             "skipped",
             "The rows it did not copy.",
+        ),
+        (
+            "conflicts",
+            "ForkConflict",
+            "conflicts",
+            "An upgrade's conflicts: changes of the template it left unapplied.",
         ),
     ] {
         ops.object_fields.push((
@@ -814,8 +841,13 @@ fn forks(ops: &mut Operations) {
                 InputValue::new("source", TypeRef::named(TypeRef::STRING))
                     .description("Source tenant: slug or id; the template when omitted."),
             )
+            .field(InputValue::new("dryRun", TypeRef::named(TypeRef::BOOLEAN)).default_value(false))
             .field(
-                InputValue::new("dryRun", TypeRef::named(TypeRef::BOOLEAN)).default_value(false),
+                InputValue::new("restoreDeleted", TypeRef::named(TypeRef::BOOLEAN))
+                    .default_value(false)
+                    .description(
+                        "Re-create copies the tenant deleted (otherwise they stay deleted).",
+                    ),
             ),
     );
     ops.mutation_fields.push(
@@ -835,11 +867,12 @@ fn forks(ops: &mut Operations) {
                     _ => s,
                 });
                 let dry_run = input.get("dryRun").and_then(|v| v.boolean().ok()).unwrap_or(false);
-                let checked = runs::check(
+                let mut checked = runs::check(
                     &state.db,
                     runs::ForkRequest { target, source, dry_run, actor: req.principal.subject.clone() },
                 )
                 .await?;
+                checked.restore_deleted = input.get("restoreDeleted").and_then(|v| v.boolean().ok()).unwrap_or(false);
                 let class = state
                     .registry
                     .by_table("fork_runs")

@@ -161,7 +161,7 @@ crate::both! {
         assert_eq!(planned_derived, derived(&run), "plan {plan}\nrun {run}");
     }
 
-    async fn a_second_fork_converges_and_keeps_tenant_edits(app) {
+    async fn a_second_fork_converges_keeps_tenant_edits_and_deletions(app) {
         let (_, _, _) = fixture::seeded_template(&app.state, 2).await;
         let tenant = uuid_of(&app.ready_tenant("acme").await);
         let first = counts(&app, tenant).await;
@@ -182,7 +182,16 @@ crate::both! {
         assert_eq!(app.fork("acme").await["status"], "FINISHED");
         let data = app.ok(&admin, Some("acme"), "query($id: ID!) { application(id: $id) { name } reportTemplate(id: $r) { id } }".replace("$id: ID!)", "$id: ID!, $r: ID!)").as_str(), json!({ "id": app_id, "r": report })).await;
         assert_eq!(data["application"]["name"], "Ours now", "the tenant's edit is kept");
-        assert_eq!(data["reportTemplate"]["id"], report.as_str(), "the deleted row is back");
+        assert_eq!(data["reportTemplate"], Value::Null, "the deleted row stays deleted (its tombstone)");
+        let mut expected = first.clone();
+        *expected.get_mut("report_templates").expect("reports") -= 1;
+        assert_eq!(expected, counts(&app, tenant).await);
+        // Unless the run is asked to restore it.
+        let restore = app.ok(&admin, None, "mutation { forkTenant(input: { target: \"acme\", restoreDeleted: true }) { id } }", json!({})).await;
+        let run = app.wait_run(restore["forkTenant"]["id"].as_str().expect("run")).await;
+        assert_eq!(run["status"], "FINISHED", "{run}");
+        let data = app.ok(&admin, Some("acme"), "query($r: ID!) { reportTemplate(id: $r) { id } }", json!({ "r": report })).await;
+        assert_eq!(data["reportTemplate"]["id"], report.as_str(), "restoreDeleted brings it back");
         assert_eq!(first, counts(&app, tenant).await);
     }
 

@@ -25,4 +25,5 @@ mod telemetry;
 mod tenancy;
 mod tenant_admin;
 mod tools;
+mod upgrade;
 mod ws;
