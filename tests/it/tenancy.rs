@@ -40,7 +40,7 @@ pub(crate) async fn upload(
         bytes,
     );
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let response = app
+    let sent = app
         .http
         .post(app.url("/graphql"))
         .bearer_auth(token)
@@ -51,8 +51,13 @@ pub(crate) async fn upload(
         )
         .body(body)
         .send()
-        .await
-        .expect("upload");
+        .await;
+    // A body over the limit may be refused while it is still being sent: the connection then
+    // closes under the client. That is a refusal too (status 0, the client's error as the body).
+    let response = match sent {
+        Ok(response) => response,
+        Err(err) => return (0, Value::String(err.to_string())),
+    };
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
     (
