@@ -5,3 +5,4 @@ pub mod hub;
 pub mod listener;
 pub mod progress;
 pub mod runs;
+pub mod runtime;
