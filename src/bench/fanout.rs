@@ -427,7 +427,7 @@ fn print(base: &Config, m: &FanoutMeasurement) {
     );
     println!(
         "{:>11} {:>10} {:>10.2} {:>10.2} {:>10.2} {:>11.1} {:>10.1} {:>7.2}× {:>9.1} {:>9.1} {:>9.1} {:>13}",
-        format!("{}/{}", m.complete, m.subscribers - m.slow),
+        format!("{}/{}", m.complete, m.subscribers),
         m.deliveries,
         m.lag_p50_ms,
         m.lag_p99_ms,
