@@ -543,11 +543,18 @@ pub enum BenchCommand {
     /// the server's memory.
     Fanout {
         /// WebSocket subscribers.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 2000)]
         subscribers: usize,
         /// Template size in rows.
         #[arg(long, default_value_t = 1000)]
         rows: usize,
+        /// Server processes: 2 runs the fork on one and connects every subscriber to the other
+        /// (PostgreSQL).
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
+        /// Percentage of subscribers that read slowly (their lag is reported apart).
+        #[arg(long, default_value_t = 0)]
+        slow_percent: usize,
         #[command(flatten)]
         database: DatabaseSettings,
     },
@@ -563,7 +570,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// WebSocket subscribers for `fanout`.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 2000)]
         subscribers: usize,
         #[command(flatten)]
         database: DatabaseSettings,
@@ -885,11 +892,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
-            what: BenchCommand::Fanout {
-                subscribers, rows, ..
-            },
+            what:
+                BenchCommand::Fanout {
+                    subscribers,
+                    rows,
+                    replicas,
+                    slow_percent,
+                    ..
+                },
         } => {
-            crate::bench::fanout::run(&config, subscribers, rows).await?;
+            let options = crate::bench::fanout::FanoutOptions {
+                subscribers,
+                rows,
+                replicas,
+                slow_percent,
+            };
+            crate::bench::fanout::run(&config, &options).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

@@ -7,5 +7,6 @@ pub mod lineage;
 pub mod listener;
 pub mod progress;
 pub mod runs;
+pub mod runtime;
 pub mod upgrade;
 pub mod versions;

@@ -30,6 +30,8 @@ pub struct AppState {
     pub registry: Registry,
     pub verifier: Verifier,
     pub hub: ProgressHub,
+    /// The runtime and pool forks run on, apart from request and delivery work.
+    pub forks: crate::fork::runtime::ForkRuntime,
     /// This process's name in fork run records (`owner`), for leases across replicas.
     pub replica_id: String,
     /// Flips to `true` when the server begins shutting down.
@@ -63,6 +65,7 @@ impl AppState {
             registry,
             verifier,
             hub: ProgressHub::default(),
+            forks: Default::default(),
             replica_id,
             shutdown,
             metrics,

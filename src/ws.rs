@@ -4,9 +4,15 @@
 //! `graphql-transport-ws` rules: no `connection_init` within the init timeout → close 4408;
 //! a refused token or tenant → 4403; `subscribe` before the ack → 4401; a second init → 4429;
 //! a duplicate subscription id → 4409; an unparsable or unknown message → 4400. Forklift adds:
-//! the token expired → 4403; a subscriber [`OUTGOING_MESSAGES`] events behind →
-//! [`SLOW_CONSUMER_CLOSE`] (4029; resume with `forkProgress(runId, after:)`). On shutdown every
+//! the token expired → 4403; a subscriber whose [`OUTGOING_MESSAGES`] queue stayed full for
+//! [`SLOW_CONSUMER_GRACE`] → [`SLOW_CONSUMER_CLOSE`] (4029; resume with
+//! `forkProgress(runId, after:)`). On shutdown every
 //! socket is closed with 1001 so clients reconnect elsewhere.
+//!
+//! Subscriptions that ask for the same thing share one execution whose responses are serialised
+//! once ([`shared`]): a thousand dashboards on one fork cost one encoding per event.
+
+pub mod shared;
 
 use std::{
     collections::HashMap,
@@ -134,10 +140,16 @@ fn inputs_from_payload(payload: &Value, host: Option<String>) -> RequestInputs {
 type Subscriptions = Arc<Mutex<HashMap<String, AbortHandle>>>;
 
 /// Messages a socket may have waiting to be written. A subscription event that finds the queue
-/// full means the client reads slower than events come: the socket is closed with
-/// [`SLOW_CONSUMER_CLOSE`] rather than buffering without bound or holding anyone back; the
-/// client reconnects and resumes with `forkProgress(runId, after: <last seq>)`.
+/// full waits for room at most [`SLOW_CONSUMER_GRACE`]: a socket that took nothing for that
+/// long is a client reading slower than events come, and it is closed with
+/// [`SLOW_CONSUMER_CLOSE`] rather than buffering without bound or holding anyone back (every
+/// subscriber waits alone; the shared execution never waits for it). The client reconnects and
+/// resumes with `forkProgress(runId, after: <last seq>)`.
 pub const OUTGOING_MESSAGES: usize = 256;
+
+/// How long a live event waits for room in a full queue before the socket is closed as slow.
+/// A burst larger than the queue is not slowness; a socket that drains nothing for this long is.
+pub const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(1);
 
 /// The close code for a subscriber that fell [`OUTGOING_MESSAGES`] behind.
 pub const SLOW_CONSUMER_CLOSE: u16 = 4029;
@@ -146,22 +158,28 @@ pub const SLOW_CONSUMER_CLOSE: u16 = 4029;
 struct Outbox {
     out: mpsc::Sender<Message>,
     urgent: mpsc::Sender<Message>,
+    /// [`SLOW_CONSUMER_GRACE`] (shorter in unit tests).
+    grace: Duration,
 }
 
 impl Outbox {
-    /// Queues a subscription event without waiting; false when the operation should stop (the
-    /// socket is gone, or the client is too slow and the socket is being closed).
-    fn push_event(&self, message: Message) -> bool {
-        match self.out.try_send(message) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+    /// Queues a live subscription event; false when the operation should stop (the socket is
+    /// gone, or the queue stayed full for the grace and the socket is being closed as slow).
+    async fn push_event(&self, message: Message) -> bool {
+        let message = match self.out.try_send(message) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(message)) => message,
+        };
+        match tokio::time::timeout(self.grace, self.out.send(message)).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
                 let _ = self.urgent.try_send(close(
                     SLOW_CONSUMER_CLOSE,
                     "Subscriber too slow: reconnect and resume with `after`",
                 ));
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 }
@@ -361,6 +379,7 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                     Outbox {
                         out: out.clone(),
                         urgent: urgent.clone(),
+                        grace: SLOW_CONSUMER_GRACE,
                     },
                     subscriptions.clone(),
                 );
@@ -511,6 +530,20 @@ async fn operate(
         }
         return;
     }
+    if let Some(key) = shared::key(&request, &inspection, &ctx) {
+        shared::subscribe(
+            server,
+            protocol,
+            id,
+            key,
+            request,
+            ctx,
+            outbox,
+            inspection.label(),
+        )
+        .await;
+        return;
+    }
     let started = std::time::Instant::now();
     let loader = async_graphql::dataloader::DataLoader::new(
         crate::graphql::loaders::RowsLoader {
@@ -565,7 +598,7 @@ async fn operate(
             payload: &response,
         })
         .unwrap_or_default();
-        if !outbox.push_event(Message::Text(message.into())) {
+        if !outbox.push_event(Message::Text(message.into())).await {
             return;
         }
     }
@@ -640,16 +673,21 @@ impl Drop for ActiveSubscription {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_slow_subscriber_is_closed_not_buffered() {
+    #[tokio::test]
+    async fn a_slow_subscriber_is_closed_not_buffered() {
         let (out, mut queued) = mpsc::channel::<Message>(OUTGOING_MESSAGES);
         let (urgent, mut closing) = mpsc::channel::<Message>(1);
-        let outbox = Outbox { out, urgent };
+        let outbox = Outbox {
+            out,
+            urgent,
+            grace: Duration::from_millis(20),
+        };
         for _ in 0..OUTGOING_MESSAGES {
-            assert!(outbox.push_event(text(json!({"type": "next"}))));
+            assert!(outbox.push_event(text(json!({"type": "next"}))).await);
         }
-        // One more than the queue holds: refused, and the close jumps the queue.
-        assert!(!outbox.push_event(text(json!({"type": "next"}))));
+        // One more than the queue holds, and nobody drains it: refused after the grace, and
+        // the close jumps the queue.
+        assert!(!outbox.push_event(text(json!({"type": "next"}))).await);
         match closing.try_recv() {
             Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, SLOW_CONSUMER_CLOSE),
             other => panic!("expected a close frame, got {other:?}"),
@@ -660,5 +698,32 @@ mod tests {
             kept += 1;
         }
         assert_eq!(kept, OUTGOING_MESSAGES);
+    }
+
+    #[tokio::test]
+    async fn a_burst_larger_than_the_queue_is_not_slowness() {
+        let (out, mut queued) = mpsc::channel::<Message>(4);
+        let (urgent, mut closing) = mpsc::channel::<Message>(1);
+        let outbox = Outbox {
+            out,
+            urgent,
+            grace: Duration::from_secs(5),
+        };
+        let reader = tokio::spawn(async move {
+            let mut read = 0;
+            while queued.recv().await.is_some() {
+                read += 1;
+            }
+            read
+        });
+        for _ in 0..100 {
+            assert!(outbox.push_event(text(json!({"type": "next"}))).await);
+        }
+        drop(outbox);
+        assert_eq!(reader.await.expect("reader"), 100);
+        assert!(
+            closing.try_recv().is_err(),
+            "no close for a reader that keeps up"
+        );
     }
 }

@@ -36,7 +36,16 @@ pub async fn run(base: &Config, plan: &Plan) -> anyhow::Result<()> {
     let report = nested_query::run(base, &plan.concurrency, plan.seconds).await?;
     let queries = &report.levels;
     println!();
-    let fan = fanout::run(base, plan.subscribers, plan.fanout_rows).await?;
+    let fan = fanout::run(
+        base,
+        &fanout::FanoutOptions {
+            subscribers: plan.subscribers,
+            rows: plan.fanout_rows,
+            replicas: 1,
+            slow_percent: 0,
+        },
+    )
+    .await?;
     println!();
     println!(
         "summary on {} ({}, {} build)",

@@ -7,6 +7,12 @@
 //! every event after that is delivered live to all of them at once. The delivery lag of an
 //! event is the time it is received here minus its `at` (both read from this machine's clock),
 //! over every (subscriber, event) pair after the hold.
+//!
+//! With `--replicas 2` (PostgreSQL) two server processes share the database: the fork runs on
+//! the first and every subscriber is connected to the second, which follows the run through the
+//! stored events and `LISTEN/NOTIFY`. With `--slow-percent N`, N % of the subscribers read
+//! slowly (a 4 KiB receive buffer, [`SLOW_READ`] between messages); the lag figures are the
+//! other subscribers', and the server's slow-consumer closes (4029) are counted.
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,12 +25,35 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::H
 use super::{
     BenchServer, Memory, Scratch, admin_token, backend_name, percentile, synthetic_template,
 };
-use crate::{bootstrap, config::Config};
+use crate::{bootstrap, config::Config, ws::SLOW_CONSUMER_CLOSE};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct FanoutOptions {
+    /// WebSocket subscribers.
+    pub subscribers: usize,
+    /// Template size in rows.
+    pub rows: usize,
+    /// Server processes: 1, or 2 (PostgreSQL: the fork on one, the subscribers on the other).
+    pub replicas: usize,
+    /// Percentage of subscribers that read slowly.
+    pub slow_percent: usize,
+}
+
+/// How long a slow subscriber waits between the messages it reads.
+pub const SLOW_READ: Duration = Duration::from_millis(50);
 
 /// What one fan-out run measured.
 #[derive(Clone, Debug)]
 pub struct FanoutMeasurement {
     pub subscribers: usize,
+    /// Server processes (the subscribers on the last one).
+    pub replicas: usize,
+    /// Subscribers that read slowly, and how many of them the server closed as slow (4029).
+    pub slow: usize,
+    pub slow_disconnects: usize,
+    /// Subscribers closed as slow among the others (should be none).
+    pub other_disconnects: usize,
     /// Events in the run (the last subscriber's count).
     pub events: usize,
     /// Subscribers that received every event in order, ending with `RUN_FINISHED`.
@@ -38,10 +67,27 @@ pub struct FanoutMeasurement {
     /// with nobody watching (another server process, another target), in milliseconds.
     pub watched_ms: f64,
     pub unwatched_ms: f64,
-    /// The server before any subscriber, with every subscriber attached, and its peak.
+    /// The subscribers' server before any subscriber, with every subscriber attached, and its
+    /// peak.
     pub server_idle: Memory,
     pub server_attached: Memory,
     pub server_peak_mb: f64,
+}
+
+impl FanoutMeasurement {
+    /// Server memory per attached, idle subscriber, in KiB.
+    pub fn kib_per_subscriber(&self) -> f64 {
+        (self.server_attached.rss_mb - self.server_idle.rss_mb).max(0.0) * 1024.0
+            / self.subscribers.max(1) as f64
+    }
+}
+
+/// How one subscriber ended.
+enum Ending {
+    /// The stream completed.
+    Complete,
+    /// The server closed the socket as a slow consumer.
+    Slow,
 }
 
 const PROGRESS: &str = "subscription($id: ID!) { forkProgress(runId: $id) { seq kind at } }";
@@ -53,17 +99,31 @@ async fn subscribe(
     url: String,
     token: String,
     run: String,
+    slow: bool,
     connecting: Arc<Semaphore>,
     attached: tokio::sync::mpsc::Sender<()>,
-) -> anyhow::Result<Seen> {
-    let mut request = url.into_client_request()?;
+) -> anyhow::Result<(Seen, Ending)> {
+    let mut request = url.as_str().into_client_request()?;
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
     // Connections open a few dozen at a time, as a fleet of dashboards would reconnect.
     let permit = connecting.acquire_owned().await?;
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let host = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let tcp = tokio::net::TcpSocket::new_v4()?;
+    if slow {
+        tcp.set_recv_buffer_size(4096)?;
+    }
+    let stream = tcp.connect(host.parse()?).await?;
+    let (mut socket, _) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await?;
     let send = |message: Value| Message::Text(message.to_string().into());
     socket
         .send(send(json!({ "type": "connection_init",
@@ -78,6 +138,9 @@ async fn subscribe(
     while let Some(message) = socket.next().await {
         let text = match message? {
             Message::Text(text) => text,
+            Message::Close(Some(frame)) if u16::from(frame.code) == SLOW_CONSUMER_CLOSE => {
+                return Ok((seen, Ending::Slow));
+            }
             Message::Close(frame) => anyhow::bail!("closed: {frame:?}"),
             _ => continue,
         };
@@ -98,25 +161,30 @@ async fn subscribe(
                 ));
                 if permit.take().is_some() {
                     let _ = attached.send(()).await;
+                } else if slow {
+                    tokio::time::sleep(SLOW_READ).await;
                 }
             }
-            Some("complete") => break,
+            Some("complete") => return Ok((seen, Ending::Complete)),
             Some("connection_ack" | "ping" | "pong") => continue,
             _ => anyhow::bail!("unexpected message: {message}"),
         }
     }
-    Ok(seen)
+    anyhow::bail!("the socket ended without `complete`")
 }
 
-/// Runs the fan-out: a template of about `rows` rows, one fork, `subscribers` subscribers.
-pub async fn run(
-    base: &Config,
-    subscribers: usize,
-    rows: usize,
-) -> anyhow::Result<FanoutMeasurement> {
+/// Runs the fan-out: a template of about `rows` rows, one fork, `subscribers` subscribers on
+/// one replica or on a second one.
+pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<FanoutMeasurement> {
+    let subscribers = options.subscribers;
+    anyhow::ensure!((1..=2).contains(&options.replicas), "--replicas: 1 or 2");
+    anyhow::ensure!(
+        options.replicas == 1 || !base.is_sqlite(),
+        "--replicas 2 needs PostgreSQL (SQLite is one process)"
+    );
     let scratch = Scratch::create(base, "fanout").await?;
     let config = scratch.config();
-    let (state, _, _) = synthetic_template(&config, rows).await?;
+    let (state, _, _) = synthetic_template(&config, options.rows).await?;
     bootstrap::ensure_tenant(&state, "bench-fanout", "Bench fan-out", "TENANT").await?;
     bootstrap::ensure_tenant(&state, "bench-unwatched", "Bench unwatched", "TENANT").await?;
     let token = admin_token(&state, &config)?;
@@ -126,21 +194,34 @@ pub async fn run(
     let hold_ms = 5_000 + 20 * subscribers as u64;
     let failpoint = format!("pause:before_phase:1:{hold_ms}");
     let server = BenchServer::start(&config, &[("FORKLIFT_FORK_FAILPOINT", &failpoint)]).await?;
+    let watchers = if options.replicas == 2 {
+        Some(BenchServer::start(&config, &[]).await?)
+    } else {
+        None
+    };
+    let watched_server = watchers.as_ref().unwrap_or(&server);
     let run = start_fork(&server.addr, &token, "bench-fanout").await?;
+    let server_idle = watched_server.memory();
 
     let started = std::time::Instant::now();
     let connecting = Arc::new(Semaphore::new(64));
     let (attached_tx, mut attached_rx) = tokio::sync::mpsc::channel(subscribers.max(1));
-    let url = format!("ws://{}/graphql/ws", server.addr);
+    let url = format!("ws://{}/graphql/ws", watched_server.addr);
+    // Every k-th subscriber is slow.
+    let slow_every =
+        (options.slow_percent > 0).then(|| (100 / options.slow_percent.min(100)).max(1));
     let tasks: Vec<_> = (0..subscribers)
-        .map(|_| {
-            tokio::spawn(subscribe(
+        .map(|i| {
+            let slow = slow_every.is_some_and(|k| i % k == k - 1);
+            let task = tokio::spawn(subscribe(
                 url.clone(),
                 token.clone(),
                 run.clone(),
+                slow,
                 connecting.clone(),
                 attached_tx.clone(),
-            ))
+            ));
+            (slow, task)
         })
         .collect();
     drop(attached_tx);
@@ -150,7 +231,7 @@ pub async fn run(
     }
     let all_attached = Utc::now();
     let attach_ms = started.elapsed().as_millis() as u64;
-    let server_attached = server.memory();
+    let server_attached = watched_server.memory();
     anyhow::ensure!(
         attached == subscribers,
         "only {attached} of {subscribers} subscribers attached"
@@ -162,11 +243,22 @@ pub async fn run(
 
     let mut lags = Vec::new();
     let (mut complete, mut events) = (0, 0);
+    let (mut slow, mut slow_disconnects, mut other_disconnects) = (0, 0, 0);
     let mut watched_ms = 0.0;
-    for task in tasks {
-        let Ok(Ok(Ok(seen))) = tokio::time::timeout(Duration::from_secs(300), task).await else {
+    for (is_slow, task) in tasks {
+        slow += usize::from(is_slow);
+        let Ok(Ok(Ok((seen, ending)))) = tokio::time::timeout(Duration::from_secs(300), task).await
+        else {
             continue; // counted as not complete
         };
+        if matches!(ending, Ending::Slow) {
+            if is_slow {
+                slow_disconnects += 1;
+            } else {
+                other_disconnects += 1;
+            }
+            continue;
+        }
         let in_order = seen
             .iter()
             .enumerate()
@@ -184,6 +276,9 @@ pub async fn run(
                 seen.iter().map(|(_, k, at, _)| (k.as_str(), *at)).collect();
             watched_ms = phases_to_end_ms(&times);
         }
+        if is_slow {
+            continue; // the lag figures are the others'
+        }
         lags.extend(seen.iter().filter(|(_, _, at, _)| *at > all_attached).map(
             |(_, _, at, received)| {
                 (*received - *at).num_microseconds().unwrap_or_default() as f64 / 1000.0
@@ -191,9 +286,11 @@ pub async fn run(
         ));
     }
     lags.sort_by(|a, b| a.total_cmp(b));
-    let server_peak_mb = server.memory().peak_mb;
-    let server_idle = server.idle;
+    let server_peak_mb = watched_server.memory().peak_mb;
     server.stop().await;
+    if let Some(watchers) = watchers {
+        watchers.stop().await;
+    }
 
     // The same fork with nobody watching, on a server without the hold.
     let quiet = BenchServer::start(&config, &[]).await?;
@@ -203,6 +300,10 @@ pub async fn run(
 
     let measurement = FanoutMeasurement {
         subscribers,
+        replicas: options.replicas,
+        slow,
+        slow_disconnects,
+        other_disconnects,
         events,
         complete,
         deliveries: lags.len(),
@@ -294,13 +395,23 @@ async fn wait_for_run(addr: &str, token: &str, run: &str) -> anyhow::Result<f64>
 
 fn print(base: &Config, m: &FanoutMeasurement) {
     println!(
-        "fork progress fanned out on {}: {} subscribers, {} events each",
+        "fork progress fanned out on {}: {} subscribers on {}, {} events each ({} build)",
         backend_name(base),
         m.subscribers,
-        m.events
+        if m.replicas == 2 {
+            "a second replica (the fork on the first)"
+        } else {
+            "the fork's replica"
+        },
+        m.events,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
     println!(
-        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>10} {:>12} {:>10}",
+        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>11} {:>10} {:>8} {:>9} {:>9} {:>9} {:>13}",
         "complete",
         "delivered",
         "lag p50",
@@ -308,12 +419,14 @@ fn print(base: &Config, m: &FanoutMeasurement) {
         "lag max",
         "watched ms",
         "alone ms",
+        "ratio",
         "idle MiB",
-        "attached MiB",
-        "peak MiB"
+        "KiB/sub",
+        "peak MiB",
+        "slow closed"
     );
     println!(
-        "{:>11} {:>10} {:>10.2} {:>10.2} {:>10.2} {:>12.1} {:>12.1} {:>10.1} {:>12.1} {:>10.1}",
+        "{:>11} {:>10} {:>10.2} {:>10.2} {:>10.2} {:>11.1} {:>10.1} {:>7.2}× {:>9.1} {:>9.1} {:>9.1} {:>13}",
         format!("{}/{}", m.complete, m.subscribers),
         m.deliveries,
         m.lag_p50_ms,
@@ -321,8 +434,13 @@ fn print(base: &Config, m: &FanoutMeasurement) {
         m.lag_max_ms,
         m.watched_ms,
         m.unwatched_ms,
+        m.watched_ms / m.unwatched_ms.max(0.001),
         m.server_idle.rss_mb,
-        m.server_attached.rss_mb,
-        m.server_peak_mb
+        m.kib_per_subscriber(),
+        m.server_peak_mb,
+        format!(
+            "{}/{} (+{} others)",
+            m.slow_disconnects, m.slow, m.other_disconnects
+        ),
     );
 }

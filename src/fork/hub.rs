@@ -2,7 +2,8 @@
 //!
 //! Each live run keeps its events so far and a broadcast channel; subscribing takes a snapshot
 //! and a receiver under one lock, so a late subscriber gets every event exactly once and in
-//! order. Runs that are not live here are replayed from the stored `fork_events`.
+//! order. Runs that are not live here are replayed from the stored `fork_events` by one shared
+//! follower per run in this process ([`ProgressHub::follow`]), however many subscribers watch it.
 
 use std::{
     collections::HashMap,
@@ -75,8 +76,16 @@ impl EventKind {
     }
 }
 
+/// Followed runs, each with the generation of its follower (a follower that left never removes
+/// its successor).
+type Followed = Arc<Mutex<HashMap<Uuid, (LiveRun, u64)>>>;
+
+static FOLLOWER_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 struct LiveRun {
-    history: Vec<ForkEvent>,
+    /// Shared with subscribers, which read it again to fill a gap when they lag, even after
+    /// the run left the hub.
+    history: Arc<Mutex<Vec<ForkEvent>>>,
     sender: broadcast::Sender<ForkEvent>,
     finished: bool,
 }
@@ -85,14 +94,29 @@ struct LiveRun {
 pub struct Subscription {
     /// Events already emitted, in order.
     pub history: Vec<ForkEvent>,
+    /// The run's whole history as it grows ([`Subscription::after`]).
+    log: Arc<Mutex<Vec<ForkEvent>>>,
     /// Live events after the history; `None` when the run has already ended.
     pub live: Option<broadcast::Receiver<ForkEvent>>,
+}
+
+impl Subscription {
+    /// The run's events after sequence `after`, as recorded so far (a subscriber that lagged
+    /// behind the broadcast fills its gap from here).
+    pub fn after(&self, after: i64) -> Vec<ForkEvent> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let start = log.partition_point(|e| e.seq <= after);
+        log[start..].to_vec()
+    }
 }
 
 /// The hub of live runs in this process.
 #[derive(Clone)]
 pub struct ProgressHub {
     runs: Arc<Mutex<HashMap<Uuid, LiveRun>>>,
+    /// Runs live elsewhere (another replica) or already ended, read from the stored events by
+    /// one follower each: the same history and broadcast shape as a local run.
+    followed: Followed,
     target_locks: Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
     /// Rings with a run id when new events of that run were stored by any replica (from
     /// PostgreSQL `LISTEN`), or with the nil id when every follower should re-read (after the
@@ -100,6 +124,9 @@ pub struct ProgressHub {
     doorbell: broadcast::Sender<Uuid>,
     /// Forks running in this process.
     active: Arc<std::sync::atomic::AtomicUsize>,
+    /// Subscription executions shared by sockets that asked for the same thing
+    /// ([`crate::ws::shared`]): the encode-once step of delivery.
+    pub streams: crate::ws::shared::Streams,
 }
 
 /// Counts a fork as running in this process while it lives.
@@ -115,9 +142,11 @@ impl Default for ProgressHub {
     fn default() -> Self {
         Self {
             runs: Default::default(),
+            followed: Default::default(),
             target_locks: Default::default(),
             doorbell: broadcast::channel(1024).0,
             active: Default::default(),
+            streams: Default::default(),
         }
     }
 }
@@ -138,7 +167,7 @@ impl ProgressHub {
         let (sender, _) = broadcast::channel(4096);
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         runs.entry(run_id).or_insert(LiveRun {
-            history: Vec::new(),
+            history: Default::default(),
             sender,
             finished: false,
         });
@@ -149,12 +178,14 @@ impl ProgressHub {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         let (sender, _) = broadcast::channel(4096);
         let run = runs.entry(event.run_id).or_insert(LiveRun {
-            history: Vec::new(),
+            history: Default::default(),
             sender,
             finished: false,
         });
-        event.seq = run.history.len() as i64 + 1;
-        run.history.push(event.clone());
+        let mut history = run.history.lock().unwrap_or_else(|p| p.into_inner());
+        event.seq = history.len() as i64 + 1;
+        history.push(event.clone());
+        drop(history);
         if event.kind.is_terminal() {
             run.finished = true;
         }
@@ -167,9 +198,60 @@ impl ProgressHub {
         let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         let run = runs.get(&run_id)?;
         Some(Subscription {
-            history: run.history.clone(),
+            history: run
+                .history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            log: run.history.clone(),
             live: (!run.finished).then(|| run.sender.subscribe()),
         })
+    }
+
+    /// Subscribes to the stored events of `run_id` through this process's one follower of that
+    /// run. The second value is `Some` when no follower existed: the caller must then run it
+    /// ([`Follower`] publishes what it reads and leaves when the run ends or nobody listens).
+    pub fn follow(&self, run_id: Uuid) -> (Subscription, Option<Follower>) {
+        let mut followed = self.followed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((run, _)) = followed.get(&run_id) {
+            return (
+                Subscription {
+                    history: run
+                        .history
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
+                    log: run.history.clone(),
+                    live: Some(run.sender.subscribe()),
+                },
+                None,
+            );
+        }
+        let (sender, receiver) = broadcast::channel(4096);
+        let history: Arc<Mutex<Vec<ForkEvent>>> = Default::default();
+        let generation = FOLLOWER_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        followed.insert(
+            run_id,
+            (
+                LiveRun {
+                    history: history.clone(),
+                    sender,
+                    finished: false,
+                },
+                generation,
+            ),
+        );
+        let subscription = Subscription {
+            history: Vec::new(),
+            log: history,
+            live: Some(receiver),
+        };
+        let follower = Follower {
+            followed: self.followed.clone(),
+            run_id,
+            generation,
+        };
+        (subscription, Some(follower))
     }
 
     /// Forgets a finished run (its events are stored by then).
@@ -194,5 +276,62 @@ impl ProgressHub {
     pub fn target_lock(&self, target: Uuid) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.target_locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(target).or_default().clone()
+    }
+}
+
+/// The one reader of a run's stored events in this process: what it publishes reaches every
+/// subscriber that [`ProgressHub::follow`]ed the run. Dropping it ends their streams.
+pub struct Follower {
+    followed: Followed,
+    run_id: Uuid,
+    generation: u64,
+}
+
+impl Follower {
+    /// The run followed.
+    pub fn run_id(&self) -> Uuid {
+        self.run_id
+    }
+
+    /// Records and broadcasts a stored event (its sequence is the stored one).
+    pub fn publish(&self, event: ForkEvent) {
+        let mut followed = self.followed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((run, generation)) = followed.get_mut(&self.run_id)
+            && *generation == self.generation
+        {
+            run.history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(event.clone());
+            let _ = run.sender.send(event);
+        }
+    }
+
+    /// True (and the follower is unregistered) when nobody listens any more; decided under the
+    /// hub's lock, so a subscriber arriving at the same moment gets a new follower instead.
+    pub fn abandoned(&self) -> bool {
+        let mut followed = self.followed.lock().unwrap_or_else(|p| p.into_inner());
+        match followed.get(&self.run_id) {
+            Some((run, generation)) if *generation == self.generation => {
+                if run.sender.receiver_count() > 0 {
+                    return false;
+                }
+                followed.remove(&self.run_id);
+                true
+            }
+            _ => true,
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let mut followed = self.followed.lock().unwrap_or_else(|p| p.into_inner());
+        if followed
+            .get(&self.run_id)
+            .is_some_and(|(_, generation)| *generation == self.generation)
+        {
+            followed.remove(&self.run_id);
+        }
     }
 }

@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use crate::{
     error::{AppError, AppResult},
-    fork::{hub::ForkEvent, runs},
+    fork::{
+        hub::{Follower, ForkEvent, Subscription},
+        runs,
+    },
     state::AppState,
 };
 
@@ -20,6 +23,12 @@ const POLL: Duration = Duration::from_millis(1000);
 
 /// The event stream of `run_id` after sequence `after` (0 for the whole run); `NOT_FOUND` for
 /// an unknown run. A client that lost its socket resumes with the last sequence it saw.
+///
+/// A run live in this process is read from the hub. Any other run is read from the stored
+/// events by one follower per run in this process ([`ProgressHub::follow`]), however many
+/// streams watch it: the database is read once per replica, not once per subscriber.
+///
+/// [`ProgressHub::follow`]: crate::fork::hub::ProgressHub::follow
 pub async fn stream(
     state: Arc<AppState>,
     run_id: Uuid,
@@ -27,44 +36,7 @@ pub async fn stream(
 ) -> AppResult<impl Stream<Item = ForkEvent> + Send + 'static> {
     let (tx, rx) = mpsc::channel::<ForkEvent>(1024);
     if let Some(sub) = state.hub.subscribe(run_id) {
-        tokio::spawn(async move {
-            let mut last = after;
-            for event in sub.history.into_iter().filter(|e| e.seq > after) {
-                last = event.seq;
-                if tx.send(event).await.is_err() {
-                    return;
-                }
-            }
-            let Some(mut live) = sub.live else { return };
-            loop {
-                match live.recv().await {
-                    Ok(event) => {
-                        if event.seq <= last {
-                            continue;
-                        }
-                        last = event.seq;
-                        let terminal = event.kind.is_terminal();
-                        if tx.send(event).await.is_err() || terminal {
-                            return;
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        // Too slow to keep up: fill the gap from the hub's history.
-                        if let Some(again) = state.hub.subscribe(run_id) {
-                            let from = last;
-                            for event in again.history.into_iter().filter(|e| e.seq > from) {
-                                last = event.seq;
-                                let terminal = event.kind.is_terminal();
-                                if tx.send(event).await.is_err() || terminal {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                    Err(RecvError::Closed) => return,
-                }
-            }
-        });
+        tokio::spawn(relay(sub, after, tx));
         return Ok(ReceiverStream::new(rx));
     }
     if entity::fork_runs::Entity::find_by_id(run_id)
@@ -74,65 +46,113 @@ pub async fn stream(
     {
         return Err(AppError::NotFound("ForkRun".into()));
     }
-    tokio::spawn(async move {
-        // Not live here: replay the stored events, and follow them while the run goes on
-        // elsewhere, woken by the doorbell when another replica stores new ones.
-        let mut doorbell = state.hub.doorbell();
-        let mut last = after;
-        loop {
-            let events = match runs::stored_events_after(&state.db, run_id, last).await {
-                Ok(events) => events,
-                Err(err) => {
-                    tracing::error!(fork.run_id = %run_id, error = %err, "cannot read fork events");
-                    return;
-                }
-            };
-            let from = last;
-            for event in events.into_iter().filter(|e| e.seq > from) {
-                if event.seq != last + 1 {
-                    break; // wait for the gap to be stored
-                }
-                last = event.seq;
-                let terminal = event.kind.is_terminal();
-                if tx.send(event).await.is_err() || terminal {
-                    return;
-                }
-            }
-            let run = entity::fork_runs::Entity::find_by_id(run_id)
-                .one(&state.db)
-                .await;
-            let ended = match run {
-                Ok(Some(run)) => !matches!(run.status.as_str(), "PENDING" | "RUNNING"),
-                _ => true,
-            };
-            if ended {
-                // Whatever was stored last (an abandoned run ends with `RUN_FAILED`, stored in
-                // the same transaction that marked it), then the stream ends.
-                let events = runs::stored_events_after(&state.db, run_id, last)
-                    .await
-                    .unwrap_or_default();
-                for event in events.into_iter().filter(|e| e.seq > last) {
-                    if tx.send(event).await.is_err() {
-                        return;
-                    }
-                }
-                return;
-            }
-            if tx.is_closed() {
-                return;
-            }
-            let wait = async {
-                loop {
-                    match doorbell.recv().await {
-                        Ok(id) if id == run_id || id.is_nil() => return,
-                        Ok(_) => continue,
-                        Err(RecvError::Lagged(_)) => return,
-                        Err(RecvError::Closed) => std::future::pending::<()>().await,
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(POLL, wait).await;
-        }
-    });
+    let (sub, follower) = state.hub.follow(run_id);
+    if let Some(follower) = follower {
+        tokio::spawn(follow(state.clone(), follower));
+    }
+    tokio::spawn(relay(sub, after, tx));
     Ok(ReceiverStream::new(rx))
+}
+
+/// Sends one subscriber the events of `sub` after `after`, in order, once each, until the run's
+/// terminal event; when the receiver lagged, the gap is filled from the run's history.
+async fn relay(mut sub: Subscription, after: i64, tx: mpsc::Sender<ForkEvent>) {
+    let mut last = after;
+    for event in std::mem::take(&mut sub.history)
+        .into_iter()
+        .filter(|e| e.seq > after)
+    {
+        last = event.seq;
+        let terminal = event.kind.is_terminal();
+        if tx.send(event).await.is_err() || terminal {
+            return;
+        }
+    }
+    let Some(mut live) = sub.live.take() else {
+        return;
+    };
+    loop {
+        let received = tokio::select! {
+            received = live.recv() => received,
+            // The subscriber left: let go of the run (its follower may stop).
+            _ = tx.closed() => return,
+        };
+        let batch = match received {
+            Ok(event) => vec![event],
+            // Too slow to keep up: fill the gap from the history.
+            Err(RecvError::Lagged(_)) => sub.after(last),
+            Err(RecvError::Closed) => return,
+        };
+        for event in batch {
+            if event.seq <= last {
+                continue;
+            }
+            last = event.seq;
+            let terminal = event.kind.is_terminal();
+            if tx.send(event).await.is_err() || terminal {
+                return;
+            }
+        }
+    }
+}
+
+/// The follower of one run in this process: replays the stored events and follows new ones while
+/// the run goes on elsewhere, woken by the doorbell when a replica stores new ones (with a
+/// one-second poll as a safety net). Ends with the run, or when nobody listens any more.
+async fn follow(state: Arc<AppState>, follower: Follower) {
+    let run_id = follower.run_id();
+    let mut doorbell = state.hub.doorbell();
+    let mut last = 0;
+    loop {
+        let events = match runs::stored_events_after(&state.db, run_id, last).await {
+            Ok(events) => events,
+            Err(err) => {
+                tracing::error!(fork.run_id = %run_id, error = %err, "cannot read fork events");
+                return;
+            }
+        };
+        for event in events {
+            if event.seq != last + 1 {
+                break; // wait for the gap to be stored
+            }
+            last = event.seq;
+            let terminal = event.kind.is_terminal();
+            follower.publish(event);
+            if terminal {
+                return;
+            }
+        }
+        let run = entity::fork_runs::Entity::find_by_id(run_id)
+            .one(&state.db)
+            .await;
+        let ended = match run {
+            Ok(Some(run)) => !matches!(run.status.as_str(), "PENDING" | "RUNNING"),
+            _ => true,
+        };
+        if ended {
+            // Whatever was stored last (an abandoned run ends with `RUN_FAILED`, stored in the
+            // same transaction that marked it), then the streams end.
+            let events = runs::stored_events_after(&state.db, run_id, last)
+                .await
+                .unwrap_or_default();
+            for event in events {
+                follower.publish(event);
+            }
+            return;
+        }
+        if follower.abandoned() {
+            return;
+        }
+        let wait = async {
+            loop {
+                match doorbell.recv().await {
+                    Ok(id) if id == run_id || id.is_nil() => return,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(POLL, wait).await;
+    }
 }

@@ -235,7 +235,7 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
         .map_err(AppError::Internal)?;
     let lock = state.hub.target_lock(input.target.id);
     let _guard = lock.lock().await;
-    let tx = begin_locked(state, input.target.id).await?;
+    let tx = begin_locked(&state.db, input.target.id).await?;
     let version = version_after(&tx, input)
         .await
         .map_err(AppError::Internal)?;
@@ -250,12 +250,11 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
 /// The fork transaction: on PostgreSQL its first statement takes the target's advisory lock; on
 /// SQLite it is `BEGIN IMMEDIATE` (the database's write lock).
 async fn begin_locked(
-    state: &AppState,
+    db: &DatabaseConnection,
     target: Uuid,
 ) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-    let postgres = state.db.get_database_backend() == DbBackend::Postgres;
-    let tx = state
-        .db
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let tx = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: (!postgres)
                 .then_some(sea_orm::SqliteTransactionMode::Immediate),
@@ -317,7 +316,8 @@ pub async fn start(
     .await?;
     state.hub.open(run.id);
     let run_id = run.id;
-    tokio::spawn(async move {
+    let forks = state.forks.handle();
+    let task = async move {
         use tracing::Instrument;
         let span = tracing::info_span!(
             "fork",
@@ -325,14 +325,31 @@ pub async fn start(
             tenant.id = %input.target.id,
             fork.source = %input.source.id,
         );
-        execute(state, run_id, input).instrument(span).await;
-    });
+        // The fork's own pool, on the fork's own runtime (`fork::runtime`).
+        let db = match state.forks.db(&state).await {
+            Ok(db) => db,
+            Err(err) => {
+                tracing::warn!(error = %err, "no fork pool; the fork uses the system pool");
+                state.db.clone()
+            }
+        };
+        execute(state, db, run_id, input).instrument(span).await;
+    };
+    match forks {
+        Ok(forks) => drop(forks.spawn(task)),
+        Err(err) => {
+            tracing::warn!(error = %err, "no fork runtime; the fork runs on the server's");
+            drop(tokio::spawn(task));
+        }
+    }
     Ok(run)
 }
 
 /// Streams events to the hub, and stores them (now on PostgreSQL, after the run on SQLite).
 struct RunProgress {
     state: Arc<AppState>,
+    /// The fork's pool: run record, events, heartbeats.
+    db: DatabaseConnection,
     run_id: Uuid,
     pending: Vec<ForkEvent>,
     phase: Option<String>,
@@ -371,7 +388,7 @@ impl RunProgress {
             let _ = write.await;
         }
         let events = std::mem::take(&mut self.pending);
-        if let Err(err) = store_events(&self.state.db, &events).await {
+        if let Err(err) = store_events(&self.db, &events).await {
             tracing::error!(fork.run_id = %self.run_id, error = %err, "could not store fork events");
         }
     }
@@ -398,7 +415,14 @@ async fn store_events(db: &impl ConnectionTrait, events: &[ForkEvent]) -> anyhow
         detail: Set(e.detail.clone()),
         at: Set(e.at),
     });
-    fork_events::Entity::insert_many(models).exec(db).await?;
+    // In statements of at most 1,000 events (10 parameters each): under both databases' limits
+    // on bind parameters, however many events a checkpoint gathered.
+    let models: Vec<_> = models.collect();
+    for chunk in models.chunks(1000) {
+        fork_events::Entity::insert_many(chunk.to_vec())
+            .exec(db)
+            .await?;
+    }
     if db.get_database_backend() == DbBackend::Postgres {
         // The doorbell for followers on other replicas; the table stays the log.
         db.execute_raw(Statement::from_sql_and_values(
@@ -419,10 +443,10 @@ impl Progress for RunProgress {
         self.phase = Some(phase.to_string());
         self.phase_started = Some(std::time::Instant::now());
         tracing::debug!(fork.phase = phase, "fork phase started");
-        if crate::db::is_postgres(&self.state.db) {
+        if crate::db::is_postgres(&self.db) {
             // The run record shows the current phase while the run goes on (on SQLite the
             // fork holds the only write lock, so the record is written when it ends).
-            let (db, run_id, phase) = (self.state.db.clone(), self.run_id, phase.to_string());
+            let (db, run_id, phase) = (self.db.clone(), self.run_id, phase.to_string());
             self.inflight.push(tokio::spawn(async move {
                 let _ = entity::fork_runs::Entity::update_many()
                     .col_expr(entity::fork_runs::Column::Phase, Expr::value(phase))
@@ -509,14 +533,14 @@ async fn set_provisioning(db: &DatabaseConnection, tenant: Uuid, value: &str) {
 
 /// The background task of one run.
 #[tracing::instrument(skip_all, fields(fork.run_id = %run_id, tenant.id = %input.target.id))]
-async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
+async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, input: ForkPlanInput) {
     use entity::fork_runs;
     let _running = state.hub.fork_running();
-    let postgres = state.db.get_database_backend() == DbBackend::Postgres;
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
     // The heartbeat starts before waiting for the target's lock: a run queued behind another
     // fork of the same target is alive, not abandoned.
     let heartbeat = postgres.then(|| {
-        let db = state.db.clone();
+        let db = db.clone();
         let every = (state.config.fork_lease / 3).max(std::time::Duration::from_millis(200));
         tokio::spawn(async move {
             loop {
@@ -537,6 +561,7 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
     let previous_state = input.target.provisioning_state.clone();
     let mut progress = RunProgress {
         state: state.clone(),
+        db: db.clone(),
         run_id,
         pending: Vec::new(),
         phase: None,
@@ -550,9 +575,9 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
         .col_expr(fork_runs::Column::StartedAt, Expr::value(now))
         .col_expr(fork_runs::Column::HeartbeatAt, Expr::value(now))
         .filter(fork_runs::Column::Id.eq(run_id))
-        .exec(&state.db)
+        .exec(&db)
         .await;
-    set_provisioning(&state.db, input.target.id, "RUNNING").await;
+    set_provisioning(&db, input.target.id, "RUNNING").await;
     progress.emit(
         EventKind::RunStarted,
         None,
@@ -633,9 +658,9 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
                 .col_expr(fork_runs::Column::FinishedAt, Expr::value(finished))
                 .col_expr(fork_runs::Column::UpdatedAt, Expr::value(finished))
                 .filter(fork_runs::Column::Id.eq(run_id))
-                .exec(&state.db)
+                .exec(&db)
                 .await;
-            set_provisioning(&state.db, input.target.id, "READY").await;
+            set_provisioning(&db, input.target.id, "READY").await;
             let created = outcome.counts.iter().map(|c| c.created).sum();
             state.metrics.fork_run(status::FINISHED, created);
         }
@@ -662,10 +687,10 @@ async fn execute(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
                 .col_expr(fork_runs::Column::FinishedAt, Expr::value(finished))
                 .col_expr(fork_runs::Column::UpdatedAt, Expr::value(finished))
                 .filter(fork_runs::Column::Id.eq(run_id))
-                .exec(&state.db)
+                .exec(&db)
                 .await;
             set_provisioning(
-                &state.db,
+                &db,
                 input.target.id,
                 &previous_state_after_failure(&previous_state),
             )
@@ -745,7 +770,8 @@ async fn run_in_transaction(
     postgres: bool,
 ) -> anyhow::Result<(ForkOutcome, Option<i32>)> {
     catch_up_versions(state, input).await?;
-    let tx = begin_locked(state, input.target.id).await?;
+    // On the fork's own pool (its runtime's), under the target's lock.
+    let tx = begin_locked(&progress.db, input.target.id).await?;
     let version = version_after(&tx, input).await?;
     let result = {
         let engine = engine(&tx, state, input, false, version);
@@ -815,7 +841,7 @@ impl Progress for Relay<'_> {
         if self.pending_flush {
             // Store on a pool connection, outside the fork's transaction, without blocking it.
             let events = std::mem::take(&mut self.inner.pending);
-            let db = self.inner.state.db.clone();
+            let db = self.inner.db.clone();
             let run_id = self.inner.run_id;
             let write = tokio::spawn(async move {
                 if let Err(err) = store_events(&db, &events).await {

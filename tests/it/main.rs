@@ -7,6 +7,7 @@ mod wsclient;
 
 mod admin;
 mod cli;
+mod fanout;
 mod fork;
 mod foundation;
 mod guard;
