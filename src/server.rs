@@ -366,22 +366,8 @@ pub async fn run(
     request: async_graphql::Request,
     label: &str,
 ) -> async_graphql::Response {
-    let loader = DataLoader::new(
-        RowsLoader {
-            db: server.state.scoped_db.clone(),
-            ctx: ctx.clone(),
-            registry: server.state.registry.clone(),
-        },
-        tokio::spawn,
-    );
     let started = std::time::Instant::now();
-    let field_errors = FieldErrors::new(request.operation_name.clone());
-    let request = request
-        .data(ctx)
-        .data(loader)
-        .data(graphql::users::loader(server.state.db.clone()))
-        .data(audit::AuditNotes::default())
-        .data(field_errors.clone());
+    let (request, field_errors) = with_request_data(server, ctx, request);
     let mut response = server.schema.execute(request).await;
     field_errors.finish(&mut response);
     server
@@ -392,6 +378,32 @@ pub async fn run(
         with_code(error);
     }
     response
+}
+
+/// Attaches what every execution needs, whatever its transport: the caller's context, the
+/// per-request loaders (rows scoped to the caller, users), the audit notes and the field-error
+/// record that restores the response's shape. Returns the record, to `finish` each response.
+pub(crate) fn with_request_data(
+    server: &Server,
+    ctx: RequestContext,
+    request: async_graphql::Request,
+) -> (async_graphql::Request, Arc<FieldErrors>) {
+    let loader = DataLoader::new(
+        RowsLoader {
+            db: server.state.scoped_db.clone(),
+            ctx: ctx.clone(),
+            registry: server.state.registry.clone(),
+        },
+        tokio::spawn,
+    );
+    let field_errors = FieldErrors::new(request.operation_name.clone());
+    let request = request
+        .data(ctx)
+        .data(loader)
+        .data(graphql::users::loader(server.state.db.clone()))
+        .data(audit::AuditNotes::default())
+        .data(field_errors.clone());
+    (request, field_errors)
 }
 
 /// Gives an error that has no `extensions.code` one: a request-level error (parse, validation)

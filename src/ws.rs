@@ -545,25 +545,8 @@ async fn operate(
         return;
     }
     let started = std::time::Instant::now();
-    let loader = async_graphql::dataloader::DataLoader::new(
-        crate::graphql::loaders::RowsLoader {
-            db: server.state.scoped_db.clone(),
-            ctx: ctx.clone(),
-            registry: server.state.registry.clone(),
-        },
-        tokio::spawn,
-    );
-    let field_errors = crate::graphql::shape::FieldErrors::new(request.operation_name.clone());
-    let mut responses = server
-        .schema
-        .execute_stream(
-            request
-                .data(ctx)
-                .data(loader)
-                .data(crate::graphql::users::loader(server.state.db.clone()))
-                .data(field_errors.clone()),
-        )
-        .boxed();
+    let (request, field_errors) = crate::server::with_request_data(server, ctx, request);
+    let mut responses = server.schema.execute_stream(request).boxed();
     let mut first = true;
     let mut ok = true;
     while let Some(mut response) = responses.next().await {

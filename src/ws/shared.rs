@@ -311,25 +311,8 @@ async fn drive(
     request: async_graphql::Request,
     ctx: RequestContext,
 ) {
-    let loader = async_graphql::dataloader::DataLoader::new(
-        crate::graphql::loaders::RowsLoader {
-            db: server.state.scoped_db.clone(),
-            ctx: ctx.clone(),
-            registry: server.state.registry.clone(),
-        },
-        tokio::spawn,
-    );
-    let field_errors = crate::graphql::shape::FieldErrors::new(request.operation_name.clone());
-    let mut responses = server
-        .schema
-        .execute_stream(
-            request
-                .data(ctx)
-                .data(loader)
-                .data(crate::graphql::users::loader(server.state.db.clone()))
-                .data(field_errors.clone()),
-        )
-        .boxed();
+    let (request, field_errors) = crate::server::with_request_data(&server, ctx, request);
+    let mut responses = server.schema.execute_stream(request).boxed();
     let streams = server.state.hub.streams.clone();
     let unregister = |only_if_unwatched: bool| {
         let mut map = streams.0.lock().unwrap_or_else(|p| p.into_inner());
