@@ -831,6 +831,25 @@ fn run_result_objects(ops: &mut Operations) {
 fn forks(ops: &mut Operations) {
     ops.objects.push(event_object());
     run_result_objects(ops);
+    ops.object_fields.push((
+        "ForkRun",
+        Field::new("target", TypeRef::named_nn("Tenant"), |ctx| {
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                let id = row.tenant_id().ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("a fork run without a target"))
+                })?;
+                let tenant = admin::tenant(&state.db, id)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound("Tenant".into()))?;
+                ok_tenant(state, &tenant)
+            })
+        })
+        .description(
+            "The tenant this run forked or upgraded into (whoever may read the run may read it).",
+        ),
+    ));
     ops.inputs.push(
         InputObject::new("ForkTenantInput")
             .field(

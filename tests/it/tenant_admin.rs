@@ -221,6 +221,9 @@ crate::both! {
         let fork = find("forkTenant");
         assert_eq!(fork["detail"]["change"]["tenant"]["slug"], "acme", "{fork}");
         assert!(fork["detail"]["change"]["run"].is_string());
+        // The run names its target as a Tenant.
+        let run = app.ok(&admin, None, "query($id: ID!) { forkRun(id: $id) { target { slug name } } }", json!({ "id": fork["detail"]["change"]["run"] })).await;
+        assert_eq!(run["forkRun"]["target"], json!({ "slug": "acme", "name": "Tenant acme" }), "{run}");
         // Super Users read their tenant's log; Editors do not.
         app.ok(&admin, None, "mutation { activateTenant(id: \"acme\") { status } }", json!({})).await;
         app.add_member("acme", "su@acme.test", "SUPER_USER").await;
