@@ -129,7 +129,8 @@ fn base_select(class: &RowClass) -> SelectStatement {
     select
 }
 
-fn apply_filter(class: &RowClass, select: &mut SelectStatement, filter: &Filter) {
+/// Adds `filter`'s conditions to `select`.
+pub(crate) fn apply_filter(class: &RowClass, select: &mut SelectStatement, filter: &Filter) {
     for (column, value) in filter {
         match value {
             Cell::Null => select.and_where(col(column).is_null()),
@@ -139,7 +140,7 @@ fn apply_filter(class: &RowClass, select: &mut SelectStatement, filter: &Filter)
 }
 
 /// Counts the rows of `class` visible to the request that pass `filter`.
-async fn count_in(
+pub(crate) async fn count_in(
     db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
@@ -429,6 +430,31 @@ pub struct ScopedDb {
 enum Purpose {
     Read,
     Write,
+}
+
+/// A `SELECT` of the given columns (indexes into `class.columns`) of `class`, with the scope's
+/// tenant condition, or the refusal a read of `class` gets: the planned read path's statements
+/// start here, so they are scoped exactly like the generic reads.
+pub(crate) fn scoped_select(
+    ctx: &RequestContext,
+    class: &RowClass,
+    columns: &[usize],
+) -> AppResult<SelectStatement> {
+    let mut select = Query::select();
+    select
+        .columns(columns.iter().map(|&i| Alias::new(&class.columns[i].name)))
+        .from(Alias::new(&class.table));
+    scoped(ctx, class, &mut select)?;
+    Ok(select)
+}
+
+/// Opens the transaction a read runs in (see [`begin`]): the planned read path runs all of a
+/// request's statements in one.
+pub(crate) async fn begin_read(
+    db: &ScopedDb,
+    ctx: &RequestContext,
+) -> AppResult<DatabaseTransaction> {
+    begin(db, ctx, Purpose::Read).await
 }
 
 /// Opens the transaction a request's statement runs in.

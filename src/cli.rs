@@ -148,6 +148,10 @@ pub struct ServerSettings {
     /// production.
     #[arg(long, env = "FORKLIFT_INTROSPECTION", value_name = "ON_OFF")]
     pub introspection: Option<String>,
+    /// `on` or `off`: read queries over the generated surface take the planned read path
+    /// (default on); `off` sends every operation through the executor.
+    #[arg(long, env = "FORKLIFT_PLANNED_READS", value_name = "ON_OFF")]
+    pub planned_reads: Option<String>,
     /// Per-request deadline in seconds (default 30).
     #[arg(long, env = "FORKLIFT_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
     pub request_timeout_secs: Option<String>,
@@ -231,6 +235,7 @@ impl Settings for ServerSettings {
             ("FORKLIFT_BASE_DOMAIN", self.base_domain.as_ref()),
             ("FORKLIFT_CORS_ORIGINS", self.cors_origins.as_ref()),
             ("FORKLIFT_INTROSPECTION", self.introspection.as_ref()),
+            ("FORKLIFT_PLANNED_READS", self.planned_reads.as_ref()),
             (
                 "FORKLIFT_REQUEST_TIMEOUT_SECS",
                 self.request_timeout_secs.as_ref(),

@@ -81,6 +81,9 @@ pub struct Config {
     pub introspection: Option<bool>,
     /// `FORKLIFT_CORS_ORIGINS`, when set; see [`Config::cors_origins`].
     pub cors_origins: Option<CorsOrigins>,
+    /// `FORKLIFT_PLANNED_READS` (`on`, the default, or `off`): whether read queries over the
+    /// generated surface take the planned read path (`graphql/planned`) or always the executor.
+    pub planned_reads: bool,
     pub log_format: LogFormat,
     /// Default length of a trial (`FORKLIFT_TRIAL_DAYS`, 14).
     pub trial_days: i64,
@@ -293,6 +296,15 @@ impl Config {
                 )
             })?),
         };
+        let planned_reads = match var("FORKLIFT_PLANNED_READS") {
+            None => true,
+            Some(v) => parse_switch(&v).ok_or_else(|| {
+                bad(
+                    "FORKLIFT_PLANNED_READS",
+                    format!("`{v}`: expected on or off"),
+                )
+            })?,
+        };
         let cors_origins = match var("FORKLIFT_CORS_ORIGINS") {
             None => None,
             Some(v) => Some(CorsOrigins::parse(&v).map_err(|m| bad("FORKLIFT_CORS_ORIGINS", m))?),
@@ -371,6 +383,7 @@ impl Config {
             environment,
             introspection,
             cors_origins,
+            planned_reads,
             log_format,
             trial_days: number("FORKLIFT_TRIAL_DAYS", 14)?,
             fork_lease: Duration::from_secs(number("FORKLIFT_FORK_LEASE_SECS", 30)? as u64),
@@ -408,6 +421,7 @@ impl Config {
             environment: Environment::Development,
             introspection: None,
             cors_origins: None,
+            planned_reads: true,
             log_format: LogFormat::Pretty,
             trial_days: 14,
             fork_lease: Duration::from_secs(30),

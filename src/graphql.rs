@@ -7,6 +7,7 @@ pub mod enums;
 pub mod ids;
 pub mod loaders;
 pub mod operations;
+pub mod planned;
 pub mod shape;
 pub mod sheets;
 pub mod tenancy;

@@ -43,6 +43,7 @@ pub struct Metrics {
     failed_statements: IntCounter,
     statement_seconds: Histogram,
     pool: IntGaugeVec,
+    read_paths: IntCounterVec,
     /// The root fields of the schema: the only operation labels there are (set once the
     /// schema is built; until then every operation is `unknown`).
     root_fields: Arc<OnceLock<HashSet<String>>>,
@@ -108,6 +109,15 @@ impl Metrics {
                 ),
                 &["state"],
             )?;
+            let read_paths = IntCounterVec::new(
+                Opts::new(
+                    "forklift_read_path_total",
+                    "Read queries over HTTP by the path that answered them: planned, or executor \
+                     (not covered by the planner, or an answer with errors).",
+                ),
+                &["path"],
+            )?;
+            registry.register(Box::new(read_paths.clone()))?;
             registry.register(Box::new(requests.clone()))?;
             registry.register(Box::new(fork_runs.clone()))?;
             registry.register(Box::new(phases.clone()))?;
@@ -130,6 +140,7 @@ impl Metrics {
                 failed_statements,
                 statement_seconds,
                 pool,
+                read_paths,
                 root_fields: Arc::default(),
             })
         })();
@@ -154,6 +165,11 @@ impl Metrics {
         self.requests
             .with_label_values(&[operation, outcome])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a read query answered by `path` (`planned` or `executor`).
+    pub fn read_path(&self, path: &'static str) {
+        self.read_paths.with_label_values(&[path]).inc();
     }
 
     /// Records the end of a fork run with its status.

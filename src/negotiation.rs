@@ -93,6 +93,11 @@ impl Media {
         response
     }
 
+    /// A complete response body written by the planned read path (`{"data":…}`, no errors).
+    pub fn planned(self, body: Vec<u8>) -> Response {
+        self.respond(StatusCode::OK, body)
+    }
+
     /// A malformed HTTP request: the given status whatever the media type.
     pub fn malformed(self, status: StatusCode, err: AppError) -> Response {
         self.respond(status, error_body(err))

@@ -49,6 +49,33 @@ impl Cell {
         })
     }
 
+    /// Reads the `index`th column of a query result, of kind `kind`.
+    pub fn read_at(result: &QueryResult, index: usize, kind: ColumnKind) -> Result<Cell, DbErr> {
+        Ok(match kind {
+            ColumnKind::Uuid => result
+                .try_get_by_index::<Option<Uuid>>(index)?
+                .map_or(Cell::Null, Cell::Uuid),
+            ColumnKind::Text => result
+                .try_get_by_index::<Option<String>>(index)?
+                .map_or(Cell::Null, Cell::Text),
+            ColumnKind::Int => result
+                .try_get_by_index::<Option<i32>>(index)?
+                .map_or(Cell::Null, |v| Cell::Int(v.into())),
+            ColumnKind::Bool => result
+                .try_get_by_index::<Option<bool>>(index)?
+                .map_or(Cell::Null, Cell::Bool),
+            ColumnKind::Json => result
+                .try_get_by_index::<Option<serde_json::Value>>(index)?
+                .map_or(Cell::Null, Cell::Json),
+            ColumnKind::Timestamp => result
+                .try_get_by_index::<Option<DateTime<Utc>>>(index)?
+                .map_or(Cell::Null, Cell::Timestamp),
+            ColumnKind::Bytes => result
+                .try_get_by_index::<Option<Vec<u8>>>(index)?
+                .map_or(Cell::Null, Cell::Bytes),
+        })
+    }
+
     /// The bind value for a column of kind `kind` (typed, also when null).
     pub fn to_value(&self, kind: ColumnKind) -> Value {
         match (self, kind) {

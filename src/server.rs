@@ -40,6 +40,8 @@ pub struct Server {
     pub schema: Schema,
     /// Permits for GraphQL operations over HTTP (`FORKLIFT_MAX_CONCURRENT_REQUESTS`).
     pub executions: Arc<tokio::sync::Semaphore>,
+    /// The planned read path, unless `FORKLIFT_PLANNED_READS=off`.
+    pub planner: Option<Arc<graphql::planned::ReadPlanner>>,
 }
 
 /// Builds the router over `state`.
@@ -55,10 +57,18 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
     let executions = Arc::new(tokio::sync::Semaphore::new(
         state.config.max_concurrent_requests,
     ));
+    let planner = state.config.planned_reads.then(|| {
+        Arc::new(graphql::planned::ReadPlanner::new(
+            &state.registry,
+            schema.registry(),
+            state.config.introspection(),
+        ))
+    });
     let server = Server {
         state,
         schema,
         executions,
+        planner,
     };
     Ok(Router::new()
         .route("/", get(crate::ui::graphiql))
@@ -300,10 +310,24 @@ async fn execute(
         tracing::Span::current().record("tenant.id", tracing::field::display(t.id));
     }
     failpoint(&server.state, &request);
-    let request = match request_id(headers) {
+    let mut request = match request_id(headers) {
         Some(id) => request.data(audit::RequestId(id)),
         None => request,
     };
+    if let Some(planner) = &server.planner
+        && inspection.kind == Some(async_graphql::parser::types::OperationType::Query)
+    {
+        let started = std::time::Instant::now();
+        if let Some(body) = planner.answer(&server.state, &ctx, &mut request).await {
+            server
+                .state
+                .metrics
+                .request(inspection.label(), true, started.elapsed());
+            server.state.metrics.read_path("planned");
+            return media.planned(body);
+        }
+        server.state.metrics.read_path("executor");
+    }
     media.graphql(run(server, ctx, request, inspection.label()).await)
 }
 

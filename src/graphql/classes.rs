@@ -60,7 +60,8 @@ pub fn app<'a>(ctx: &ResolverContext<'a>) -> AppResult<&'a Arc<AppState>> {
         .map_err(|_| AppError::Internal(anyhow::anyhow!("application state missing")))
 }
 
-fn plural_field(class: &RowClass) -> String {
+/// The root connection field of `class` (`applications`).
+pub(crate) fn plural_field(class: &RowClass) -> String {
     match class.table.as_str() {
         // SPEC §6 names the audit log's connection `auditLog`.
         "audit_entries" => "auditLog".into(),
@@ -68,7 +69,8 @@ fn plural_field(class: &RowClass) -> String {
     }
 }
 
-fn singular_field(class: &RowClass) -> String {
+/// The root single-row field of `class` (`application`).
+pub(crate) fn singular_field(class: &RowClass) -> String {
     let name = class.name;
     let mut chars = name.chars();
     match chars.next() {
@@ -88,18 +90,20 @@ pub const TYPED_JSON_COLUMNS: &[(&str, &str)] = &[
 
 /// What a column looks like in GraphQL.
 #[derive(Clone)]
-struct ColumnShape {
-    column: String,
-    field: String,
-    kind: ColumnKind,
-    nullable: bool,
+pub(crate) struct ColumnShape {
+    pub(crate) column: String,
+    pub(crate) field: String,
+    pub(crate) kind: ColumnKind,
+    pub(crate) nullable: bool,
     /// The enum a text column holds (`enums::ENUM_COLUMNS`).
-    enumeration: Option<&'static EnumDef>,
-    /// For references: the GraphQL type the id belongs to (global ids), and the object field.
-    reference: Option<(String, String, String)>,
+    pub(crate) enumeration: Option<&'static EnumDef>,
+    /// For references: the GraphQL type the id belongs to (global ids), the referenced table,
+    /// and the object field.
+    pub(crate) reference: Option<(String, String, String)>,
 }
 
-fn shapes(registry: &Registry, class: &RowClass) -> Vec<ColumnShape> {
+/// The columns of `class` the generic surface shows, as GraphQL fields.
+pub(crate) fn shapes(registry: &Registry, class: &RowClass) -> Vec<ColumnShape> {
     class
         .columns
         .iter()
@@ -262,11 +266,13 @@ impl ConnectionData {
     }
 }
 
-fn cursor(offset: u64) -> String {
+/// The opaque cursor of the row at `offset`.
+pub(crate) fn cursor(offset: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("cursor:{offset}"))
 }
 
-fn parse_cursor(text: &str, field: &str) -> AppResult<u64> {
+/// The offset a cursor names; `field` names the argument in errors.
+pub(crate) fn parse_cursor(text: &str, field: &str) -> AppResult<u64> {
     URL_SAFE_NO_PAD
         .decode(text)
         .ok()
@@ -281,18 +287,12 @@ pub fn window(ctx: &ResolverContext<'_>, total: u64) -> AppResult<(u64, u64)> {
         match ctx.args.get(name) {
             None => Ok(None),
             Some(v) if v.is_null() => Ok(None),
-            Some(v) => {
-                let n = v
-                    .i64()
-                    .map_err(|_| AppError::input(name, "expected an integer"))?;
-                if n < 0 {
-                    return Err(AppError::input(name, "must not be negative"));
-                }
-                if n as u64 > MAX_PAGE {
-                    return Err(AppError::input(name, format!("at most {MAX_PAGE}")));
-                }
-                Ok(Some(n as u64))
-            }
+            Some(v) => page_size(
+                name,
+                v.i64()
+                    .map_err(|_| AppError::input(name, "expected an integer"))?,
+            )
+            .map(Some),
         }
     };
     let arg_cursor = |name: &str| -> AppResult<Option<u64>> {
@@ -306,22 +306,63 @@ pub fn window(ctx: &ResolverContext<'_>, total: u64) -> AppResult<(u64, u64)> {
             )?)),
         }
     };
-    let first = arg_u64("first")?;
-    let last = arg_u64("last")?;
-    let after = arg_cursor("after")?;
-    let before = arg_cursor("before")?;
-    let mut start = after.map_or(0, |a| a + 1);
-    let mut end = before.unwrap_or(total).min(total);
-    if let Some(first) = first {
-        end = end.min(start + first);
+    let paging = Paging {
+        first: arg_u64("first")?,
+        last: arg_u64("last")?,
+        after: arg_cursor("after")?,
+        before: arg_cursor("before")?,
+    };
+    Ok(paging.window(total))
+}
+
+/// Checks a `first`/`last` argument: not negative, at most [`MAX_PAGE`].
+pub(crate) fn page_size(name: &str, n: i64) -> AppResult<u64> {
+    if n < 0 {
+        return Err(AppError::input(name, "must not be negative"));
     }
-    if let Some(last) = last {
-        start = start.max(end.saturating_sub(last));
+    if n as u64 > MAX_PAGE {
+        return Err(AppError::input(name, format!("at most {MAX_PAGE}")));
     }
-    if first.is_none() && last.is_none() {
-        end = end.min(start + DEFAULT_PAGE);
+    Ok(n as u64)
+}
+
+/// A connection's paging arguments, checked: sizes and the offsets their cursors name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Paging {
+    pub first: Option<u64>,
+    pub last: Option<u64>,
+    pub after: Option<u64>,
+    pub before: Option<u64>,
+}
+
+impl Paging {
+    /// The page as `(offset, limit)` among `total` rows.
+    pub fn window(&self, total: u64) -> (u64, u64) {
+        let mut start = self.after.map_or(0, |a| a + 1);
+        let mut end = self.before.unwrap_or(total).min(total);
+        if let Some(first) = self.first {
+            end = end.min(start + first);
+        }
+        if let Some(last) = self.last {
+            start = start.max(end.saturating_sub(last));
+        }
+        if self.first.is_none() && self.last.is_none() {
+            end = end.min(start + DEFAULT_PAGE);
+        }
+        (start, end.saturating_sub(start))
     }
-    Ok((start, end.saturating_sub(start)))
+
+    /// Whether the window depends on the total (only `last` counts from the end; without it
+    /// the page is the same however many rows follow).
+    pub fn needs_total(&self) -> bool {
+        self.last.is_some()
+    }
+
+    /// The page without knowing the total: what [`Paging::window`] gives for any total large
+    /// enough (the statement's `LIMIT` then stops at the real end). Only when `!needs_total()`.
+    pub fn open_window(&self) -> (u64, u64) {
+        self.window(u64::MAX / 4)
+    }
 }
 
 pub fn pagination_args(field: Field) -> Field {
@@ -439,11 +480,67 @@ fn connection_objects(class: &RowClass) -> (Object, Object) {
     (connection, edge)
 }
 
+/// Whether a column of this kind can order a connection.
 fn sortable(kind: ColumnKind) -> bool {
     matches!(
         kind,
         ColumnKind::Text | ColumnKind::Int | ColumnKind::Bool | ColumnKind::Timestamp
     )
+}
+
+/// The nested-list fields of a tenant-owned `class`: for each class referencing it, the field
+/// name (`actions`; `children` for a tree; `xsByColumn` when one class refers twice), the
+/// referring class and its column.
+pub(crate) fn referrer_fields(
+    registry: &Registry,
+    class: &RowClass,
+) -> Vec<(String, RowClass, String)> {
+    let referrers: Vec<(RowClass, String)> = registry
+        .referrers(&class.table)
+        .filter(|(child, _)| access_of(child) != ClassAccess::Hidden)
+        .map(|(child, r)| ((*child).clone(), r.column.clone()))
+        .collect();
+    referrers
+        .iter()
+        .map(|(child, column)| {
+            let field_name = if child.table == class.table {
+                "children".to_string()
+            } else if referrers
+                .iter()
+                .filter(|(c, _)| c.table == child.table)
+                .count()
+                > 1
+            {
+                format!("{}By{}", camel(&child.table), pascal(column))
+            } else {
+                camel(&child.table)
+            };
+            (field_name, child.clone(), column.clone())
+        })
+        .collect()
+}
+
+/// The fields a connection's `filter` offers: every shown column but JSON and timestamps.
+pub(crate) fn filter_shapes(shapes: &[ColumnShape]) -> Vec<ColumnShape> {
+    shapes
+        .iter()
+        .filter(|s| !matches!(s.kind, ColumnKind::Json | ColumnKind::Timestamp))
+        .cloned()
+        .collect()
+}
+
+/// The `orderBy` enum's items: (item, column, descending), `ID_ASC` and `ID_DESC` first.
+pub(crate) fn order_items(shapes: &[ColumnShape]) -> Vec<(String, String, bool)> {
+    let mut items: Vec<(String, String, bool)> = vec![
+        ("ID_ASC".into(), "id".into(), false),
+        ("ID_DESC".into(), "id".into(), true),
+    ];
+    for s in shapes.iter().filter(|s| sortable(s.kind)) {
+        let upper = s.column.to_uppercase();
+        items.push((format!("{upper}_ASC"), s.column.clone(), false));
+        items.push((format!("{upper}_DESC"), s.column.clone(), true));
+    }
+    items
 }
 
 /// Builds the surface of every class the generic layer exposes.
@@ -540,24 +637,7 @@ fn build_class(
     }
     // Nested lists: classes referencing this one (tenant-owned parents only).
     if class.tenant_owned {
-        let referrers: Vec<(RowClass, String)> = registry
-            .referrers(&class.table)
-            .filter(|(child, _)| access_of(child) != ClassAccess::Hidden)
-            .map(|(child, r)| ((*child).clone(), r.column.clone()))
-            .collect();
-        for (child, column) in &referrers {
-            let field_name = if child.table == class.table {
-                "children".to_string()
-            } else if referrers
-                .iter()
-                .filter(|(c, _)| c.table == child.table)
-                .count()
-                > 1
-            {
-                format!("{}By{}", camel(&child.table), pascal(column))
-            } else {
-                camel(&child.table)
-            };
+        for (field_name, child, column) in referrer_fields(registry, &class) {
             let child_table: Arc<str> = child.table.clone().into();
             let column: Arc<str> = column.clone().into();
             object = object.field(Field::new(
@@ -592,11 +672,7 @@ fn build_class(
     let mut filter = InputObject::new(&filter_name).description(format!(
         "Equality filters on {name} fields; all given fields must match."
     ));
-    let filter_shapes: Vec<ColumnShape> = shapes
-        .iter()
-        .filter(|s| !matches!(s.kind, ColumnKind::Json | ColumnKind::Timestamp))
-        .cloned()
-        .collect();
+    let filter_shapes = filter_shapes(&shapes);
     for s in &filter_shapes {
         filter = filter.field(InputValue::new(
             s.field.clone(),
@@ -605,18 +681,10 @@ fn build_class(
     }
     surface.inputs.push(filter);
     let order_name = format!("{name}OrderBy");
-    let mut order = Enum::new(&order_name).item("ID_ASC").item("ID_DESC");
-    let mut order_columns: Vec<(String, String, bool)> = vec![
-        ("ID_ASC".into(), "id".into(), false),
-        ("ID_DESC".into(), "id".into(), true),
-    ];
-    for s in shapes.iter().filter(|s| sortable(s.kind)) {
-        let upper = s.column.to_uppercase();
-        order = order
-            .item(format!("{upper}_ASC"))
-            .item(format!("{upper}_DESC"));
-        order_columns.push((format!("{upper}_ASC"), s.column.clone(), false));
-        order_columns.push((format!("{upper}_DESC"), s.column.clone(), true));
+    let order_columns = order_items(&shapes);
+    let mut order = Enum::new(&order_name);
+    for (item, _, _) in &order_columns {
+        order = order.item(item.clone());
     }
     surface.enums.push(order);
     let order_columns = Arc::new(order_columns);

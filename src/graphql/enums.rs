@@ -13,6 +13,7 @@ use crate::fork::{
 };
 
 /// One enum: its GraphQL name, description and members (stored as they are named).
+#[derive(Debug)]
 pub struct EnumDef {
     pub name: &'static str,
     pub description: &'static str,
@@ -154,6 +155,11 @@ pub fn of_column(table: &str, column: &str) -> Option<&'static EnumDef> {
         .iter()
         .find(|(t, c, _)| *t == table && *c == column)
         .map(|(_, _, def)| *def)
+}
+
+/// The enum named `name`, if it is one of this module's.
+pub fn by_name(name: &str) -> Option<&'static EnumDef> {
+    ALL.iter().find(|def| def.name == name).copied()
 }
 
 impl EnumDef {

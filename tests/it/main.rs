@@ -16,6 +16,7 @@ mod hostile;
 mod http;
 mod input;
 mod offline;
+mod read_paths;
 mod readme;
 mod replicas;
 mod rls;

@@ -1,0 +1,318 @@
+//! Runs a [`Plan`]'s statements: one transaction per request (the same one the generic reads
+//! open: the tenant named for row-level security, or the admins' read-only all-tenants view),
+//! one statement per plan level, only the columns the selection needs. Every statement is built
+//! by [`access::scoped_select`], so it carries the same tenant condition as the generic path.
+
+use std::{collections::HashMap, future::Future, pin::Pin};
+
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend,
+    sea_query::{Alias, Expr, ExprTrait, Order, SelectStatement},
+};
+use uuid::Uuid;
+
+use super::{
+    model::{ClassId, Surface},
+    plan::{ListArgs, ObjectItem, ObjectPlan, Plan, RootPlan},
+};
+use crate::{
+    access::{self, ScopedDb},
+    error::AppResult,
+    registry::RowClass,
+    rows::Cell,
+    scope::RequestContext,
+};
+
+/// A fetched row: one cell per column of its class, `Null` where the plan did not ask.
+pub type Cells = Vec<Cell>;
+
+/// What the nested items of one object selection fetched, in the order of its
+/// `Children`/`Reference` items.
+#[derive(Debug, Default)]
+pub struct ObjectData {
+    pub nested: Vec<Nested>,
+}
+
+/// The rows of one nested item, grouped by the id that links them to their parent rows (the
+/// parent's id for children, the referenced id for references), in id order within a group.
+#[derive(Debug)]
+pub struct Nested {
+    pub rows: Vec<Cells>,
+    pub groups: HashMap<Uuid, Vec<usize>>,
+    pub data: ObjectData,
+}
+
+/// What a root field fetched.
+#[derive(Debug)]
+pub enum RootData {
+    Typename,
+    List {
+        rows: Vec<Cells>,
+        offset: u64,
+        total: Option<u64>,
+        /// One per object selection of the connection (`nodes`, `edges.node`), in the order of
+        /// [`ConnectionPlan::objects`](super::plan::ConnectionPlan::objects).
+        objects: Vec<ObjectData>,
+    },
+    One {
+        row: Option<Cells>,
+        data: ObjectData,
+    },
+}
+
+/// Runs every statement of `plan` in one transaction.
+pub async fn fetch(
+    db: &ScopedDb,
+    ctx: &RequestContext,
+    surface: &Surface,
+    plan: &Plan,
+) -> AppResult<Vec<RootData>> {
+    let tx = access::begin_read(db, ctx).await?;
+    let fetcher = Fetcher {
+        tx: &tx,
+        ctx,
+        surface,
+    };
+    let mut out = Vec::with_capacity(plan.roots.len());
+    for root in &plan.roots {
+        out.push(fetcher.root(root).await?);
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+struct Fetcher<'a> {
+    tx: &'a DatabaseTransaction,
+    ctx: &'a RequestContext,
+    surface: &'a Surface,
+}
+
+/// The column indexes `plan` reads from its class's rows (always `id`), plus `extra`.
+fn columns_of<'p>(
+    class: &RowClass,
+    plans: impl Iterator<Item = &'p ObjectPlan>,
+    extra: Option<usize>,
+) -> Vec<usize> {
+    let mut columns: Vec<usize> = class
+        .columns
+        .iter()
+        .position(|c| c.name == "id")
+        .into_iter()
+        .chain(extra)
+        .collect();
+    let tenant = class.columns.iter().position(|c| c.name == "tenant_id");
+    for plan in plans {
+        for item in &plan.items {
+            match item {
+                ObjectItem::Column(_, index, _) => columns.push(*index),
+                ObjectItem::Reference { column, .. } => columns.push(*column),
+                ObjectItem::TenantId(_) => columns.extend(tenant),
+                _ => {}
+            }
+        }
+    }
+    columns.sort_unstable();
+    columns.dedup();
+    columns
+}
+
+fn id_of(class: &RowClass, row: &Cells) -> Option<Uuid> {
+    let index = class.columns.iter().position(|c| c.name == "id")?;
+    row.get(index)?.as_uuid()
+}
+
+/// `column IN (ids)`: on PostgreSQL one array parameter, so the statement's text (and its
+/// prepared statement) is the same whatever the number of ids.
+fn where_in(backend: DbBackend, select: &mut SelectStatement, column: &str, ids: &[Uuid]) {
+    if backend == DbBackend::Postgres {
+        let mut array = String::with_capacity(ids.len() * 37 + 2);
+        array.push('{');
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                array.push(',');
+            }
+            array.push_str(&id.to_string());
+        }
+        array.push('}');
+        select.and_where(Expr::cust_with_values(
+            format!("\"{column}\" = ANY(CAST($1 AS uuid[]))"),
+            [array],
+        ));
+    } else {
+        select.and_where(Expr::col(Alias::new(column)).is_in(ids.iter().copied()));
+    }
+}
+
+/// A connection's page: `select` filtered, ordered (ties by id) and cut.
+fn page(
+    mut select: SelectStatement,
+    class: &RowClass,
+    args: &ListArgs,
+    offset: u64,
+    limit: u64,
+) -> SelectStatement {
+    access::apply_filter(class, &mut select, &args.filter);
+    let order = if args.descending {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    select
+        .order_by(Alias::new(&args.order_by), order.clone())
+        .order_by(Alias::new("id"), order)
+        .limit(limit)
+        .offset(offset);
+    select
+}
+
+impl Fetcher<'_> {
+    async fn rows(
+        &self,
+        class: &RowClass,
+        columns: &[usize],
+        select: &SelectStatement,
+    ) -> AppResult<Vec<Cells>> {
+        let results = self.tx.query_all(select).await?;
+        let mut rows = Vec::with_capacity(results.len());
+        for result in &results {
+            let mut cells = vec![Cell::Null; class.columns.len()];
+            for (position, &index) in columns.iter().enumerate() {
+                cells[index] = Cell::read_at(result, position, class.columns[index].kind)?;
+            }
+            rows.push(cells);
+        }
+        Ok(rows)
+    }
+
+    async fn root(&self, root: &RootPlan) -> AppResult<RootData> {
+        match root {
+            RootPlan::Typename(_) => Ok(RootData::Typename),
+            RootPlan::List {
+                class,
+                args,
+                connection,
+                ..
+            } => {
+                let class = &self.surface.classes[*class].class;
+                let columns = columns_of(class, connection.objects(), None);
+                // Refused reads are refused even when no row would be read (`first: 0`).
+                let select = access::scoped_select(self.ctx, class, &columns)?;
+                let total = if connection.needs_total() || args.paging.needs_total() {
+                    Some(access::count_in(self.tx, self.ctx, class, &args.filter).await?)
+                } else {
+                    None
+                };
+                let (offset, limit) = match total {
+                    Some(total) => args.paging.window(total),
+                    None => args.paging.open_window(),
+                };
+                let rows = if limit == 0 {
+                    Vec::new()
+                } else {
+                    let select = page(select, class, args, offset, limit);
+                    self.rows(class, &columns, &select).await?
+                };
+                let mut objects = Vec::new();
+                for plan in connection.objects() {
+                    objects.push(self.object(plan, &rows).await?);
+                }
+                Ok(RootData::List {
+                    rows,
+                    offset,
+                    total,
+                    objects,
+                })
+            }
+            RootPlan::One {
+                class, id, object, ..
+            } => {
+                let class = &self.surface.classes[*class].class;
+                let columns = columns_of(class, std::iter::once(object), None);
+                let mut select = access::scoped_select(self.ctx, class, &columns)?;
+                select.and_where(Expr::col(Alias::new("id")).eq(*id));
+                let mut rows = self.rows(class, &columns, &select).await?;
+                let data = self.object(object, &rows).await?;
+                Ok(RootData::One {
+                    row: rows.pop(),
+                    data,
+                })
+            }
+        }
+    }
+
+    /// Fetches the nested items of `plan` for its `rows`, level by level.
+    fn object<'s>(
+        &'s self,
+        plan: &'s ObjectPlan,
+        rows: &'s [Cells],
+    ) -> Pin<Box<dyn Future<Output = AppResult<ObjectData>> + Send + 's>> {
+        Box::pin(async move {
+            let mut data = ObjectData::default();
+            let parent = &self.surface.classes[plan.class].class;
+            for item in &plan.items {
+                let nested = match item {
+                    ObjectItem::Children { fk, plan: sub, .. } => {
+                        let ids: Vec<Uuid> = rows.iter().filter_map(|r| id_of(parent, r)).collect();
+                        self.nested(sub.class, sub, ids, *fk, *fk).await?
+                    }
+                    ObjectItem::Reference {
+                        column, plan: sub, ..
+                    } => {
+                        let mut ids: Vec<Uuid> =
+                            rows.iter().filter_map(|r| r[*column].as_uuid()).collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        let target = &self.surface.classes[sub.class].class;
+                        let id = target
+                            .columns
+                            .iter()
+                            .position(|c| c.name == "id")
+                            .unwrap_or_default();
+                        self.nested(sub.class, sub, ids, id, id).await?
+                    }
+                    _ => continue,
+                };
+                data.nested.push(nested);
+            }
+            Ok(data)
+        })
+    }
+
+    /// The rows of `class` whose column `link` is one of `ids`, grouped by it.
+    async fn nested(
+        &self,
+        class_id: ClassId,
+        plan: &ObjectPlan,
+        ids: Vec<Uuid>,
+        link: usize,
+        extra: usize,
+    ) -> AppResult<Nested> {
+        let class = &self.surface.classes[class_id].class;
+        let mut nested = Nested {
+            rows: Vec::new(),
+            groups: HashMap::new(),
+            data: ObjectData::default(),
+        };
+        if ids.is_empty() {
+            nested.data = self.object(plan, &[]).await?;
+            return Ok(nested);
+        }
+        let columns = columns_of(class, std::iter::once(plan), Some(extra));
+        let mut select = access::scoped_select(self.ctx, class, &columns)?;
+        where_in(
+            self.tx.get_database_backend(),
+            &mut select,
+            &class.columns[link].name,
+            &ids,
+        );
+        select.order_by(Alias::new("id"), Order::Asc);
+        nested.rows = self.rows(class, &columns, &select).await?;
+        for (i, row) in nested.rows.iter().enumerate() {
+            if let Some(key) = row[link].as_uuid() {
+                nested.groups.entry(key).or_default().push(i);
+            }
+        }
+        nested.data = self.object(plan, &nested.rows).await?;
+        Ok(nested)
+    }
+}

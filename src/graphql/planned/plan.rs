@@ -1,0 +1,930 @@
+//! From a parsed document to a [`Plan`]: the operation's selection with fragments, aliases,
+//! variables and `@skip`/`@include` resolved, checked against the [`Surface`].
+//!
+//! The planner accepts only documents it can prove valid: every field, argument, variable,
+//! fragment and directive is checked the way GraphQL validation would check it, skipped branches
+//! included. Anything it does not cover or cannot prove — another root field, introspection, an
+//! unused fragment, a response key selected twice, a value of the wrong type — makes it answer
+//! `None`, and the request goes to the executor, which gives the answer (or the error) it always
+//! gave.
+
+use std::collections::HashSet;
+
+use async_graphql::{
+    Name, Positioned, Variables,
+    parser::types::{
+        BaseType, DocumentOperations, ExecutableDocument, Field, OperationDefinition,
+        OperationType, Selection, SelectionSet, VariableDefinition,
+    },
+};
+use async_graphql_value::{ConstValue, Value};
+use uuid::Uuid;
+
+use super::model::{ClassId, FilterField, ObjectField, RootField, Surface};
+use crate::{
+    graphql::{
+        classes::{self, Paging},
+        ids,
+    },
+    registry::ColumnKind,
+    rows::Cell,
+};
+
+/// A response key, written once as the JSON bytes `"key":`.
+pub type Key = Box<[u8]>;
+
+fn key_of(field: &Field) -> Key {
+    let name = field
+        .alias
+        .as_ref()
+        .map_or(field.name.node.as_str(), |a| a.node.as_str());
+    // GraphQL names are `[_A-Za-z][_0-9A-Za-z]*`: nothing to escape.
+    format!("\"{name}\":").into_bytes().into_boxed_slice()
+}
+
+/// A planned read operation: its root fields in response order.
+#[derive(Debug)]
+pub struct Plan {
+    pub roots: Vec<RootPlan>,
+}
+
+/// One root field.
+#[derive(Debug)]
+pub enum RootPlan {
+    Typename(Key),
+    List {
+        key: Key,
+        class: ClassId,
+        args: ListArgs,
+        connection: ConnectionPlan,
+    },
+    One {
+        key: Key,
+        class: ClassId,
+        id: Uuid,
+        object: ObjectPlan,
+    },
+}
+
+/// A connection's arguments, checked.
+#[derive(Debug)]
+pub struct ListArgs {
+    pub paging: Paging,
+    /// Equality filters: (column, value).
+    pub filter: Vec<(String, Cell)>,
+    pub order_by: String,
+    pub descending: bool,
+}
+
+/// The selection on a connection.
+#[derive(Debug, Default)]
+pub struct ConnectionPlan {
+    pub items: Vec<ConnectionItem>,
+}
+
+impl ConnectionPlan {
+    /// Whether the answer needs the number of rows (`totalCount`, `hasNextPage`).
+    pub fn needs_total(&self) -> bool {
+        self.items.iter().any(|item| match item {
+            ConnectionItem::TotalCount(_) => true,
+            ConnectionItem::PageInfo(_, items) => items
+                .iter()
+                .any(|i| matches!(i, PageInfoItem::HasNextPage(_))),
+            _ => false,
+        })
+    }
+
+    /// The object selections that render the connection's rows (`nodes`, `edges.node`).
+    pub fn objects(&self) -> impl Iterator<Item = &ObjectPlan> {
+        self.items.iter().filter_map(|item| match item {
+            ConnectionItem::Nodes(_, plan) => Some(plan),
+            ConnectionItem::Edges(_, items) => items.iter().find_map(|i| match i {
+                EdgeItem::Node(_, plan) => Some(plan),
+                _ => None,
+            }),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub enum ConnectionItem {
+    Typename(Key),
+    TotalCount(Key),
+    Nodes(Key, ObjectPlan),
+    Edges(Key, Vec<EdgeItem>),
+    PageInfo(Key, Vec<PageInfoItem>),
+}
+
+#[derive(Debug)]
+pub enum EdgeItem {
+    Typename(Key),
+    Cursor(Key),
+    Node(Key, ObjectPlan),
+}
+
+#[derive(Debug)]
+pub enum PageInfoItem {
+    Typename(Key),
+    HasNextPage(Key),
+    HasPreviousPage(Key),
+    StartCursor(Key),
+    EndCursor(Key),
+}
+
+/// The selection on one object of a class.
+#[derive(Debug)]
+pub struct ObjectPlan {
+    pub class: ClassId,
+    pub items: Vec<ObjectItem>,
+}
+
+#[derive(Debug)]
+pub enum ObjectItem {
+    Typename(Key),
+    Id(Key),
+    TenantId(Key),
+    /// A column, by its index among the class's columns.
+    Column(Key, usize, super::model::ColumnField),
+    /// Rows of `child` whose column `fk` (an index among the child's columns) names this row.
+    Children {
+        key: Key,
+        fk: usize,
+        plan: Box<ObjectPlan>,
+    },
+    /// The row of `plan.class` that column `column` (an index) names.
+    Reference {
+        key: Key,
+        column: usize,
+        nullable: bool,
+        plan: Box<ObjectPlan>,
+    },
+}
+
+/// Plans the operation `operation_name` of `doc`, or `None` (the executor answers).
+pub fn plan(
+    surface: &Surface,
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+) -> Option<Plan> {
+    let operation = match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), None) => &op.node,
+        (DocumentOperations::Multiple(ops), Some(name)) if ops.len() == 1 => &ops.get(name)?.node,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => &ops.values().next()?.node,
+        _ => return None,
+    };
+    if operation.ty != OperationType::Query || !operation.directives.is_empty() {
+        return None;
+    }
+    let mut planner = Planner {
+        surface,
+        doc,
+        variables,
+        definitions: &operation.variable_definitions,
+        used_variables: HashSet::new(),
+        used_fragments: HashSet::new(),
+        chain: Vec::new(),
+    };
+    planner.check_definitions(operation)?;
+    let roots = planner.roots(&operation.selection_set.node)?;
+    // Validation refuses unused variables and fragments: leave those documents to it.
+    let all_used = operation
+        .variable_definitions
+        .iter()
+        .all(|d| planner.used_variables.contains(&d.node.name.node))
+        && doc
+            .fragments
+            .keys()
+            .all(|name| planner.used_fragments.contains(name));
+    all_used.then_some(Plan { roots })
+}
+
+/// An input location's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InputType {
+    Int,
+    String,
+    Id,
+    Boolean,
+    /// An enum: its name and members.
+    Enum(&'static str, &'static [&'static str]),
+    /// A connection's `orderBy` enum.
+    Order(ClassId),
+    /// A connection's `filter` input object.
+    Filter(ClassId),
+}
+
+/// A resolved input value: literal or variable, with variables replaced.
+enum Input<'a> {
+    Literal(&'a Value),
+    Const(&'a ConstValue),
+    Null,
+}
+
+struct Planner<'a> {
+    surface: &'a Surface,
+    doc: &'a ExecutableDocument,
+    variables: &'a Variables,
+    definitions: &'a [Positioned<VariableDefinition>],
+    used_variables: HashSet<Name>,
+    used_fragments: HashSet<Name>,
+    chain: Vec<Name>,
+}
+
+/// A field as collected from a selection set: the field, whether it is included (directives),
+/// and whether it was selected through a fragment on `Node` (only `id` and `__typename` then).
+struct Collected<'a> {
+    field: &'a Field,
+    included: bool,
+    node_only: bool,
+}
+
+impl<'a> Planner<'a> {
+    fn check_definitions(&mut self, operation: &'a OperationDefinition) -> Option<()> {
+        let mut seen = HashSet::new();
+        for def in &operation.variable_definitions {
+            let def = &def.node;
+            if !seen.insert(def.name.node.clone()) || !def.directives.is_empty() {
+                return None;
+            }
+            let BaseType::Named(name) = &def.var_type.node.base else {
+                return None;
+            };
+            let ty = self.input_type(name)?;
+            if let Some(default) = &def.default_value {
+                check_const(self.surface, ty, &default.node)?;
+            }
+        }
+        Some(())
+    }
+
+    /// The input type named `name`, if the planner knows it.
+    fn input_type(&self, name: &str) -> Option<InputType> {
+        Some(match name {
+            "Int" => InputType::Int,
+            "String" => InputType::String,
+            "ID" => InputType::Id,
+            "Boolean" => InputType::Boolean,
+            _ => {
+                if let Some(def) = crate::graphql::enums::by_name(name) {
+                    return Some(InputType::Enum(def.name, def.members));
+                }
+                let (id, class) = self
+                    .surface
+                    .classes
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.filter_type == name || c.order_type == name)?;
+                if class.filter_type == name {
+                    InputType::Filter(id)
+                } else {
+                    InputType::Order(id)
+                }
+            }
+        })
+    }
+
+    fn type_name(&self, ty: InputType) -> &str {
+        match ty {
+            InputType::Int => "Int",
+            InputType::String => "String",
+            InputType::Id => "ID",
+            InputType::Boolean => "Boolean",
+            InputType::Enum(name, _) => name,
+            InputType::Order(id) => &self.surface.classes[id].order_type,
+            InputType::Filter(id) => &self.surface.classes[id].filter_type,
+        }
+    }
+
+    /// Resolves `value` at a location of type `ty` (`non_null` when the location is `T!`):
+    /// a variable must be declared with exactly that type (non-null, or with a default, where
+    /// the location is non-null) and its value must coerce; a literal must have the type.
+    fn input(&mut self, value: &'a Value, ty: InputType, non_null: bool) -> Option<Input<'a>> {
+        let Value::Variable(name) = value else {
+            return check_literal(self, value, ty, non_null).map(|()| Input::Literal(value));
+        };
+        let def = &self
+            .definitions
+            .iter()
+            .find(|d| d.node.name.node == *name)?
+            .node;
+        self.used_variables.insert(name.clone());
+        let declared = &def.var_type.node;
+        let BaseType::Named(declared_name) = &declared.base else {
+            return None;
+        };
+        if declared_name.as_str() != self.type_name(ty) {
+            return None;
+        }
+        if non_null && declared.nullable && def.default_value.is_none() {
+            return None;
+        }
+        let given = self.variables.get(name);
+        let value = match (given, &def.default_value) {
+            (Some(v), _) => v,
+            (None, Some(default)) => &default.node,
+            (None, None) => {
+                return (!non_null && declared.nullable).then_some(Input::Null);
+            }
+        };
+        if matches!(value, ConstValue::Null) {
+            return (declared.nullable && !non_null).then_some(Input::Null);
+        }
+        check_const(self.surface, ty, value)?;
+        Some(Input::Const(value))
+    }
+
+    /// Evaluates `@skip` and `@include`; `None` for any other directive or a repeated one.
+    fn included(
+        &mut self,
+        directives: &'a [Positioned<async_graphql::parser::types::Directive>],
+    ) -> Option<bool> {
+        let mut included = true;
+        let mut seen = HashSet::new();
+        for directive in directives {
+            let directive = &directive.node;
+            let name = directive.name.node.as_str();
+            if !matches!(name, "skip" | "include") || !seen.insert(name) {
+                return None;
+            }
+            let [(arg, value)] = directive.arguments.as_slice() else {
+                return None;
+            };
+            if arg.node.as_str() != "if" {
+                return None;
+            }
+            let condition = match self.input(&value.node, InputType::Boolean, true)? {
+                Input::Literal(Value::Boolean(b)) => *b,
+                Input::Const(ConstValue::Boolean(b)) => *b,
+                _ => return None,
+            };
+            if (name == "skip") == condition {
+                included = false;
+            }
+        }
+        Some(included)
+    }
+
+    /// Flattens a selection set on type `on` (`node` when it is a class's object type, where
+    /// fragments on `Node` apply): fields in document order, fragments expanded.
+    fn collect(
+        &mut self,
+        set: &'a SelectionSet,
+        on: &str,
+        node: bool,
+        included: bool,
+        node_only: bool,
+        out: &mut Vec<Collected<'a>>,
+    ) -> Option<()> {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let inc = self.included(&field.node.directives)?;
+                    out.push(Collected {
+                        field: &field.node,
+                        included: included && inc,
+                        node_only,
+                    });
+                }
+                Selection::FragmentSpread(spread) => {
+                    let spread = &spread.node;
+                    let inc = self.included(&spread.directives)?;
+                    let name = &spread.fragment_name.node;
+                    if self.chain.contains(name) || self.chain.len() >= 16 {
+                        return None;
+                    }
+                    let fragment = &self.doc.fragments.get(name)?.node;
+                    if !fragment.directives.is_empty() {
+                        return None;
+                    }
+                    let only = applies(&fragment.type_condition.node.on.node, on, node)?;
+                    self.used_fragments.insert(name.clone());
+                    self.chain.push(name.clone());
+                    self.collect(
+                        &fragment.selection_set.node,
+                        on,
+                        node,
+                        included && inc,
+                        node_only || only,
+                        out,
+                    )?;
+                    self.chain.pop();
+                }
+                Selection::InlineFragment(inline) => {
+                    let inline = &inline.node;
+                    let inc = self.included(&inline.directives)?;
+                    let only = match &inline.type_condition {
+                        Some(cond) => applies(&cond.node.on.node, on, node)?,
+                        None => false,
+                    };
+                    self.collect(
+                        &inline.selection_set.node,
+                        on,
+                        node,
+                        included && inc,
+                        node_only || only,
+                        out,
+                    )?;
+                }
+            }
+        }
+        Some(())
+    }
+
+    fn collected(
+        &mut self,
+        set: &'a SelectionSet,
+        on: &str,
+        node: bool,
+    ) -> Option<Vec<Collected<'a>>> {
+        if set.items.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        self.collect(set, on, node, true, false, &mut out)?;
+        merge_leaves(out)
+    }
+
+    fn roots(&mut self, set: &'a SelectionSet) -> Option<Vec<RootPlan>> {
+        let mut roots = Vec::new();
+        for c in self.collected(set, "Query", false)? {
+            let field = c.field;
+            let name = field.name.node.as_str();
+            let plan = if name == "__typename" {
+                leaf(field)?;
+                RootPlan::Typename(key_of(field))
+            } else {
+                match *self.surface.roots.get(name)? {
+                    RootField::List(class) => {
+                        let args = self.list_args(field, class)?;
+                        let connection = self.connection(field, class)?;
+                        RootPlan::List {
+                            key: key_of(field),
+                            class,
+                            args,
+                            connection,
+                        }
+                    }
+                    RootField::One(class) => {
+                        let id = self.id_arg(field, class)?;
+                        let object = self.object(&field.selection_set.node, class)?;
+                        RootPlan::One {
+                            key: key_of(field),
+                            class,
+                            id,
+                            object,
+                        }
+                    }
+                }
+            };
+            if c.included {
+                roots.push(plan);
+            }
+        }
+        nonempty(roots)
+    }
+
+    fn id_arg(&mut self, field: &'a Field, class: ClassId) -> Option<Uuid> {
+        let [(name, value)] = field.arguments.as_slice() else {
+            return None;
+        };
+        if name.node.as_str() != "id" {
+            return None;
+        }
+        let text = match self.input(&value.node, InputType::Id, true)? {
+            Input::Literal(Value::String(s)) => s.as_str(),
+            Input::Const(ConstValue::String(s)) => s.as_str(),
+            _ => return None,
+        };
+        ids::expect(text, self.surface.classes[class].name, "id").ok()
+    }
+
+    fn list_args(&mut self, field: &'a Field, class: ClassId) -> Option<ListArgs> {
+        let mut seen = HashSet::new();
+        let mut args = ListArgs {
+            paging: Paging::default(),
+            filter: Vec::new(),
+            order_by: "id".into(),
+            descending: false,
+        };
+        for (name, value) in &field.arguments {
+            let name = name.node.as_str();
+            if !seen.insert(name) {
+                return None;
+            }
+            match name {
+                "first" | "last" => {
+                    let n = match self.input(&value.node, InputType::Int, false)? {
+                        Input::Null => None,
+                        Input::Literal(Value::Number(n)) => n.as_i64(),
+                        Input::Const(ConstValue::Number(n)) => n.as_i64(),
+                        _ => return None,
+                    };
+                    let size = match n {
+                        Some(n) => Some(classes::page_size(name, n).ok()?),
+                        None => None,
+                    };
+                    if name == "first" {
+                        args.paging.first = size;
+                    } else {
+                        args.paging.last = size;
+                    }
+                }
+                "after" | "before" => {
+                    let text = match self.input(&value.node, InputType::String, false)? {
+                        Input::Null => None,
+                        Input::Literal(Value::String(s)) => Some(s.as_str()),
+                        Input::Const(ConstValue::String(s)) => Some(s.as_str()),
+                        _ => return None,
+                    };
+                    let offset = match text {
+                        Some(t) => Some(classes::parse_cursor(t, name).ok()?),
+                        None => None,
+                    };
+                    if name == "after" {
+                        args.paging.after = offset;
+                    } else {
+                        args.paging.before = offset;
+                    }
+                }
+                "orderBy" => {
+                    let item = match self.input(&value.node, InputType::Order(class), false)? {
+                        Input::Null => continue,
+                        Input::Literal(Value::Enum(e)) => e.as_str(),
+                        Input::Const(ConstValue::Enum(e)) => e.as_str(),
+                        Input::Const(ConstValue::String(s)) => s.as_str(),
+                        _ => return None,
+                    };
+                    let (column, descending) = self.surface.classes[class].order.get(item)?;
+                    args.order_by = column.clone();
+                    args.descending = *descending;
+                }
+                "filter" => {
+                    args.filter = self.filter(&value.node, class)?;
+                }
+                _ => return None,
+            }
+        }
+        Some(args)
+    }
+
+    fn filter(&mut self, value: &'a Value, class: ClassId) -> Option<Vec<(String, Cell)>> {
+        let model = &self.surface.classes[class];
+        let mut out = Vec::new();
+        match self.input(value, InputType::Filter(class), false)? {
+            Input::Null => {}
+            Input::Const(ConstValue::Object(fields)) => {
+                for (name, v) in fields {
+                    let f = model.filter.get(name.as_str())?;
+                    out.push((f.column.clone(), const_cell(f, v)?));
+                }
+            }
+            Input::Literal(Value::Object(fields)) => {
+                for (name, v) in fields {
+                    let f = model.filter.get(name.as_str())?;
+                    let ty = filter_input_type(f);
+                    let cell = match self.input(v, ty, false)? {
+                        Input::Null => Cell::Null,
+                        Input::Literal(v) => literal_cell(f, v)?,
+                        Input::Const(v) => const_cell(f, v)?,
+                    };
+                    out.push((f.column.clone(), cell));
+                }
+            }
+            _ => return None,
+        }
+        Some(out)
+    }
+
+    fn connection(&mut self, field: &'a Field, class: ClassId) -> Option<ConnectionPlan> {
+        let model = &self.surface.classes[class];
+        let mut plan = ConnectionPlan::default();
+        let connection_name = model.connection.clone();
+        for c in self.collected(&field.selection_set.node, &connection_name, false)? {
+            let f = c.field;
+            let key = key_of(f);
+            let item = match f.name.node.as_str() {
+                "__typename" => leaf(f).map(|()| ConnectionItem::Typename(key))?,
+                "totalCount" => leaf(f).map(|()| ConnectionItem::TotalCount(key))?,
+                "nodes" => {
+                    no_args(f)?;
+                    ConnectionItem::Nodes(key, self.object(&f.selection_set.node, class)?)
+                }
+                "edges" => {
+                    no_args(f)?;
+                    ConnectionItem::Edges(key, self.edges(f, class)?)
+                }
+                "pageInfo" => {
+                    no_args(f)?;
+                    ConnectionItem::PageInfo(key, self.page_info(f)?)
+                }
+                _ => return None,
+            };
+            if c.included {
+                plan.items.push(item);
+            }
+        }
+        plan.items = nonempty(plan.items)?;
+        Some(plan)
+    }
+
+    fn edges(&mut self, field: &'a Field, class: ClassId) -> Option<Vec<EdgeItem>> {
+        let edge_name = self.surface.classes[class].edge.clone();
+        let mut items = Vec::new();
+        for c in self.collected(&field.selection_set.node, &edge_name, false)? {
+            let f = c.field;
+            let key = key_of(f);
+            let item = match f.name.node.as_str() {
+                "__typename" => leaf(f).map(|()| EdgeItem::Typename(key))?,
+                "cursor" => leaf(f).map(|()| EdgeItem::Cursor(key))?,
+                "node" => {
+                    no_args(f)?;
+                    EdgeItem::Node(key, self.object(&f.selection_set.node, class)?)
+                }
+                _ => return None,
+            };
+            if c.included {
+                items.push(item);
+            }
+        }
+        nonempty(items)
+    }
+
+    fn page_info(&mut self, field: &'a Field) -> Option<Vec<PageInfoItem>> {
+        let mut items = Vec::new();
+        for c in self.collected(&field.selection_set.node, "PageInfo", false)? {
+            let f = c.field;
+            leaf(f)?;
+            let key = key_of(f);
+            let item = match f.name.node.as_str() {
+                "__typename" => PageInfoItem::Typename(key),
+                "hasNextPage" => PageInfoItem::HasNextPage(key),
+                "hasPreviousPage" => PageInfoItem::HasPreviousPage(key),
+                "startCursor" => PageInfoItem::StartCursor(key),
+                "endCursor" => PageInfoItem::EndCursor(key),
+                _ => return None,
+            };
+            if c.included {
+                items.push(item);
+            }
+        }
+        nonempty(items)
+    }
+
+    fn object(&mut self, set: &'a SelectionSet, class: ClassId) -> Option<ObjectPlan> {
+        let surface = self.surface;
+        let model = &surface.classes[class];
+        let mut items = Vec::new();
+        for c in self.collected(set, model.name, true)? {
+            let f = c.field;
+            let name = f.name.node.as_str();
+            if c.node_only && !matches!(name, "id" | "__typename") {
+                return None;
+            }
+            let key = key_of(f);
+            let item = if name == "__typename" {
+                leaf(f)?;
+                ObjectItem::Typename(key)
+            } else {
+                match model.fields.get(name)? {
+                    ObjectField::Id => leaf(f).map(|()| ObjectItem::Id(key))?,
+                    ObjectField::TenantId => leaf(f).map(|()| ObjectItem::TenantId(key))?,
+                    ObjectField::Column(column) => {
+                        leaf(f)?;
+                        let index = column_index(surface, class, &column.column)?;
+                        ObjectItem::Column(key, index, column.clone())
+                    }
+                    ObjectField::Children { child, column } => {
+                        no_args(f)?;
+                        let fk = column_index(surface, *child, column)?;
+                        let plan = self.object(&f.selection_set.node, *child)?;
+                        ObjectItem::Children {
+                            key,
+                            fk,
+                            plan: Box::new(plan),
+                        }
+                    }
+                    ObjectField::Reference {
+                        column,
+                        target,
+                        nullable,
+                    } => {
+                        no_args(f)?;
+                        let column = column_index(surface, class, column)?;
+                        let plan = self.object(&f.selection_set.node, *target)?;
+                        ObjectItem::Reference {
+                            key,
+                            column,
+                            nullable: *nullable,
+                            plan: Box::new(plan),
+                        }
+                    }
+                }
+            };
+            if c.included {
+                items.push(item);
+            }
+        }
+        Some(ObjectPlan {
+            class,
+            items: nonempty(items)?,
+        })
+    }
+}
+
+/// Merges a response key selected more than once, as the executor does, where that is simple:
+/// the same leaf field without arguments (`id` beside `... on Node { id }`) answers once, at
+/// the place of its first included occurrence. Any other repeated key goes to the executor.
+fn merge_leaves(collected: Vec<Collected<'_>>) -> Option<Vec<Collected<'_>>> {
+    fn key(f: &Field) -> &str {
+        f.alias.as_ref().unwrap_or(&f.name).node.as_str()
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    let repeated = collected.iter().any(|c| !seen.insert(key(c.field)));
+    if !repeated {
+        return Some(collected);
+    }
+    let mut out: Vec<Collected<'_>> = Vec::with_capacity(collected.len());
+    for c in collected {
+        let Some(first) = out.iter_mut().find(|o| key(o.field) == key(c.field)) else {
+            out.push(c);
+            continue;
+        };
+        let simple = |f: &Field| f.arguments.is_empty() && f.selection_set.node.items.is_empty();
+        if first.field.name.node != c.field.name.node || !simple(first.field) || !simple(c.field) {
+            return None;
+        }
+        if c.node_only && !matches!(c.field.name.node.as_str(), "id" | "__typename") {
+            return None;
+        }
+        if !first.included && c.included {
+            // The answer goes where the first included occurrence is.
+            let position = out
+                .iter()
+                .position(|o| key(o.field) == key(c.field))
+                .unwrap_or_default();
+            out.remove(position);
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// A selection whose every field is skipped: the executor answers `null` where graphql-js
+/// answers `{}`; the planner leaves that case to the executor, so both paths agree.
+fn nonempty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+/// Whether a fragment on `condition` applies on type `on`: `Some(false)` for the type itself,
+/// `Some(true)` for `Node` on a class's object (only `Node`'s fields then), `None` otherwise.
+fn applies(condition: &str, on: &str, node: bool) -> Option<bool> {
+    if condition == on {
+        Some(false)
+    } else if node && condition == "Node" {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+fn column_index(surface: &Surface, class: ClassId, column: &str) -> Option<usize> {
+    surface.classes[class]
+        .class
+        .columns
+        .iter()
+        .position(|c| c.name == column)
+}
+
+/// A leaf field: no arguments, no selection.
+fn leaf(field: &Field) -> Option<()> {
+    (field.arguments.is_empty() && field.selection_set.node.items.is_empty()).then_some(())
+}
+
+fn no_args(field: &Field) -> Option<()> {
+    field.arguments.is_empty().then_some(())
+}
+
+/// The type of a `filter` field.
+fn filter_input_type(f: &FilterField) -> InputType {
+    match (f.kind, f.enumeration) {
+        (_, Some(def)) => InputType::Enum(def.name, def.members),
+        (ColumnKind::Uuid, None) => InputType::Id,
+        (ColumnKind::Int, None) => InputType::Int,
+        (ColumnKind::Bool, None) => InputType::Boolean,
+        _ => InputType::String,
+    }
+}
+
+fn int_of(n: &async_graphql::Number) -> Option<i64> {
+    n.as_i64().filter(|v| i32::try_from(*v).is_ok())
+}
+
+/// Checks a literal against a location type (variables inside input objects are resolved
+/// where they are read).
+fn check_literal(
+    planner: &Planner<'_>,
+    value: &Value,
+    ty: InputType,
+    non_null: bool,
+) -> Option<()> {
+    match (ty, value) {
+        (_, Value::Null) => (!non_null).then_some(()),
+        (InputType::Int, Value::Number(n)) => int_of(n).map(|_| ()),
+        (InputType::String | InputType::Id, Value::String(_)) => Some(()),
+        (InputType::Boolean, Value::Boolean(_)) => Some(()),
+        (InputType::Enum(_, members), Value::Enum(e)) => {
+            members.contains(&e.as_str()).then_some(())
+        }
+        (InputType::Order(class), Value::Enum(e)) => planner.surface.classes[class]
+            .order
+            .contains_key(e.as_str())
+            .then_some(()),
+        (InputType::Filter(class), Value::Object(fields)) => {
+            let model = &planner.surface.classes[class];
+            fields
+                .keys()
+                .all(|k| model.filter.contains_key(k.as_str()))
+                .then_some(())
+        }
+        _ => None,
+    }
+}
+
+/// Checks a variable's value (or a default) against its type, as input coercion would.
+fn check_const(surface: &Surface, ty: InputType, value: &ConstValue) -> Option<()> {
+    match (ty, value) {
+        (_, ConstValue::Null) => Some(()),
+        (InputType::Int, ConstValue::Number(n)) => int_of(n).map(|_| ()),
+        (InputType::String | InputType::Id, ConstValue::String(_)) => Some(()),
+        (InputType::Boolean, ConstValue::Boolean(_)) => Some(()),
+        (InputType::Enum(_, members), ConstValue::Enum(_) | ConstValue::String(_)) => {
+            members.contains(&const_text(value)?).then_some(())
+        }
+        (InputType::Order(class), ConstValue::Enum(_) | ConstValue::String(_)) => surface.classes
+            [class]
+            .order
+            .contains_key(const_text(value)?)
+            .then_some(()),
+        (InputType::Filter(class), ConstValue::Object(fields)) => {
+            let model = &surface.classes[class];
+            for (k, v) in fields {
+                let f = model.filter.get(k.as_str())?;
+                check_const(surface, filter_input_type(f), v)?;
+            }
+            Some(())
+        }
+        _ => None,
+    }
+}
+
+fn const_text(value: &ConstValue) -> Option<&str> {
+    match value {
+        ConstValue::Enum(e) => Some(e.as_str()),
+        ConstValue::String(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// The filter value of a checked literal.
+fn literal_cell(f: &FilterField, value: &Value) -> Option<Cell> {
+    match value {
+        Value::Null => Some(Cell::Null),
+        Value::Number(n) => Some(Cell::Int(int_of(n)?)),
+        Value::Boolean(b) => Some(Cell::Bool(*b)),
+        Value::Enum(e) => Some(Cell::Text(e.to_string())),
+        Value::String(s) => text_cell(f, s),
+        _ => None,
+    }
+}
+
+/// The filter value of a checked variable value.
+fn const_cell(f: &FilterField, value: &ConstValue) -> Option<Cell> {
+    match value {
+        ConstValue::Null => Some(Cell::Null),
+        ConstValue::Number(n) if f.kind == ColumnKind::Int => Some(Cell::Int(int_of(n)?)),
+        ConstValue::Boolean(b) if f.kind == ColumnKind::Bool => Some(Cell::Bool(*b)),
+        ConstValue::Enum(e) if f.enumeration.is_some() => Some(Cell::Text(e.to_string())),
+        ConstValue::String(s) if f.enumeration.is_some() => {
+            let def = f.enumeration?;
+            def.members
+                .contains(&s.as_str())
+                .then(|| Cell::Text(s.clone()))
+        }
+        ConstValue::String(s) => text_cell(f, s),
+        _ => None,
+    }
+}
+
+fn text_cell(f: &FilterField, text: &str) -> Option<Cell> {
+    match (f.kind, &f.id_type, f.enumeration) {
+        (_, _, Some(_)) => None,
+        (ColumnKind::Uuid, Some(type_name), _) => {
+            Some(Cell::Uuid(ids::expect(text, type_name, "filter").ok()?))
+        }
+        (ColumnKind::Uuid, None, _) => Some(Cell::Uuid(Uuid::parse_str(text).ok()?)),
+        (ColumnKind::Text, None, _) => Some(Cell::Text(text.to_string())),
+        _ => None,
+    }
+}
