@@ -161,6 +161,16 @@ pub struct ServerSettings {
     /// GraphQL operations executing at once (default 4 per core, at least 8).
     #[arg(long, env = "FORKLIFT_MAX_CONCURRENT_REQUESTS", value_name = "N")]
     pub max_concurrent_requests: Option<String>,
+    /// PostgreSQL: connections of the request pool at most (default 16).
+    #[arg(long, env = "FORKLIFT_DB_POOL_SIZE", value_name = "N")]
+    pub db_pool_size: Option<String>,
+    /// PostgreSQL: connections of the system pool, and of the forks' pool, at most (default 8
+    /// each).
+    #[arg(long, env = "FORKLIFT_DB_SYSTEM_POOL_SIZE", value_name = "N")]
+    pub db_system_pool_size: Option<String>,
+    /// Seconds an idle pooled connection stays open (default 60).
+    #[arg(long, env = "FORKLIFT_DB_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub db_idle_timeout_secs: Option<String>,
     /// On SIGTERM, seconds running requests and forks get (default 20).
     #[arg(long, env = "FORKLIFT_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
     pub shutdown_grace_secs: Option<String>,
@@ -247,6 +257,15 @@ impl Settings for ServerSettings {
             (
                 "FORKLIFT_MAX_CONCURRENT_REQUESTS",
                 self.max_concurrent_requests.as_ref(),
+            ),
+            ("FORKLIFT_DB_POOL_SIZE", self.db_pool_size.as_ref()),
+            (
+                "FORKLIFT_DB_SYSTEM_POOL_SIZE",
+                self.db_system_pool_size.as_ref(),
+            ),
+            (
+                "FORKLIFT_DB_IDLE_TIMEOUT_SECS",
+                self.db_idle_timeout_secs.as_ref(),
             ),
             (
                 "FORKLIFT_SHUTDOWN_GRACE_SECS",

@@ -99,6 +99,14 @@ pub struct Config {
     /// per core, at least 8); more wait their turn within the request deadline. A large nested
     /// response is CPU and memory while it is built, so this bounds both under a burst.
     pub max_concurrent_requests: usize,
+    /// Connections of the request pool at most (`FORKLIFT_DB_POOL_SIZE`, 16; PostgreSQL).
+    pub db_pool_size: u32,
+    /// Connections of the system pool, and of the forks' pool, at most
+    /// (`FORKLIFT_DB_SYSTEM_POOL_SIZE`, 8 each; PostgreSQL).
+    pub db_system_pool_size: u32,
+    /// How long an idle pooled connection stays open (`FORKLIFT_DB_IDLE_TIMEOUT_SECS`, 60): after
+    /// a burst the server gives its connections back to a PostgreSQL it shares.
+    pub db_idle_timeout: Duration,
     /// On SIGTERM, how long running requests and forks may go on before they are cut
     /// (`FORKLIFT_SHUTDOWN_GRACE_SECS`, 20). A cut fork rolls back and says so in its record.
     pub shutdown_grace: Duration,
@@ -398,6 +406,11 @@ impl Config {
                 default_concurrency() as i64,
             )?
             .max(1) as usize,
+            db_pool_size: number("FORKLIFT_DB_POOL_SIZE", 16)?.clamp(1, 10_000) as u32,
+            db_system_pool_size: number("FORKLIFT_DB_SYSTEM_POOL_SIZE", 8)?.clamp(2, 10_000) as u32,
+            db_idle_timeout: Duration::from_secs(
+                number("FORKLIFT_DB_IDLE_TIMEOUT_SECS", 60)?.max(1) as u64,
+            ),
             shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
             request_failpoint: var("FORKLIFT_REQUEST_FAILPOINT"),
@@ -428,6 +441,9 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
             max_concurrent_requests: default_concurrency(),
+            db_pool_size: 16,
+            db_system_pool_size: 8,
+            db_idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
             fork_failpoint: None,
             request_failpoint: None,

@@ -20,7 +20,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         (Some(url), false) => url,
         _ => &config.database_url,
     };
-    open(config, url).await
+    open(config, url, config.db_system_pool_size).await
 }
 
 /// The request pool (`DATABASE_URL`): on PostgreSQL a pool whose connections see tenant-owned
@@ -33,14 +33,15 @@ pub async fn connect_scoped(
     if config.is_sqlite() {
         return Ok(system.clone());
     }
-    open(config, &config.database_url).await
+    open(config, &config.database_url, config.db_pool_size).await
 }
 
-async fn open(config: &Config, url: &str) -> anyhow::Result<DatabaseConnection> {
+async fn open(config: &Config, url: &str, size: u32) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_string());
     options
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
+        .idle_timeout(config.db_idle_timeout)
         .sqlx_logging(false);
     if config.is_sqlite() {
         options.max_connections(8).min_connections(1);
@@ -52,7 +53,7 @@ async fn open(config: &Config, url: &str) -> anyhow::Result<DatabaseConnection> 
                 .busy_timeout(Duration::from_secs(30))
         });
     } else {
-        options.max_connections(32).min_connections(1);
+        options.max_connections(size.max(1)).min_connections(1);
     }
     let label = config.database_label();
     let db = tokio::time::timeout(Duration::from_secs(12), Database::connect(options))
@@ -75,7 +76,7 @@ pub async fn migration_connection(
     db: &DatabaseConnection,
 ) -> anyhow::Result<DatabaseConnection> {
     match migration_url(config) {
-        Some(url) => open(config, url).await,
+        Some(url) => open(config, url, 2).await,
         None => Ok(db.clone()),
     }
 }

@@ -34,6 +34,9 @@ pub struct QueryReport {
     pub idle: Memory,
 }
 
+/// Seconds of load before each level's measured window.
+const WARMUP_SECS: u64 = 2;
+
 /// The nested query of SPEC §8: applications → actions → placements (→ surface).
 const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key actionPlacements { position surfaceType { key } } } } } }";
 
@@ -104,15 +107,19 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
     );
     let mut out = Vec::new();
     for &concurrency in levels {
-        let cpu_before = server.cpu_seconds();
-        let deadline = Instant::now() + Duration::from_secs(seconds);
+        // A warm-up, then the measured window: only requests that complete inside the window
+        // count, and the rate divides them by the window's length (a request still running at
+        // its end is not counted, nor its CPU attributed elsewhere).
+        let warmup = Duration::from_secs(WARMUP_SECS);
+        let window_start = Instant::now() + warmup;
+        let window_end = window_start + Duration::from_secs(seconds);
         let mut tasks = Vec::with_capacity(concurrency);
         for _ in 0..concurrency.max(1) {
             let (client, url, token) = (client.clone(), url.clone(), token.clone());
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
-                while Instant::now() < deadline {
+                while Instant::now() < window_end {
                     let started = Instant::now();
                     let result = client
                         .post(&url)
@@ -128,7 +135,11 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
                             .is_ok_and(|body| body.get("errors").is_none()),
                         _ => false,
                     };
-                    latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                    let finished = Instant::now();
+                    if finished < window_start || finished > window_end {
+                        continue;
+                    }
+                    latencies.push((finished - started).as_secs_f64() * 1000.0);
                     if !ok {
                         errors += 1;
                     }
@@ -136,6 +147,10 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
                 (latencies, errors)
             }));
         }
+        tokio::time::sleep_until(window_start.into()).await;
+        let cpu_before = server.cpu_seconds();
+        tokio::time::sleep_until(window_end.into()).await;
+        let cpu_after = server.cpu_seconds();
         let mut latencies = Vec::new();
         let mut errors = 0;
         for task in tasks {
@@ -152,8 +167,7 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
             p50_ms: percentile(&latencies, 0.50),
             p99_ms: percentile(&latencies, 0.99),
             server: server.memory(),
-            server_cpu_ms: (server.cpu_seconds() - cpu_before) * 1000.0
-                / latencies.len().max(1) as f64,
+            server_cpu_ms: (cpu_after - cpu_before) * 1000.0 / latencies.len().max(1) as f64,
             database: match &script {
                 Some(path) => pgbench(&scratch.url, path, concurrency, seconds).await,
                 None => None,
