@@ -3,7 +3,11 @@
 //! - [`fork_floor`]: the fork against a hand-written `INSERT … SELECT` copy;
 //! - [`nested_query`]: the nested query against a server process, at several concurrencies;
 //! - [`fanout`]: one fork streamed to many WebSocket subscribers, with the delivery lag;
+//! - [`side_by_side`]: the nested query against PostGraphile on the same database
+//!   (`bench query --against postgraphile`);
 //! - [`all`]: the three in a row, then one summary table.
+//!
+//! [`load`] is the load generator the query benchmarks share.
 //!
 //! Every benchmark that talks to a server starts it as a separate process of this same binary
 //! ([`BenchServer`]), so the load generator and the server do not share a runtime, and reads
@@ -12,7 +16,9 @@
 pub mod all;
 pub mod fanout;
 pub mod fork_floor;
+pub mod load;
 pub mod nested_query;
+pub mod side_by_side;
 
 use std::time::Duration;
 
@@ -62,6 +68,23 @@ impl Memory {
             peak_mb: field("VmHWM:"),
         }
     }
+}
+
+/// CPU seconds process `pid` has used so far (user + system, from `/proc/<pid>/stat`; 0 where
+/// unknown). Clock ticks are taken as 100 per second, Linux's fixed `USER_HZ`.
+pub fn cpu_seconds_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat; here 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A scratch database, removed by [`Scratch::drop_it`]: a temporary SQLite file, or a new
@@ -181,7 +204,8 @@ pub fn admin_token(state: &crate::state::AppState, config: &Config) -> anyhow::R
 /// `forklift serve` as a child process (production mode, warnings only) on a free port.
 pub struct BenchServer {
     process: tokio::process::Child,
-    pid: String,
+    /// The server's process id.
+    pub pid: String,
     /// `127.0.0.1:PORT`.
     pub addr: String,
     /// Memory once it answered `/readyz`, before any load.
@@ -255,21 +279,9 @@ impl BenchServer {
         anyhow::bail!("the bench server did not become ready within 10 s")
     }
 
-    /// CPU seconds the server has used so far (user + system, from `/proc/<pid>/stat`; 0 where
-    /// unknown). Clock ticks are taken as 100 per second, Linux's fixed `USER_HZ`.
+    /// CPU seconds the server has used so far (see [`cpu_seconds_of`]).
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of stat; here 11 and 12 after the name.
-        (ticks(11) + ticks(12)) / 100.0
+        cpu_seconds_of(&self.pid)
     }
 
     /// The server's memory now (and its peak so far).

@@ -557,9 +557,16 @@ pub enum BenchCommand {
         /// Concurrent clients, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32, 256])]
         concurrency: Vec<usize>,
-        /// Seconds per concurrency level.
+        /// Seconds per concurrency level (after a 2 s warm-up).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Measure side by side with another server on the same database: `postgraphile`
+        /// (installed from the npm registry on first use; needs PostgreSQL and Node.js).
+        #[arg(long, value_name = "SERVER")]
+        against: Option<Against>,
+        /// Interleaved rounds with `--against`.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         #[command(flatten)]
         database: DatabaseSettings,
     },
@@ -611,6 +618,13 @@ impl BenchCommand {
             | BenchCommand::All { database, .. } => database,
         }
     }
+}
+
+/// Servers `bench query --against` measures beside Forklift.
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum Against {
+    /// PostGraphile 4.14 over the same database, as a role row-level security binds.
+    Postgraphile,
 }
 
 /// `migrate` actions.
@@ -903,10 +917,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 BenchCommand::Query {
                     concurrency,
                     seconds,
+                    against,
+                    rounds,
                     ..
                 },
         } => {
-            crate::bench::nested_query::run(&config, &concurrency, seconds).await?;
+            match against {
+                Some(Against::Postgraphile) => {
+                    crate::bench::side_by_side::run(&config, &concurrency, seconds, rounds).await?
+                }
+                None => {
+                    crate::bench::nested_query::run(&config, &concurrency, seconds).await?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

@@ -1,8 +1,12 @@
 //! `forklift bench query`: the nested query of SPEC §8 from a separate load process.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{BenchServer, Memory, Scratch, admin_token, backend_name, percentile};
+use super::{
+    BenchServer, Memory, Scratch, admin_token, backend_name,
+    load::{Load, Target},
+    percentile,
+};
 use crate::{app, bootstrap, config::Config, registry::Registry, synthetic};
 
 /// One concurrency level of the query benchmark.
@@ -34,22 +38,14 @@ pub struct QueryReport {
     pub idle: Memory,
 }
 
-/// Seconds of load before each level's measured window.
-const WARMUP_SECS: u64 = 2;
-
 /// The nested query of SPEC §8: applications → actions → placements (→ surface).
 const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key actionPlacements { position surfaceType { key } } } } } }";
 
-/// `forklift bench query`: a server process over a scratch database holding 50 applications,
-/// 500 actions and 1,000 placements; this process is the load generator. For each concurrency,
-/// the nested query runs for `seconds` with a JWT on every request; prints throughput and
-/// latency, and counts any non-200 response or `errors` in a body as an error.
-pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Result<QueryReport> {
-    let scratch = Scratch::create(base, "query").await?;
-    let config = scratch.config();
-    let state = app::build_state(config.clone(), Registry::default()).await?;
-    bootstrap::ensure_template(&state).await?;
-    let tenant = bootstrap::ensure_tenant(&state, "bench", "Bench", "TENANT").await?;
+/// The nested query's data: the template, a tenant `bench`, seven surface types, and in the
+/// tenant 50 applications, 500 actions and 1,000 placements. Returns the tenant's id.
+pub async fn seed_nested(state: &crate::state::AppState) -> anyhow::Result<uuid::Uuid> {
+    bootstrap::ensure_template(state).await?;
+    let tenant = bootstrap::ensure_tenant(state, "bench", "Bench", "TENANT").await?;
     // Seven surface types: placement i and i + 500 (same action, same application) then land on
     // different surfaces, so the 1,000 placements keep their natural keys distinct.
     let vocabulary = synthetic::vocabulary(&state.db, &state.registry, 7).await?;
@@ -73,12 +69,24 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
         )
         .await?;
     }
+    Ok(tenant.id)
+}
+
+/// `forklift bench query`: a server process over a scratch database holding 50 applications,
+/// 500 actions and 1,000 placements; this process is the load generator. For each concurrency,
+/// the nested query runs for `seconds` with a JWT on every request; prints throughput and
+/// latency, and counts any non-200 response or `errors` in a body as an error.
+pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Result<QueryReport> {
+    let scratch = Scratch::create(base, "query").await?;
+    let config = scratch.config();
+    let state = app::build_state(config.clone(), Registry::default()).await?;
+    let tenant = seed_nested(&state).await?;
     let token = admin_token(&state, &config)?;
     let script = if base.is_sqlite() {
         None
     } else {
         let path = std::env::temp_dir().join(format!("forklift_bench_{}.sql", std::process::id()));
-        std::fs::write(&path, pgbench_script(&state, tenant.id).await?)?;
+        std::fs::write(&path, pgbench_script(&state, tenant).await?)?;
         Some(path)
     };
 
@@ -107,57 +115,18 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
     );
     let mut out = Vec::new();
     for &concurrency in levels {
-        // A warm-up, then the measured window: only requests that complete inside the window
-        // count, and the rate divides them by the window's length (a request still running at
-        // its end is not counted, nor its CPU attributed elsewhere).
-        let warmup = Duration::from_secs(WARMUP_SECS);
-        let window_start = Instant::now() + warmup;
-        let window_end = window_start + Duration::from_secs(seconds);
-        let mut tasks = Vec::with_capacity(concurrency);
-        for _ in 0..concurrency.max(1) {
-            let (client, url, token) = (client.clone(), url.clone(), token.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
-                while Instant::now() < window_end {
-                    let started = Instant::now();
-                    let result = client
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .header("X-Tenant", "bench")
-                        .json(&serde_json::json!({ "query": NESTED }))
-                        .send()
-                        .await;
-                    let ok = match result {
-                        Ok(response) if response.status().is_success() => response
-                            .json::<serde_json::Value>()
-                            .await
-                            .is_ok_and(|body| body.get("errors").is_none()),
-                        _ => false,
-                    };
-                    let finished = Instant::now();
-                    if finished < window_start || finished > window_end {
-                        continue;
-                    }
-                    latencies.push((finished - started).as_secs_f64() * 1000.0);
-                    if !ok {
-                        errors += 1;
-                    }
-                }
-                (latencies, errors)
-            }));
-        }
-        tokio::time::sleep_until(window_start.into()).await;
+        let target = Target {
+            url: url.clone(),
+            token: token.clone(),
+            headers: vec![("X-Tenant", "bench".to_string())],
+            body: serde_json::json!({ "query": NESTED }),
+        };
+        let load = Load::start(client.clone(), target, concurrency, seconds);
+        load.window_started().await;
         let cpu_before = server.cpu_seconds();
-        tokio::time::sleep_until(window_end.into()).await;
+        load.window_ended().await;
         let cpu_after = server.cpu_seconds();
-        let mut latencies = Vec::new();
-        let mut errors = 0;
-        for task in tasks {
-            let (l, e) = task.await?;
-            latencies.extend(l);
-            errors += e;
-        }
+        let (mut latencies, errors) = load.finish().await?;
         latencies.sort_by(|a, b| a.total_cmp(b));
         let m = QueryMeasurement {
             concurrency,
@@ -250,26 +219,13 @@ impl QueryReport {
     }
 }
 
-/// The statements the data layer sends for [`NESTED`], written out for pgbench with this
-/// database's ids: per level a transaction that names the tenant, then the batched `SELECT`
-/// (the root level also counts, as a connection does).
+/// The statements the planned read path sends for [`NESTED`], written out for pgbench with this
+/// database's ids: one transaction that names the tenant, then one `SELECT` per level.
 async fn pgbench_script(
     state: &crate::state::AppState,
     tenant: uuid::Uuid,
 ) -> anyhow::Result<String> {
     use sea_orm::{ConnectionTrait, Statement};
-    let registry = &state.registry;
-    let columns = |table: &str| -> anyhow::Result<String> {
-        let class = registry
-            .by_table(table)
-            .ok_or_else(|| anyhow::anyhow!("no class {table}"))?;
-        Ok(class
-            .columns
-            .iter()
-            .map(|c| format!("\"{}\"", c.name))
-            .collect::<Vec<_>>()
-            .join(", "))
-    };
     let ids = |sql: String| async move {
         let rows = state
             .db
@@ -296,28 +252,20 @@ async fn pgbench_script(
         "SELECT DISTINCT surface_type_id FROM action_placements WHERE tenant_id = '{tenant}' AND action_id IN ({actions})"
     ))
     .await?;
-    let scope = format!("BEGIN;\nSELECT set_config('forklift.tenant', '{tenant}', true);\n");
-    let mut script = String::new();
-    script += &scope;
-    script += &format!("SELECT COUNT(*) FROM applications WHERE tenant_id = '{tenant}';\n");
+    // The planned read path: one transaction naming the tenant, one statement per level with
+    // only the columns the query needs, no count (the query selects no `totalCount`).
+    let mut script = format!("BEGIN;\nSELECT set_config('forklift.tenant', '{tenant}', true);\n");
     script += &format!(
-        "SELECT {} FROM applications WHERE tenant_id = '{tenant}' ORDER BY id ASC, id ASC LIMIT 50 OFFSET 0;\nCOMMIT;\n",
-        columns("applications")?
+        "SELECT \"id\", \"code\" FROM applications WHERE tenant_id = '{tenant}' ORDER BY id ASC, id ASC LIMIT 50 OFFSET 0;\n"
     );
-    script += &scope;
     script += &format!(
-        "SELECT {} FROM actions WHERE tenant_id = '{tenant}' AND application_id IN ({apps}) ORDER BY id ASC;\nCOMMIT;\n",
-        columns("actions")?
+        "SELECT \"id\", \"application_id\", \"key\" FROM actions WHERE tenant_id = '{tenant}' AND application_id IN ({apps}) ORDER BY id ASC;\n"
     );
-    script += &scope;
     script += &format!(
-        "SELECT {} FROM action_placements WHERE tenant_id = '{tenant}' AND action_id IN ({actions}) ORDER BY id ASC;\nCOMMIT;\n",
-        columns("action_placements")?
+        "SELECT \"id\", \"action_id\", \"position\", \"surface_type_id\" FROM action_placements WHERE tenant_id = '{tenant}' AND action_id IN ({actions}) ORDER BY id ASC;\n"
     );
-    script += &scope;
     script += &format!(
-        "SELECT {} FROM surface_types WHERE id IN ({surfaces}) ORDER BY id ASC;\nCOMMIT;\n",
-        columns("surface_types")?
+        "SELECT \"id\", \"key\" FROM surface_types WHERE id IN ({surfaces}) ORDER BY id ASC;\nCOMMIT;\n"
     );
     Ok(script)
 }
