@@ -620,10 +620,10 @@ impl BenchCommand {
     }
 }
 
-/// Servers `bench query --against` measures beside Forklift.
+/// Servers `bench query --against` measures beside Forklift: `postgraphile` is PostGraphile 4.14
+/// over the same database, as a role row-level security binds.
 #[derive(Copy, Clone, Debug, ValueEnum)]
 pub enum Against {
-    /// PostGraphile 4.14 over the same database, as a role row-level security binds.
     Postgraphile,
 }
 
