@@ -1,5 +1,5 @@
 //! Forklift's integration tests: one binary, real servers on port 0, real databases.
-//! Every `both!` test runs on SQLite and on PostgreSQL (see `harness`).
+//! Every test declared with `both!` runs on SQLite and on PostgreSQL (see `harness`).
 
 mod fixture;
 mod harness;

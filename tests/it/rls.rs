@@ -489,16 +489,19 @@ async fn the_api_works_with_the_wall_up() {
         all["organizations"]["totalCount"].as_i64().expect("count") >= 3,
         "{all}"
     );
+    // A well-formed organization id, so the refusal is the view's, not the input's.
+    let organization = forklift::graphql::ids::encode("Organization", uuid::Uuid::now_v7());
     let body = app
         .gql(
             &admin,
             Some("*"),
-            "mutation { createTeam(input: { organizationId: \"x\", name: \"x\" }) { id } }",
-            json!({}),
+            "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \"x\" }) { id } }",
+            json!({ "o": organization }),
         )
         .await;
-    assert!(
-        crate::harness::code(&body).is_some(),
+    assert_eq!(
+        crate::harness::code(&body).as_deref(),
+        Some("FORBIDDEN"),
         "the all-tenants view is read-only: {body}"
     );
     let runs = app
