@@ -21,6 +21,7 @@ mod replicas;
 mod rls;
 mod schema;
 mod shape;
+mod tables;
 mod sheets;
 mod telemetry;
 mod tenancy;
