@@ -6,6 +6,7 @@ mod harness;
 mod wsclient;
 
 mod admin;
+mod claims;
 mod cli;
 mod fanout;
 mod fork;
@@ -21,8 +22,8 @@ mod replicas;
 mod rls;
 mod schema;
 mod shape;
-mod tables;
 mod sheets;
+mod tables;
 mod telemetry;
 mod tenancy;
 mod tenant_admin;
