@@ -4,7 +4,8 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestApp, code};
 
-const CREATE: &str = "mutation($input: CreateTenantInput!) { createTenant(input: $input) { id slug status trialEndsAt } }";
+const CREATE: &str = "mutation($input: CreateTenantInput!) { createTenant(input: $input) { id \
+    slug status trialEndsAt } }";
 
 async fn create(app: &TestApp, input: Value) -> Value {
     app.gql(&app.admin(), None, CREATE, json!({ "input": input }))
@@ -105,7 +106,15 @@ async fn the_lifecycle_moves_through_trial_active_and_suspended(app: TestApp) {
         Some("PRECONDITION_FAILED"),
         "only trials extend: {body}"
     );
-    let suspended = app.ok(&admin, None, "mutation($id: ID!) { suspendTenant(id: $id, reason: \"Unpaid invoice\") { status suspensionReason } }", json!({ "id": id })).await;
+    let suspended = app
+        .ok(
+            &admin,
+            None,
+            "mutation($id: ID!) { suspendTenant(id: $id, reason: \"Unpaid invoice\") \
+                { status suspensionReason } }",
+            json!({ "id": id }),
+        )
+        .await;
     assert_eq!(suspended["suspendTenant"]["status"], "SUSPENDED");
     assert_eq!(
         suspended["suspendTenant"]["suspensionReason"],
@@ -433,7 +442,15 @@ async fn the_role_matrix_of_administrative_mutations(app: TestApp) {
         ),
     };
     // (mutation, variables, least rank allowed) — in the tenant `acme`.
-    let existing = app.ok(&app.admin(), Some("acme"), "mutation { createApplication(input: { code: \"kept\", name: \"Kept\", routeNamespace: \"kept\" }) { id } }", json!({})).await;
+    let existing = app
+        .ok(
+            &app.admin(),
+            Some("acme"),
+            "mutation { createApplication(input: { code: \"kept\", name: \"Kept\", \
+                routeNamespace: \"kept\" }) { id } }",
+            json!({}),
+        )
+        .await;
     let existing = existing["createApplication"]["id"].clone();
     let mut n = 0;
     for who in [
@@ -446,17 +463,61 @@ async fn the_role_matrix_of_administrative_mutations(app: TestApp) {
         "STRANGER",
     ] {
         n += 1;
-        let victim = app.ok(&app.admin(), Some("acme"), "mutation($c: String!) { createApplication(input: { code: $c, name: \"Victim\", routeNamespace: $c }) { id } }", json!({ "c": format!("victim{n}") })).await;
+        let victim = app
+            .ok(
+                &app.admin(),
+                Some("acme"),
+                "mutation($c: String!) { createApplication(input: { code: $c, name: \
+                    \"Victim\", routeNamespace: $c }) { id } }",
+                json!({ "c": format!("victim{n}") }),
+            )
+            .await;
         let victim = victim["createApplication"]["id"].clone();
         let cases: Vec<(String, Value, i32)> = vec![
-            ("mutation($e: String!) { addMember(email: $e, role: VIEWER) { id } }".into(), json!({ "e": format!("new{n}@acme.test") }), 4),
-            ("mutation($i: BrandingInput!) { updateBranding(input: $i) { primaryColor } }".into(), json!({ "i": { "primaryColor": "#123456" } }), 4),
-            ("mutation($h: String!) { addDomain(host: $h) { id } }".into(), json!({ "h": format!("d{n}.acme.example") }), 5),
-            ("mutation($c: String!) { createApplication(input: { code: $c, name: \"A\", routeNamespace: $c }) { id } }".into(), json!({ "c": format!("app{n}") }), 2),
+            (
+                "mutation($e: String!) { addMember(email: $e, role: VIEWER) { id } }".into(),
+                json!({ "e": format!("new{n}@acme.test") }),
+                4,
+            ),
+            (
+                "mutation($i: BrandingInput!) { updateBranding(input: $i) { primaryColor \
+                    } }"
+                .into(),
+                json!({ "i": { "primaryColor": "#123456" } }),
+                4,
+            ),
+            (
+                "mutation($h: String!) { addDomain(host: $h) { id } }".into(),
+                json!({ "h": format!("d{n}.acme.example") }),
+                5,
+            ),
+            (
+                "mutation($c: String!) { createApplication(input: { code: $c, name: \
+                    \"A\", routeNamespace: $c }) { id } }"
+                    .into(),
+                json!({ "c": format!("app{n}") }),
+                2,
+            ),
             // Seed 002: Contributors add, Editors edit and delete.
-            ("mutation($id: ID!, $n: String!) { updateApplication(id: $id, input: { name: $n }) { id } }".into(), json!({ "id": existing, "n": format!("Renamed {n}") }), 3),
-            ("mutation($id: ID!) { deleteApplication(id: $id) }".into(), json!({ "id": victim }), 3),
-            ("mutation($i: ID!) { createOrganization(input: { name: \"Unit\", parentId: $i }) { id } }".into(), json!({ "i": null }), 4),
+            (
+                "mutation($id: ID!, $n: String!) { updateApplication(id: $id, input: { \
+                    name: $n }) { id } }"
+                    .into(),
+                json!({ "id": existing, "n": format!("Renamed {n}") }),
+                3,
+            ),
+            (
+                "mutation($id: ID!) { deleteApplication(id: $id) }".into(),
+                json!({ "id": victim }),
+                3,
+            ),
+            (
+                "mutation($i: ID!) { createOrganization(input: { name: \"Unit\", \
+                    parentId: $i }) { id } }"
+                    .into(),
+                json!({ "i": null }),
+                4,
+            ),
         ];
         for (mutation, mut variables, least) in cases {
             if mutation.contains("createOrganization") {

@@ -229,7 +229,10 @@ crate::both!(last_and_before_page_backwards);
 async fn last_and_before_page_backwards(app: TestApp) {
     fixture::seeded_template(&app.state, 5).await;
     let admin = app.admin();
-    let page = "query($last: Int, $before: String, $first: Int, $after: String) { applications(orderBy: CODE_ASC, last: $last, before: $before, first: $first, after: $after) { totalCount nodes { code } pageInfo { hasPreviousPage hasNextPage startCursor endCursor } } }";
+    let page = "query($last: Int, $before: String, $first: Int, $after: String) { \
+        applications(orderBy: CODE_ASC, last: $last, before: $before, first: \
+        $first, after: $after) { totalCount nodes { code } pageInfo { \
+        hasPreviousPage hasNextPage startCursor endCursor } } }";
     let codes = |data: &Value| -> Vec<String> {
         data["applications"]["nodes"]
             .as_array()

@@ -179,7 +179,14 @@ async fn a_dry_run_plans_and_writes_nothing(app: TestApp) {
     let before = fixture::dump(&app.state, tenant).await;
     let runs_before = fixture::count_all(&app.state.db, "fork_runs").await;
     let data = app
-        .ok(&app.admin(), None, "mutation { forkTenant(input: { target: \"acme\", dryRun: true }) { status dryRun counts { className phase rows created matched skipped removed } skipped { className sourceId column reason } } }", json!({}))
+        .ok(
+            &app.admin(),
+            None,
+            "mutation { forkTenant(input: { target: \"acme\", dryRun: true }) { \
+                status dryRun counts { className phase rows created matched skipped \
+                removed } skipped { className sourceId column reason } } }",
+            json!({}),
+        )
         .await;
     let plan = &data["forkTenant"];
     assert_eq!(plan["status"], "PLANNED");
@@ -374,7 +381,14 @@ async fn copies_are_independent_of_the_template(app: TestApp) {
         .as_str()
         .expect("id")
         .to_string();
-    app.ok(&admin, Some("template"), "mutation($id: ID!) { updateApplication(id: $id, input: { name: \"Template v2\" }) { name } }", json!({ "id": template_app })).await;
+    app.ok(
+        &admin,
+        Some("template"),
+        "mutation($id: ID!) { updateApplication(id: $id, input: { name: \
+            \"Template v2\" }) { name } }",
+        json!({ "id": template_app }),
+    )
+    .await;
     assert_eq!(
         tenant_before,
         app.ok(&admin, Some("acme"), query, json!({})).await,
@@ -599,7 +613,7 @@ async fn a_new_forkable_class_needs_no_engine_change(backend: Backend) {
     };
     fixture::exec(&app.owner_db().await, &format!(
         "CREATE TABLE widgets (id {uuid} PRIMARY KEY, tenant_id {uuid} NOT NULL REFERENCES tenants(id), application_id {uuid} NOT NULL, key TEXT NOT NULL, created_at {ts} NOT NULL, updated_at {ts} NOT NULL, \
-         UNIQUE (tenant_id, key), FOREIGN KEY (tenant_id, application_id) REFERENCES applications(tenant_id, id) ON DELETE CASCADE)"
+            UNIQUE (tenant_id, key), FOREIGN KEY (tenant_id, application_id) REFERENCES applications(tenant_id, id) ON DELETE CASCADE)"
     )).await;
     // The generic fixture fills the new class like any other: it is in the registry.
     let (template, _, _) = fixture::seeded_template(&app.state, 2).await;

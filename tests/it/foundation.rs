@@ -260,7 +260,14 @@ async fn a_tenant_has_exactly_one_root_organization(app: TestApp) {
     let root = roots["organizations"]["nodes"][0]["id"]
         .as_str()
         .expect("root id");
-    app.ok(&admin, Some("acme"), "mutation($p: ID!) { createOrganization(input: { name: \"Field office\", parentId: $p }) { id } }", json!({ "p": root })).await;
+    app.ok(
+        &admin,
+        Some("acme"),
+        "mutation($p: ID!) { createOrganization(input: { name: \"Field office\", \
+            parentId: $p }) { id } }",
+        json!({ "p": root }),
+    )
+    .await;
 }
 
 crate::both!(health_and_readiness_answer);

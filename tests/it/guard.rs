@@ -235,7 +235,13 @@ async fn a_member_of_one_tenant_cannot_act_in_another(app: TestApp) {
     )
     .await;
     let body = app
-        .gql(&admin, Some("*"), "mutation { createApplication(input: { code: \"x\", name: \"X\", routeNamespace: \"x\" }) { id } }", json!({}))
+        .gql(
+            &admin,
+            Some("*"),
+            "mutation { createApplication(input: { code: \"x\", name: \"X\", \
+                routeNamespace: \"x\" }) { id } }",
+            json!({}),
+        )
         .await;
     assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
 }
@@ -330,7 +336,15 @@ async fn the_isolation_matrix_covers_every_class(app: TestApp) {
                 .map(|c| naming::camel(&c.name));
             if let Some(field) = column {
                 let body = app
-                    .gql(&mallory, Some("tenant-b"), &format!("mutation($id: ID!) {{ update{name}(id: $id, input: {{ {field}: \"owned\" }}) {{ id }} }}"), json!({ "id": a_ids[0] }))
+                    .gql(
+                        &mallory,
+                        Some("tenant-b"),
+                        &format!(
+                            "mutation($id: ID!) {{ update{name}(id: $id, input: {{ {field}: \
+                                \"owned\" }}) {{ id }} }}"
+                        ),
+                        json!({ "id": a_ids[0] }),
+                    )
                     .await;
                 assert_eq!(
                     code(&body).as_deref(),
@@ -388,7 +402,8 @@ async fn roles_decide_what_a_token_may_do_on_the_next_request(app: TestApp) {
     app.ready_tenant("acme").await;
     let membership = app.add_member("acme", "vera@acme.test", "VIEWER").await;
     let vera = app.token("vera@acme.test", None, false, &[]);
-    let create = "mutation($c: String!) { createApplication(input: { code: $c, name: \"N\", routeNamespace: $c }) { id } }";
+    let create = "mutation($c: String!) { createApplication(input: { code: $c, name: \
+        \"N\", routeNamespace: $c }) { id } }";
     let body = app
         .gql(&vera, Some("acme"), create, json!({ "c": "one" }))
         .await;
@@ -575,7 +590,8 @@ async fn a_nested_query_costs_the_same_statements_for_5_and_50_parents(app: Test
     fixture::seed_config(&app.state, small, 5, &vocabulary).await;
     fixture::seed_config(&app.state, large, 50, &vocabulary).await;
     let admin = app.admin();
-    let query = "{ applications(first: 100) { totalCount nodes { code actions { key actionPlacements { id surfaceType { key } } } } } }";
+    let query = "{ applications(first: 100) { totalCount nodes { code actions { key \
+        actionPlacements { id surfaceType { key } } } } } }";
     let mut cost = Vec::new();
     for tenant in ["small", "large"] {
         // The least of three runs: a background task may slip a statement in.
@@ -683,7 +699,9 @@ async fn request_limits_refuse_cleanly(app: TestApp) {
         .await
         .expect("connect");
     let head = format!(
-        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer {admin}\r\nContent-Length: {}\r\n\r\n{{\"query\":\"",
+        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: \
+            application/json\r\nAuthorization: Bearer {admin}\r\nContent-Length: \
+            {}\r\n\r\n{{\"query\":\"",
         8 * 1024 * 1024
     );
     tcp.write_all(head.as_bytes()).await.expect("write");

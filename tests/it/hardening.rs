@@ -13,7 +13,8 @@ use crate::{
     wsclient::{self, Frame},
 };
 
-const CREATE_APP: &str = "mutation($c: String!) { createApplication(input: { code: $c, name: \"A\", routeNamespace: $c }) { id } }";
+const CREATE_APP: &str = "mutation($c: String!) { createApplication(input: { code: $c, name: \
+    \"A\", routeNamespace: $c }) { id } }";
 
 /// Rows of `table` (all tenants), read as the owner.
 async fn rows(app: &TestApp, table: &str) -> i64 {
@@ -35,7 +36,10 @@ async fn audit_rows(app: &TestApp) -> Vec<(String, Option<String>, Value, Option
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT operation, CASE WHEN tenant_id IS NULL THEN 0 ELSE 1 END AS has_tenant, CAST(detail AS TEXT) AS detail, target FROM audit_entries ORDER BY at, id".to_string(),
+            "SELECT operation, CASE WHEN tenant_id IS NULL THEN 0 ELSE 1 END AS \
+                has_tenant, CAST(detail AS TEXT) AS detail, target FROM audit_entries \
+                ORDER BY at, id"
+                .to_string(),
         ))
         .await
         .expect("audit rows");
@@ -154,7 +158,15 @@ async fn a_refused_request_writes_one_bounded_audit_row(app: TestApp) {
     let viewer = app.token("v@acme.test", None, false, &[]);
     let before = audit_rows(&app).await.len();
     let long_id = "i".repeat(1_000_000);
-    let body = app.gql(&viewer, Some("acme"), "mutation($id: ID!) { a: deleteApplication(id: $id) b: deleteApplication(id: $id) c: deleteApplication(id: $id) }", json!({ "id": long_id })).await;
+    let body = app
+        .gql(
+            &viewer,
+            Some("acme"),
+            "mutation($id: ID!) { a: deleteApplication(id: $id) b: \
+                deleteApplication(id: $id) c: deleteApplication(id: $id) }",
+            json!({ "id": long_id }),
+        )
+        .await;
     assert_eq!(
         code(&body).as_deref(),
         Some("BAD_USER_INPUT"),
@@ -349,7 +361,9 @@ async fn a_socket_closes_when_its_token_expires(app: TestApp) {
 crate::both!(sheets_need_the_same_grants_as_the_api);
 async fn sheets_need_the_same_grants_as_the_api(app: TestApp) {
     let mutation = "mutation($files: [SheetFileInput!]!) { importSheets(files: $files) { ok errors { message } } }";
-    let vocabulary = "vocabulary:\n  surface_types:\n    - { key: hijacked, name: Hijacked, is_public: false }\n  custom_types:\n    - { key: ledger, name: Ledger }\n";
+    let vocabulary = "vocabulary:\n  surface_types:\n    - { key: hijacked, name: Hijacked, \
+        is_public: false }\n  custom_types:\n    - { key: ledger, name: Ledger \
+        }\n";
     let files = json!([{ "name": "vocabulary.yaml", "content": vocabulary }]);
     let surfaces = rows(&app, "surface_types").await;
     // A template author without vocabulary:author: refused like updateSurfaceType, nothing written.
@@ -363,7 +377,15 @@ async fn sheets_need_the_same_grants_as_the_api(app: TestApp) {
         surfaces,
         "no vocabulary written"
     );
-    let body = app.gql(&author, None, "mutation { createSurfaceType(input: { key: \"x\", name: \"X\", isPublic: true }) { id } }", Value::Null).await;
+    let body = app
+        .gql(
+            &author,
+            None,
+            "mutation { createSurfaceType(input: { key: \"x\", name: \"X\", \
+                isPublic: true }) { id } }",
+            Value::Null,
+        )
+        .await;
     assert_eq!(
         code(&body).as_deref(),
         Some("FORBIDDEN"),

@@ -133,7 +133,7 @@ impl TestDb {
                     admin
                         .execute_unprepared(&format!(
                             "DO $$ BEGIN CREATE ROLE {role} LOGIN NOSUPERUSER {attributes} NOCREATEDB NOCREATEROLE; \
-                             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
                         ))
                         .await
                         .expect("create the application and system roles");
@@ -148,9 +148,9 @@ impl TestDb {
                     owner
                         .execute_unprepared(&format!(
                             "GRANT CONNECT ON DATABASE {name} TO {role}; \
-                             GRANT USAGE ON SCHEMA public TO {role}; \
-                             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}; \
-                             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
+                                GRANT USAGE ON SCHEMA public TO {role}; \
+                                ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}; \
+                                ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
                         ))
                         .await
                         .expect("grant the server roles");
@@ -499,7 +499,9 @@ impl TestApp {
                 .ok(
                     &admin,
                     None,
-                    "query($id: ID!) { forkRun(id: $id) { id status phase failedPhase error counts { className phase rows created matched skipped removed } skipped { className sourceId column reason } actor } }",
+                    "query($id: ID!) { forkRun(id: $id) { id status phase failedPhase error \
+                        counts { className phase rows created matched skipped removed } skipped \
+                        { className sourceId column reason } actor } }",
                     json!({ "id": id }),
                 )
                 .await;

@@ -327,7 +327,8 @@ async fn the_expanded_document_is_what_counts(app: TestApp) {
         .post(
             Some(&admin),
             None,
-            "query($n: Int) { a: tenants(first: $n) { nodes { id slug name status } } b: tenants(first: $n) { nodes { id slug name status } } }",
+            "query($n: Int) { a: tenants(first: $n) { nodes { id slug name status } \
+                } b: tenants(first: $n) { nodes { id slug name status } } }",
             json!({ "n": 1000 }),
         )
         .await;
@@ -379,7 +380,14 @@ async fn headers_that_do_not_decode_are_refused(app: TestApp) {
         if header == "x-tenant" {
             request.extend_from_slice(b"X-Tenant: acme\xff\xfe\r\n");
         }
-        request.extend_from_slice(format!("Authorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes());
+        request.extend_from_slice(
+            format!(
+                "Authorization: Bearer {admin}\r\nContent-Type: \
+                    application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
         request.extend_from_slice(body);
         let response = send_raw(&app, request).await;
         assert!(response.contains("BAD_USER_INPUT"), "{header}: {response}");
@@ -602,7 +610,8 @@ fn nested_sheets() -> Vec<(String, String)> {
 crate::both!(nested_sheets_are_refused);
 async fn nested_sheets_are_refused(app: TestApp) {
     let author = app.token("author@platform.test", None, false, &["template:author"]);
-    let mutation = "mutation($files: [SheetFileInput!]!) { importSheets(files: $files, dryRun: true) { ok errors { file line message } } }";
+    let mutation = "mutation($files: [SheetFileInput!]!) { importSheets(files: $files, \
+        dryRun: true) { ok errors { file line message } } }";
     for (what, content) in nested_sheets() {
         let body = app
             .gql(

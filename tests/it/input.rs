@@ -60,7 +60,15 @@ async fn no_existence_oracles_and_no_domain_squatting(backend: Backend) {
             json!({}),
         )
         .await;
-    let team = app.ok(&admin, Some("globex"), "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \"Payroll\", services: [\"payroll\"] }) { id } }", json!({ "o": root["organizations"]["nodes"][0]["id"] })).await;
+    let team = app
+        .ok(
+            &admin,
+            Some("globex"),
+            "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \
+                \"Payroll\", services: [\"payroll\"] }) { id } }",
+            json!({ "o": root["organizations"]["nodes"][0]["id"] }),
+        )
+        .await;
     let theirs = team["createTeam"]["id"].as_str().expect("team").to_string();
     let missing = forklift::graphql::ids::encode("Team", uuid::Uuid::now_v7());
     let check = "query($t: ID!) { checkAccess(teamId: $t, service: \"payroll\") { allowed reason message } }";
@@ -100,7 +108,15 @@ async fn no_existence_oracles_and_no_domain_squatting(backend: Backend) {
             "{host}: {body}"
         );
     }
-    let body = app.gql(&admin, None, "mutation { createTenant(input: { name: \"Loop\", slug: \"loop\", domain: \"portal.localhost\" }) { id } }", json!({})).await;
+    let body = app
+        .gql(
+            &admin,
+            None,
+            "mutation { createTenant(input: { name: \"Loop\", slug: \"loop\", \
+                domain: \"portal.localhost\" }) { id } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
 
     // An unverified claim blocks nobody and reveals nothing: both tenants claim the host.
@@ -271,7 +287,15 @@ async fn nul_bytes_and_wild_numbers_are_bad_input_and_still_audited(app: TestApp
         .await;
     assert_eq!(apps["applications"]["totalCount"], 0, "nothing was written");
     // Each refused mutation is in the audit log, the NUL one included.
-    let log = app.ok(&owner, Some("acme"), "{ auditLog(filter: { outcome: \"REFUSED\" }) { totalCount nodes { operation detail } } }", json!({})).await;
+    let log = app
+        .ok(
+            &owner,
+            Some("acme"),
+            "{ auditLog(filter: { outcome: \"REFUSED\" }) { totalCount nodes { \
+                operation detail } } }",
+            json!({}),
+        )
+        .await;
     let entries = log["auditLog"]["nodes"]
         .as_array()
         .expect("entries")
@@ -568,7 +592,12 @@ async fn a_failed_fork_shows_a_stable_message_not_the_database_text(backend: Bac
         fixture::exec(&owner, &format!(
             "CREATE FUNCTION it_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{secret}'; END $$"
         )).await;
-        fixture::exec(&owner, "CREATE TRIGGER it_boom BEFORE INSERT ON applications FOR EACH ROW EXECUTE FUNCTION it_boom()").await;
+        fixture::exec(
+            &owner,
+            "CREATE TRIGGER it_boom BEFORE INSERT ON applications FOR EACH ROW \
+                EXECUTE FUNCTION it_boom()",
+        )
+        .await;
     }
     let run_id = app.start_fork("acme").await;
     let run = app.wait_run(&run_id).await;

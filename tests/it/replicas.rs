@@ -30,7 +30,8 @@ async fn counts(app: &TestApp, tenant: uuid::Uuid) -> Vec<(String, i64)> {
 
 async fn kill_listeners(app: &TestApp) -> u64 {
     let sql = format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}' AND datname = current_database()",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE \
+            application_name = '{}' AND datname = current_database()",
         forklift::fork::listener::APPLICATION_NAME
     );
     // As the owner (the administrator here): the listeners connect as the application role.

@@ -114,7 +114,14 @@ async fn keys_come_back_in_the_order_of_the_query(app: TestApp) {
         assert!(subject < admin && admin < grants, "{transport:?}: {text}");
         // Root fields resolve concurrently; a slow one (a database read) still keeps its place
         // before a quick one asked after it.
-        let text = raw(&app, transport, Some("acme"), "{ first: __typename applications(first: 1) { totalCount } tenants(first: 1) { totalCount } last: __typename }").await;
+        let text = raw(
+            &app,
+            transport,
+            Some("acme"),
+            "{ first: __typename applications(first: 1) { totalCount } \
+                tenants(first: 1) { totalCount } last: __typename }",
+        )
+        .await;
         let (first, applications, tenants, last) = (
             text.find("\"first\""),
             text.find("\"applications\""),
@@ -292,7 +299,15 @@ async fn a_failed_non_null_field_nulls_its_nearest_nullable_parent(app: TestApp)
 
 crate::both!(fixed_sets_are_enums);
 async fn fixed_sets_are_enums(app: TestApp) {
-    let body = app.ok(&app.admin(), None, "{ __schema { types { name kind fields { name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }", json!({})).await;
+    let body = app
+        .ok(
+            &app.admin(),
+            None,
+            "{ __schema { types { name kind fields { name type { kind name ofType { \
+                kind name ofType { kind name ofType { kind name } } } } } } } }",
+            json!({}),
+        )
+        .await;
     let field_type = |ty: &str, field: &str| -> String {
         let types = body["__schema"]["types"].as_array().expect("types");
         let t = types
@@ -341,7 +356,17 @@ async fn fixed_sets_are_enums(app: TestApp) {
     // typed rows.
     crate::fixture::seeded_template(&app.state, 1).await;
     app.ready_tenant("acme").await;
-    let data = app.ok(&app.admin(), None, "{ tenants(first: 10) { nodes { slug kind status provisioningState } } forkRuns(first: 5, filter: { status: FINISHED }) { totalCount nodes { status phase failedPhase counts { className phase rows created matched skipped removed } skipped { className sourceId column reason } } } }", json!({})).await;
+    let data = app
+        .ok(
+            &app.admin(),
+            None,
+            "{ tenants(first: 10) { nodes { slug kind status provisioningState } } \
+                forkRuns(first: 5, filter: { status: FINISHED }) { totalCount nodes { \
+                status phase failedPhase counts { className phase rows created matched \
+                skipped removed } skipped { className sourceId column reason } } } }",
+            json!({}),
+        )
+        .await;
     let acme = data["tenants"]["nodes"]
         .as_array()
         .expect("nodes")
@@ -369,7 +394,15 @@ async fn fixed_sets_are_enums(app: TestApp) {
             .all(|c| c["rows"].is_i64() && c["removed"].is_i64()),
         "{run}"
     );
-    let none = app.ok(&app.admin(), None, "{ forkRuns(filter: { status: ROLLED_BACK }) { totalCount } auditLog(filter: { outcome: REFUSED }) { totalCount } }", json!({})).await;
+    let none = app
+        .ok(
+            &app.admin(),
+            None,
+            "{ forkRuns(filter: { status: ROLLED_BACK }) { totalCount } \
+                auditLog(filter: { outcome: REFUSED }) { totalCount } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(none["forkRuns"]["totalCount"], 0);
     // A value outside the enum is refused before anything runs.
     let body = app

@@ -37,7 +37,8 @@ fn the_json_schema_is_generated_from_the_code() {
     let checked_in = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "sheets/sheet.schema.json is out of date: regenerate it with `cargo run -q -- sheets schema > sheets/sheet.schema.json`"
+        "sheets/sheet.schema.json is out of date: regenerate it with `cargo run \
+            -q -- sheets schema > sheets/sheet.schema.json`"
     );
     let schema: serde_json::Value = serde_json::from_str(&generated).expect("json");
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
@@ -64,7 +65,11 @@ fn problems_are_reported_at_their_line_and_column_all_at_once() {
         .expect("permits");
     let broken = file(
         "broken.yaml",
-        "identity:\n  code: broken\n  name: Broken\n  route_namespace: permits\nentities: [nope, permit]\nactions:\n  - key: a\n    label: A\n    placements: [{ surface: nowhere }]\n  - key: a\n    label: Again\nnotifications:\n  - { key: n, event: no.event, channel: email, subject: s, body: b }\n",
+        "identity:\n  code: broken\n  name: Broken\n  route_namespace: \
+            permits\nentities: [nope, permit]\nactions:\n  - key: a\n    label: \
+            A\n    placements: [{ surface: nowhere }]\n  - key: a\n    label: \
+            Again\nnotifications:\n  - { key: n, event: no.event, channel: email, \
+            subject: s, body: b }\n",
     );
     let typo = file(
         "typo.yaml",
@@ -298,7 +303,13 @@ async fn the_template_holds_what_the_sheets_say(app: TestApp) {
         async move { app.ok(&admin, Some("template"), query, json!({})).await }
     };
     // Identity, entities, actions with typed parameters and placements.
-    let permits = q("{ applications(filter: { code: \"permits\" }) { nodes { name routeNamespace navOrder features applicationEntities { position } actions { key parameters actionPlacements { position surfaceType { key } } } } } }").await;
+    let permits = q(
+        "{ applications(filter: { code: \"permits\" }) { nodes { name \
+            routeNamespace navOrder features applicationEntities { position } \
+            actions { key parameters actionPlacements { position surfaceType { key \
+            } } } } } }",
+    )
+    .await;
     let app_node = &permits["applications"]["nodes"][0];
     assert_eq!(app_node["routeNamespace"], "permits");
     assert_eq!(app_node["navOrder"], 20);
@@ -331,7 +342,12 @@ async fn the_template_holds_what_the_sheets_say(app: TestApp) {
         "its own, and the portal's (an adapter)"
     );
     // The adapter places other applications' actions on its own surface.
-    let portal = q("{ applications(filter: { code: \"citizen-portal\" }) { nodes { actionPlacements { position action { key application { code } } surfaceType { key isPublic } } } } }").await;
+    let portal = q(
+        "{ applications(filter: { code: \"citizen-portal\" }) { nodes { \
+            actionPlacements { position action { key application { code } } \
+            surfaceType { key isPublic } } } } }",
+    )
+    .await;
     let placed: Vec<(String, String)> = portal["applications"]["nodes"][0]["actionPlacements"]
         .as_array()
         .expect("placements")
@@ -349,21 +365,33 @@ async fn the_template_holds_what_the_sheets_say(app: TestApp) {
     assert_eq!(placed.len(), 3, "{placed:?}");
     assert!(placed.contains(&("service-requests".into(), "report-issue".into())));
     // Navigation is a tree; notifications have rules and subscriptions; records carry data.
-    let nav = q("{ navigationItems(filter: { key: \"permits\" }) { nodes { label children { key portalPage { slug } } } } }").await;
+    let nav = q(
+        "{ navigationItems(filter: { key: \"permits\" }) { nodes { label \
+            children { key portalPage { slug } } } } }",
+    )
+    .await;
     let children = nav["navigationItems"]["nodes"][0]["children"]
         .as_array()
         .expect("children")
         .clone();
     assert_eq!(children.len(), 2);
     assert!(children.iter().any(|c| c["portalPage"]["slug"] == "apply"));
-    let rules = q("{ notificationRules(filter: { key: \"to-followers\" }) { nodes { conditions notificationSubscriptions { channel audience } } } }").await;
+    let rules = q(
+        "{ notificationRules(filter: { key: \"to-followers\" }) { nodes { \
+            conditions notificationSubscriptions { channel audience } } } }",
+    )
+    .await;
     assert_eq!(
         rules["notificationRules"]["nodes"][0]["notificationSubscriptions"]
             .as_array()
             .map(Vec::len),
         Some(2)
     );
-    let records = q("{ customRecords(filter: { key: \"building\" }) { nodes { data customType { key forkable } } } }").await;
+    let records = q(
+        "{ customRecords(filter: { key: \"building\" }) { nodes { data \
+            customType { key forkable } } } }",
+    )
+    .await;
     assert_eq!(
         records["customRecords"]["nodes"][0]["data"],
         json!({ "kind": "building", "amount": 250 })
@@ -373,7 +401,16 @@ async fn the_template_holds_what_the_sheets_say(app: TestApp) {
         true
     );
     // Vocabulary: geometry fields, public surfaces, the control plane.
-    let vocab = app.ok(&admin, None, "{ entitySchemas(filter: { key: \"permit\" }) { nodes { fields } } surfaceTypes(filter: { key: \"portal-home\" }) { nodes { isPublic } } controlPlaneApplications { totalCount } }", json!({})).await;
+    let vocab = app
+        .ok(
+            &admin,
+            None,
+            "{ entitySchemas(filter: { key: \"permit\" }) { nodes { fields } } \
+                surfaceTypes(filter: { key: \"portal-home\" }) { nodes { isPublic } } \
+                controlPlaneApplications { totalCount } }",
+            json!({}),
+        )
+        .await;
     assert!(
         vocab["entitySchemas"]["nodes"][0]["fields"]
             .as_array()
@@ -383,7 +420,13 @@ async fn the_template_holds_what_the_sheets_say(app: TestApp) {
     );
     assert_eq!(vocab["surfaceTypes"]["nodes"][0]["isPublic"], true);
     assert_eq!(vocab["controlPlaneApplications"]["totalCount"], 2);
-    let layouts = q("{ listLayouts(filter: { key: \"permits-table\" }) { nodes { columns defaultSort } } views { totalCount } dashboards { totalCount } childCollections { totalCount } reportTemplates { totalCount } portalPages { totalCount } }").await;
+    let layouts = q(
+        "{ listLayouts(filter: { key: \"permits-table\" }) { nodes { columns \
+            defaultSort } } views { totalCount } dashboards { totalCount } \
+            childCollections { totalCount } reportTemplates { totalCount } \
+            portalPages { totalCount } }",
+    )
+    .await;
     assert_eq!(
         layouts["listLayouts"]["nodes"][0]["columns"],
         json!(["applicant", "kind", "decided_on"])
@@ -524,7 +567,10 @@ async fn importing_is_idempotent_updates_in_place_and_prunes_only_when_asked(app
 
 crate::both!(template_authors_import_through_the_api);
 async fn template_authors_import_through_the_api(app: TestApp) {
-    let mutation = "mutation($files: [SheetFileInput!]!, $dry: Boolean) { importSheets(files: $files, dryRun: $dry) { ok dryRun sheets { file application created updated unchanged pruned } errors { file line column message } } }";
+    let mutation = "mutation($files: [SheetFileInput!]!, $dry: Boolean) { \
+        importSheets(files: $files, dryRun: $dry) { ok dryRun sheets { file \
+        application created updated unchanged pruned } errors { file line \
+        column message } } }";
     let files: Vec<serde_json::Value> = examples()
         .iter()
         .map(|f| json!({ "name": f.name, "content": f.content }))
@@ -619,7 +665,15 @@ async fn bootstrap_brings_an_empty_database_to_a_forked_tenant(app: TestApp) {
     let records = &dumps[1].1["custom_records"];
     assert_eq!(records.len(), 2, "{records:?}");
     let staff = app.token("staff@riverside.test", None, false, &[]);
-    let data = app.ok(&staff, Some("riverside"), "{ applications { totalCount } actionPlacements { totalCount } geoLayers { totalCount } accessGrants { totalCount } }", json!({})).await;
+    let data = app
+        .ok(
+            &staff,
+            Some("riverside"),
+            "{ applications { totalCount } actionPlacements { totalCount } geoLayers \
+                { totalCount } accessGrants { totalCount } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(data["applications"]["totalCount"], 4, "{data}");
     assert!(
         data["geoLayers"]["totalCount"].as_i64().unwrap_or(0) >= 3,

@@ -211,7 +211,7 @@ async fn live_tables(db: &DatabaseConnection) -> BTreeSet<String> {
         }
         _ => {
             "SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = 'public' AND c.relkind = 'r'"
+                WHERE n.nspname = 'public' AND c.relkind = 'r'"
         }
     };
     rows(db, sql)
@@ -257,7 +257,7 @@ async fn live_sqlite(db: &DatabaseConnection, table: &str) -> Live {
         db,
         &format!(
             "SELECT id, \"table\" AS target, \"from\" AS source, \"to\" AS dest, on_delete \
-             FROM pragma_foreign_key_list('{table}') ORDER BY id, seq"
+                FROM pragma_foreign_key_list('{table}') ORDER BY id, seq"
         ),
     )
     .await
@@ -277,7 +277,7 @@ async fn live_sqlite(db: &DatabaseConnection, table: &str) -> Live {
         db,
         &format!(
             "SELECT name, partial FROM pragma_index_list('{table}') \
-             WHERE \"unique\" = 1 AND origin <> 'pk'"
+                WHERE \"unique\" = 1 AND origin <> 'pk'"
         ),
     )
     .await
@@ -307,8 +307,8 @@ async fn live_postgres(db: &DatabaseConnection, table: &str) -> Live {
         db,
         &format!(
             "SELECT attname::text AS name, format_type(atttypid, atttypmod) AS type, \
-             attnotnull AS not_null FROM pg_attribute \
-             WHERE attrelid = {relation} AND attnum > 0 AND NOT attisdropped"
+                attnotnull AS not_null FROM pg_attribute \
+                WHERE attrelid = {relation} AND attnum > 0 AND NOT attisdropped"
         ),
     )
     .await
@@ -321,17 +321,17 @@ async fn live_postgres(db: &DatabaseConnection, table: &str) -> Live {
     let columns_of = |relation: &str, keys: &str| {
         format!(
             "(SELECT string_agg(a.attname::text, ',' ORDER BY k.n) \
-              FROM unnest({keys}) WITH ORDINALITY AS k(attnum, n) \
-              JOIN pg_attribute a ON a.attrelid = {relation} AND a.attnum = k.attnum)"
+                FROM unnest({keys}) WITH ORDINALITY AS k(attnum, n) \
+                JOIN pg_attribute a ON a.attrelid = {relation} AND a.attnum = k.attnum)"
         )
     };
     for row in rows(
         db,
         &format!(
             "SELECT {from} AS source, confrelid::regclass::text AS target, {to} AS dest, \
-             CASE confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'r' THEN 'RESTRICT' \
-               WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' ELSE 'NO ACTION' END AS on_delete \
-             FROM pg_constraint WHERE conrelid = {relation} AND contype = 'f'",
+                CASE confdeltype WHEN 'c' THEN 'CASCADE' WHEN 'r' THEN 'RESTRICT' \
+                WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' ELSE 'NO ACTION' END AS on_delete \
+                FROM pg_constraint WHERE conrelid = {relation} AND contype = 'f'",
             from = columns_of("conrelid", "conkey"),
             to = columns_of("confrelid", "confkey"),
         ),
@@ -349,7 +349,7 @@ async fn live_postgres(db: &DatabaseConnection, table: &str) -> Live {
         db,
         &format!(
             "SELECT {columns} AS columns, indisprimary AS is_primary, indpred IS NOT NULL AS partial \
-             FROM pg_index WHERE indrelid = {relation} AND indisunique",
+                FROM pg_index WHERE indrelid = {relation} AND indisunique",
             columns = columns_of("indrelid", "indkey::int2[]"),
         ),
     )

@@ -55,7 +55,12 @@ async fn collector() -> (String, mpsc::UnboundedReceiver<Received>) {
                     }
                     let body = buffer[end + 4..end + 4 + length].to_vec();
                     let _ = tx.send((head.lines().next().unwrap_or_default().to_string(), body));
-                    let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\ncontent-type: application/x-protobuf\r\n\r\n").await;
+                    let _ = socket
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\ncontent-type: \
+                                application/x-protobuf\r\n\r\n",
+                        )
+                        .await;
                     buffer.drain(..end + 4 + length);
                 }
             });

@@ -76,7 +76,8 @@ async fn branding_validates_colours_css_and_logos(app: TestApp) {
     app.add_member("acme", "ed@acme.test", "EDITOR").await;
     let su = app.token("su@acme.test", None, false, &[]);
     let editor = app.token("ed@acme.test", None, false, &[]);
-    let update = "mutation($input: BrandingInput!) { updateBranding(input: $input) { primaryColor linkColor customCss } }";
+    let update = "mutation($input: BrandingInput!) { updateBranding(input: $input) { \
+        primaryColor linkColor customCss } }";
 
     let body = app
         .gql(
@@ -196,7 +197,8 @@ crate::both!(the_feature_catalog_upserts_and_updates_given_fields);
 async fn the_feature_catalog_upserts_and_updates_given_fields(app: TestApp) {
     let tenant = app.ready_tenant("acme").await;
     let admin = app.admin();
-    let register = "mutation($t: ID!, $f: [FeatureInput!]!) { registerFeatures(tenantId: $t, features: $f) { id featureKey version provider customization } }";
+    let register = "mutation($t: ID!, $f: [FeatureInput!]!) { registerFeatures(tenantId: \
+        $t, features: $f) { id featureKey version provider customization } }";
     let first = app
         .ok(
             &admin,
@@ -238,7 +240,8 @@ async fn the_feature_catalog_upserts_and_updates_given_fields(app: TestApp) {
         .await;
     assert_eq!(listed["tenantFeatures"]["totalCount"], 2);
 
-    let update = "mutation($id: ID!, $input: UpdateFeatureInput!) { updateFeature(id: $id, input: $input) { version provider } }";
+    let update = "mutation($id: ID!, $input: UpdateFeatureInput!) { updateFeature(id: \
+        $id, input: $input) { version provider } }";
     let body = app
         .gql(&admin, None, update, json!({ "id": maps_id, "input": {} }))
         .await;
@@ -289,7 +292,15 @@ async fn check_access_explains_its_decision(app: TestApp) {
         )
         .await;
     let root = root["organizations"]["nodes"][0]["id"].clone();
-    let team = app.ok(&admin, Some("acme"), "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \"Roads\", services: [\"potholes\"] }) { id } }", json!({ "o": root })).await;
+    let team = app
+        .ok(
+            &admin,
+            Some("acme"),
+            "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \
+                \"Roads\", services: [\"potholes\"] }) { id } }",
+            json!({ "o": root }),
+        )
+        .await;
     let team = team["createTeam"]["id"].as_str().expect("team").to_string();
     let check =
         "query($t: ID!, $s: String!) { checkAccess(teamId: $t, service: $s) { allowed reason } }";
@@ -349,7 +360,15 @@ async fn check_access_explains_its_decision(app: TestApp) {
             json!({}),
         )
         .await;
-    let other = app.ok(&admin, Some("globex"), "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \"X\", services: [] }) { id } }", json!({ "o": other_root["organizations"]["nodes"][0]["id"] })).await;
+    let other = app
+        .ok(
+            &admin,
+            Some("globex"),
+            "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \
+                \"X\", services: [] }) { id } }",
+            json!({ "o": other_root["organizations"]["nodes"][0]["id"] }),
+        )
+        .await;
     // Checked in acme's transaction, it is indistinguishable from a missing team.
     let body = app
         .gql(
@@ -377,7 +396,13 @@ async fn every_mutation_is_audited_allowed_or_refused(app: TestApp) {
     let stranger = app.token("s@else.test", None, false, &[]);
     app.gql(&stranger, Some("acme"), create, json!({})).await;
     let log = app
-        .ok(&owner, Some("acme"), "{ auditLog(filter: { operation: \"createApplication\" }, orderBy: AT_ASC) { totalCount nodes { actor outcome detail target } } }", json!({}))
+        .ok(
+            &owner,
+            Some("acme"),
+            "{ auditLog(filter: { operation: \"createApplication\" }, orderBy: \
+                AT_ASC) { totalCount nodes { actor outcome detail target } } }",
+            json!({}),
+        )
         .await;
     let entries = log["auditLog"]["nodes"]
         .as_array()
@@ -403,7 +428,15 @@ async fn every_mutation_is_audited_allowed_or_refused(app: TestApp) {
     assert_eq!(entries[1]["detail"]["code"], "FORBIDDEN");
     assert!(!log.to_string().contains("Bearer"), "no tokens in the log");
     // The guard's refusal is in the admin's view of everything.
-    let all = app.ok(&app.admin(), None, "{ auditLog(filter: { actor: \"s@else.test\" }) { totalCount nodes { outcome detail } } }", json!({})).await;
+    let all = app
+        .ok(
+            &app.admin(),
+            None,
+            "{ auditLog(filter: { actor: \"s@else.test\" }) { totalCount nodes { \
+                outcome detail } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(all["auditLog"]["totalCount"], 1, "{all}");
     assert_eq!(
         all["auditLog"]["nodes"][0]["detail"]["code"],
@@ -441,7 +474,16 @@ async fn trial_expiry_and_onboarding_are_flagged(app: TestApp) {
         .exec(&app.state.db)
         .await
         .expect("expire the trial");
-    let t = app.ok(&admin, None, "query($id: ID!) { tenant(id: $id) { status trialExpired onboarding { rootOrganization forked staffAdministrator domainVerified brandingSet } } }", json!({ "id": id })).await;
+    let t = app
+        .ok(
+            &admin,
+            None,
+            "query($id: ID!) { tenant(id: $id) { status trialExpired onboarding { \
+                rootOrganization forked staffAdministrator domainVerified brandingSet } \
+                } }",
+            json!({ "id": id }),
+        )
+        .await;
     assert_eq!(t["tenant"]["status"], "TRIAL");
     assert_eq!(t["tenant"]["trialExpired"], true);
     assert_eq!(
@@ -494,7 +536,14 @@ async fn hosts_route_to_their_tenant_only_when_verified(backend: Backend) {
         .await
         .expect("template");
     let admin = app.admin();
-    app.ok(&admin, None, "mutation { createTenant(input: { name: \"Acme\", slug: \"acme\", subdomain: \"acme\", status: ACTIVE }) { id } }", json!({})).await;
+    app.ok(
+        &admin,
+        None,
+        "mutation { createTenant(input: { name: \"Acme\", slug: \"acme\", \
+            subdomain: \"acme\", status: ACTIVE }) { id } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(app.fork("acme").await["status"], "FINISHED");
     app.add_member("acme", "o@acme.test", "OWNER").await;
     let owner = app.token("o@acme.test", None, false, &[]);
@@ -529,7 +578,15 @@ async fn hosts_route_to_their_tenant_only_when_verified(backend: Backend) {
         "{body}"
     );
 
-    let added = app.ok(&owner, Some("acme"), "mutation { addDomain(host: \"Portal.Acme.Example\") { id host verificationToken verifiedAt } }", json!({})).await;
+    let added = app
+        .ok(
+            &owner,
+            Some("acme"),
+            "mutation { addDomain(host: \"Portal.Acme.Example\") { id host \
+                verificationToken verifiedAt } }",
+            json!({}),
+        )
+        .await;
     let domain = added["addDomain"].clone();
     assert_eq!(domain["host"], "portal.acme.example");
     assert!(domain["verifiedAt"].is_null());

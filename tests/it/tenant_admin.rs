@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestApp, code};
 
-const UPDATE: &str = "mutation($id: ID!, $input: UpdateTenantInput!) { updateTenant(id: $id, input: $input) { slug name contactEmail plan regionHint rootCompanyId subdomain status } }";
+const UPDATE: &str = "mutation($id: ID!, $input: UpdateTenantInput!) { updateTenant(id: $id, \
+    input: $input) { slug name contactEmail plan regionHint rootCompanyId \
+    subdomain status } }";
 
 crate::both!(a_tenant_is_edited_by_slug_or_id);
 async fn a_tenant_is_edited_by_slug_or_id(app: TestApp) {
@@ -122,7 +124,13 @@ async fn the_audit_entry_shows_before_and_after(app: TestApp) {
     )
     .await;
     let log = app
-        .ok(&admin, None, "{ auditLog(filter: { operation: \"updateTenant\" }) { nodes { actor outcome target requestId detail } } }", json!({}))
+        .ok(
+            &admin,
+            None,
+            "{ auditLog(filter: { operation: \"updateTenant\" }) { nodes { actor \
+                outcome target requestId detail } } }",
+            json!({}),
+        )
         .await;
     let entry = &log["auditLog"]["nodes"][0];
     assert_eq!(entry["outcome"], "ALLOWED", "{log}");
@@ -148,7 +156,13 @@ async fn the_members_page_shows_people(app: TestApp) {
     app.add_member("globex", "gil@globex.test", "OWNER").await;
     let owner = app.token("owen@acme.test", None, false, &[]);
     let page = app
-        .ok(&owner, Some("acme"), "{ memberships(first: 10, orderBy: CREATED_AT_ASC) { nodes { role createdAt user { id email subject displayName createdAt } } } }", json!({}))
+        .ok(
+            &owner,
+            Some("acme"),
+            "{ memberships(first: 10, orderBy: CREATED_AT_ASC) { nodes { role \
+                createdAt user { id email subject displayName createdAt } } } }",
+            json!({}),
+        )
         .await;
     let people: Vec<(String, String)> = page["memberships"]["nodes"]
         .as_array()
@@ -185,7 +199,15 @@ async fn the_members_page_shows_people(app: TestApp) {
             json!({}),
         )
         .await;
-    let team = app.ok(&admin, Some("acme"), "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \"Roads\" }) { id } }", json!({ "o": root["organizations"]["nodes"][0]["id"] })).await;
+    let team = app
+        .ok(
+            &admin,
+            Some("acme"),
+            "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \
+                \"Roads\" }) { id } }",
+            json!({ "o": root["organizations"]["nodes"][0]["id"] }),
+        )
+        .await;
     let vera = forklift::admin::user_for_email(&app.state.db, "vera@acme.test")
         .await
         .expect("user");
@@ -235,7 +257,8 @@ async fn lifecycle_details_follow_seed_002(app: TestApp) {
     assert_eq!(data["suspendTenant"]["suspensionReason"], "Unpaid invoice");
     // registerFeatures answers the tenant's whole catalog.
     let globex = app.ready_tenant("globex").await;
-    let register = "mutation($t: ID!, $f: [FeatureInput!]!) { registerFeatures(tenantId: $t, features: $f) { featureKey version } }";
+    let register = "mutation($t: ID!, $f: [FeatureInput!]!) { registerFeatures(tenantId: \
+        $t, features: $f) { featureKey version } }";
     app.ok(
         &admin,
         None,
@@ -257,7 +280,13 @@ async fn lifecycle_details_follow_seed_002(app: TestApp) {
     );
     // A domain given at creation expects the same TXT value as one added later.
     let created = app
-        .ok(&admin, None, "mutation { createTenant(input: { name: \"Initech\", slug: \"initech\", domain: \"portal.initech.test\", status: ACTIVE }) { id } }", json!({}))
+        .ok(
+            &admin,
+            None,
+            "mutation { createTenant(input: { name: \"Initech\", slug: \"initech\", \
+                domain: \"portal.initech.test\", status: ACTIVE }) { id } }",
+            json!({}),
+        )
         .await;
     assert!(created["createTenant"]["id"].is_string());
     let domains = app
@@ -423,7 +452,13 @@ async fn the_audit_log_says_who_changed_what(app: TestApp) {
         )
         .await;
     let log = app
-        .ok(&admin, None, "{ auditLog(orderBy: AT_ASC, first: 50) { nodes { operation target tenantId detail } } }", json!({}))
+        .ok(
+            &admin,
+            None,
+            "{ auditLog(orderBy: AT_ASC, first: 50) { nodes { operation target \
+                tenantId detail } } }",
+            json!({}),
+        )
         .await;
     let entries = log["auditLog"]["nodes"]
         .as_array()
@@ -534,7 +569,9 @@ async fn platform_admins_find_people(app: TestApp) {
             .await;
     }
     app.add_member("acme", "100%_odd@acme.test", "VIEWER").await;
-    let page = "query($s: String, $after: String) { users(search: $s, first: 2, after: $after) { totalCount nodes { email } pageInfo { hasNextPage endCursor } } }";
+    let page = "query($s: String, $after: String) { users(search: $s, first: 2, after: \
+        $after) { totalCount nodes { email } pageInfo { hasNextPage endCursor } \
+        } }";
     // Keyset pages: every person once, in order, however the pages fall.
     let mut seen = Vec::new();
     let mut after = Value::Null;

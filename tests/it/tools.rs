@@ -73,7 +73,9 @@ async fn the_standard_introspection_query_answers(app: TestApp) {
         nine = format!("children {{ {nine} }}");
     }
     let query = format!(
-        "{{ navigationItems {{ nodes {{ {nine} }} }} __schema {{ types {{ name fields {{ name type {{ name ofType {{ name ofType {{ name }} }} }} }} }} }} }}"
+        "{{ navigationItems {{ nodes {{ {nine} }} }} __schema {{ types {{ name \
+            fields {{ name type {{ name ofType {{ name ofType {{ name }} }} }} }} \
+            }} }} }}"
     );
     let body = app
         .gql(&app.admin(), Some("template"), &query, json!({}))

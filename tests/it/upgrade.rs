@@ -22,7 +22,12 @@ use crate::{
     wsclient,
 };
 
-const UPGRADE: &str = "mutation($t: String!, $dry: Boolean, $restore: Boolean, $remove: Boolean) { upgradeTenant(input: { target: $t, dryRun: $dry, restoreDeleted: $restore, removeDeleted: $remove }) { id status kind dryRun counts { className created updated removed conflicts keptDeleted } skipped { className sourceId column } conflicts { className rowId sourceId field base template tenant reason } } }";
+const UPGRADE: &str = "mutation($t: String!, $dry: Boolean, $restore: Boolean, $remove: \
+    Boolean) { upgradeTenant(input: { target: $t, dryRun: $dry, \
+    restoreDeleted: $restore, removeDeleted: $remove }) { id status kind \
+    dryRun counts { className created updated removed conflicts keptDeleted \
+    } skipped { className sourceId column } conflicts { className rowId \
+    sourceId field base template tenant reason } } }";
 
 /// Starts an upgrade of `target`; returns the run id.
 async fn start_upgrade(app: &TestApp, target: &str, restore: bool, remove: bool) -> String {
@@ -46,7 +51,15 @@ async fn upgrade(app: &TestApp, target: &str, restore: bool, remove: bool) -> Va
     let id = start_upgrade(app, target, restore, remove).await;
     app.wait_run(&id).await;
     let data = app
-        .ok(&app.admin(), None, "query($id: ID!) { forkRun(id: $id) { id status kind counts { className created updated removed conflicts keptDeleted } skipped { className sourceId column } conflicts { className rowId sourceId field base template tenant reason } templateVersion } }", json!({ "id": id }))
+        .ok(
+            &app.admin(),
+            None,
+            "query($id: ID!) { forkRun(id: $id) { id status kind counts { className \
+                created updated removed conflicts keptDeleted } skipped { className \
+                sourceId column } conflicts { className rowId sourceId field base \
+                template tenant reason } templateVersion } }",
+            json!({ "id": id }),
+        )
         .await;
     let run = data["forkRun"].clone();
     assert_eq!(run["status"], "FINISHED", "{run}");
@@ -271,7 +284,8 @@ async fn the_diff_matches_a_hand_computed_case_and_the_upgrade_applies_it(app: T
     apps.sort_by_key(|r| r.get("code").as_text().unwrap_or_default().to_string());
     let (a0, a1) = (apps[0].id(), apps[1].id());
     let enc = |name: &str, id: Uuid| forklift::graphql::ids::encode(name, id);
-    let update_app = "mutation($id: ID!, $input: UpdateApplicationInput!) { updateApplication(id: $id, input: $input) { id } }";
+    let update_app = "mutation($id: ID!, $input: UpdateApplicationInput!) { \
+        updateApplication(id: $id, input: $input) { id } }";
     // The template: A0's name and A1's name change, a new application, a removed leaf row.
     app.ok(
         &admin,
@@ -287,7 +301,15 @@ async fn the_diff_matches_a_hand_computed_case_and_the_upgrade_applies_it(app: T
         json!({ "id": enc("Application", a1), "input": { "name": "Template one" } }),
     )
     .await;
-    let created = app.ok(&admin, Some("template"), "mutation { createApplication(input: { code: \"fresh\", name: \"Fresh\", routeNamespace: \"fresh\", navOrder: 9, isActive: true }) { id } }", json!({})).await;
+    let created = app
+        .ok(
+            &admin,
+            Some("template"),
+            "mutation { createApplication(input: { code: \"fresh\", name: \"Fresh\", \
+                routeNamespace: \"fresh\", navOrder: 9, isActive: true }) { id } }",
+            json!({}),
+        )
+        .await;
     let fresh = uuid_of(created["createApplication"]["id"].as_str().expect("id"));
     let leaf = leaf_class(&app);
     let mut leaves = fixture::rows_of(&app.state, &leaf, template).await;
@@ -354,7 +376,12 @@ async fn the_diff_matches_a_hand_computed_case_and_the_upgrade_applies_it(app: T
         "{versions}"
     );
 
-    let query = "query($t: String!) { templateDiff(tenant: $t) { templateVersion tenantVersion behind classes { className addedInTemplate { rowId sourceId } changedInTemplate { rowId fields { field from to } } removedFromTemplate { rowId changedByTenant } changedByTenant { rowId fields { field from to } } deletedByTenant { rowId sourceId } conflicts { rowId fields { field base template tenant } } } } }";
+    let query = "query($t: String!) { templateDiff(tenant: $t) { templateVersion \
+        tenantVersion behind classes { className addedInTemplate { rowId \
+        sourceId } changedInTemplate { rowId fields { field from to } } \
+        removedFromTemplate { rowId changedByTenant } changedByTenant { rowId \
+        fields { field from to } } deletedByTenant { rowId sourceId } conflicts \
+        { rowId fields { field base template tenant } } } } }";
     let diff = app.ok(&admin, None, query, json!({ "t": "acme" })).await["templateDiff"].clone();
     assert_eq!(
         (
@@ -472,7 +499,15 @@ async fn the_diff_matches_a_hand_computed_case_and_the_upgrade_applies_it(app: T
     assert_eq!(conflicts[0]["detail"]["tenant"], "Ours one");
     let run = app.wait_run(&run_id).await;
     assert_eq!(run["status"], "FINISHED", "{run}");
-    let names = app.ok(&admin, Some("acme"), "query($a: ID!, $b: ID!) { a: application(id: $a) { name icon } b: application(id: $b) { name } }", json!({ "a": copy(a0), "b": copy(a1) })).await;
+    let names = app
+        .ok(
+            &admin,
+            Some("acme"),
+            "query($a: ID!, $b: ID!) { a: application(id: $a) { name icon } b: \
+                application(id: $b) { name } }",
+            json!({ "a": copy(a0), "b": copy(a1) }),
+        )
+        .await;
     assert_eq!(
         names,
         json!({ "a": { "name": "Template zero", "icon": "ours" }, "b": { "name": "Ours one" } }),

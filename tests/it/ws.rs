@@ -95,9 +95,14 @@ async fn a_subscriber_resumes_after_the_last_sequence_it_saw(app: TestApp) {
     assert!(all.len() > 4, "{all:?}");
     // Reconnecting with `after: 3` gives exactly the rest, in order.
     let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &admin).await;
-    wsclient::send(&mut socket, json!({ "id": "r", "type": "subscribe", "payload": {
-        "query": "subscription($id: ID!, $after: Int) { forkProgress(runId: $id, after: $after) { runId seq kind phase className count detail } }",
-        "variables": { "id": run, "after": 3 } } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "r", "type": "subscribe", "payload": {
+        "query": "subscription($id: ID!, $after: Int) { forkProgress(runId: $id, after: \
+            $after) { runId seq kind phase className count detail } }",
+        "variables": { "id": run, "after": 3 } } }),
+    )
+    .await;
     let mut rest = Vec::new();
     loop {
         let message = wsclient::next_json(&mut socket).await;

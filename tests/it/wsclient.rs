@@ -88,7 +88,8 @@ pub async fn connect(url: &str, protocol: &str, token: &str) -> Socket {
     }
 }
 
-const PROGRESS: &str = "subscription($id: ID!) { forkProgress(runId: $id) { runId seq kind phase className count detail } }";
+const PROGRESS: &str = "subscription($id: ID!) { forkProgress(runId: $id) { runId seq kind \
+    phase className count detail } }";
 
 /// Subscribes to `forkProgress(run)` and collects events until the stream completes.
 pub async fn fork_events(url: &str, protocol: &str, token: &str, run: &str) -> Vec<Value> {
