@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use forklift::{
-    registry::{ColumnDesc, ColumnKind, Fork, Plane, ReferenceDesc, Registry, RowClass},
+    registry::{ColumnDesc, ColumnKind, Fork, Plane, ReferenceDesc, Registry, RowClass, Surface},
     rows::Cell,
 };
 use serde_json::{Value, json};
@@ -596,6 +596,7 @@ async fn a_new_forkable_class_needs_no_engine_change(backend: Backend) {
             same_tenant: true,
         }],
         tenant_owned: true,
+        surface: Surface::ByPlane,
     };
     let registry = Registry::default().with_class(widgets.clone());
     let Some(app) = TestApp::spawn_with(backend, |_| {}, registry).await else {
