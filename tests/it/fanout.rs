@@ -112,7 +112,14 @@ async fn small_socket(app: &TestApp) -> wsclient::Socket {
         tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
             .await
             .expect("handshake");
-    wsclient::send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", app.admin()) } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({
+            "type": "connection_init",
+            "payload": { "Authorization": format!("Bearer {}", app.admin()) }
+        }),
+    )
+    .await;
     assert_eq!(
         wsclient::next_json(&mut socket).await["type"],
         "connection_ack"
@@ -132,7 +139,12 @@ async fn three_selections_each_get_exactly_theirs(app: TestApp) {
         for copy in 0..2 {
             let mut socket = wsclient::connect(&url, "graphql-transport-ws", &app.admin()).await;
             let id = format!("s{n}-{copy}");
-            wsclient::send(&mut socket, json!({ "id": id, "type": "subscribe", "payload": { "query": progress(selection), "variables": { "id": run } } })).await;
+            wsclient::send(
+                &mut socket,
+                json!({ "id": id, "type": "subscribe",
+                    "payload": { "query": progress(selection), "variables": { "id": run } } }),
+            )
+            .await;
             sockets.push((socket, vec![(id, n)]));
         }
     }
@@ -140,7 +152,12 @@ async fn three_selections_each_get_exactly_theirs(app: TestApp) {
     let (socket, ids) = sockets.last_mut().expect("a socket");
     let query =
         "subscription ($id: ID!) {\n  forkProgress(runId: $id) {\n    seq,\n    kind\n  }\n}";
-    wsclient::send(socket, json!({ "id": "again", "type": "subscribe", "payload": { "query": query, "variables": { "id": run } } })).await;
+    wsclient::send(
+        socket,
+        json!({ "id": "again", "type": "subscribe", "payload": { "query": query,
+            "variables": { "id": run } } }),
+    )
+    .await;
     ids.push(("again".into(), 0));
     let mut seen: Vec<Vec<Vec<Value>>> = vec![Vec::new(); SELECTIONS.len()];
     for (socket, ids) in &mut sockets {
@@ -196,7 +213,12 @@ async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app: 
     let run = app.start_fork("slow").await;
     let selection = "runId seq kind phase className count detail at";
     let mut slow = small_socket(&app).await;
-    wsclient::send(&mut slow, json!({ "id": "1", "type": "subscribe", "payload": { "query": progress(selection), "variables": { "id": run } } })).await;
+    wsclient::send(
+        &mut slow,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": progress(selection),
+            "variables": { "id": run } } }),
+    )
+    .await;
     // A reader alongside, on the same run, is not held back: it gets everything.
     let fast = {
         let (url, token, run) = (app.ws_url(), app.admin(), run.clone());
@@ -246,7 +268,12 @@ async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app: 
     let resume = format!(
         "subscription($id: ID!, $after: Int) {{ forkProgress(runId: $id, after: $after) {{ {selection} }} }}"
     );
-    wsclient::send(&mut socket, json!({ "id": "r", "type": "subscribe", "payload": { "query": resume, "variables": { "id": run, "after": last } } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "r", "type": "subscribe", "payload": { "query": resume,
+            "variables": { "id": run, "after": last } } }),
+    )
+    .await;
     let rest = collect(&mut socket, &["r"]).await.remove(0);
     assert_eq!(
         rest.len() as i64,

@@ -742,7 +742,10 @@ async fn public_keys_accept_only_their_algorithm_issuer_and_audience(backend: Ba
     config.jwt_audience = Some("forklift".into());
     let app = TestApp::serve(db, config, Registry::default()).await;
     let key = EncodingKey::from_rsa_pem(&private_pem).expect("rsa key");
-    let claims = |iss: &str, aud: &str| json!({ "sub": "carol@example.test", "exp": now() + 600, "iss": iss, "aud": aud });
+    let claims = |iss: &str, aud: &str| {
+        json!({ "sub": "carol@example.test", "exp": now() + 600, "iss": iss,
+            "aud": aud })
+    };
     let good = encode(
         &Header::new(Algorithm::RS256),
         &claims("https://issuer.test", "forklift"),
@@ -806,7 +809,8 @@ async fn jwks_keys_are_looked_up_by_kid(backend: Backend) {
     ]);
     let raw = &der[der.len() - 32..];
     let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    let jwks = json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1", "alg": "EdDSA", "use": "sig" }] });
+    let jwks = json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1", "alg": "EdDSA",
+        "use": "sig" }] });
     let jwks_path = dir.join("jwks.json");
     std::fs::write(&jwks_path, jwks.to_string()).expect("write jwks");
     let Some(db) = crate::harness::TestDb::create(backend).await else {

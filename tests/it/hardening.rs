@@ -240,7 +240,12 @@ async fn a_socket_runs_the_guards_current_decision(app: TestApp) {
     // A member removed while its socket stays open (graphql-transport-ws).
     let editor = app.token("e@acme.test", Some("acme"), false, &[]);
     let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &editor).await;
-    wsclient::send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": CREATE_APP, "variables": { "c": "before" } } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": CREATE_APP,
+            "variables": { "c": "before" } } }),
+    )
+    .await;
     let created = wsclient::next_json(&mut socket).await;
     assert!(
         created["payload"]["data"]["createApplication"]["id"].is_string(),
@@ -255,7 +260,12 @@ async fn a_socket_runs_the_guards_current_decision(app: TestApp) {
     )
     .await;
     let apps_before = rows(&app, "applications").await;
-    wsclient::send(&mut socket, json!({ "id": "2", "type": "subscribe", "payload": { "query": CREATE_APP, "variables": { "c": "after" } } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "2", "type": "subscribe", "payload": { "query": CREATE_APP,
+            "variables": { "c": "after" } } }),
+    )
+    .await;
     let refused = wsclient::next_json(&mut socket).await;
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(
@@ -277,7 +287,12 @@ async fn a_socket_runs_the_guards_current_decision(app: TestApp) {
         json!({ "id": acme }),
     )
     .await;
-    wsclient::send(&mut socket, json!({ "id": "3", "type": "start", "payload": { "query": CREATE_APP, "variables": { "c": "suspended" } } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "3", "type": "start", "payload": { "query": CREATE_APP,
+            "variables": { "c": "suspended" } } }),
+    )
+    .await;
     let refused = wsclient::next_json(&mut socket).await;
     assert_eq!(
         refused["payload"][0]["extensions"]["code"], "TENANT_SUSPENDED",
@@ -428,7 +443,12 @@ async fn websocket_operations_are_counted_and_coded(app: TestApp) {
     let admin = app.admin();
     let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &admin).await;
     for id in 0..3 {
-        wsclient::send(&mut socket, json!({ "id": id.to_string(), "type": "subscribe", "payload": { "query": "{ me { subject } }" } })).await;
+        wsclient::send(
+            &mut socket,
+            json!({ "id": id.to_string(), "type": "subscribe",
+                "payload": { "query": "{ me { subject } }" } }),
+        )
+        .await;
         assert_eq!(wsclient::next_json(&mut socket).await["type"], "next");
         assert_eq!(wsclient::next_json(&mut socket).await["type"], "complete");
     }

@@ -506,7 +506,12 @@ async fn a_panic_costs_one_request(backend: Backend) {
     // On a socket: the panicking operation ends with an INTERNAL error, the socket and its
     // next operation carry on.
     let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &admin).await;
-    wsclient::send(&mut socket, json!({ "id": "p", "type": "subscribe", "payload": { "query": panicking, "operationName": forklift::server::PANIC_OPERATION } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "p", "type": "subscribe", "payload": { "query": panicking,
+            "operationName": forklift::server::PANIC_OPERATION } }),
+    )
+    .await;
     let error = wsclient::next_json(&mut socket).await;
     assert_eq!(error["type"], "error", "{error}");
     assert_eq!(

@@ -164,7 +164,10 @@ async fn start_fork_at(base: &str, token: &str, target: &str) -> String {
     let response: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/graphql"))
         .bearer_auth(token)
-        .json(&json!({ "query": "mutation($t: String!) { forkTenant(input: { target: $t }) { id } }", "variables": { "t": target } }))
+        .json(
+            &json!({ "query": "mutation($t: String!) { forkTenant(input: { target: $t }) { id } }",
+                "variables": { "t": target } }),
+        )
         .send()
         .await
         .expect("fork request")

@@ -18,8 +18,8 @@ pub(crate) async fn upload(
 ) -> (u16, Value) {
     let boundary = "forkliftboundary7d3c";
     let operations = json!({
-        "query": "mutation($file: Upload!) { uploadLogo(file: $file) { logoContentType logoUrl } }",
-        "variables": { "file": null }
+    "query": "mutation($file: Upload!) { uploadLogo(file: $file) { logoContentType logoUrl } }",
+    "variables": { "file": null }
     });
     let mut body = Vec::new();
     let mut part = |name: &str, extra: &str, content: &[u8]| {
@@ -125,7 +125,15 @@ async fn branding_validates_colours_css_and_logos(app: TestApp) {
     );
 
     let css = ".header { background: #0b3d91; }";
-    let saved = app.ok(&su, Some("acme"), update, json!({ "input": { "primaryColor": "#0B3D91", "linkColor": "#fff", "customCss": css } })).await;
+    let saved = app
+        .ok(
+            &su,
+            Some("acme"),
+            update,
+            json!({ "input": { "primaryColor": "#0B3D91", "linkColor": "#fff",
+                "customCss": css } }),
+        )
+        .await;
     assert_eq!(
         saved["updateBranding"],
         json!({ "primaryColor": "#0b3d91", "linkColor": "#fff", "customCss": css })
@@ -205,9 +213,9 @@ async fn the_feature_catalog_upserts_and_updates_given_fields(app: TestApp) {
             None,
             register,
             json!({ "t": tenant, "f": [
-        { "key": "maps", "version": "1.0.0", "provider": "osm", "customization": { "zoom": 12 } },
-        { "key": "payments", "version": "2.1.0", "provider": "stripe" }
-    ] }),
+                { "key": "maps", "version": "1.0.0", "provider": "osm", "customization": { "zoom": 12 } },
+                { "key": "payments", "version": "2.1.0", "provider": "stripe" }
+                ] }),
         )
         .await;
     let maps_id = first["registerFeatures"][0]["id"]
@@ -220,8 +228,8 @@ async fn the_feature_catalog_upserts_and_updates_given_fields(app: TestApp) {
             None,
             register,
             json!({ "t": tenant, "f": [
-        { "key": "maps", "version": "1.1.0", "provider": "osm" }
-    ] }),
+                { "key": "maps", "version": "1.1.0", "provider": "osm" }
+                ] }),
         )
         .await;
     assert_eq!(
@@ -488,7 +496,8 @@ async fn trial_expiry_and_onboarding_are_flagged(app: TestApp) {
     assert_eq!(t["tenant"]["trialExpired"], true);
     assert_eq!(
         t["tenant"]["onboarding"],
-        json!({ "rootOrganization": true, "forked": false, "staffAdministrator": false, "domainVerified": false, "brandingSet": false })
+        json!({ "rootOrganization": true, "forked": false, "staffAdministrator": false, "domainVerified": false,
+            "brandingSet": false })
     );
     let listed = app
         .ok(

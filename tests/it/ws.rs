@@ -33,11 +33,23 @@ async fn the_protocol_rules_hold(app: TestApp) {
     assert_eq!(closed_with(&mut socket).await, 4403);
     // Subscribe before the ack: 4401.
     let mut socket = wsclient::open(&url, "graphql-transport-ws").await;
-    wsclient::send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { forkProgress(runId: \"x\") { seq } }" } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe",
+            "payload": { "query": "subscription { forkProgress(runId: \"x\") { seq } }" } }),
+    )
+    .await;
     assert_eq!(closed_with(&mut socket).await, 4401);
     // A second init: 4429.
     let mut socket = wsclient::connect(&url, "graphql-transport-ws", &app.admin()).await;
-    wsclient::send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", app.admin()) } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({
+            "type": "connection_init",
+            "payload": { "Authorization": format!("Bearer {}", app.admin()) }
+        }),
+    )
+    .await;
     assert_eq!(closed_with(&mut socket).await, 4429);
     // Ping → pong.
     let mut socket = wsclient::connect(&url, "graphql-transport-ws", &app.admin()).await;
@@ -57,7 +69,9 @@ async fn the_protocol_rules_hold(app: TestApp) {
     let held = lock.lock().await;
     let run = app.start_fork("acme").await;
     let mut socket = wsclient::connect(&url, "graphql-transport-ws", &app.admin()).await;
-    let subscribe = json!({ "id": "same", "type": "subscribe", "payload": { "query": "subscription($id: ID!) { forkProgress(runId: $id) { seq } }", "variables": { "id": run } } });
+    let subscribe = json!({ "id": "same", "type": "subscribe",
+        "payload": { "query": "subscription($id: ID!) { forkProgress(runId: $id) { seq } }",
+        "variables": { "id": run } } });
     wsclient::send(&mut socket, subscribe.clone()).await;
     wsclient::send(&mut socket, subscribe).await;
     let code = loop {
@@ -98,9 +112,9 @@ async fn a_subscriber_resumes_after_the_last_sequence_it_saw(app: TestApp) {
     wsclient::send(
         &mut socket,
         json!({ "id": "r", "type": "subscribe", "payload": {
-        "query": "subscription($id: ID!, $after: Int) { forkProgress(runId: $id, after: \
+            "query": "subscription($id: ID!, $after: Int) { forkProgress(runId: $id, after: \
             $after) { runId seq kind phase className count detail } }",
-        "variables": { "id": run, "after": 3 } } }),
+            "variables": { "id": run, "after": 3 } } }),
     )
     .await;
     let mut rest = Vec::new();
@@ -117,8 +131,8 @@ async fn a_subscriber_resumes_after_the_last_sequence_it_saw(app: TestApp) {
     wsclient::send(
         &mut socket,
         json!({ "id": "n", "type": "subscribe", "payload": {
-        "query": "subscription($id: ID!) { forkProgress(runId: $id, after: -1) { seq } }",
-        "variables": { "id": run } } }),
+            "query": "subscription($id: ID!) { forkProgress(runId: $id, after: -1) { seq } }",
+            "variables": { "id": run } } }),
     )
     .await;
     let error = wsclient::next_json(&mut socket).await;
