@@ -847,3 +847,32 @@ pub async fn load_node(
     let rows = access::by_ids(&state.scoped_db, req, class, &[id]).await?;
     Ok(rows.into_iter().next().map(|r| (r, class.name)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{URL_SAFE_NO_PAD, cursor, parse_cursor};
+    use crate::error::AppError;
+    use base64::Engine;
+
+    #[test]
+    fn cursors_round_trip_their_offset() {
+        for offset in [0, 1, 99, 1_000, u64::MAX] {
+            assert_eq!(parse_cursor(&cursor(offset), "after").ok(), Some(offset));
+        }
+        // Opaque, URL-safe, unpadded.
+        let text = cursor(42);
+        assert!(!text.contains("42") && !text.contains('=') && !text.contains('+'));
+    }
+
+    #[test]
+    fn a_cursor_that_is_not_one_is_bad_input_on_its_argument() {
+        let other = URL_SAFE_NO_PAD.encode("offset:3");
+        let negative = URL_SAFE_NO_PAD.encode("cursor:-1");
+        for text in ["", "not base64!", &other, &negative] {
+            match parse_cursor(text, "before") {
+                Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "before", "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+}
