@@ -377,7 +377,11 @@ async fn subscription_error(
         json!({ "id": "1", "type": start, "payload": { "query": query, "variables": variables } }),
     )
     .await;
-    let message = wsclient::next_json(&mut socket).await;
+    let mut message = wsclient::next_json(&mut socket).await;
+    while message["type"] == "ka" {
+        // The legacy protocol's keep-alive.
+        message = wsclient::next_json(&mut socket).await;
+    }
     let errors = match message["type"].as_str() {
         Some("error") => message["payload"].clone(),
         Some("next" | "data") => message["payload"]["errors"].clone(),
