@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{AppError, AppResult},
-    registry::{ColumnKind, Plane, RowClass},
+    registry::{ColumnKind, Plane, RowClass, Surface},
     rows::{Cell, Row},
     scope::{RequestContext, Role, Scope},
 };
@@ -51,14 +51,15 @@ pub fn access_of(class: &RowClass) -> ClassAccess {
     match class.plane {
         Plane::Configuration => ClassAccess::Configuration,
         Plane::Derived => ClassAccess::ReadOnly,
-        Plane::Vocabulary if class.table == "tenants" => ClassAccess::Catalog,
-        Plane::Vocabulary => ClassAccess::Vocabulary,
-        Plane::Runtime => match class.table.as_str() {
-            "organizations" | "teams" | "team_members" => ClassAccess::Managed,
-            "memberships" | "domains" | "tenant_features" => ClassAccess::ReadOnly,
-            "fork_runs" | "fork_events" => ClassAccess::AdminRead,
-            "audit_entries" => ClassAccess::AuditLog,
-            _ => ClassAccess::Hidden,
+        // Vocabulary and runtime classes: as their entity declares (`ClassInfo::SURFACE`).
+        Plane::Vocabulary | Plane::Runtime => match class.surface {
+            Surface::Catalog => ClassAccess::Catalog,
+            Surface::Managed => ClassAccess::Managed,
+            Surface::ReadOnly => ClassAccess::ReadOnly,
+            Surface::AdminRead => ClassAccess::AdminRead,
+            Surface::AuditLog => ClassAccess::AuditLog,
+            Surface::ByPlane if class.plane == Plane::Vocabulary => ClassAccess::Vocabulary,
+            Surface::ByPlane => ClassAccess::Hidden,
         },
     }
 }

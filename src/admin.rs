@@ -806,3 +806,31 @@ pub async fn seed_staff_admin(
     tx.commit().await?;
     membership_row(state, &m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::slugify;
+
+    #[test]
+    fn slugs_are_lowercase_ascii_words_joined_by_single_dashes() {
+        assert_eq!(slugify("Ville de Saint-Étienne"), "ville-de-saint-etienne");
+        assert_eq!(slugify("  Acme -- City!  "), "acme-city");
+        assert_eq!(slugify("Straße 42"), "strasse-42");
+        assert_eq!(slugify("Łódź"), "lodz");
+        assert_eq!(slugify("東京"), "");
+        assert_eq!(slugify("---"), "");
+    }
+
+    #[test]
+    fn slugs_are_at_most_63_characters_and_never_end_in_a_dash() {
+        let long = slugify(&"word ".repeat(30));
+        assert!(long.len() <= 63, "{long}");
+        assert!(!long.ends_with('-'), "{long}");
+        assert!(long.starts_with("word-word"), "{long}");
+        assert_eq!(slugify(&"a".repeat(100)), "a".repeat(63));
+        // Cut on a dash: the dash goes too.
+        let cut = slugify(&"ab ".repeat(40));
+        assert_eq!(cut.len(), 62, "{cut}");
+        assert!(cut.ends_with("-ab"), "{cut}");
+    }
+}

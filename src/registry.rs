@@ -7,7 +7,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 pub use entity::class::{
-    ClassDesc as RowClass, ColumnDesc, ColumnKind, Fork, Plane, ReferenceDesc,
+    ClassDesc as RowClass, ColumnDesc, ColumnKind, Fork, Plane, ReferenceDesc, Surface,
 };
 
 /// All row classes, with lookups.

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    // With `route_namespace`, a unique key: a route namespace is unique within its tenant. (The
+    // natural key, `(tenant_id, code)`, is declared by `ClassInfo`.)
+    #[sea_orm(unique_key = "route_namespace")]
     pub tenant_id: Uuid,
     #[sea_orm(column_type = "Text")]
     pub code: String,
@@ -21,7 +24,7 @@ pub struct Model {
     pub icon: Option<String>,
     pub nav_order: i32,
     pub is_active: bool,
-    #[sea_orm(column_type = "Text")]
+    #[sea_orm(column_type = "Text", unique_key = "route_namespace")]
     pub route_namespace: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub vertical: Option<String>,

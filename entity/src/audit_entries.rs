@@ -1,6 +1,6 @@
 //! `audit_entries`: One audited mutation, allowed or refused; kept when its tenant is deleted.
 
-use crate::class::{ClassInfo, Fork, Plane};
+use crate::class::{ClassInfo, Fork, Plane, Surface};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -38,4 +38,5 @@ impl ClassInfo for Entity {
     const PLANE: Plane = Plane::Runtime;
     const FORK: Fork = Fork::Never;
     const NATURAL_KEY: &'static [&'static str] = &[];
+    const SURFACE: Surface = Surface::AuditLog;
 }

@@ -25,7 +25,7 @@ pub struct Model {
     pub button_color: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub custom_css: Option<String>,
-    #[sea_orm(nullable)]
+    #[sea_orm(column_type = "Blob", nullable)]
     pub logo: Option<Vec<u8>>,
     #[sea_orm(column_type = "Text", nullable)]
     pub logo_content_type: Option<String>,

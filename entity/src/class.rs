@@ -1,7 +1,7 @@
 //! What every entity declares about itself, and the description the registry is built from.
 //!
-//! An entity says three things by hand — its [`Plane`], its [`Fork`] phase and its natural key —
-//! through [`ClassInfo`]. Everything else (table, columns, references) is read from the sea-orm
+//! An entity says by hand — through [`ClassInfo`] — its [`Plane`], its [`Fork`] phase, its natural
+//! key and, for the runtime classes the generic surface exposes, its [`Surface`]. Everything else (table, columns, references) is read from the sea-orm
 //! definition by [`describe`], so it cannot drift from the schema the code actually uses.
 
 use sea_orm::{
@@ -41,6 +41,26 @@ impl Fork {
     }
 }
 
+/// What the generic GraphQL surface may do with the rows of a class, beyond its plane: the rule
+/// the scoped data layer (`forklift::access::access_of`) applies. Configuration and derived
+/// classes are decided by their plane alone; a vocabulary class is vocabulary and a runtime class
+/// is hidden unless its entity says otherwise.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Surface {
+    /// As the plane decides.
+    ByPlane,
+    /// The tenant catalog: types only, its root fields are hand-written.
+    Catalog,
+    /// Runtime rows Super Users and above manage through the generic surface.
+    Managed,
+    /// Runtime rows read through the generic surface and written by their own operations.
+    ReadOnly,
+    /// Read-only; platform admins may read them without naming a tenant.
+    AdminRead,
+    /// The audit log.
+    AuditLog,
+}
+
 /// Declared by hand on every entity: the facts sea-orm cannot carry.
 pub trait ClassInfo {
     /// The GraphQL type name of the class (`Application`).
@@ -53,6 +73,8 @@ pub trait ClassInfo {
     /// when the class has no natural key (fork runs, audit entries). `["tenant_id"]` alone means
     /// one row per tenant.
     const NATURAL_KEY: &'static [&'static str];
+    /// How the generic surface exposes the class beyond its plane (most classes: by the plane).
+    const SURFACE: Surface = Surface::ByPlane;
 }
 
 /// The storage type of a column, as the generic data layer and the fork engine see it.
@@ -98,6 +120,8 @@ pub struct ClassDesc {
     pub references: Vec<ReferenceDesc>,
     /// True when the class has a `tenant_id` owner column.
     pub tenant_owned: bool,
+    /// How the generic surface exposes it beyond its plane.
+    pub surface: Surface,
 }
 
 fn kind_of(column_type: &ColumnType) -> ColumnKind {
@@ -160,6 +184,7 @@ where
         columns,
         references,
         tenant_owned,
+        surface: E::SURFACE,
     }
 }
 

@@ -1,6 +1,6 @@
 //! `domains`: A custom domain of a tenant; it routes requests only once verified.
 
-use crate::class::{ClassInfo, Fork, Plane};
+use crate::class::{ClassInfo, Fork, Plane, Surface};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -41,4 +41,5 @@ impl ClassInfo for Entity {
     const PLANE: Plane = Plane::Runtime;
     const FORK: Fork = Fork::Never;
     const NATURAL_KEY: &'static [&'static str] = &["host"];
+    const SURFACE: Surface = Surface::ReadOnly;
 }

@@ -1,6 +1,6 @@
 //! `fork_events`: One event of a fork run's progress stream.
 
-use crate::class::{ClassInfo, Fork, Plane};
+use crate::class::{ClassInfo, Fork, Plane, Surface};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -52,4 +52,5 @@ impl ClassInfo for Entity {
     const PLANE: Plane = Plane::Runtime;
     const FORK: Fork = Fork::Never;
     const NATURAL_KEY: &'static [&'static str] = &["run_id", "seq"];
+    const SURFACE: Surface = Surface::AdminRead;
 }

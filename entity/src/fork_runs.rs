@@ -1,6 +1,6 @@
 //! `fork_runs`: The durable record of one fork run into `tenant_id`.
 
-use crate::class::{ClassInfo, Fork, Plane};
+use crate::class::{ClassInfo, Fork, Plane, Surface};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -74,4 +74,5 @@ impl ClassInfo for Entity {
     const PLANE: Plane = Plane::Runtime;
     const FORK: Fork = Fork::Never;
     const NATURAL_KEY: &'static [&'static str] = &[];
+    const SURFACE: Surface = Surface::AdminRead;
 }

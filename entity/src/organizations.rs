@@ -1,6 +1,6 @@
 //! `organizations`: A node of a tenant's organization tree; the root is the one without a parent.
 
-use crate::class::{ClassInfo, Fork, Plane};
+use crate::class::{ClassInfo, Fork, Plane, Surface};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -45,4 +45,5 @@ impl ClassInfo for Entity {
     const PLANE: Plane = Plane::Runtime;
     const FORK: Fork = Fork::Never;
     const NATURAL_KEY: &'static [&'static str] = &["parent_id", "name"];
+    const SURFACE: Surface = Surface::Managed;
 }

@@ -1,6 +1,6 @@
 //! `team_members`: A user's membership in a team.
 
-use crate::class::{ClassInfo, Fork, Plane};
+use crate::class::{ClassInfo, Fork, Plane, Surface};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -50,4 +50,5 @@ impl ClassInfo for Entity {
     const PLANE: Plane = Plane::Runtime;
     const FORK: Fork = Fork::Never;
     const NATURAL_KEY: &'static [&'static str] = &["team_id", "user_id"];
+    const SURFACE: Surface = Surface::Managed;
 }

@@ -1,6 +1,6 @@
 //! `teams`: A team of an organization with the services it may use.
 
-use crate::class::{ClassInfo, Fork, Plane};
+use crate::class::{ClassInfo, Fork, Plane, Surface};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -46,4 +46,5 @@ impl ClassInfo for Entity {
     const PLANE: Plane = Plane::Runtime;
     const FORK: Fork = Fork::Never;
     const NATURAL_KEY: &'static [&'static str] = &["organization_id", "name"];
+    const SURFACE: Surface = Surface::Managed;
 }

@@ -1,6 +1,6 @@
 //! `tenants`: The tenant catalog: every tenant, including the template (`kind = TEMPLATE`).
 
-use crate::class::{ClassInfo, Fork, Plane};
+use crate::class::{ClassInfo, Fork, Plane, Surface};
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -53,4 +53,5 @@ impl ClassInfo for Entity {
     const PLANE: Plane = Plane::Vocabulary;
     const FORK: Fork = Fork::Never;
     const NATURAL_KEY: &'static [&'static str] = &["slug"];
+    const SURFACE: Surface = Surface::Catalog;
 }

@@ -3,9 +3,10 @@
 //! Migration 1 made `domains.host` unique across all tenants, so an unverified claim by one
 //! tenant blocked the host for every other tenant and told them it was taken (squatting and an
 //! existence oracle). From here on any number of tenants may claim a host unverified; the
-//! partial index lets exactly one of them hold it verified: the first to verify wins. The same
-//! `CREATE UNIQUE INDEX … WHERE` reads the same on SQLite and PostgreSQL. A tenant still claims
-//! a host at most once (`ux_domains_natural_key`, `(tenant_id, host)`).
+//! partial index lets exactly one of them hold it verified: the first to verify wins. A tenant
+//! still claims a host at most once (`ux_domains_natural_key`, `(tenant_id, host)`). Written with
+//! the schema helpers: sea-query renders the same partial `CREATE UNIQUE INDEX … WHERE` for
+//! SQLite and PostgreSQL.
 #![allow(elided_lifetimes_in_paths)] // the async_trait signature of MigrationTrait
 
 use sea_orm_migration::prelude::*;
@@ -14,27 +15,51 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+#[derive(DeriveIden)]
+enum Domains {
+    Table,
+    Host,
+    VerifiedAt,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        db.execute_unprepared("DROP INDEX IF EXISTS ux_domains_host")
+        manager
+            .drop_index(Index::drop().name("ux_domains_host").if_exists().to_owned())
             .await?;
-        db.execute_unprepared(
-            "CREATE UNIQUE INDEX ux_domains_verified_host ON domains (host) \
-             WHERE verified_at IS NOT NULL",
-        )
-        .await?;
-        Ok(())
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_domains_verified_host")
+                    .table(Domains::Table)
+                    .col(Domains::Host)
+                    .unique()
+                    .and_where(Expr::col(Domains::VerifiedAt).is_not_null())
+                    .to_owned(),
+            )
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        db.execute_unprepared("DROP INDEX IF EXISTS ux_domains_verified_host")
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("ux_domains_verified_host")
+                    .if_exists()
+                    .to_owned(),
+            )
             .await?;
         // Fails while two tenants claim one host, as the old rule would have refused.
-        db.execute_unprepared("CREATE UNIQUE INDEX ux_domains_host ON domains (host)")
-            .await?;
-        Ok(())
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_domains_host")
+                    .table(Domains::Table)
+                    .col(Domains::Host)
+                    .unique()
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -14,8 +14,7 @@
 //! on PostgreSQL, row-level security forced with the one `tenant_only` policy of migration 3.
 #![allow(elided_lifetimes_in_paths)] // the async_trait signature of MigrationTrait
 
-use crate::table::{Col, Kind, TableSpec};
-use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
+use sea_orm_migration::{prelude::*, schema::*, sea_orm::DbBackend};
 
 /// Creates the lineage and version tables and the new `fork_runs` columns.
 pub struct Migration;
@@ -26,75 +25,50 @@ impl MigrationName for Migration {
     }
 }
 
-const fn col(name: &'static str, kind: Kind, nullable: bool) -> Col {
-    Col {
-        name,
-        kind,
-        nullable,
-        unique: false,
-    }
+#[derive(DeriveIden)]
+enum Tenants {
+    Table,
+    Id,
 }
 
-/// The tables this migration creates, parents first.
-pub const TABLES: &[TableSpec] = &[
-    TableSpec {
-        name: "row_lineage",
-        columns: &[
-            col("tenant_id", Kind::Uuid, false),
-            col("table_name", Kind::Text, false),
-            col("source_tenant_id", Kind::Uuid, false),
-            col("source_id", Kind::Uuid, false),
-            col("base", Kind::Json, false),
-            col("base_version", Kind::Int, true),
-            col("created_at", Kind::Timestamp, false),
-            col("updated_at", Kind::Timestamp, false),
-        ],
-        foreign_keys: &[crate::table::Fk {
-            column: "tenant_id",
-            table: "tenants",
-            same_tenant: false,
-        }],
-        tenant_owned: true,
-        natural_key: &[],
-    },
-    TableSpec {
-        name: "template_versions",
-        columns: &[
-            col("tenant_id", Kind::Uuid, false),
-            col("number", Kind::Int, false),
-            col("origin", Kind::Text, false),
-            col("actor", Kind::Text, false),
-            col("summary", Kind::Json, false),
-            col("created_at", Kind::Timestamp, false),
-            col("updated_at", Kind::Timestamp, false),
-        ],
-        foreign_keys: &[crate::table::Fk {
-            column: "tenant_id",
-            table: "tenants",
-            same_tenant: false,
-        }],
-        tenant_owned: true,
-        natural_key: &["number"],
-    },
-    TableSpec {
-        name: "template_row_states",
-        columns: &[
-            col("tenant_id", Kind::Uuid, false),
-            col("table_name", Kind::Text, false),
-            col("fingerprint", Kind::Text, false),
-            col("version", Kind::Int, false),
-            col("created_at", Kind::Timestamp, false),
-            col("updated_at", Kind::Timestamp, false),
-        ],
-        foreign_keys: &[crate::table::Fk {
-            column: "tenant_id",
-            table: "tenants",
-            same_tenant: false,
-        }],
-        tenant_owned: true,
-        natural_key: &[],
-    },
-];
+#[derive(Clone, DeriveIden)]
+enum RowLineage {
+    Table,
+    Id,
+    TenantId,
+    TableName,
+    SourceTenantId,
+    SourceId,
+    Base,
+    BaseVersion,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Clone, DeriveIden)]
+enum TemplateVersions {
+    Table,
+    Id,
+    TenantId,
+    Number,
+    Origin,
+    Actor,
+    Summary,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Clone, DeriveIden)]
+enum TemplateRowStates {
+    Table,
+    Id,
+    TenantId,
+    TableName,
+    Fingerprint,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
 
 #[derive(DeriveIden)]
 enum ForkRuns {
@@ -104,6 +78,40 @@ enum ForkRuns {
     Conflicts,
 }
 
+/// The names of the tables this migration creates, parents first.
+const TABLES: [&str; 3] = ["row_lineage", "template_versions", "template_row_states"];
+
+/// A tenant-owned table as every such table is: `tenant_id` owned by `tenants` (deleted with
+/// it), and the unique `(tenant_id, id)` that composite same-tenant references point at.
+fn tenant_owned(
+    table: impl IntoIden,
+    name: &str,
+    tenant_id: impl IntoIden + Clone,
+    id: impl IntoIden + Clone,
+) -> TableCreateStatement {
+    Table::create()
+        .table(table)
+        .col(pk_uuid(id.clone()))
+        .col(uuid(tenant_id.clone()))
+        .foreign_key(
+            ForeignKey::create()
+                .name(format!("fk_{name}_tenant_id"))
+                .from_tbl(Alias::new(name))
+                .from_col(tenant_id.clone())
+                .to_tbl(Tenants::Table)
+                .to_col(Tenants::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .index(
+            Index::create()
+                .name(format!("ux_{name}_tenant_id_id"))
+                .unique()
+                .col(tenant_id)
+                .col(id),
+        )
+        .to_owned()
+}
+
 fn postgres(manager: &SchemaManager) -> bool {
     manager.get_database_backend() == DbBackend::Postgres
 }
@@ -111,20 +119,77 @@ fn postgres(manager: &SchemaManager) -> bool {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for spec in TABLES {
-            manager.create_table(spec.create()).await?;
-            for index in spec.indexes() {
-                manager.create_index(index).await?;
-            }
-        }
+        manager
+            .create_table(
+                tenant_owned(
+                    RowLineage::Table,
+                    "row_lineage",
+                    RowLineage::TenantId,
+                    RowLineage::Id,
+                )
+                .col(text(RowLineage::TableName))
+                .col(uuid(RowLineage::SourceTenantId))
+                .col(uuid(RowLineage::SourceId))
+                .col(json_binary(RowLineage::Base))
+                .col(integer_null(RowLineage::BaseVersion))
+                .col(timestamp_with_time_zone(RowLineage::CreatedAt))
+                .col(timestamp_with_time_zone(RowLineage::UpdatedAt))
+                .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                tenant_owned(
+                    TemplateVersions::Table,
+                    "template_versions",
+                    TemplateVersions::TenantId,
+                    TemplateVersions::Id,
+                )
+                .col(integer(TemplateVersions::Number))
+                .col(text(TemplateVersions::Origin))
+                .col(text(TemplateVersions::Actor))
+                .col(json_binary(TemplateVersions::Summary))
+                .col(timestamp_with_time_zone(TemplateVersions::CreatedAt))
+                .col(timestamp_with_time_zone(TemplateVersions::UpdatedAt))
+                .to_owned(),
+            )
+            .await?;
+        // The natural key: one row per version number within the template.
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_template_versions_natural_key")
+                    .table(TemplateVersions::Table)
+                    .unique()
+                    .col(TemplateVersions::TenantId)
+                    .col(TemplateVersions::Number)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                tenant_owned(
+                    TemplateRowStates::Table,
+                    "template_row_states",
+                    TemplateRowStates::TenantId,
+                    TemplateRowStates::Id,
+                )
+                .col(text(TemplateRowStates::TableName))
+                .col(text(TemplateRowStates::Fingerprint))
+                .col(integer(TemplateRowStates::Version))
+                .col(timestamp_with_time_zone(TemplateRowStates::CreatedAt))
+                .col(timestamp_with_time_zone(TemplateRowStates::UpdatedAt))
+                .to_owned(),
+            )
+            .await?;
         // Lineage is read per (tenant, table).
         manager
             .create_index(
                 Index::create()
                     .name("ix_row_lineage_tenant_table")
-                    .table("row_lineage")
-                    .col("tenant_id")
-                    .col("table_name")
+                    .table(RowLineage::Table)
+                    .col(RowLineage::TenantId)
+                    .col(RowLineage::TableName)
                     .to_owned(),
             )
             .await?;
@@ -154,8 +219,7 @@ impl MigrationTrait for Migration {
         }
         if postgres(manager) {
             let db = manager.get_connection();
-            for spec in TABLES {
-                let t = spec.name;
+            for t in TABLES {
                 db.execute_unprepared(&format!(
                     "ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;
                      ALTER TABLE {t} FORCE ROW LEVEL SECURITY;
@@ -184,9 +248,9 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
-        for spec in TABLES.iter().rev() {
+        for table in TABLES.iter().rev() {
             manager
-                .drop_table(Table::drop().table(spec.name).to_owned())
+                .drop_table(Table::drop().table(Alias::new(*table)).to_owned())
                 .await?;
         }
         Ok(())

@@ -986,3 +986,56 @@ fn tree_levels(class: &RowClass, rows: Vec<Row>) -> Vec<Vec<Row>> {
     }
     levels
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn node(id: u128, parent: Option<u128>) -> Row {
+        let mut row = Row::default();
+        row.set("id", Cell::Uuid(Uuid::from_u128(id)));
+        row.set(
+            "parent_id",
+            parent.map_or(Cell::Null, |p| Cell::Uuid(Uuid::from_u128(p))),
+        );
+        row
+    }
+
+    fn ids(levels: &[Vec<Row>]) -> Vec<Vec<u128>> {
+        levels
+            .iter()
+            .map(|level| {
+                let mut ids: Vec<u128> = level.iter().map(|r| r.id().as_u128()).collect();
+                ids.sort_unstable();
+                ids
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tree_levels_put_parents_before_children_and_orphans_last() {
+        let registry = Registry::default();
+        let tree = registry.by_table("navigation_items").expect("navigation");
+        // 1 → 2 → 4, 1 → 3; 5 is a root; 7's parent 6 is not among the rows.
+        let rows = vec![
+            node(4, Some(2)),
+            node(7, Some(6)),
+            node(2, Some(1)),
+            node(1, None),
+            node(3, Some(1)),
+            node(5, None),
+        ];
+        let levels = tree_levels(tree, rows);
+        assert_eq!(ids(&levels), vec![vec![1, 5], vec![2, 3], vec![4], vec![7]]);
+    }
+
+    #[test]
+    fn tree_levels_of_roots_only_are_one_level() {
+        let registry = Registry::default();
+        let tree = registry.by_table("navigation_items").expect("navigation");
+        let levels = tree_levels(tree, vec![node(1, None), node(2, None)]);
+        assert_eq!(ids(&levels), vec![vec![1, 2]]);
+        assert!(tree_levels(tree, Vec::new()).is_empty());
+    }
+}

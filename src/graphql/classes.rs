@@ -915,3 +915,57 @@ pub async fn load_node(
     let rows = access::by_ids(&state.scoped_db, req, class, &[id]).await?;
     Ok(rows.into_iter().next().map(|r| (r, class.name)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{DEFAULT_PAGE, Paging, URL_SAFE_NO_PAD, cursor, parse_cursor};
+    use crate::error::AppError;
+    use base64::Engine;
+
+    #[test]
+    fn cursors_round_trip_their_offset() {
+        for offset in [0, 1, 99, 1_000, u64::MAX] {
+            assert_eq!(parse_cursor(&cursor(offset), "after").ok(), Some(offset));
+        }
+        // Opaque, URL-safe, unpadded.
+        let text = cursor(42);
+        assert!(!text.contains("42") && !text.contains('=') && !text.contains('+'));
+    }
+
+    #[test]
+    fn a_cursor_that_is_not_one_is_bad_input_on_its_argument() {
+        let other = URL_SAFE_NO_PAD.encode("offset:3");
+        let negative = URL_SAFE_NO_PAD.encode("cursor:-1");
+        for text in ["", "not base64!", &other, &negative] {
+            match parse_cursor(text, "before") {
+                Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "before", "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn paging_windows() {
+        let page = |first, last, after, before| Paging {
+            first,
+            last,
+            after,
+            before,
+        };
+        // Neither size: the default page from the start (or after the cursor).
+        assert_eq!(page(None, None, None, None).window(500), (0, DEFAULT_PAGE));
+        assert_eq!(page(None, None, Some(9), None).window(15), (10, 5));
+        assert_eq!(page(Some(3), None, Some(1), None).window(10), (2, 3));
+        // `last` counts back from the end, or from `before`.
+        assert_eq!(page(None, Some(2), None, None).window(10), (8, 2));
+        assert_eq!(page(None, Some(2), None, Some(5)).window(10), (3, 2));
+        assert_eq!(page(Some(0), None, None, None).window(10), (0, 0));
+        // Past the end: an empty page at the cursor.
+        assert_eq!(page(Some(5), None, Some(20), None).window(10), (21, 0));
+        // Without `last`, the page does not depend on the total.
+        let open = page(Some(4), None, Some(2), None);
+        assert!(!open.needs_total());
+        assert_eq!(open.open_window(), open.window(1_000));
+        assert!(page(None, Some(1), None, None).needs_total());
+    }
+}

@@ -35,21 +35,23 @@ pub struct SheetSummary {
     pub pruned: u64,
 }
 
-/// Tables owned by an application through its `application_id`, children first (for pruning).
-const APPLICATION_TABLES: &[&str] = &[
-    "action_placements",
-    "custom_records",
-    "navigation_items",
-    "views",
-    "list_layouts",
-    "dashboards",
-    "child_collections",
-    "report_templates",
-    "portal_pages",
-    "notification_templates",
-    "actions",
-    "application_entities",
-];
+/// Tables owned by an application through its `application_id`, children first (for pruning):
+/// every class the fork copies with a same-tenant reference `application_id → applications`.
+fn application_tables(registry: &Registry) -> Vec<&str> {
+    let mut tables: Vec<&str> = registry
+        .copied_classes()
+        .into_iter()
+        .filter(|class| {
+            class
+                .references
+                .iter()
+                .any(|r| r.column == "application_id" && r.table == "applications" && r.same_tenant)
+        })
+        .map(|class| class.table.as_str())
+        .collect();
+    tables.reverse();
+    tables
+}
 
 fn text(v: impl Into<String>) -> Cell {
     Cell::Text(v.into())
@@ -684,7 +686,8 @@ impl<'a> Writer<'a> {
 
     /// Counts (and with `prune`, deletes) rows of the application its sheet no longer declares.
     async fn prune_application(&mut self, app: Uuid) -> anyhow::Result<()> {
-        let mut stale: Vec<(&'static str, Uuid)> = Vec::new();
+        let registry: &'a Registry = self.registry;
+        let mut stale: Vec<(&'a str, Uuid)> = Vec::new();
         // Rules and subscriptions hang off the application's notification templates.
         let templates = self
             .ids_where("notification_templates", "application_id", &[app])
@@ -705,12 +708,12 @@ impl<'a> Writer<'a> {
                     .map(|id| (table, id)),
             );
         }
-        for table in APPLICATION_TABLES {
+        for table in application_tables(registry) {
             let ids = self.ids_where(table, "application_id", &[app]).await?;
             stale.extend(
                 ids.into_iter()
                     .filter(|id| !self.seen.get(table).is_some_and(|s| s.contains(id)))
-                    .map(|id| (*table, id)),
+                    .map(|id| (table, id)),
             );
         }
         self.summary.pruned += stale.len() as u64;

@@ -112,7 +112,14 @@ async fn small_socket(app: &TestApp) -> wsclient::Socket {
         tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
             .await
             .expect("handshake");
-    wsclient::send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", app.admin()) } })).await;
+    wsclient::send(
+        &mut socket,
+        json!({
+            "type": "connection_init",
+            "payload": { "Authorization": format!("Bearer {}", app.admin()) }
+        }),
+    )
+    .await;
     assert_eq!(
         wsclient::next_json(&mut socket).await["type"],
         "connection_ack"
@@ -120,114 +127,168 @@ async fn small_socket(app: &TestApp) -> wsclient::Socket {
     socket
 }
 
-crate::both! {
-    async fn three_selections_each_get_exactly_theirs(app) {
-        crate::fixture::seeded_template(&app.state, 3).await;
-        app.create_tenant("watched").await;
-        let run = app.start_fork("watched").await;
-        let url = app.ws_url();
-        // Two sockets per selection, with different subscription ids; one socket holds two.
-        let mut sockets = Vec::new();
-        for (n, (selection, _)) in SELECTIONS.iter().enumerate() {
-            for copy in 0..2 {
-                let mut socket = wsclient::connect(&url, "graphql-transport-ws", &app.admin()).await;
-                let id = format!("s{n}-{copy}");
-                wsclient::send(&mut socket, json!({ "id": id, "type": "subscribe", "payload": { "query": progress(selection), "variables": { "id": run } } })).await;
-                sockets.push((socket, vec![(id, n)]));
-            }
+crate::both!(three_selections_each_get_exactly_theirs);
+async fn three_selections_each_get_exactly_theirs(app: TestApp) {
+    crate::fixture::seeded_template(&app.state, 3).await;
+    app.create_tenant("watched").await;
+    let run = app.start_fork("watched").await;
+    let url = app.ws_url();
+    // Two sockets per selection, with different subscription ids; one socket holds two.
+    let mut sockets = Vec::new();
+    for (n, (selection, _)) in SELECTIONS.iter().enumerate() {
+        for copy in 0..2 {
+            let mut socket = wsclient::connect(&url, "graphql-transport-ws", &app.admin()).await;
+            let id = format!("s{n}-{copy}");
+            wsclient::send(
+                &mut socket,
+                json!({ "id": id, "type": "subscribe",
+                    "payload": { "query": progress(selection), "variables": { "id": run } } }),
+            )
+            .await;
+            sockets.push((socket, vec![(id, n)]));
         }
-        // Also the first selection again on the last socket, formatted differently.
-        let (socket, ids) = sockets.last_mut().expect("a socket");
-        let query = "subscription ($id: ID!) {\n  forkProgress(runId: $id) {\n    seq,\n    kind\n  }\n}";
-        wsclient::send(socket, json!({ "id": "again", "type": "subscribe", "payload": { "query": query, "variables": { "id": run } } })).await;
-        ids.push(("again".into(), 0));
-        let mut seen: Vec<Vec<Vec<Value>>> = vec![Vec::new(); SELECTIONS.len()];
-        for (socket, ids) in &mut sockets {
-            let names: Vec<&str> = ids.iter().map(|(id, _)| id.as_str()).collect();
-            let streams = collect(socket, &names).await;
-            for ((_, n), events) in ids.iter().zip(streams) {
-                seen[*n].push(events);
-            }
-        }
-        let total = seen[1][0].len();
-        assert!(total > 5, "a whole run: {:#?}", seen[1][0]);
-        for (n, (_, fields)) in SELECTIONS.iter().enumerate() {
-            let expected: BTreeSet<&str> = fields.iter().copied().collect();
-            for events in &seen[n] {
-                assert_eq!(events.len(), total, "complete: {events:#?}");
-                for (i, event) in events.iter().enumerate() {
-                    let keys: BTreeSet<&str> = event.as_object().expect("object").keys().map(String::as_str).collect();
-                    assert_eq!(keys, expected, "exactly the selection: {event}");
-                    assert_eq!(event["seq"].as_i64(), Some(i as i64 + 1), "in order: {events:#?}");
-                }
-                assert_eq!(events, &seen[n][0], "the same events for the same selection");
-            }
-        }
-        assert_eq!(seen[0][0][0]["kind"], "RUN_STARTED");
-        assert_eq!(seen[0][0][total - 1]["kind"], "RUN_FINISHED");
-        for (i, event) in seen[1][0].iter().enumerate() {
-            assert_eq!(event["kind"], seen[0][0][i]["kind"], "one run, one order");
-        }
-        // The run is over: a subscriber now replays it from the stored events, the same.
-        let late = wsclient::fork_events(&url, "graphql-transport-ws", &app.admin(), &run).await;
-        wsclient::assert_complete_run(&late, "RUN_FINISHED");
-        assert_eq!(late.len(), total);
     }
+    // Also the first selection again on the last socket, formatted differently.
+    let (socket, ids) = sockets.last_mut().expect("a socket");
+    let query =
+        "subscription ($id: ID!) {\n  forkProgress(runId: $id) {\n    seq,\n    kind\n  }\n}";
+    wsclient::send(
+        socket,
+        json!({ "id": "again", "type": "subscribe", "payload": { "query": query,
+            "variables": { "id": run } } }),
+    )
+    .await;
+    ids.push(("again".into(), 0));
+    let mut seen: Vec<Vec<Vec<Value>>> = vec![Vec::new(); SELECTIONS.len()];
+    for (socket, ids) in &mut sockets {
+        let names: Vec<&str> = ids.iter().map(|(id, _)| id.as_str()).collect();
+        let streams = collect(socket, &names).await;
+        for ((_, n), events) in ids.iter().zip(streams) {
+            seen[*n].push(events);
+        }
+    }
+    let total = seen[1][0].len();
+    assert!(total > 5, "a whole run: {:#?}", seen[1][0]);
+    for (n, (_, fields)) in SELECTIONS.iter().enumerate() {
+        let expected: BTreeSet<&str> = fields.iter().copied().collect();
+        for events in &seen[n] {
+            assert_eq!(events.len(), total, "complete: {events:#?}");
+            for (i, event) in events.iter().enumerate() {
+                let keys: BTreeSet<&str> = event
+                    .as_object()
+                    .expect("object")
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(keys, expected, "exactly the selection: {event}");
+                assert_eq!(
+                    event["seq"].as_i64(),
+                    Some(i as i64 + 1),
+                    "in order: {events:#?}"
+                );
+            }
+            assert_eq!(
+                events, &seen[n][0],
+                "the same events for the same selection"
+            );
+        }
+    }
+    assert_eq!(seen[0][0][0]["kind"], "RUN_STARTED");
+    assert_eq!(seen[0][0][total - 1]["kind"], "RUN_FINISHED");
+    for (i, event) in seen[1][0].iter().enumerate() {
+        assert_eq!(event["kind"], seen[0][0][i]["kind"], "one run, one order");
+    }
+    // The run is over: a subscriber now replays it from the stored events, the same.
+    let late = wsclient::fork_events(&url, "graphql-transport-ws", &app.admin(), &run).await;
+    wsclient::assert_complete_run(&late, "RUN_FINISHED");
+    assert_eq!(late.len(), total);
+}
 
-    async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app) {
-        crate::fixture::seeded_template(&app.state, 2).await;
-        // Far more events than the socket's queue and the kernel's buffers hold.
-        unforkable_records(&app, 20_000).await;
-        app.create_tenant("slow").await;
-        let run = app.start_fork("slow").await;
-        let selection = "runId seq kind phase className count detail at";
-        let mut slow = small_socket(&app).await;
-        wsclient::send(&mut slow, json!({ "id": "1", "type": "subscribe", "payload": { "query": progress(selection), "variables": { "id": run } } })).await;
-        // A reader alongside, on the same run, is not held back: it gets everything.
-        let fast = {
-            let (url, token, run) = (app.ws_url(), app.admin(), run.clone());
-            tokio::spawn(async move { wsclient::fork_events(&url, "graphql-transport-ws", &token, &run).await })
-        };
-        // The slow one reads nothing until the run is over.
-        let finished = app.wait_run(&run).await;
-        assert_eq!(finished["status"], "FINISHED", "{finished}");
-        let fast = fast.await.expect("fast reader");
-        wsclient::assert_complete_run(&fast, "RUN_FINISHED");
-        let total = fast.len();
-        assert!(total > 20_000, "one event per skipped record: {total}");
-        // Now it reads: a prefix of the run, in order, then the close for slow consumers.
-        let mut last = 0;
-        let code = loop {
-            let message = tokio::time::timeout(std::time::Duration::from_secs(30), slow.next())
-                .await
-                .expect("a frame within 30 s");
-            match message {
-                Some(Ok(Message::Text(text))) => {
-                    let message: Value = serde_json::from_str(&text).expect("json");
-                    assert_eq!(message["type"], "next", "{message}");
-                    let seq = message["payload"]["data"]["forkProgress"]["seq"].as_i64().expect("seq");
-                    assert_eq!(seq, last + 1, "no gap before the cut");
-                    last = seq;
-                }
-                Some(Ok(Message::Close(frame))) => break frame.map_or(1005, |f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                other => panic!("expected events then a close, got {other:?}"),
+crate::both!(a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after);
+async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app: TestApp) {
+    crate::fixture::seeded_template(&app.state, 2).await;
+    // Far more events than the socket's queue and the kernel's buffers hold.
+    unforkable_records(&app, 20_000).await;
+    app.create_tenant("slow").await;
+    let run = app.start_fork("slow").await;
+    let selection = "runId seq kind phase className count detail at";
+    let mut slow = small_socket(&app).await;
+    wsclient::send(
+        &mut slow,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": progress(selection),
+            "variables": { "id": run } } }),
+    )
+    .await;
+    // A reader alongside, on the same run, is not held back: it gets everything.
+    let fast = {
+        let (url, token, run) = (app.ws_url(), app.admin(), run.clone());
+        tokio::spawn(async move {
+            wsclient::fork_events(&url, "graphql-transport-ws", &token, &run).await
+        })
+    };
+    // The slow one reads nothing until the run is over.
+    let finished = app.wait_run(&run).await;
+    assert_eq!(finished["status"], "FINISHED", "{finished}");
+    let fast = fast.await.expect("fast reader");
+    wsclient::assert_complete_run(&fast, "RUN_FINISHED");
+    let total = fast.len();
+    assert!(total > 20_000, "one event per skipped record: {total}");
+    // Now it reads: a prefix of the run, in order, then the close for slow consumers.
+    let mut last = 0;
+    let code = loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(30), slow.next())
+            .await
+            .expect("a frame within 30 s");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let message: Value = serde_json::from_str(&text).expect("json");
+                assert_eq!(message["type"], "next", "{message}");
+                let seq = message["payload"]["data"]["forkProgress"]["seq"]
+                    .as_i64()
+                    .expect("seq");
+                assert_eq!(seq, last + 1, "no gap before the cut");
+                last = seq;
             }
-        };
-        assert_eq!(code, forklift::ws::SLOW_CONSUMER_CLOSE, "closed as a slow consumer after seq {last}");
-        assert!(last < total as i64, "cut off before the end: {last} of {total}");
-        // Reconnecting with the last sequence seen yields exactly the rest.
-        let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &app.admin()).await;
-        let resume = format!("subscription($id: ID!, $after: Int) {{ forkProgress(runId: $id, after: $after) {{ {selection} }} }}");
-        wsclient::send(&mut socket, json!({ "id": "r", "type": "subscribe", "payload": { "query": resume, "variables": { "id": run, "after": last } } })).await;
-        let rest = collect(&mut socket, &["r"]).await.remove(0);
-        assert_eq!(rest.len() as i64, total as i64 - last, "the rest, no more, no less");
-        for (i, event) in rest.iter().enumerate() {
-            assert_eq!(event["seq"].as_i64(), Some(last + 1 + i as i64), "no gap, no repeat");
-            let mut event = event.clone();
-            event.as_object_mut().expect("object").remove("at");
-            assert_eq!(event, fast[last as usize + i], "the same events");
+            Some(Ok(Message::Close(frame))) => break frame.map_or(1005, |f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            other => panic!("expected events then a close, got {other:?}"),
         }
-        assert_eq!(rest.last().expect("an event")["kind"], "RUN_FINISHED");
+    };
+    assert_eq!(
+        code,
+        forklift::ws::SLOW_CONSUMER_CLOSE,
+        "closed as a slow consumer after seq {last}"
+    );
+    assert!(
+        last < total as i64,
+        "cut off before the end: {last} of {total}"
+    );
+    // Reconnecting with the last sequence seen yields exactly the rest.
+    let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &app.admin()).await;
+    let resume = format!(
+        "subscription($id: ID!, $after: Int) {{ forkProgress(runId: $id, after: $after) {{ {selection} }} }}"
+    );
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "r", "type": "subscribe", "payload": { "query": resume,
+            "variables": { "id": run, "after": last } } }),
+    )
+    .await;
+    let rest = collect(&mut socket, &["r"]).await.remove(0);
+    assert_eq!(
+        rest.len() as i64,
+        total as i64 - last,
+        "the rest, no more, no less"
+    );
+    for (i, event) in rest.iter().enumerate() {
+        assert_eq!(
+            event["seq"].as_i64(),
+            Some(last + 1 + i as i64),
+            "no gap, no repeat"
+        );
+        let mut event = event.clone();
+        event.as_object_mut().expect("object").remove("at");
+        assert_eq!(event, fast[last as usize + i], "the same events");
     }
+    assert_eq!(rest.last().expect("an event")["kind"], "RUN_FINISHED");
 }

@@ -133,7 +133,7 @@ impl TestDb {
                     admin
                         .execute_unprepared(&format!(
                             "DO $$ BEGIN CREATE ROLE {role} LOGIN NOSUPERUSER {attributes} NOCREATEDB NOCREATEROLE; \
-                             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
                         ))
                         .await
                         .expect("create the application and system roles");
@@ -148,9 +148,9 @@ impl TestDb {
                     owner
                         .execute_unprepared(&format!(
                             "GRANT CONNECT ON DATABASE {name} TO {role}; \
-                             GRANT USAGE ON SCHEMA public TO {role}; \
-                             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}; \
-                             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
+                                GRANT USAGE ON SCHEMA public TO {role}; \
+                                ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}; \
+                                ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
                         ))
                         .await
                         .expect("grant the server roles");
@@ -440,50 +440,54 @@ pub fn code(body: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Runs each test body on SQLite and on PostgreSQL: `both! { async fn name(app) { ... } }`
-/// generates `name::sqlite` and `name::postgres`, each with a fresh server in `app`.
-#[macro_export]
-macro_rules! both {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn body($app: $crate::harness::TestApp) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                if let Some(app) = $crate::harness::TestApp::spawn($crate::harness::Backend::Sqlite).await {
-                    body(app).await;
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = $crate::harness::TestApp::spawn($crate::harness::Backend::Postgres).await {
-                    body(app).await;
-                }
-            }
-        }
-    )*};
+/// Runs `body` against a fresh server on `backend`; skips when that backend is unavailable
+/// (PostgreSQL unreachable without `FORKLIFT_TEST_REQUIRE_PG`).
+pub async fn with_app<F, Fut>(backend: Backend, body: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if let Some(app) = TestApp::spawn(backend).await {
+        body(app).await;
+    }
 }
 
-/// As [`both!`], but the body receives the backend and builds its own server:
-/// `both_backends! { async fn name(backend) { ... } }`.
+/// Runs a test on SQLite and on PostgreSQL. The test is an ordinary function,
+/// `async fn name(app: TestApp)`, declared beside `crate::both!(name);`, which generates the
+/// tests `name::sqlite` and `name::postgres`, each with a fresh server in `app` (so
+/// `cargo test sqlite` and `cargo test postgres` select one database).
 #[macro_export]
-macro_rules! both_backends {
-    ($(async fn $name:ident($backend:ident) $body:block)*) => {$(
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {$(
         mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn body($backend: $crate::harness::Backend) $body
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                body($crate::harness::Backend::Sqlite).await;
+                $crate::harness::with_app($crate::harness::Backend::Sqlite, super::$name).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                body($crate::harness::Backend::Postgres).await;
+                $crate::harness::with_app($crate::harness::Backend::Postgres, super::$name).await;
             }
         }
-    )*};
+    )+};
+}
+
+/// As [`both!`], for a test that builds its own servers: `async fn name(backend: Backend)`
+/// beside `crate::both_backends!(name);`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::harness::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::harness::Backend::Postgres).await;
+            }
+        }
+    )+};
 }
 
 impl TestApp {
@@ -495,7 +499,9 @@ impl TestApp {
                 .ok(
                     &admin,
                     None,
-                    "query($id: ID!) { forkRun(id: $id) { id status phase failedPhase error counts { className phase rows created matched skipped removed } skipped { className sourceId column reason } actor } }",
+                    "query($id: ID!) { forkRun(id: $id) { id status phase failedPhase error \
+                        counts { className phase rows created matched skipped removed } skipped \
+                        { className sourceId column reason } actor } }",
                     json!({ "id": id }),
                 )
                 .await;

@@ -1,11 +1,12 @@
 //! Forklift's integration tests: one binary, real servers on port 0, real databases.
-//! Every `both!` test runs on SQLite and on PostgreSQL (see `harness`).
+//! Every test declared with `both!` runs on SQLite and on PostgreSQL (see `harness`).
 
 mod fixture;
 mod harness;
 mod wsclient;
 
 mod admin;
+mod claims;
 mod cli;
 mod fanout;
 mod fork;
@@ -23,6 +24,7 @@ mod rls;
 mod schema;
 mod shape;
 mod sheets;
+mod tables;
 mod telemetry;
 mod tenancy;
 mod tenant_admin;

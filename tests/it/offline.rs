@@ -95,51 +95,94 @@ async fn serve(dir: &std::path::Path, db: Option<&TestDb>) -> Served {
     );
 }
 
-crate::both_backends! {
-    async fn serve_works_in_an_empty_directory(backend) {
-        let db = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => match TestDb::create(Backend::Postgres).await {
-                Some(db) => Some(db),
-                None => return,
-            },
-        };
-        let dir = std::env::temp_dir().join(format!("forklift-empty-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        // A token minted first, without DATABASE_URL, as a developer would.
-        let output = forklift(&dir).args(["token", "--sub", "dev@example.test", "--admin"]).output().expect("forklift token");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let token = String::from_utf8(output.stdout).expect("utf-8").trim().to_string();
-        let served = serve(&dir, db.as_ref()).await;
-        let http = reqwest::Client::new();
-        // The token works against this server, whatever its database.
-        let body: Value = http
-            .post(format!("{}/graphql", served.base))
-            .bearer_auth(&token)
-            .header("X-Tenant", "demo")
-            .json(&json!({ "query": "{ me { subject } applications(first: 50) { totalCount nodes { code } } }" }))
+crate::both_backends!(serve_works_in_an_empty_directory);
+async fn serve_works_in_an_empty_directory(backend: Backend) {
+    let db = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match TestDb::create(Backend::Postgres).await {
+            Some(db) => Some(db),
+            None => return,
+        },
+    };
+    let dir =
+        std::env::temp_dir().join(format!("forklift-empty-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // A token minted first, without DATABASE_URL, as a developer would.
+    let output = forklift(&dir)
+        .args(["token", "--sub", "dev@example.test", "--admin"])
+        .output()
+        .expect("forklift token");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    let served = serve(&dir, db.as_ref()).await;
+    let http = reqwest::Client::new();
+    // The token works against this server, whatever its database.
+    let body: Value = http
+        .post(format!("{}/graphql", served.base))
+        .bearer_auth(&token)
+        .header("X-Tenant", "demo")
+        .json(&json!({ "query": "{ me { subject } applications(first: 50) { totalCount nodes { code } } }" }))
+        .send()
+        .await
+        .expect("query")
+        .json()
+        .await
+        .expect("json");
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["me"]["subject"], "dev@example.test");
+    let codes: Vec<&str> = body["data"]["applications"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["code"].as_str())
+        .collect();
+    for code in [
+        "service-requests",
+        "citizen-portal",
+        "permits",
+        "participatory-budget",
+    ] {
+        assert!(
+            codes.contains(&code),
+            "the demo has the example application {code}: {codes:?}"
+        );
+    }
+    let log = std::fs::read_to_string(&served.log).unwrap_or_default();
+    assert!(
+        log.contains("example template built into this binary"),
+        "the log names the template source: {log}"
+    );
+    // GraphiQL and every asset it loads come from the binary.
+    let page = http
+        .get(format!("{}/", served.base))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("/assets/graphiql.min.js"), "{page}");
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+    ] {
+        let response = http
+            .get(format!("{}/assets/{asset}", served.base))
+            .header("accept-encoding", "gzip")
             .send()
             .await
-            .expect("query")
-            .json()
-            .await
-            .expect("json");
-        assert!(body.get("errors").is_none(), "{body}");
-        assert_eq!(body["data"]["me"]["subject"], "dev@example.test");
-        let codes: Vec<&str> = body["data"]["applications"]["nodes"].as_array().expect("nodes").iter().filter_map(|n| n["code"].as_str()).collect();
-        for code in ["service-requests", "citizen-portal", "permits", "participatory-budget"] {
-            assert!(codes.contains(&code), "the demo has the example application {code}: {codes:?}");
-        }
-        let log = std::fs::read_to_string(&served.log).unwrap_or_default();
-        assert!(log.contains("example template built into this binary"), "the log names the template source: {log}");
-        // GraphiQL and every asset it loads come from the binary.
-        let page = http.get(format!("{}/", served.base)).send().await.expect("page").text().await.expect("text");
-        assert!(page.contains("/assets/graphiql.min.js"), "{page}");
-        for asset in ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"] {
-            let response = http.get(format!("{}/assets/{asset}", served.base)).header("accept-encoding", "gzip").send().await.expect("asset");
-            assert_eq!(response.status().as_u16(), 200, "{asset}");
-        }
-        drop(served);
-        let _ = std::fs::remove_dir_all(&dir);
+            .expect("asset");
+        assert_eq!(response.status().as_u16(), 200, "{asset}");
     }
+    drop(served);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -455,8 +455,10 @@ async fn planned_count(app: &TestApp, path: &str) -> u64 {
         .unwrap_or(0)
 }
 
-crate::both! {
-    async fn planned_and_executor_answers_are_byte_identical(app) {
+crate::both!(planned_and_executor_answers_are_byte_identical);
+
+async fn planned_and_executor_answers_are_byte_identical(app: TestApp) {
+    {
         crate::fixture::seeded_template(&app.state, 3).await;
         app.ready_tenant("acme").await;
         let executor = app.replica(|c| c.planned_reads = false).await;
@@ -465,7 +467,9 @@ crate::both! {
         app.add_member("acme", viewer_email, "VIEWER").await;
         let viewer = app.token(viewer_email, Some("acme"), false, &[]);
 
-        let introspection = app.ok(&admin, None, STANDARD_INTROSPECTION, json!({})).await;
+        let introspection = app
+            .ok(&admin, None, STANDARD_INTROSPECTION, json!({}))
+            .await;
         let schema = Schema::from(&introspection);
         assert!(schema.connections.len() > 20, "{:?}", schema.connections);
 
@@ -480,9 +484,20 @@ crate::both! {
                 .map(|f| f.name)
                 .collect();
             let body = executor
-                .gql(&admin, Some("acme"), &format!("{{ {field}(first: 5) {{ nodes {{ {} }} }} }}", leaves.join(" ")), json!({}))
+                .gql(
+                    &admin,
+                    Some("acme"),
+                    &format!(
+                        "{{ {field}(first: 5) {{ nodes {{ {} }} }} }}",
+                        leaves.join(" ")
+                    ),
+                    json!({}),
+                )
                 .await;
-            let rows = body["data"][field]["nodes"].as_array().cloned().unwrap_or_default();
+            let rows = body["data"][field]["nodes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             for row in &rows {
                 if let Some(id) = row["id"].as_str() {
                     ids.push((object.clone(), id.to_string()));
@@ -490,20 +505,42 @@ crate::both! {
             }
             samples.insert(object.clone(), rows);
         }
-        assert!(ids.len() > 50, "the fork gave the tenant rows to read: {}", ids.len());
+        assert!(
+            ids.len() > 50,
+            "the fork gave the tenant rows to read: {}",
+            ids.len()
+        );
 
-        let seed = std::env::var("FORKLIFT_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_f00d_u64);
-        let cases: usize = std::env::var("FORKLIFT_DIFF_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(250);
-        let mut generator = Generator { schema: &schema, rng: Rng(seed), samples: &samples };
+        let seed = std::env::var("FORKLIFT_DIFF_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5eed_f00d_u64);
+        let cases: usize = std::env::var("FORKLIFT_DIFF_CASES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(250);
+        let mut generator = Generator {
+            schema: &schema,
+            rng: Rng(seed),
+            samples: &samples,
+        };
         // FORKLIFT_DIFF_SHOW_FALLBACKS=1 prints the error-free reads the planner left to the
         // executor (hand-written fields, merged keys it does not merge, …).
         let show_fallbacks = std::env::var("FORKLIFT_DIFF_SHOW_FALLBACKS").is_ok();
         let planned_before = planned_count(&app, "planned").await;
-        let callers = [(admin.as_str(), "acme"), (viewer.as_str(), "acme"), (admin.as_str(), "*")];
+        let callers = [
+            (admin.as_str(), "acme"),
+            (viewer.as_str(), "acme"),
+            (admin.as_str(), "*"),
+        ];
         for case in 0..cases {
             let (query, vars) = generator.operation(&ids);
             let (token, tenant) = callers[case % callers.len()];
-            let before = if show_fallbacks { planned_count(&app, "planned").await } else { 0 };
+            let before = if show_fallbacks {
+                planned_count(&app, "planned").await
+            } else {
+                0
+            };
             let mut planned = raw(&app, token, tenant, &query, &vars).await;
             if show_fallbacks
                 && planned_count(&app, "planned").await == before
@@ -530,6 +567,10 @@ crate::both! {
             planned as usize * 2 > cases,
             "most generated reads take the planned path: {planned} planned, {fell_back} by the executor, of {cases}"
         );
-        assert_eq!(planned_count(&executor, "planned").await, 0, "off means off");
+        assert_eq!(
+            planned_count(&executor, "planned").await,
+            0,
+            "off means off"
+        );
     }
 }

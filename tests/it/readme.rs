@@ -5,6 +5,8 @@
 
 use serde_json::{Value, json};
 
+use crate::harness::TestApp;
+
 /// The documents of the README, with where they come from.
 fn documents() -> Vec<(String, String, Value)> {
     let readme = include_str!("../../README.md");
@@ -48,18 +50,24 @@ fn documents() -> Vec<(String, String, Value)> {
     docs
 }
 
-crate::both! {
-    async fn every_readme_document_is_valid(app) {
-        let docs = documents();
-        assert!(docs.len() >= 10, "the README's examples were found: {}", docs.len());
-        let admin = app.admin();
-        for (place, query, variables) in docs {
-            let body = app.gql(&admin, None, &query, variables).await;
-            let refused: Vec<&Value> = body["errors"]
-                .as_array()
-                .map(|errors| errors.iter().filter(|e| e.get("path").is_none()).collect())
-                .unwrap_or_default();
-            assert!(refused.is_empty(), "{place}: the document is refused: {query}\n{body}");
-        }
+crate::both!(every_readme_document_is_valid);
+async fn every_readme_document_is_valid(app: TestApp) {
+    let docs = documents();
+    assert!(
+        docs.len() >= 10,
+        "the README's examples were found: {}",
+        docs.len()
+    );
+    let admin = app.admin();
+    for (place, query, variables) in docs {
+        let body = app.gql(&admin, None, &query, variables).await;
+        let refused: Vec<&Value> = body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter(|e| e.get("path").is_none()).collect())
+            .unwrap_or_default();
+        assert!(
+            refused.is_empty(),
+            "{place}: the document is refused: {query}\n{body}"
+        );
     }
 }

@@ -30,7 +30,8 @@ async fn counts(app: &TestApp, tenant: uuid::Uuid) -> Vec<(String, i64)> {
 
 async fn kill_listeners(app: &TestApp) -> u64 {
     let sql = format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}' AND datname = current_database()",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE \
+            application_name = '{}' AND datname = current_database()",
         forklift::fork::listener::APPLICATION_NAME
     );
     // As the owner (the administrator here): the listeners connect as the application role.
@@ -163,7 +164,10 @@ async fn start_fork_at(base: &str, token: &str, target: &str) -> String {
     let response: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/graphql"))
         .bearer_auth(token)
-        .json(&json!({ "query": "mutation($t: String!) { forkTenant(input: { target: $t }) { id } }", "variables": { "t": target } }))
+        .json(
+            &json!({ "query": "mutation($t: String!) { forkTenant(input: { target: $t }) { id } }",
+                "variables": { "t": target } }),
+        )
         .send()
         .await
         .expect("fork request")
@@ -192,107 +196,194 @@ fn free_port() -> u16 {
         .port()
 }
 
-crate::both_backends! {
-    async fn a_server_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned(backend) {
-        let Some(survivor) = TestApp::spawn_with(backend, |c| c.fork_lease = Duration::from_secs(2), Registry::default()).await else { return };
-        let (template, _, _) = fixture::seeded_template(&survivor.state, 3).await;
-        let tenant = uuid_of(&survivor.create_tenant("acme").await);
-        // A real server process that holds its fork in the middle of phase 2, then is killed.
-        let mut child = Child::start(&survivor, &[("FORKLIFT_FORK_LEASE_SECS", "2"), ("FORKLIFT_FORK_FAILPOINT", "pause:mid_phase:2:60000")]).await;
-        let admin = survivor.admin();
-        // Not awaited: on SQLite the request's audit entry waits for the fork's write lock, which
-        // the held fork keeps. The run record is written before the fork takes the lock.
-        let request = {
-            let (base, admin) = (child.base.clone(), admin.clone());
-            tokio::spawn(async move {
-                let _ = start_fork_at(&base, &admin, "acme").await;
-            })
-        };
-        let mut run = String::new();
-        for _ in 0..400 {
-            let data = survivor.ok(&admin, None, "{ forkRuns(first: 1) { nodes { id status } } }", json!({})).await;
-            let node = &data["forkRuns"]["nodes"][0];
-            if node["status"] == "RUNNING" {
-                run = node["id"].as_str().expect("id").to_string();
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(!run.is_empty(), "the fork started on the child");
-        // A dashboard on the surviving replica follows the run.
-        let follower = {
-            let (url, admin, run) = (survivor.ws_url(), admin.clone(), run.clone());
-            tokio::spawn(async move { wsclient::fork_events(&url, "graphql-transport-ws", &admin, &run).await })
-        };
-        // Phase 1 takes milliseconds; the fork then holds for a minute in the middle of phase 2.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        child.process.kill().expect("SIGKILL");
-        let _ = child.process.wait();
-        request.abort();
-        // After a restart (SQLite: the start-up sweep) or the lease (PostgreSQL: any replica's
-        // sweep), the run is abandoned and the target has no partial rows.
-        let restarted = survivor.replica(|c| c.fork_lease = Duration::from_secs(2)).await;
-        let mut status = String::new();
-        for _ in 0..200 {
-            let data = restarted.ok(&admin, None, "query($id: ID!) { forkRun(id: $id) { status } }", json!({ "id": run })).await;
-            status = data["forkRun"]["status"].as_str().unwrap_or_default().to_string();
-            if status == "ABANDONED" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(status, "ABANDONED");
-        // Its stream ends with a terminal event that says why, not with silence.
-        let events = tokio::time::timeout(Duration::from_secs(20), follower).await.expect("the follower's stream completed").expect("join");
-        for (i, event) in events.iter().enumerate() {
-            assert_eq!(event["seq"].as_i64(), Some(i as i64 + 1), "in order: {events:#?}");
-        }
-        let last = events.last().expect("at least the terminal event");
-        assert_eq!(last["kind"], "RUN_FAILED", "{events:#?}");
-        assert_eq!(last["detail"]["status"], "ABANDONED", "{last}");
-        assert!(counts(&restarted, tenant).await.iter().all(|(_, n)| *n == 0), "no partial rows: {:?}", counts(&restarted, tenant).await);
-        // A re-run gives the same result as a clean fork.
-        let again = restarted.fork("acme").await;
-        assert_eq!(again["status"], "FINISHED", "{again}");
-        assert_eq!(counts(&restarted, tenant).await, counts(&restarted, template).await);
-    }
-
-    async fn sigterm_closes_subscriptions_with_1001_and_rolls_back_a_cut_fork(backend) {
-        let Some(app) = TestApp::spawn(backend).await else { return };
-        fixture::seeded_template(&app.state, 3).await;
-        let tenant = uuid_of(&app.create_tenant("acme").await);
-        let child = Child::start(&app, &[("FORKLIFT_SHUTDOWN_GRACE_SECS", "1"), ("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:6000")]).await;
-        let admin = app.admin();
-        let run = child.start_fork(&admin, "acme").await;
-        // A subscriber follows the run on the process about to stop.
-        let mut socket = wsclient::connect(&child.ws_url(), "graphql-transport-ws", &admin).await;
-        wsclient::send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": {
-            "query": "subscription($id: ID!) { forkProgress(runId: $id) { seq kind } }", "variables": { "id": run } } })).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let started = std::time::Instant::now();
-        let mut child = child;
-        let pid = child.process.id().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-        let code = loop {
-            match wsclient::next(&mut socket).await {
-                wsclient::Frame::Closed(code, _) => break code,
-                wsclient::Frame::Json(_) => continue,
-            }
-        };
-        assert_eq!(code, 1001, "subscriptions close with 1001");
-        let status = tokio::task::spawn_blocking(move || {
-            let status = child.process.wait();
-            drop(child);
-            status
+crate::both_backends!(a_server_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned);
+async fn a_server_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned(backend: Backend) {
+    let Some(survivor) = TestApp::spawn_with(
+        backend,
+        |c| c.fork_lease = Duration::from_secs(2),
+        Registry::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    let (template, _, _) = fixture::seeded_template(&survivor.state, 3).await;
+    let tenant = uuid_of(&survivor.create_tenant("acme").await);
+    // A real server process that holds its fork in the middle of phase 2, then is killed.
+    let mut child = Child::start(
+        &survivor,
+        &[
+            ("FORKLIFT_FORK_LEASE_SECS", "2"),
+            ("FORKLIFT_FORK_FAILPOINT", "pause:mid_phase:2:60000"),
+        ],
+    )
+    .await;
+    let admin = survivor.admin();
+    // Not awaited: on SQLite the request's audit entry waits for the fork's write lock, which
+    // the held fork keeps. The run record is written before the fork takes the lock.
+    let request = {
+        let (base, admin) = (child.base.clone(), admin.clone());
+        tokio::spawn(async move {
+            let _ = start_fork_at(&base, &admin, "acme").await;
         })
-        .await
-        .expect("join")
-        .expect("wait");
-        assert!(started.elapsed() < Duration::from_secs(15), "the process stopped within the grace period");
-        assert!(status.success(), "a clean exit: {status:?}");
-        let data = app.ok(&admin, None, "query($id: ID!) { forkRun(id: $id) { status error } }", json!({ "id": run })).await;
-        assert_eq!(data["forkRun"]["status"], "ROLLED_BACK", "{data}");
-        assert!(data["forkRun"]["error"].as_str().unwrap_or("").contains("shut down"), "{data}");
-        assert!(counts(&app, tenant).await.iter().all(|(_, n)| *n == 0), "no partial rows");
+    };
+    let mut run = String::new();
+    for _ in 0..400 {
+        let data = survivor
+            .ok(
+                &admin,
+                None,
+                "{ forkRuns(first: 1) { nodes { id status } } }",
+                json!({}),
+            )
+            .await;
+        let node = &data["forkRuns"]["nodes"][0];
+        if node["status"] == "RUNNING" {
+            run = node["id"].as_str().expect("id").to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(!run.is_empty(), "the fork started on the child");
+    // A dashboard on the surviving replica follows the run.
+    let follower = {
+        let (url, admin, run) = (survivor.ws_url(), admin.clone(), run.clone());
+        tokio::spawn(async move {
+            wsclient::fork_events(&url, "graphql-transport-ws", &admin, &run).await
+        })
+    };
+    // Phase 1 takes milliseconds; the fork then holds for a minute in the middle of phase 2.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.process.kill().expect("SIGKILL");
+    let _ = child.process.wait();
+    request.abort();
+    // After a restart (SQLite: the start-up sweep) or the lease (PostgreSQL: any replica's
+    // sweep), the run is abandoned and the target has no partial rows.
+    let restarted = survivor
+        .replica(|c| c.fork_lease = Duration::from_secs(2))
+        .await;
+    let mut status = String::new();
+    for _ in 0..200 {
+        let data = restarted
+            .ok(
+                &admin,
+                None,
+                "query($id: ID!) { forkRun(id: $id) { status } }",
+                json!({ "id": run }),
+            )
+            .await;
+        status = data["forkRun"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if status == "ABANDONED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "ABANDONED");
+    // Its stream ends with a terminal event that says why, not with silence.
+    let events = tokio::time::timeout(Duration::from_secs(20), follower)
+        .await
+        .expect("the follower's stream completed")
+        .expect("join");
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(
+            event["seq"].as_i64(),
+            Some(i as i64 + 1),
+            "in order: {events:#?}"
+        );
+    }
+    let last = events.last().expect("at least the terminal event");
+    assert_eq!(last["kind"], "RUN_FAILED", "{events:#?}");
+    assert_eq!(last["detail"]["status"], "ABANDONED", "{last}");
+    assert!(
+        counts(&restarted, tenant)
+            .await
+            .iter()
+            .all(|(_, n)| *n == 0),
+        "no partial rows: {:?}",
+        counts(&restarted, tenant).await
+    );
+    // A re-run gives the same result as a clean fork.
+    let again = restarted.fork("acme").await;
+    assert_eq!(again["status"], "FINISHED", "{again}");
+    assert_eq!(
+        counts(&restarted, tenant).await,
+        counts(&restarted, template).await
+    );
+}
+
+crate::both_backends!(sigterm_closes_subscriptions_with_1001_and_rolls_back_a_cut_fork);
+async fn sigterm_closes_subscriptions_with_1001_and_rolls_back_a_cut_fork(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    fixture::seeded_template(&app.state, 3).await;
+    let tenant = uuid_of(&app.create_tenant("acme").await);
+    let child = Child::start(
+        &app,
+        &[
+            ("FORKLIFT_SHUTDOWN_GRACE_SECS", "1"),
+            ("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:6000"),
+        ],
+    )
+    .await;
+    let admin = app.admin();
+    let run = child.start_fork(&admin, "acme").await;
+    // A subscriber follows the run on the process about to stop.
+    let mut socket = wsclient::connect(&child.ws_url(), "graphql-transport-ws", &admin).await;
+    wsclient::send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($id: ID!) { forkProgress(runId: $id) { seq kind } }", "variables": { "id": run } } })).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let mut child = child;
+    let pid = child.process.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let code = loop {
+        match wsclient::next(&mut socket).await {
+            wsclient::Frame::Closed(code, _) => break code,
+            wsclient::Frame::Json(_) => continue,
+        }
+    };
+    assert_eq!(code, 1001, "subscriptions close with 1001");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = child.process.wait();
+        drop(child);
+        status
+    })
+    .await
+    .expect("join")
+    .expect("wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the process stopped within the grace period"
+    );
+    assert!(status.success(), "a clean exit: {status:?}");
+    let data = app
+        .ok(
+            &admin,
+            None,
+            "query($id: ID!) { forkRun(id: $id) { status error } }",
+            json!({ "id": run }),
+        )
+        .await;
+    assert_eq!(data["forkRun"]["status"], "ROLLED_BACK", "{data}");
+    assert!(
+        data["forkRun"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("shut down"),
+        "{data}"
+    );
+    assert!(
+        counts(&app, tenant).await.iter().all(|(_, n)| *n == 0),
+        "no partial rows"
+    );
 }

@@ -30,9 +30,9 @@ async fn every_tenant_table_has_forced_rls_and_the_server_role_cannot_bypass_it(
         "SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced, \
                 pg_get_userbyid(c.relowner) AS owner, \
                 (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) AS policies \
-         FROM pg_class c JOIN information_schema.columns col \
-           ON col.table_name = c.relname AND col.column_name = 'tenant_id' AND col.table_schema = 'public' \
-         WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace",
+            FROM pg_class c JOIN information_schema.columns col \
+            ON col.table_name = c.relname AND col.column_name = 'tenant_id' AND col.table_schema = 'public' \
+            WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace",
     )
     .await;
     assert!(
@@ -81,7 +81,7 @@ async fn every_tenant_table_has_forced_rls_and_the_server_role_cannot_bypass_it(
     let policies = rows(
         db,
         "SELECT tablename::text AS t, policyname::text AS p, coalesce(qual, '') || ' ' || coalesce(with_check, '') AS expr \
-         FROM pg_policies WHERE schemaname = 'public'",
+            FROM pg_policies WHERE schemaname = 'public'",
     )
     .await;
     assert_eq!(
@@ -180,7 +180,7 @@ async fn a_query_that_skips_the_scope_sees_no_tenant_rows() {
     let insert = tx
         .execute_unprepared(&format!(
             "INSERT INTO organizations (id, tenant_id, parent_id, name, created_at, updated_at) \
-             VALUES (gen_random_uuid(), '{globex}', NULL, 'sneaky', now(), now())"
+                VALUES (gen_random_uuid(), '{globex}', NULL, 'sneaky', now(), now())"
         ))
         .await;
     assert!(
@@ -321,7 +321,8 @@ fn attempts(system_role: &str, acme: &str) -> Vec<(&'static str, Vec<String>, bo
         (
             "replace the tenant function",
             vec![s(
-                "CREATE OR REPLACE FUNCTION forklift_current_tenant() RETURNS uuid LANGUAGE sql AS $$ SELECT tenant_id FROM applications LIMIT 1 $$",
+                "CREATE OR REPLACE FUNCTION forklift_current_tenant() RETURNS uuid \
+                    LANGUAGE sql AS $$ SELECT tenant_id FROM applications LIMIT 1 $$",
             )],
             true,
         ),
@@ -329,7 +330,8 @@ fn attempts(system_role: &str, acme: &str) -> Vec<(&'static str, Vec<String>, bo
             "a shadowing function in pg_temp",
             vec![
                 s(
-                    "CREATE FUNCTION pg_temp.forklift_current_tenant() RETURNS uuid LANGUAGE sql AS $$ SELECT NULL::uuid $$",
+                    "CREATE FUNCTION pg_temp.forklift_current_tenant() RETURNS uuid LANGUAGE \
+                        sql AS $$ SELECT NULL::uuid $$",
                 ),
                 s("SET search_path = pg_temp, public"),
             ],
@@ -370,8 +372,8 @@ async fn the_application_role_cannot_switch_row_level_security_off() {
     let tables: Vec<String> = rows(
         &app.state.db,
         "SELECT c.relname::text AS t FROM pg_class c JOIN information_schema.columns col \
-           ON col.table_name = c.relname AND col.column_name = 'tenant_id' AND col.table_schema = 'public' \
-         WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace ORDER BY 1",
+            ON col.table_name = c.relname AND col.column_name = 'tenant_id' AND col.table_schema = 'public' \
+            WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace ORDER BY 1",
     )
     .await
     .iter()
@@ -447,7 +449,7 @@ async fn the_application_role_cannot_switch_row_level_security_off() {
                 &db,
                 &format!(
                     "INSERT INTO organizations (id, tenant_id, parent_id, name, created_at, updated_at) \
-                     VALUES (gen_random_uuid(), '{globex}', NULL, 'pwned', now(), now())"
+                        VALUES (gen_random_uuid(), '{globex}', NULL, 'pwned', now(), now())"
                 ),
             )
             .await;
@@ -489,16 +491,19 @@ async fn the_api_works_with_the_wall_up() {
         all["organizations"]["totalCount"].as_i64().expect("count") >= 3,
         "{all}"
     );
+    // A well-formed organization id, so the refusal is the view's, not the input's.
+    let organization = forklift::graphql::ids::encode("Organization", uuid::Uuid::now_v7());
     let body = app
         .gql(
             &admin,
             Some("*"),
-            "mutation { createTeam(input: { organizationId: \"x\", name: \"x\" }) { id } }",
-            json!({}),
+            "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \"x\" }) { id } }",
+            json!({ "o": organization }),
         )
         .await;
-    assert!(
-        crate::harness::code(&body).is_some(),
+    assert_eq!(
+        crate::harness::code(&body).as_deref(),
+        Some("FORBIDDEN"),
         "the all-tenants view is read-only: {body}"
     );
     let runs = app

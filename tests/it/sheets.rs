@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use forklift::sheets::{self, ImportOptions, SheetFile};
 use serde_json::json;
 
-use crate::{fixture, harness::code};
+use crate::{
+    fixture,
+    harness::{TestApp, code},
+};
 
 fn examples() -> Vec<SheetFile> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sheets"));
@@ -34,7 +37,8 @@ fn the_json_schema_is_generated_from_the_code() {
     let checked_in = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "sheets/sheet.schema.json is out of date: regenerate it with `cargo run -q -- sheets schema > sheets/sheet.schema.json`"
+        "sheets/sheet.schema.json is out of date: regenerate it with `cargo run \
+            -q -- sheets schema > sheets/sheet.schema.json`"
     );
     let schema: serde_json::Value = serde_json::from_str(&generated).expect("json");
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
@@ -61,7 +65,11 @@ fn problems_are_reported_at_their_line_and_column_all_at_once() {
         .expect("permits");
     let broken = file(
         "broken.yaml",
-        "identity:\n  code: broken\n  name: Broken\n  route_namespace: permits\nentities: [nope, permit]\nactions:\n  - key: a\n    label: A\n    placements: [{ surface: nowhere }]\n  - key: a\n    label: Again\nnotifications:\n  - { key: n, event: no.event, channel: email, subject: s, body: b }\n",
+        "identity:\n  code: broken\n  name: Broken\n  route_namespace: \
+            permits\nentities: [nope, permit]\nactions:\n  - key: a\n    label: \
+            A\n    placements: [{ surface: nowhere }]\n  - key: a\n    label: \
+            Again\nnotifications:\n  - { key: n, event: no.event, channel: email, \
+            subject: s, body: b }\n",
     );
     let typo = file(
         "typo.yaml",
@@ -276,175 +284,409 @@ fn every_broken_sheet_of_the_corpus_reports_its_location() {
     }
 }
 
-crate::both! {
-    async fn the_template_holds_what_the_sheets_say(app) {
-        let report = sheets::import(&app.state, &examples(), ImportOptions { vocabulary_author: true, ..Default::default() }).await.expect("import");
-        assert!(report.ok, "{:?}", report.errors);
-        let admin = app.admin();
-        let q = |query: &'static str| {
-            let (app, admin) = (&app, admin.clone());
-            async move { app.ok(&admin, Some("template"), query, json!({})).await }
-        };
-        // Identity, entities, actions with typed parameters and placements.
-        let permits = q("{ applications(filter: { code: \"permits\" }) { nodes { name routeNamespace navOrder features applicationEntities { position } actions { key parameters actionPlacements { position surfaceType { key } } } } } }").await;
-        let app_node = &permits["applications"]["nodes"][0];
-        assert_eq!(app_node["routeNamespace"], "permits");
-        assert_eq!(app_node["navOrder"], 20);
-        assert_eq!(app_node["features"], json!({ "map": true }));
-        assert_eq!(app_node["applicationEntities"].as_array().map(Vec::len), Some(2));
-        let apply = app_node["actions"].as_array().expect("actions").iter().find(|a| a["key"] == "apply").expect("apply").clone();
-        assert_eq!(apply["parameters"][0], json!({ "name": "kind", "type": "enum", "values": ["building", "event", "business"], "required": true }));
-        let mut surfaces: Vec<&str> = apply["actionPlacements"].as_array().expect("placements").iter().filter_map(|p| p["surfaceType"]["key"].as_str()).collect();
-        surfaces.sort_unstable();
-        assert_eq!(surfaces, ["list-toolbar", "portal-home"], "its own, and the portal's (an adapter)");
-        // The adapter places other applications' actions on its own surface.
-        let portal = q("{ applications(filter: { code: \"citizen-portal\" }) { nodes { actionPlacements { position action { key application { code } } surfaceType { key isPublic } } } } }").await;
-        let placed: Vec<(String, String)> = portal["applications"]["nodes"][0]["actionPlacements"]
+crate::both!(the_template_holds_what_the_sheets_say);
+async fn the_template_holds_what_the_sheets_say(app: TestApp) {
+    let report = sheets::import(
+        &app.state,
+        &examples(),
+        ImportOptions {
+            vocabulary_author: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("import");
+    assert!(report.ok, "{:?}", report.errors);
+    let admin = app.admin();
+    let q = |query: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move { app.ok(&admin, Some("template"), query, json!({})).await }
+    };
+    // Identity, entities, actions with typed parameters and placements.
+    let permits = q(
+        "{ applications(filter: { code: \"permits\" }) { nodes { name \
+            routeNamespace navOrder features applicationEntities { position } \
+            actions { key parameters actionPlacements { position surfaceType { key \
+            } } } } } }",
+    )
+    .await;
+    let app_node = &permits["applications"]["nodes"][0];
+    assert_eq!(app_node["routeNamespace"], "permits");
+    assert_eq!(app_node["navOrder"], 20);
+    assert_eq!(app_node["features"], json!({ "map": true }));
+    assert_eq!(
+        app_node["applicationEntities"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let apply = app_node["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["key"] == "apply")
+        .expect("apply")
+        .clone();
+    assert_eq!(
+        apply["parameters"][0],
+        json!({ "name": "kind", "type": "enum", "values": ["building", "event", "business"], "required": true })
+    );
+    let mut surfaces: Vec<&str> = apply["actionPlacements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .filter_map(|p| p["surfaceType"]["key"].as_str())
+        .collect();
+    surfaces.sort_unstable();
+    assert_eq!(
+        surfaces,
+        ["list-toolbar", "portal-home"],
+        "its own, and the portal's (an adapter)"
+    );
+    // The adapter places other applications' actions on its own surface.
+    let portal = q(
+        "{ applications(filter: { code: \"citizen-portal\" }) { nodes { \
+            actionPlacements { position action { key application { code } } \
+            surfaceType { key isPublic } } } } }",
+    )
+    .await;
+    let placed: Vec<(String, String)> = portal["applications"]["nodes"][0]["actionPlacements"]
+        .as_array()
+        .expect("placements")
+        .iter()
+        .map(|p| {
+            (
+                p["action"]["application"]["code"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                p["action"]["key"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(placed.len(), 3, "{placed:?}");
+    assert!(placed.contains(&("service-requests".into(), "report-issue".into())));
+    // Navigation is a tree; notifications have rules and subscriptions; records carry data.
+    let nav = q(
+        "{ navigationItems(filter: { key: \"permits\" }) { nodes { label \
+            children { key portalPage { slug } } } } }",
+    )
+    .await;
+    let children = nav["navigationItems"]["nodes"][0]["children"]
+        .as_array()
+        .expect("children")
+        .clone();
+    assert_eq!(children.len(), 2);
+    assert!(children.iter().any(|c| c["portalPage"]["slug"] == "apply"));
+    let rules = q(
+        "{ notificationRules(filter: { key: \"to-followers\" }) { nodes { \
+            conditions notificationSubscriptions { channel audience } } } }",
+    )
+    .await;
+    assert_eq!(
+        rules["notificationRules"]["nodes"][0]["notificationSubscriptions"]
             .as_array()
-            .expect("placements")
+            .map(Vec::len),
+        Some(2)
+    );
+    let records = q(
+        "{ customRecords(filter: { key: \"building\" }) { nodes { data \
+            customType { key forkable } } } }",
+    )
+    .await;
+    assert_eq!(
+        records["customRecords"]["nodes"][0]["data"],
+        json!({ "kind": "building", "amount": 250 })
+    );
+    assert_eq!(
+        records["customRecords"]["nodes"][0]["customType"]["forkable"],
+        true
+    );
+    // Vocabulary: geometry fields, public surfaces, the control plane.
+    let vocab = app
+        .ok(
+            &admin,
+            None,
+            "{ entitySchemas(filter: { key: \"permit\" }) { nodes { fields } } \
+                surfaceTypes(filter: { key: \"portal-home\" }) { nodes { isPublic } } \
+                controlPlaneApplications { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        vocab["entitySchemas"]["nodes"][0]["fields"]
+            .as_array()
+            .expect("fields")
             .iter()
-            .map(|p| (p["action"]["application"]["code"].as_str().unwrap_or("").to_string(), p["action"]["key"].as_str().unwrap_or("").to_string()))
-            .collect();
-        assert_eq!(placed.len(), 3, "{placed:?}");
-        assert!(placed.contains(&("service-requests".into(), "report-issue".into())));
-        // Navigation is a tree; notifications have rules and subscriptions; records carry data.
-        let nav = q("{ navigationItems(filter: { key: \"permits\" }) { nodes { label children { key portalPage { slug } } } } }").await;
-        let children = nav["navigationItems"]["nodes"][0]["children"].as_array().expect("children").clone();
-        assert_eq!(children.len(), 2);
-        assert!(children.iter().any(|c| c["portalPage"]["slug"] == "apply"));
-        let rules = q("{ notificationRules(filter: { key: \"to-followers\" }) { nodes { conditions notificationSubscriptions { channel audience } } } }").await;
-        assert_eq!(rules["notificationRules"]["nodes"][0]["notificationSubscriptions"].as_array().map(Vec::len), Some(2));
-        let records = q("{ customRecords(filter: { key: \"building\" }) { nodes { data customType { key forkable } } } }").await;
-        assert_eq!(records["customRecords"]["nodes"][0]["data"], json!({ "kind": "building", "amount": 250 }));
-        assert_eq!(records["customRecords"]["nodes"][0]["customType"]["forkable"], true);
-        // Vocabulary: geometry fields, public surfaces, the control plane.
-        let vocab = app.ok(&admin, None, "{ entitySchemas(filter: { key: \"permit\" }) { nodes { fields } } surfaceTypes(filter: { key: \"portal-home\" }) { nodes { isPublic } } controlPlaneApplications { totalCount } }", json!({})).await;
-        assert!(vocab["entitySchemas"]["nodes"][0]["fields"].as_array().expect("fields").iter().any(|f| f["geometry"] == true));
-        assert_eq!(vocab["surfaceTypes"]["nodes"][0]["isPublic"], true);
-        assert_eq!(vocab["controlPlaneApplications"]["totalCount"], 2);
-        let layouts = q("{ listLayouts(filter: { key: \"permits-table\" }) { nodes { columns defaultSort } } views { totalCount } dashboards { totalCount } childCollections { totalCount } reportTemplates { totalCount } portalPages { totalCount } }").await;
-        assert_eq!(layouts["listLayouts"]["nodes"][0]["columns"], json!(["applicant", "kind", "decided_on"]));
-        assert_eq!(layouts["views"]["totalCount"], 6);
-        assert_eq!(layouts["dashboards"]["totalCount"], 2);
-        assert_eq!(layouts["childCollections"]["totalCount"], 1);
-        assert_eq!(layouts["reportTemplates"]["totalCount"], 2);
-        assert_eq!(layouts["portalPages"]["totalCount"], 5);
+            .any(|f| f["geometry"] == true)
+    );
+    assert_eq!(vocab["surfaceTypes"]["nodes"][0]["isPublic"], true);
+    assert_eq!(vocab["controlPlaneApplications"]["totalCount"], 2);
+    let layouts = q(
+        "{ listLayouts(filter: { key: \"permits-table\" }) { nodes { columns \
+            defaultSort } } views { totalCount } dashboards { totalCount } \
+            childCollections { totalCount } reportTemplates { totalCount } \
+            portalPages { totalCount } }",
+    )
+    .await;
+    assert_eq!(
+        layouts["listLayouts"]["nodes"][0]["columns"],
+        json!(["applicant", "kind", "decided_on"])
+    );
+    assert_eq!(layouts["views"]["totalCount"], 6);
+    assert_eq!(layouts["dashboards"]["totalCount"], 2);
+    assert_eq!(layouts["childCollections"]["totalCount"], 1);
+    assert_eq!(layouts["reportTemplates"]["totalCount"], 2);
+    assert_eq!(layouts["portalPages"]["totalCount"], 5);
+}
+
+crate::both!(importing_is_idempotent_updates_in_place_and_prunes_only_when_asked);
+async fn importing_is_idempotent_updates_in_place_and_prunes_only_when_asked(app: TestApp) {
+    let options = ImportOptions {
+        vocabulary_author: true,
+        ..Default::default()
+    };
+    let first = sheets::import(&app.state, &examples(), options)
+        .await
+        .expect("import");
+    assert!(first.ok, "{:?}", first.errors);
+    assert!(
+        first.sheets.iter().all(|s| s.created > 0),
+        "{:?}",
+        first.sheets
+    );
+    let template = fixture::template(&app.state).await;
+    let applications = fixture::count(&app.state.db, "applications", template).await;
+    assert_eq!(applications, 4);
+    let before = fixture::dump(&app.state, template).await;
+
+    let again = sheets::import(&app.state, &examples(), options)
+        .await
+        .expect("import");
+    assert!(
+        again
+            .sheets
+            .iter()
+            .all(|s| s.created == 0 && s.updated == 0 && s.pruned == 0),
+        "{:?}",
+        again.sheets
+    );
+    assert_eq!(
+        before,
+        fixture::dump(&app.state, template).await,
+        "the second import changed nothing"
+    );
+
+    // A changed report name updates the row in place; a removed page is reported, kept.
+    let changed: Vec<SheetFile> = examples()
+        .into_iter()
+        .map(|mut f| {
+            if f.name == "permits.yaml" {
+                f.content = f.content.replace("Permits by kind", "Permits per kind");
+                f.content = f
+                    .content
+                    .lines()
+                    .filter(|l| !l.contains("staff-guide"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            }
+            f
+        })
+        .collect();
+    let reports_before = fixture::ids_of(&app.state, "report_templates", template).await;
+    let report = sheets::import(&app.state, &changed, options)
+        .await
+        .expect("import");
+    let permits = report
+        .sheets
+        .iter()
+        .find(|s| s.application == "permits")
+        .expect("permits");
+    assert_eq!(
+        (permits.created, permits.updated, permits.pruned),
+        (0, 1, 1),
+        "{permits:?}"
+    );
+    assert_eq!(
+        reports_before,
+        fixture::ids_of(&app.state, "report_templates", template).await,
+        "updated in place"
+    );
+    let pages = fixture::count(&app.state.db, "portal_pages", template).await;
+    let pruned = sheets::import(
+        &app.state,
+        &changed,
+        ImportOptions {
+            dry_run: false,
+            prune: true,
+            vocabulary_author: true,
+        },
+    )
+    .await
+    .expect("import");
+    assert_eq!(pruned.sheets.iter().map(|s| s.pruned).sum::<u64>(), 1);
+    assert_eq!(
+        fixture::count(&app.state.db, "portal_pages", template).await,
+        pages - 1,
+        "pruned with prune"
+    );
+
+    // An invalid sheet in the batch: nothing is written.
+    let snapshot = fixture::dump(&app.state, template).await;
+    let mut bad = examples();
+    bad.push(file(
+        "bad.yaml",
+        "identity:\n  code: bad\n  name: Bad\n  route_namespace: bad\nentities: [unknown-thing]\n",
+    ));
+    bad[1].content = bad[1].content.replace("Permits", "Permits v2");
+    let refused = sheets::import(&app.state, &bad, options)
+        .await
+        .expect("import");
+    assert!(!refused.ok);
+    assert_eq!(
+        refused.errors[0].to_string(),
+        "bad.yaml:5:12: unknown entity schema `unknown-thing`"
+    );
+    assert_eq!(
+        snapshot,
+        fixture::dump(&app.state, template).await,
+        "nothing written"
+    );
+    // So for every sheet of the broken corpus.
+    for (sheet, _) in corpus() {
+        let name = sheet.name.clone();
+        let report = sheets::import(&app.state, &with_examples(sheet), options)
+            .await
+            .expect("import");
+        assert!(!report.ok, "{name}");
+        assert_eq!(
+            snapshot,
+            fixture::dump(&app.state, template).await,
+            "{name}: nothing written"
+        );
     }
 }
 
-crate::both! {
-    async fn importing_is_idempotent_updates_in_place_and_prunes_only_when_asked(app) {
-        let options = ImportOptions { vocabulary_author: true, ..Default::default() };
-        let first = sheets::import(&app.state, &examples(), options).await.expect("import");
-        assert!(first.ok, "{:?}", first.errors);
-        assert!(first.sheets.iter().all(|s| s.created > 0), "{:?}", first.sheets);
+crate::both!(template_authors_import_through_the_api);
+async fn template_authors_import_through_the_api(app: TestApp) {
+    let mutation = "mutation($files: [SheetFileInput!]!, $dry: Boolean) { \
+        importSheets(files: $files, dryRun: $dry) { ok dryRun sheets { file \
+        application created updated unchanged pruned } errors { file line \
+        column message } } }";
+    let files: Vec<serde_json::Value> = examples()
+        .iter()
+        .map(|f| json!({ "name": f.name, "content": f.content }))
+        .collect();
+    let someone = app.token("someone@example.test", None, false, &[]);
+    let body = app
+        .gql(&someone, None, mutation, json!({ "files": files }))
+        .await;
+    assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    // The examples create vocabulary too: a template author alone may not change it.
+    let template_only = app.token("author@platform.test", None, false, &["template:author"]);
+    let body = app
+        .gql(&template_only, None, mutation, json!({ "files": files }))
+        .await;
+    assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    let author = app.token(
+        "author@platform.test",
+        None,
+        false,
+        &["template:author", "vocabulary:author"],
+    );
+    let dry = app
+        .ok(
+            &author,
+            None,
+            mutation,
+            json!({ "files": files, "dry": true }),
+        )
+        .await;
+    assert_eq!(dry["importSheets"]["ok"], true);
+    assert_eq!(dry["importSheets"]["dryRun"], true);
+    let template = fixture::template(&app.state).await;
+    assert_eq!(
+        fixture::count(&app.state.db, "applications", template).await,
+        0,
+        "a dry run writes nothing"
+    );
+    let done = app
+        .ok(&author, None, mutation, json!({ "files": files }))
+        .await;
+    let created: i64 = done["importSheets"]["sheets"]
+        .as_array()
+        .expect("sheets")
+        .iter()
+        .map(|s| s["created"].as_i64().unwrap_or(0))
+        .sum();
+    assert!(created > 50, "{done}");
+    // Once the vocabulary is in place, re-importing it unchanged needs no vocabulary grant.
+    let again = app
+        .ok(&template_only, None, mutation, json!({ "files": files }))
+        .await;
+    assert_eq!(again["importSheets"]["ok"], true, "{again}");
+    let bad = json!([{ "name": "x.yaml", "content": "identity:\n  code: x\n  nme: X\n" }]);
+    let refused = app
+        .ok(&author, None, mutation, json!({ "files": bad }))
+        .await;
+    assert_eq!(refused["importSheets"]["ok"], false);
+    assert_eq!(refused["importSheets"]["errors"][0]["line"], 3);
+    assert_eq!(refused["importSheets"]["errors"][0]["file"], "x.yaml");
+}
+
+crate::both!(bootstrap_brings_an_empty_database_to_a_forked_tenant);
+async fn bootstrap_brings_an_empty_database_to_a_forked_tenant(app: TestApp) {
+    let options = forklift::bootstrap::BootstrapOptions {
+        tenant_slug: "riverside".into(),
+        tenant_name: "Riverside".into(),
+        admin_email: Some("staff@riverside.test".into()),
+        sheets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sheets")),
+    };
+    let mut dumps = Vec::new();
+    for _ in 0..2 {
+        let mut steps = Vec::new();
+        forklift::bootstrap::run(app.state.clone(), &options, |(step, _)| steps.push(step))
+            .await
+            .expect("bootstrap");
+        assert!(steps.iter().any(|s| s == "fork"), "{steps:?}");
         let template = fixture::template(&app.state).await;
-        let applications = fixture::count(&app.state.db, "applications", template).await;
-        assert_eq!(applications, 4);
-        let before = fixture::dump(&app.state, template).await;
-
-        let again = sheets::import(&app.state, &examples(), options).await.expect("import");
-        assert!(again.sheets.iter().all(|s| s.created == 0 && s.updated == 0 && s.pruned == 0), "{:?}", again.sheets);
-        assert_eq!(before, fixture::dump(&app.state, template).await, "the second import changed nothing");
-
-        // A changed report name updates the row in place; a removed page is reported, kept.
-        let changed: Vec<SheetFile> = examples()
-            .into_iter()
-            .map(|mut f| {
-                if f.name == "permits.yaml" {
-                    f.content = f.content.replace("Permits by kind", "Permits per kind");
-                    f.content = f.content.lines().filter(|l| !l.contains("staff-guide")).collect::<Vec<_>>().join("\n");
-                }
-                f
-            })
-            .collect();
-        let reports_before = fixture::ids_of(&app.state, "report_templates", template).await;
-        let report = sheets::import(&app.state, &changed, options).await.expect("import");
-        let permits = report.sheets.iter().find(|s| s.application == "permits").expect("permits");
-        assert_eq!((permits.created, permits.updated, permits.pruned), (0, 1, 1), "{permits:?}");
-        assert_eq!(reports_before, fixture::ids_of(&app.state, "report_templates", template).await, "updated in place");
-        let pages = fixture::count(&app.state.db, "portal_pages", template).await;
-        let pruned = sheets::import(&app.state, &changed, ImportOptions { dry_run: false, prune: true, vocabulary_author: true }).await.expect("import");
-        assert_eq!(pruned.sheets.iter().map(|s| s.pruned).sum::<u64>(), 1);
-        assert_eq!(fixture::count(&app.state.db, "portal_pages", template).await, pages - 1, "pruned with prune");
-
-        // An invalid sheet in the batch: nothing is written.
-        let snapshot = fixture::dump(&app.state, template).await;
-        let mut bad = examples();
-        bad.push(file("bad.yaml", "identity:\n  code: bad\n  name: Bad\n  route_namespace: bad\nentities: [unknown-thing]\n"));
-        bad[1].content = bad[1].content.replace("Permits", "Permits v2");
-        let refused = sheets::import(&app.state, &bad, options).await.expect("import");
-        assert!(!refused.ok);
-        assert_eq!(refused.errors[0].to_string(), "bad.yaml:5:12: unknown entity schema `unknown-thing`");
-        assert_eq!(snapshot, fixture::dump(&app.state, template).await, "nothing written");
-        // So for every sheet of the broken corpus.
-        for (sheet, _) in corpus() {
-            let name = sheet.name.clone();
-            let report = sheets::import(&app.state, &with_examples(sheet), options).await.expect("import");
-            assert!(!report.ok, "{name}");
-            assert_eq!(snapshot, fixture::dump(&app.state, template).await, "{name}: nothing written");
-        }
+        let tenant = forklift::admin::tenant_by_slug(&app.state.db, "riverside")
+            .await
+            .expect("tenant")
+            .id;
+        dumps.push((
+            fixture::dump(&app.state, template).await,
+            fixture::dump(&app.state, tenant).await,
+        ));
     }
-
-    async fn template_authors_import_through_the_api(app) {
-        let mutation = "mutation($files: [SheetFileInput!]!, $dry: Boolean) { importSheets(files: $files, dryRun: $dry) { ok dryRun sheets { file application created updated unchanged pruned } errors { file line column message } } }";
-        let files: Vec<serde_json::Value> = examples().iter().map(|f| json!({ "name": f.name, "content": f.content })).collect();
-        let someone = app.token("someone@example.test", None, false, &[]);
-        let body = app.gql(&someone, None, mutation, json!({ "files": files })).await;
-        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
-        // The examples create vocabulary too: a template author alone may not change it.
-        let template_only = app.token("author@platform.test", None, false, &["template:author"]);
-        let body = app.gql(&template_only, None, mutation, json!({ "files": files })).await;
-        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
-        let author = app.token("author@platform.test", None, false, &["template:author", "vocabulary:author"]);
-        let dry = app.ok(&author, None, mutation, json!({ "files": files, "dry": true })).await;
-        assert_eq!(dry["importSheets"]["ok"], true);
-        assert_eq!(dry["importSheets"]["dryRun"], true);
-        let template = fixture::template(&app.state).await;
-        assert_eq!(fixture::count(&app.state.db, "applications", template).await, 0, "a dry run writes nothing");
-        let done = app.ok(&author, None, mutation, json!({ "files": files })).await;
-        let created: i64 = done["importSheets"]["sheets"].as_array().expect("sheets").iter().map(|s| s["created"].as_i64().unwrap_or(0)).sum();
-        assert!(created > 50, "{done}");
-        // Once the vocabulary is in place, re-importing it unchanged needs no vocabulary grant.
-        let again = app.ok(&template_only, None, mutation, json!({ "files": files })).await;
-        assert_eq!(again["importSheets"]["ok"], true, "{again}");
-        let bad = json!([{ "name": "x.yaml", "content": "identity:\n  code: x\n  nme: X\n" }]);
-        let refused = app.ok(&author, None, mutation, json!({ "files": bad })).await;
-        assert_eq!(refused["importSheets"]["ok"], false);
-        assert_eq!(refused["importSheets"]["errors"][0]["line"], 3);
-        assert_eq!(refused["importSheets"]["errors"][0]["file"], "x.yaml");
-    }
-
-    async fn bootstrap_brings_an_empty_database_to_a_forked_tenant(app) {
-        let options = forklift::bootstrap::BootstrapOptions {
-            tenant_slug: "riverside".into(),
-            tenant_name: "Riverside".into(),
-            admin_email: Some("staff@riverside.test".into()),
-            sheets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sheets")),
-        };
-        let mut dumps = Vec::new();
-        for _ in 0..2 {
-            let mut steps = Vec::new();
-            forklift::bootstrap::run(app.state.clone(), &options, |(step, _)| steps.push(step)).await.expect("bootstrap");
-            assert!(steps.iter().any(|s| s == "fork"), "{steps:?}");
-            let template = fixture::template(&app.state).await;
-            let tenant = forklift::admin::tenant_by_slug(&app.state.db, "riverside").await.expect("tenant").id;
-            dumps.push((fixture::dump(&app.state, template).await, fixture::dump(&app.state, tenant).await));
-        }
-        assert!(dumps[0] == dumps[1], "a second bootstrap gives the same database (same ids, same rows)");
-        // The custom type declared only in a sheet was forked, with no Rust change.
-        let records = &dumps[1].1["custom_records"];
-        assert_eq!(records.len(), 2, "{records:?}");
-        let staff = app.token("staff@riverside.test", None, false, &[]);
-        let data = app.ok(&staff, Some("riverside"), "{ applications { totalCount } actionPlacements { totalCount } geoLayers { totalCount } accessGrants { totalCount } }", json!({})).await;
-        assert_eq!(data["applications"]["totalCount"], 4, "{data}");
-        assert!(data["geoLayers"]["totalCount"].as_i64().unwrap_or(0) >= 3, "map applications get layers: {data}");
-        assert!(data["accessGrants"]["totalCount"].as_i64().unwrap_or(0) >= 5, "citizen grants: {data}");
-        let template = fixture::template(&app.state).await;
-        assert_eq!(
-            data["actionPlacements"]["totalCount"].as_i64(),
-            Some(fixture::count(&app.state.db, "action_placements", template).await),
-            "run twice, one set of rows"
-        );
-    }
+    assert!(
+        dumps[0] == dumps[1],
+        "a second bootstrap gives the same database (same ids, same rows)"
+    );
+    // The custom type declared only in a sheet was forked, with no Rust change.
+    let records = &dumps[1].1["custom_records"];
+    assert_eq!(records.len(), 2, "{records:?}");
+    let staff = app.token("staff@riverside.test", None, false, &[]);
+    let data = app
+        .ok(
+            &staff,
+            Some("riverside"),
+            "{ applications { totalCount } actionPlacements { totalCount } geoLayers \
+                { totalCount } accessGrants { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["applications"]["totalCount"], 4, "{data}");
+    assert!(
+        data["geoLayers"]["totalCount"].as_i64().unwrap_or(0) >= 3,
+        "map applications get layers: {data}"
+    );
+    assert!(
+        data["accessGrants"]["totalCount"].as_i64().unwrap_or(0) >= 5,
+        "citizen grants: {data}"
+    );
+    let template = fixture::template(&app.state).await;
+    assert_eq!(
+        data["actionPlacements"]["totalCount"].as_i64(),
+        Some(fixture::count(&app.state.db, "action_placements", template).await),
+        "run twice, one set of rows"
+    );
 }

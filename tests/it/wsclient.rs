@@ -77,7 +77,12 @@ pub async fn next_json(socket: &mut Socket) -> Value {
 /// Opens, initialises with `token` and waits for the ack.
 pub async fn connect(url: &str, protocol: &str, token: &str) -> Socket {
     let mut socket = open(url, protocol).await;
-    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init",
+            "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
     loop {
         let message = next_json(&mut socket).await;
         match message["type"].as_str() {
@@ -88,7 +93,8 @@ pub async fn connect(url: &str, protocol: &str, token: &str) -> Socket {
     }
 }
 
-const PROGRESS: &str = "subscription($id: ID!) { forkProgress(runId: $id) { runId seq kind phase className count detail } }";
+const PROGRESS: &str = "subscription($id: ID!) { forkProgress(runId: $id) { runId seq kind \
+    phase className count detail } }";
 
 /// Subscribes to `forkProgress(run)` and collects events until the stream completes.
 pub async fn fork_events(url: &str, protocol: &str, token: &str, run: &str) -> Vec<Value> {
@@ -98,7 +104,12 @@ pub async fn fork_events(url: &str, protocol: &str, token: &str, run: &str) -> V
     } else {
         ("subscribe", "next", "complete")
     };
-    send(&mut socket, json!({ "id": "1", "type": subscribe, "payload": { "query": PROGRESS, "variables": { "id": run } } })).await;
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": subscribe, "payload": { "query": PROGRESS,
+            "variables": { "id": run } } }),
+    )
+    .await;
     let mut events = Vec::new();
     loop {
         let message = next_json(&mut socket).await;
