@@ -194,7 +194,7 @@ async fn by_ids_in(
     class: &RowClass,
     ids: &[Uuid],
 ) -> AppResult<Vec<Row>> {
-    by_column_in(db, ctx, class, "id", ids).await
+    by_column_in(db, ctx, class, "id", ids, &NestedArgs::default()).await
 }
 
 /// Rows of `class` whose `column` is one of `values`: the batched query behind nested fields.
@@ -204,21 +204,83 @@ async fn by_column_in(
     class: &RowClass,
     column: &str,
     values: &[Uuid],
+    args: &NestedArgs,
 ) -> AppResult<Vec<Row>> {
     if values.is_empty() {
         return Ok(Vec::new());
     }
     let mut select = base_select(class);
     scoped(ctx, class, &mut select)?;
-    select
-        .and_where(col(column).is_in(values.iter().copied()))
-        .order_by(Alias::new("id"), Order::Asc);
+    select.and_where(col(column).is_in(values.iter().copied()));
+    let columns: Vec<&str> = class.columns.iter().map(|c| c.name.as_str()).collect();
+    let select = nested_select(class, select, column, &columns, args);
     Ok(db
         .query_all(&select)
         .await?
         .iter()
         .map(|r| Row::read(r, class))
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The arguments of a nested list (`Application.actions(first:, filter:, orderBy:)`): an
+/// equality filter, an order, and at most `first` rows per parent.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NestedArgs {
+    pub filter: Filter,
+    /// (column, descending); ties and the default order are by id.
+    pub order_by: Option<(String, bool)>,
+    pub first: Option<u64>,
+}
+
+/// Finishes the statement of a nested list: `select` (already scoped and restricted to the
+/// parents through `link`) gets `args`' filter and order; with `first`, a window numbers each
+/// parent's rows in that order and only the first `first` are kept, still one statement for
+/// every parent. `columns` are the columns `select` reads, in order.
+pub(crate) fn nested_select(
+    class: &RowClass,
+    mut select: SelectStatement,
+    link: &str,
+    columns: &[&str],
+    args: &NestedArgs,
+) -> SelectStatement {
+    apply_filter(class, &mut select, &args.filter);
+    let (order_column, descending) = args
+        .order_by
+        .clone()
+        .unwrap_or_else(|| ("id".to_string(), false));
+    let (order, word) = if descending {
+        (Order::Desc, "DESC")
+    } else {
+        (Order::Asc, "ASC")
+    };
+    let ordered = |select: &mut SelectStatement| {
+        if order_column != "id" {
+            select.order_by(Alias::new(&order_column), order.clone());
+        }
+        select.order_by(Alias::new("id"), order.clone());
+    };
+    let Some(first) = args.first else {
+        ordered(&mut select);
+        return select;
+    };
+    let by = if order_column == "id" {
+        format!("\"id\" {word}")
+    } else {
+        format!("\"{order_column}\" {word}, \"id\" {word}")
+    };
+    select.expr_as(
+        Expr::cust(format!(
+            "ROW_NUMBER() OVER (PARTITION BY \"{link}\" ORDER BY {by})"
+        )),
+        Alias::new("forklift_rank"),
+    );
+    let mut outer = Query::select();
+    outer
+        .columns(columns.iter().map(|c| Alias::new(*c)))
+        .from_subquery(select, Alias::new("ranked"))
+        .and_where(col("forklift_rank").lte(first));
+    ordered(&mut outer);
+    outer
 }
 
 /// Checks that the caller may write rows of `class` (`need` is the role a tenant write needs),
@@ -558,9 +620,10 @@ pub async fn by_column(
     class: &RowClass,
     column: &str,
     values: &[Uuid],
+    args: &NestedArgs,
 ) -> AppResult<Vec<Row>> {
     let tx = begin(db, ctx, Purpose::Read).await?;
-    let out = by_column_in(&tx, ctx, class, column, values).await?;
+    let out = by_column_in(&tx, ctx, class, column, values, args).await?;
     tx.commit().await?;
     Ok(out)
 }

@@ -25,7 +25,7 @@ use crate::{
     graphql::{
         enums::{self, EnumDef},
         ids,
-        loaders::{RowsKey, RowsLoader},
+        loaders::{ArgsKey, RowsKey, RowsLoader},
     },
     naming::{camel, pascal},
     registry::{ColumnKind, Plane, Registry, RowClass},
@@ -543,6 +543,58 @@ pub(crate) fn order_items(shapes: &[ColumnShape]) -> Vec<(String, String, bool)>
     items
 }
 
+/// The `filter` argument: an equality filter on the given fields.
+fn filter_arg(ctx: &ResolverContext<'_>, shapes: &[ColumnShape]) -> async_graphql::Result<Filter> {
+    let mut filter: Filter = Vec::new();
+    if let Some(input) = ctx.args.get("filter").filter(|v| !v.is_null()) {
+        let input = input.object()?;
+        for s in shapes {
+            if let Some(v) = input.get(&s.field) {
+                filter.push((s.column.clone(), input_cell(s, v)?));
+            }
+        }
+    }
+    Ok(filter)
+}
+
+/// The `orderBy` argument: (column, descending), when given.
+fn order_arg(
+    ctx: &ResolverContext<'_>,
+    items: &[(String, String, bool)],
+) -> async_graphql::Result<Option<(String, bool)>> {
+    Ok(match ctx.args.get("orderBy") {
+        Some(v) if !v.is_null() => {
+            let item = v.enum_name()?;
+            items
+                .iter()
+                .find(|(n, _, _)| n == item)
+                .map(|(_, c, d)| (c.clone(), *d))
+        }
+        _ => None,
+    })
+}
+
+/// A nested list's arguments: `first`, `filter`, `orderBy`.
+fn nested_args(
+    ctx: &ResolverContext<'_>,
+    shapes: &[ColumnShape],
+    items: &[(String, String, bool)],
+) -> async_graphql::Result<access::NestedArgs> {
+    let first = match ctx.args.get("first") {
+        Some(v) if !v.is_null() => Some(page_size(
+            "first",
+            v.i64()
+                .map_err(|_| AppError::input("first", "expected an integer"))?,
+        )?),
+        _ => None,
+    };
+    Ok(access::NestedArgs {
+        filter: filter_arg(ctx, shapes)?,
+        order_by: order_arg(ctx, items)?,
+        first,
+    })
+}
+
 /// Builds the surface of every class the generic layer exposes.
 pub fn build(registry: &Registry) -> ClassSurface {
     let mut surface = ClassSurface {
@@ -626,7 +678,7 @@ fn build_class(
                         return Ok(None);
                     };
                     let loader = ctx.data::<DataLoader<RowsLoader>>()?;
-                    let key: RowsKey = (target_table, "id".into(), id);
+                    let key = RowsKey::plain(target_table, "id".into(), id);
                     let rows = loader.load_one(key).await.map_err(|e| (*e).clone())?;
                     Ok(rows
                         .and_then(|r| r.first().cloned())
@@ -640,17 +692,30 @@ fn build_class(
         for (field_name, child, column) in referrer_fields(registry, &class) {
             let child_table: Arc<str> = child.table.clone().into();
             let column: Arc<str> = column.clone().into();
-            object = object.field(Field::new(
+            let child_shapes = self::shapes(registry, &child);
+            let child_filter = Arc::new(filter_shapes(&child_shapes));
+            let child_order = Arc::new(order_items(&child_shapes));
+            let field = Field::new(
                 field_name,
                 TypeRef::named_nn_list_nn(child.name),
                 move |ctx| {
                     let child_table = child_table.clone();
                     let column = column.clone();
+                    let (filter_shapes, order_columns) =
+                        (child_filter.clone(), child_order.clone());
                     FieldFuture::new(async move {
                         let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                        let args = nested_args(&ctx, &filter_shapes, &order_columns)?;
                         let loader = ctx.data::<DataLoader<RowsLoader>>()?;
+                        let key = RowsKey {
+                            table: child_table,
+                            column,
+                            args: (args != access::NestedArgs::default())
+                                .then(|| Arc::new(ArgsKey::new(args))),
+                            id: row.id(),
+                        };
                         let rows = loader
-                            .load_one((child_table, column, row.id()))
+                            .load_one(key)
                             .await
                             .map_err(|e| (*e).clone())?
                             .unwrap_or_default();
@@ -659,7 +724,22 @@ fn build_class(
                         )))
                     })
                 },
+            )
+            .argument(InputValue::new("first", TypeRef::named(TypeRef::INT)))
+            .argument(InputValue::new(
+                "filter",
+                TypeRef::named(format!("{}Filter", child.name)),
+            ))
+            .argument(InputValue::new(
+                "orderBy",
+                TypeRef::named(format!("{}OrderBy", child.name)),
+            ))
+            .description(format!(
+                "The {} rows that belong to this one (at most `first`, filtered, in `orderBy` \
+                 order, then by id), fetched for every parent in one statement.",
+                child.name
             ));
+            object = object.field(field);
         }
     }
     surface.objects.push(object);
@@ -705,26 +785,9 @@ fn build_class(
             FieldFuture::new(async move {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
-                let mut filter: Filter = Vec::new();
-                if let Some(input) = ctx.args.get("filter").filter(|v| !v.is_null()) {
-                    let input = input.object()?;
-                    for s in filter_shapes.iter() {
-                        if let Some(v) = input.get(&s.field) {
-                            filter.push((s.column.clone(), input_cell(s, v)?));
-                        }
-                    }
-                }
-                let (order_by, descending) = match ctx.args.get("orderBy") {
-                    Some(v) if !v.is_null() => {
-                        let item = v.enum_name()?;
-                        order_columns
-                            .iter()
-                            .find(|(n, _, _)| n == item)
-                            .map(|(_, c, d)| (c.clone(), *d))
-                            .unwrap_or(("id".into(), false))
-                    }
-                    _ => ("id".into(), false),
-                };
+                let filter = filter_arg(&ctx, &filter_shapes)?;
+                let (order_by, descending) =
+                    order_arg(&ctx, &order_columns)?.unwrap_or_else(|| ("id".into(), false));
                 // The count turns `last`/`before` into an offset; count and page share one
                 // transaction.
                 let order = Page {

@@ -240,7 +240,9 @@ impl Generator<'_> {
                 break;
             }
             let f = self.rng.pick(&fields).clone();
-            if f.has_args || used.contains(&f.name) {
+            // Nested lists take `first`, `filter` and `orderBy`; other fields with arguments
+            // are hand-written and left out.
+            if (f.has_args && !f.list) || used.contains(&f.name) {
                 continue;
             }
             let text = if self.schema.is_leaf(&f.named) {
@@ -248,8 +250,13 @@ impl Generator<'_> {
             } else if depth == 0 || (f.list && depth < 2 && self.rng.chance(50)) {
                 continue;
             } else {
+                let args = if f.list && f.has_args && self.rng.chance(50) {
+                    self.nested_args(op, &f.named)
+                } else {
+                    String::new()
+                };
                 let inner = self.object(op, &f.named, depth - 1);
-                format!("{} {{ {inner} }}", self.key(op, &f.name))
+                format!("{}{args} {{ {inner} }}", self.key(op, &f.name))
             };
             used.push(f.name.clone());
             parts.push(self.dress(op, type_name, text));
@@ -261,6 +268,35 @@ impl Generator<'_> {
             parts.push("__typename".into());
         }
         parts.join(" ")
+    }
+
+    /// Arguments of a nested list of `object`s: some of `first`, `orderBy`, `filter`.
+    fn nested_args(&mut self, op: &mut Operation, object: &str) -> String {
+        let mut args = Vec::new();
+        if self.rng.chance(60) {
+            if self.rng.chance(20) {
+                let v = op.variable("Int", json!(self.rng.below(3)));
+                args.push(format!("first: {v}"));
+            } else if self.rng.chance(3) {
+                args.push("first: -1".into());
+            } else {
+                args.push(format!("first: {}", self.rng.below(3)));
+            }
+        }
+        if self.rng.chance(50) {
+            let items = self.schema.enum_values(&format!("{object}OrderBy"));
+            args.push(format!("orderBy: {}", self.rng.pick(&items)));
+        }
+        if self.rng.chance(30)
+            && let Some(filter) = self.filter(op, object)
+        {
+            args.push(format!("filter: {filter}"));
+        }
+        if args.is_empty() {
+            String::new()
+        } else {
+            format!("({})", args.join(", "))
+        }
     }
 
     fn connection(&mut self, op: &mut Operation, field: &str, object: &str) -> String {
@@ -573,4 +609,88 @@ async fn planned_and_executor_answers_are_byte_identical(app: TestApp) {
             "off means off"
         );
     }
+}
+
+crate::both!(nested_lists_take_first_filter_and_order_per_parent);
+
+/// `first`, `orderBy` and `filter` on a nested list apply to each parent's rows, on both paths:
+/// the answer equals what the whole list, sorted and cut per parent, gives.
+async fn nested_lists_take_first_filter_and_order_per_parent(app: TestApp) {
+    // Tenant `bench`: 50 applications with 10 actions each.
+    forklift::bench::nested_query::seed_nested(&app.state)
+        .await
+        .expect("seeded");
+    let executor = app.replica(|c| c.planned_reads = false).await;
+    let admin = app.admin();
+    let all = app
+        .ok(
+            &admin,
+            Some("bench"),
+            "{ applications { nodes { id actions { key label } } } }",
+            json!({}),
+        )
+        .await;
+    let apps = all["applications"]["nodes"]
+        .as_array()
+        .expect("apps")
+        .clone();
+    assert!(
+        apps.iter()
+            .any(|a| a["actions"].as_array().is_some_and(|l| l.len() > 2))
+    );
+    let label = apps
+        .iter()
+        .flat_map(|a| a["actions"].as_array().cloned().unwrap_or_default())
+        .map(|a| a["label"].clone())
+        .next()
+        .expect("a label");
+    let query = "query($label: String) { applications { nodes { id \
+                 top: actions(first: 2, orderBy: KEY_DESC) { key } \
+                 labelled: actions(filter: { label: $label }) { key } } } }";
+    for server in [&app, &executor] {
+        let data = server
+            .ok(&admin, Some("bench"), query, json!({ "label": label }))
+            .await;
+        let got = data["applications"]["nodes"].as_array().expect("apps");
+        assert_eq!(got.len(), apps.len());
+        for (app_row, full) in got.iter().zip(&apps) {
+            assert_eq!(app_row["id"], full["id"]);
+            let mut keys: Vec<String> = full["actions"]
+                .as_array()
+                .expect("actions")
+                .iter()
+                .map(|a| a["key"].as_str().unwrap_or_default().to_string())
+                .collect();
+            keys.sort();
+            keys.reverse();
+            let top: Vec<&str> = app_row["top"]
+                .as_array()
+                .expect("top")
+                .iter()
+                .map(|a| a["key"].as_str().unwrap_or_default())
+                .collect();
+            let expected: Vec<&str> = keys.iter().take(2).map(String::as_str).collect();
+            assert_eq!(top, expected, "first 2 by key, descending, per application");
+            let labelled = app_row["labelled"].as_array().expect("labelled").len();
+            let expected = full["actions"]
+                .as_array()
+                .expect("actions")
+                .iter()
+                .filter(|a| a["label"] == label)
+                .count();
+            assert_eq!(labelled, expected, "the filter applies per application");
+        }
+    }
+    let body = app
+        .gql(
+            &admin,
+            Some("bench"),
+            "{ applications { nodes { actions(first: 1001) { key } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        crate::harness::code(&body).as_deref(),
+        Some("BAD_USER_INPUT")
+    );
 }

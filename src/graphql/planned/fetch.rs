@@ -16,7 +16,7 @@ use super::{
     plan::{ListArgs, ObjectItem, ObjectPlan, Plan, RootPlan},
 };
 use crate::{
-    access::{self, ScopedDb},
+    access::{self, NestedArgs, ScopedDb},
     error::AppResult,
     registry::RowClass,
     rows::Cell,
@@ -254,9 +254,14 @@ impl Fetcher<'_> {
             let parent = &self.surface.classes[plan.class].class;
             for item in &plan.items {
                 let nested = match item {
-                    ObjectItem::Children { fk, plan: sub, .. } => {
+                    ObjectItem::Children {
+                        fk,
+                        args,
+                        plan: sub,
+                        ..
+                    } => {
                         let ids: Vec<Uuid> = rows.iter().filter_map(|r| id_of(parent, r)).collect();
-                        self.nested(sub.class, sub, ids, *fk, *fk).await?
+                        self.nested(sub.class, sub, ids, *fk, args).await?
                     }
                     ObjectItem::Reference {
                         column, plan: sub, ..
@@ -271,7 +276,8 @@ impl Fetcher<'_> {
                             .iter()
                             .position(|c| c.name == "id")
                             .unwrap_or_default();
-                        self.nested(sub.class, sub, ids, id, id).await?
+                        self.nested(sub.class, sub, ids, id, &NestedArgs::default())
+                            .await?
                     }
                     _ => continue,
                 };
@@ -281,14 +287,14 @@ impl Fetcher<'_> {
         })
     }
 
-    /// The rows of `class` whose column `link` is one of `ids`, grouped by it.
+    /// The rows of `class` whose column `link` is one of `ids`, under `args`, grouped by it.
     async fn nested(
         &self,
         class_id: ClassId,
         plan: &ObjectPlan,
         ids: Vec<Uuid>,
         link: usize,
-        extra: usize,
+        args: &NestedArgs,
     ) -> AppResult<Nested> {
         let class = &self.surface.classes[class_id].class;
         let mut nested = Nested {
@@ -300,15 +306,15 @@ impl Fetcher<'_> {
             nested.data = self.object(plan, &[]).await?;
             return Ok(nested);
         }
-        let columns = columns_of(class, std::iter::once(plan), Some(extra));
+        let columns = columns_of(class, std::iter::once(plan), Some(link));
         let mut select = access::scoped_select(self.ctx, class, &columns)?;
-        where_in(
-            self.tx.get_database_backend(),
-            &mut select,
-            &class.columns[link].name,
-            &ids,
-        );
-        select.order_by(Alias::new("id"), Order::Asc);
+        let link_name = &class.columns[link].name;
+        where_in(self.tx.get_database_backend(), &mut select, link_name, &ids);
+        let names: Vec<&str> = columns
+            .iter()
+            .map(|&i| class.columns[i].name.as_str())
+            .collect();
+        let select = access::nested_select(class, select, link_name, &names, args);
         nested.rows = self.rows(class, &columns, &select).await?;
         for (i, row) in nested.rows.iter().enumerate() {
             if let Some(key) = row[link].as_uuid() {

@@ -146,10 +146,12 @@ pub enum ObjectItem {
     TenantId(Key),
     /// A column, by its index among the class's columns.
     Column(Key, usize, super::model::ColumnField),
-    /// Rows of `child` whose column `fk` (an index among the child's columns) names this row.
+    /// Rows of `child` whose column `fk` (an index among the child's columns) names this row,
+    /// under the list's arguments.
     Children {
         key: Key,
         fk: usize,
+        args: crate::access::NestedArgs,
         plan: Box<ObjectPlan>,
     },
     /// The row of `plan.class` that column `column` (an index) names.
@@ -569,6 +571,30 @@ impl<'a> Planner<'a> {
         Some(args)
     }
 
+    /// A nested list's arguments: `first`, `filter` and `orderBy` only.
+    fn nested_args(
+        &mut self,
+        field: &'a Field,
+        class: ClassId,
+    ) -> Option<crate::access::NestedArgs> {
+        let known = |name: &str| matches!(name, "first" | "filter" | "orderBy");
+        if !field
+            .arguments
+            .iter()
+            .all(|(name, _)| known(name.node.as_str()))
+        {
+            return None;
+        }
+        let args = self.list_args(field, class)?;
+        let order_by =
+            (args.order_by != "id" || args.descending).then_some((args.order_by, args.descending));
+        Some(crate::access::NestedArgs {
+            filter: args.filter,
+            order_by,
+            first: args.paging.first,
+        })
+    }
+
     fn filter(&mut self, value: &'a Value, class: ClassId) -> Option<Vec<(String, Cell)>> {
         let model = &self.surface.classes[class];
         let mut out = Vec::new();
@@ -696,12 +722,13 @@ impl<'a> Planner<'a> {
                         ObjectItem::Column(key, index, column.clone())
                     }
                     ObjectField::Children { child, column } => {
-                        no_args(f)?;
+                        let args = self.nested_args(f, *child)?;
                         let fk = column_index(surface, *child, column)?;
                         let plan = self.object(&f.selection_set.node, *child)?;
                         ObjectItem::Children {
                             key,
                             fk,
+                            args,
                             plan: Box::new(plan),
                         }
                     }
