@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
     TransactionTrait,
-    sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement},
+    sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query, SelectStatement},
 };
 use uuid::Uuid;
 
@@ -66,6 +66,148 @@ pub fn access_of(class: &RowClass) -> ClassAccess {
 
 /// An equality filter on some columns.
 pub type Filter = Vec<(String, Cell)>;
+
+/// A connection's `where` argument: conditions on columns, combined with `and`, `or`, `not`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Where {
+    /// Every condition holds (an empty list holds).
+    All(Vec<Where>),
+    /// At least one condition holds (an empty list does not).
+    Any(Vec<Where>),
+    Not(Box<Where>),
+    /// `column <op> value`; a null column never compares true.
+    Compare {
+        column: String,
+        op: CompareOp,
+        value: Cell,
+    },
+    /// `column IN (values)`, or `NOT IN`.
+    In {
+        column: String,
+        values: Vec<Cell>,
+        negated: bool,
+    },
+    /// `column IS NULL`, or `IS NOT NULL`.
+    Null {
+        column: String,
+        is_null: bool,
+    },
+    /// A text match; `value` is matched literally (no wildcards).
+    Text {
+        column: String,
+        op: TextOp,
+        value: String,
+    },
+}
+
+/// A comparison of [`Where::Compare`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+/// A text match of [`Where::Text`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TextOp {
+    /// Case-sensitive prefix.
+    StartsWith,
+    /// Case-sensitive substring.
+    Contains,
+    /// Substring, ignoring case (ASCII letters on SQLite).
+    ContainsInsensitive,
+}
+
+/// `text` as a `LIKE` pattern that matches it literally (`\` escapes).
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The SQL condition of `w` on `class`'s table.
+fn where_condition(class: &RowClass, backend: DbBackend, w: &Where) -> Condition {
+    match w {
+        Where::All(items) => items.iter().fold(Condition::all(), |c, i| {
+            c.add(where_condition(class, backend, i))
+        }),
+        Where::Any(items) => items.iter().fold(Condition::any(), |c, i| {
+            c.add(where_condition(class, backend, i))
+        }),
+        Where::Not(inner) => Condition::all()
+            .add(where_condition(class, backend, inner))
+            .not(),
+        Where::Compare { column, op, value } => {
+            let v = value.to_value(kind_of(class, column));
+            let c = col(column);
+            Condition::all().add(match op {
+                CompareOp::Eq => c.eq(v),
+                CompareOp::Ne => c.ne(v),
+                CompareOp::Lt => c.lt(v),
+                CompareOp::Lte => c.lte(v),
+                CompareOp::Gt => c.gt(v),
+                CompareOp::Gte => c.gte(v),
+            })
+        }
+        Where::In {
+            column,
+            values,
+            negated,
+        } => {
+            let kind = kind_of(class, column);
+            let values: Vec<sea_orm::Value> = values.iter().map(|v| v.to_value(kind)).collect();
+            Condition::all().add(if *negated {
+                col(column).is_not_in(values)
+            } else {
+                col(column).is_in(values)
+            })
+        }
+        Where::Null { column, is_null } => Condition::all().add(if *is_null {
+            col(column).is_null()
+        } else {
+            col(column).is_not_null()
+        }),
+        Where::Text { column, op, value } => {
+            let quoted = format!("\"{}\"", column.replace('"', ""));
+            let pattern = like_literal(value);
+            let expr = match (op, backend) {
+                (TextOp::StartsWith, DbBackend::Postgres) => Expr::cust_with_values(
+                    format!("{quoted} LIKE $1 ESCAPE '\\'"),
+                    [format!("{pattern}%")],
+                ),
+                (TextOp::Contains, DbBackend::Postgres) => Expr::cust_with_values(
+                    format!("{quoted} LIKE $1 ESCAPE '\\'"),
+                    [format!("%{pattern}%")],
+                ),
+                (TextOp::ContainsInsensitive, DbBackend::Postgres) => Expr::cust_with_values(
+                    format!("{quoted} ILIKE $1 ESCAPE '\\'"),
+                    [format!("%{pattern}%")],
+                ),
+                (TextOp::StartsWith, _) => Expr::cust_with_values(
+                    format!("substr({quoted}, 1, length(?)) = ?"),
+                    [value.clone(), value.clone()],
+                ),
+                (TextOp::Contains, _) => {
+                    Expr::cust_with_values(format!("instr({quoted}, ?) > 0"), [value.clone()])
+                }
+                (TextOp::ContainsInsensitive, _) => Expr::cust_with_values(
+                    format!("{quoted} LIKE ? ESCAPE '\\'"),
+                    [format!("%{pattern}%")],
+                ),
+            };
+            Condition::all().add(expr)
+        }
+    }
+}
 
 /// One page request.
 #[derive(Clone, Debug)]
@@ -146,10 +288,14 @@ pub(crate) async fn count_in(
     ctx: &RequestContext,
     class: &RowClass,
     filter: &Filter,
+    where_: Option<&Where>,
 ) -> AppResult<u64> {
     let mut count = base_select(class);
     scoped(ctx, class, &mut count)?;
     apply_filter(class, &mut count, filter);
+    if let Some(w) = where_ {
+        count.cond_where(where_condition(class, db.get_database_backend(), w));
+    }
     count.clear_selects().expr(Expr::cust("COUNT(*)"));
     let total: i64 = match db.query_one(&count).await? {
         Some(r) => r.try_get_by_index(0)?,
@@ -164,11 +310,15 @@ async fn page_in(
     ctx: &RequestContext,
     class: &RowClass,
     filter: &Filter,
+    where_: Option<&Where>,
     page: &Page,
 ) -> AppResult<Vec<Row>> {
     let mut select = base_select(class);
     scoped(ctx, class, &mut select)?;
     apply_filter(class, &mut select, filter);
+    if let Some(w) = where_ {
+        select.cond_where(where_condition(class, db.get_database_backend(), w));
+    }
     let order = if page.descending {
         Order::Desc
     } else {
@@ -575,16 +725,18 @@ pub async fn begin_tenant(
 /// One page of a connection, in one transaction: counts the visible rows, lets `window` turn
 /// the count into `(offset, limit)` (what `last`/`before` need), and reads that page in
 /// `order` (its own offset and limit are not used). Returns the rows, the offset and the total.
+#[allow(clippy::too_many_arguments)]
 pub async fn list_window(
     db: &ScopedDb,
     ctx: &RequestContext,
     class: &RowClass,
     filter: &Filter,
+    where_: Option<&Where>,
     order: &Page,
     window: impl FnOnce(u64) -> AppResult<(u64, u64)>,
 ) -> AppResult<(Vec<Row>, u64, u64)> {
     let tx = begin(db, ctx, Purpose::Read).await?;
-    let total = count_in(&tx, ctx, class, filter).await?;
+    let total = count_in(&tx, ctx, class, filter, where_).await?;
     let (offset, limit) = window(total)?;
     let rows = if limit == 0 {
         Vec::new()
@@ -594,7 +746,7 @@ pub async fn list_window(
             limit,
             ..order.clone()
         };
-        page_in(&tx, ctx, class, filter, &page).await?
+        page_in(&tx, ctx, class, filter, where_, &page).await?
     };
     tx.commit().await?;
     Ok((rows, offset, total))

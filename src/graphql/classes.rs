@@ -543,6 +543,156 @@ pub(crate) fn order_items(shapes: &[ColumnShape]) -> Vec<(String, String, bool)>
     items
 }
 
+/// The fields a connection's `where` offers: every shown column but JSON.
+fn where_shapes(shapes: &[ColumnShape]) -> Vec<ColumnShape> {
+    shapes
+        .iter()
+        .filter(|s| s.kind != ColumnKind::Json)
+        .cloned()
+        .collect()
+}
+
+/// The operator input type of a column: `StringOperators`, `RoleOperators`, …
+fn operators_type(shape: &ColumnShape) -> String {
+    format!("{}Operators", scalar_type(shape))
+}
+
+/// The operator input types: one per scalar a `where` field can have, one per enum.
+fn operator_inputs() -> Vec<InputObject> {
+    let ops = |scalar: &str, ordered: bool, text: bool| {
+        let mut input = InputObject::new(format!("{scalar}Operators")).description(format!(
+            "Conditions on a {scalar} field; all given must hold. A null operand is ignored."
+        ));
+        for op in ["eq", "ne"] {
+            input = input.field(InputValue::new(op, TypeRef::named(scalar)));
+        }
+        for op in ["in", "notIn"] {
+            input = input.field(InputValue::new(op, TypeRef::named_nn_list(scalar)));
+        }
+        if ordered {
+            for op in ["lt", "lte", "gt", "gte"] {
+                input = input.field(InputValue::new(op, TypeRef::named(scalar)));
+            }
+        }
+        if text {
+            for op in ["startsWith", "contains", "containsInsensitive"] {
+                input = input.field(InputValue::new(op, TypeRef::named(TypeRef::STRING)));
+            }
+        }
+        input.field(InputValue::new("isNull", TypeRef::named(TypeRef::BOOLEAN)))
+    };
+    let mut inputs = vec![
+        ops(TypeRef::ID, false, false),
+        ops(TypeRef::STRING, true, true),
+        ops(TypeRef::INT, true, false),
+        ops(TypeRef::BOOLEAN, false, false),
+        ops("DateTime", true, false),
+    ];
+    for def in enums::ALL {
+        inputs.push(ops(def.name, false, false));
+    }
+    inputs
+}
+
+/// The `where` input of a class.
+fn where_input(name: &str, shapes: &[ColumnShape]) -> InputObject {
+    let where_name = format!("{name}Where");
+    let mut input = InputObject::new(&where_name)
+        .description(format!(
+            "Conditions on {name} fields with operators; every given field must hold."
+        ))
+        .field(InputValue::new("and", TypeRef::named_nn_list(&where_name)))
+        .field(InputValue::new("or", TypeRef::named_nn_list(&where_name)))
+        .field(InputValue::new("not", TypeRef::named(&where_name)));
+    for s in shapes {
+        input = input.field(InputValue::new(
+            s.field.clone(),
+            TypeRef::named(operators_type(s)),
+        ));
+    }
+    input
+}
+
+/// Reads a `where` argument.
+fn where_of(
+    input: async_graphql::dynamic::ObjectAccessor<'_>,
+    shapes: &[ColumnShape],
+) -> async_graphql::Result<access::Where> {
+    use access::{CompareOp, TextOp, Where};
+    let mut all = Vec::new();
+    for (name, value) in input.iter() {
+        if value.is_null() {
+            continue;
+        }
+        match name.as_str() {
+            "and" | "or" => {
+                let items = value
+                    .list()?
+                    .iter()
+                    .map(|v| where_of(v.object()?, shapes))
+                    .collect::<async_graphql::Result<Vec<_>>>()?;
+                all.push(if name.as_str() == "and" {
+                    Where::All(items)
+                } else {
+                    Where::Any(items)
+                });
+            }
+            "not" => all.push(Where::Not(Box::new(where_of(value.object()?, shapes)?))),
+            field => {
+                let Some(shape) = shapes.iter().find(|s| s.field == field) else {
+                    continue;
+                };
+                let column = shape.column.clone();
+                for (op, operand) in value.object()?.iter() {
+                    if operand.is_null() {
+                        continue;
+                    }
+                    let compare = |op, operand| -> async_graphql::Result<Where> {
+                        Ok(Where::Compare {
+                            column: column.clone(),
+                            op,
+                            value: input_cell(shape, operand)?,
+                        })
+                    };
+                    let text = |op, operand: ValueAccessor<'_>| -> async_graphql::Result<Where> {
+                        Ok(Where::Text {
+                            column: column.clone(),
+                            op,
+                            value: operand.string()?.to_string(),
+                        })
+                    };
+                    all.push(match op.as_str() {
+                        "eq" => compare(CompareOp::Eq, operand)?,
+                        "ne" => compare(CompareOp::Ne, operand)?,
+                        "lt" => compare(CompareOp::Lt, operand)?,
+                        "lte" => compare(CompareOp::Lte, operand)?,
+                        "gt" => compare(CompareOp::Gt, operand)?,
+                        "gte" => compare(CompareOp::Gte, operand)?,
+                        "in" | "notIn" => Where::In {
+                            column: column.clone(),
+                            values: operand
+                                .list()?
+                                .iter()
+                                .map(|v| input_cell(shape, v))
+                                .collect::<AppResult<Vec<_>>>()?,
+                            negated: op.as_str() == "notIn",
+                        },
+                        "startsWith" => text(TextOp::StartsWith, operand)?,
+                        "contains" => text(TextOp::Contains, operand)?,
+                        "containsInsensitive" => text(TextOp::ContainsInsensitive, operand)?,
+                        "isNull" => Where::Null {
+                            column: column.clone(),
+                            is_null: operand.boolean()?,
+                        },
+                        _ => continue,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Where::All(all))
+}
+
 /// The `filter` argument: an equality filter on the given fields.
 fn filter_arg(ctx: &ResolverContext<'_>, shapes: &[ColumnShape]) -> async_graphql::Result<Filter> {
     let mut filter: Filter = Vec::new();
@@ -599,7 +749,7 @@ fn nested_args(
 pub fn build(registry: &Registry) -> ClassSurface {
     let mut surface = ClassSurface {
         objects: vec![page_info_object()],
-        inputs: Vec::new(),
+        inputs: operator_inputs(),
         enums: vec![Enum::new("OrderDirection").item("ASC").item("DESC")],
         query_fields: Vec::new(),
         mutation_fields: Vec::new(),
@@ -775,17 +925,24 @@ fn build_class(
     // Root query fields.
     let list_class = class.clone();
     let filter_shapes = Arc::new(filter_shapes);
+    let where_shapes = Arc::new(where_shapes(&shapes));
+    surface.inputs.push(where_input(name, &where_shapes));
     let list_field = Field::new(
         plural_field(&class),
         TypeRef::named_nn(format!("{name}Connection")),
         move |ctx| {
             let class = list_class.clone();
             let filter_shapes = filter_shapes.clone();
+            let where_shapes = where_shapes.clone();
             let order_columns = order_columns.clone();
             FieldFuture::new(async move {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let filter = filter_arg(&ctx, &filter_shapes)?;
+                let where_ = match ctx.args.get("where").filter(|v| !v.is_null()) {
+                    Some(v) => Some(where_of(v.object()?, &where_shapes)?),
+                    None => None,
+                };
                 let (order_by, descending) =
                     order_arg(&ctx, &order_columns)?.unwrap_or_else(|| ("id".into(), false));
                 // The count turns `last`/`before` into an offset; count and page share one
@@ -796,11 +953,16 @@ fn build_class(
                     order_by,
                     descending,
                 };
-                let (rows, offset, total) =
-                    access::list_window(&state.scoped_db, req, &class, &filter, &order, |total| {
-                        window(&ctx, total)
-                    })
-                    .await?;
+                let (rows, offset, total) = access::list_window(
+                    &state.scoped_db,
+                    req,
+                    &class,
+                    &filter,
+                    where_.as_ref(),
+                    &order,
+                    |total| window(&ctx, total),
+                )
+                .await?;
                 Ok(Some(FieldValue::owned_any(ConnectionData {
                     rows,
                     offset,
@@ -810,6 +972,12 @@ fn build_class(
         },
     )
     .argument(InputValue::new("filter", TypeRef::named(filter_name)))
+    .argument(
+        InputValue::new("where", TypeRef::named(format!("{name}Where"))).description(
+            "Conditions with operators, combined with `and`, `or` and `not`; together with \
+             `filter`, both must hold.",
+        ),
+    )
     .argument(InputValue::new("orderBy", TypeRef::named(order_name)));
     surface.query_fields.push(
         pagination_args(list_field).description(format!("{name} rows visible to the caller.")),

@@ -17,6 +17,7 @@ mod hostile;
 mod http;
 mod input;
 mod offline;
+mod query_surface;
 mod read_paths;
 mod readme;
 mod replicas;

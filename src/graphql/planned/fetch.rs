@@ -201,7 +201,7 @@ impl Fetcher<'_> {
                 // Refused reads are refused even when no row would be read (`first: 0`).
                 let select = access::scoped_select(self.ctx, class, &columns)?;
                 let total = if connection.needs_total() || args.paging.needs_total() {
-                    Some(access::count_in(self.tx, self.ctx, class, &args.filter).await?)
+                    Some(access::count_in(self.tx, self.ctx, class, &args.filter, None).await?)
                 } else {
                     None
                 };
