@@ -50,7 +50,10 @@ impl ForkRuntime {
             .thread_stack_size(crate::cli::WORKER_STACK_BYTES)
             .enable_all()
             .build()?;
-        let runtime = self.runtime.get_or_init(|| Runtime(Some(runtime)));
+        // Wrapped before the race: when another caller's runtime wins, this one is dropped as a
+        // `Runtime`, shut down in the background (a plain tokio runtime dropped here panics).
+        let built = Runtime(Some(runtime));
+        let runtime = self.runtime.get_or_init(move || built);
         Ok(runtime.0.as_ref().expect("live runtime").handle().clone())
     }
 

@@ -51,7 +51,7 @@ crate::both!(a_tenant_being_provisioned_refuses_its_members);
 async fn a_tenant_being_provisioned_refuses_its_members(app: TestApp) {
     fixture::seeded_template(&app.state, 1).await;
     // Created, not yet forked: its provisioning state is PENDING.
-    app.create_tenant("acme").await;
+    let acme = app.create_tenant("acme").await;
     app.add_member("acme", "owner@acme.test", "OWNER").await;
     let owner = app.token("owner@acme.test", Some("acme"), false, &[]);
     let query = "{ applications(first: 5) { totalCount } }";
@@ -65,8 +65,19 @@ async fn a_tenant_being_provisioned_refuses_its_members(app: TestApp) {
     // A platform admin still reaches it (to provision it).
     let data = app.ok(&app.admin(), Some("acme"), query, json!({})).await;
     assert_eq!(data["applications"]["totalCount"], 0);
-    // Once forked, the members are let in.
+    // Once forked and READY, the members are let in. (The run is recorded FINISHED a moment
+    // before its target is marked READY, in a separate statement: wait for READY.)
     assert_eq!(app.fork("acme").await["status"], "FINISHED");
+    let state = "query($id: ID!) { tenant(id: $id) { provisioningState } }";
+    for _ in 0..100 {
+        let data = app
+            .ok(&app.admin(), None, state, json!({ "id": acme }))
+            .await;
+        if data["tenant"]["provisioningState"] == "READY" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let data = app.ok(&owner, Some("acme"), query, json!({})).await;
     assert_eq!(data["applications"]["totalCount"], 1);
 }
