@@ -1,5 +1,5 @@
 //! Custom domains: a tenant adds a host, publishes a DNS TXT record with the verification token,
-//! and the host routes requests to the tenant once verified (SPEC §6).
+//! and the host routes requests to the tenant once verified (`docs/tenancy.md`).
 //!
 //! TXT lookups go through [`TxtResolver`], so tests (and air-gapped installs) can replace the
 //! system resolver. [`SystemResolver`] asks the name servers of `/etc/resolv.conf` over UDP.
@@ -31,8 +31,9 @@ pub fn custom_host(host: &str) -> Result<String, String> {
     if host == "localhost" || host.ends_with(".localhost") {
         return Err(format!("`{host}` is a loopback name, not a custom domain"));
     }
-    let valid =
-        host.len() <= 253 && host.contains('.') && host.split('.').all(crate::admin::is_dns_label);
+    let valid = host.len() <= 253
+        && host.contains('.')
+        && host.split('.').all(crate::tenants::names::is_dns_label);
     if !valid {
         return Err(format!(
             "`{}` is not a host name such as app.example.org",

@@ -214,7 +214,7 @@ crate::both! {
                 other => panic!("expected events then a close, got {other:?}"),
             }
         };
-        assert_eq!(code, forklift::ws::SLOW_CONSUMER_CLOSE, "closed as a slow consumer after seq {last}");
+        assert_eq!(code, forklift::http::ws::SLOW_CONSUMER_CLOSE, "closed as a slow consumer after seq {last}");
         assert!(last < total as i64, "cut off before the end: {last} of {total}");
         // Reconnecting with the last sequence seen yields exactly the rest.
         let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &app.admin()).await;

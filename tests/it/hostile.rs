@@ -430,12 +430,12 @@ crate::both_backends! {
         )
         .await else { return };
         let admin = app.admin();
-        let panicking = format!("query {} {{ me {{ subject }} }}", forklift::server::PANIC_OPERATION);
+        let panicking = format!("query {} {{ me {{ subject }} }}", forklift::http::execution::PANIC_OPERATION);
         let response = app
             .http
             .post(app.url("/graphql"))
             .bearer_auth(&admin)
-            .json(&json!({ "query": panicking, "operationName": forklift::server::PANIC_OPERATION }))
+            .json(&json!({ "query": panicking, "operationName": forklift::http::execution::PANIC_OPERATION }))
             .send()
             .await
             .expect("the panicking request is answered");
@@ -448,7 +448,7 @@ crate::both_backends! {
         // On a socket: the panicking operation ends with an INTERNAL error, the socket and its
         // next operation carry on.
         let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &admin).await;
-        wsclient::send(&mut socket, json!({ "id": "p", "type": "subscribe", "payload": { "query": panicking, "operationName": forklift::server::PANIC_OPERATION } })).await;
+        wsclient::send(&mut socket, json!({ "id": "p", "type": "subscribe", "payload": { "query": panicking, "operationName": forklift::http::execution::PANIC_OPERATION } })).await;
         let error = wsclient::next_json(&mut socket).await;
         assert_eq!(error["type"], "error", "{error}");
         assert_eq!(error["payload"][0]["extensions"]["code"], "INTERNAL", "{error}");

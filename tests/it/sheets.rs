@@ -428,7 +428,7 @@ crate::both! {
             forklift::bootstrap::run(app.state.clone(), &options, |(step, _)| steps.push(step)).await.expect("bootstrap");
             assert!(steps.iter().any(|s| s == "fork"), "{steps:?}");
             let template = fixture::template(&app.state).await;
-            let tenant = forklift::admin::tenant_by_slug(&app.state.db, "riverside").await.expect("tenant").id;
+            let tenant = forklift::tenants::catalog::tenant_by_slug(&app.state.db, "riverside").await.expect("tenant").id;
             dumps.push((fixture::dump(&app.state, template).await, fixture::dump(&app.state, tenant).await));
         }
         assert!(dumps[0] == dumps[1], "a second bootstrap gives the same database (same ids, same rows)");

@@ -159,7 +159,7 @@ crate::both! {
         assert_eq!(d["checkAccess"], json!({ "allowed": false, "reason": "NOT_A_MEMBER" }));
         let me = app.ok(&amy, Some("acme"), "{ me { subject } }", json!({})).await;
         assert_eq!(me["me"]["subject"], "amy@acme.test");
-        let users = forklift::admin::user_for_email(&app.state.db, "amy@acme.test").await.expect("user");
+        let users = forklift::tenants::members::user_for_email(&app.state.db, "amy@acme.test").await.expect("user");
         app.ok(&admin, Some("acme"), "mutation($t: ID!, $u: ID!) { createTeamMember(input: { teamId: $t, userId: $u }) { id } }", json!({ "t": team, "u": users.id.to_string() })).await;
         let d = app.ok(&amy, Some("acme"), check, json!({ "t": team, "s": "potholes" })).await;
         assert_eq!(d["checkAccess"], json!({ "allowed": true, "reason": null }));

@@ -95,7 +95,7 @@ crate::both! {
         let admin = app.admin();
         let root = app.ok(&admin, Some("acme"), "{ organizations { nodes { id } } }", json!({})).await;
         let team = app.ok(&admin, Some("acme"), "mutation($o: ID!) { createTeam(input: { organizationId: $o, name: \"Roads\" }) { id } }", json!({ "o": root["organizations"]["nodes"][0]["id"] })).await;
-        let vera = forklift::admin::user_for_email(&app.state.db, "vera@acme.test").await.expect("user");
+        let vera = forklift::tenants::members::user_for_email(&app.state.db, "vera@acme.test").await.expect("user");
         app.ok(&admin, Some("acme"), "mutation($t: ID!, $u: ID!) { createTeamMember(input: { teamId: $t, userId: $u }) { id } }", json!({ "t": team["createTeam"]["id"], "u": vera.id.to_string() })).await;
         let members = app.ok(&owner, Some("acme"), "{ teamMembers { nodes { team { name } user { email } } } }", json!({})).await;
         assert_eq!(members["teamMembers"]["nodes"], json!([{ "team": { "name": "Roads" }, "user": { "email": "vera@acme.test" } }]));
