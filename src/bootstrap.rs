@@ -68,7 +68,7 @@ pub async fn fork_and_wait(
             .one(&state.db)
             .await?;
         if let Some(r) = now
-            && !matches!(r.status.as_str(), "PENDING" | "RUNNING")
+            && !r.status.is_live()
         {
             return Ok(r);
         }

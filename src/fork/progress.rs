@@ -126,7 +126,7 @@ async fn follow(state: Arc<AppState>, follower: Follower) {
             .one(&state.db)
             .await;
         let ended = match run {
-            Ok(Some(run)) => !matches!(run.status.as_str(), "PENDING" | "RUNNING"),
+            Ok(Some(run)) => !run.status.is_live(),
             _ => true,
         };
         if ended {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-pub use record::{kind, status, sweep_abandoned};
+pub use record::{RunKind, RunStatus, kind, status, sweep_abandoned};
 pub use task::{FORK_FAILED_MESSAGE, Failure, plan};
 
 use crate::{
@@ -57,7 +57,7 @@ pub struct ForkPlanInput {
 
 impl ForkPlanInput {
     /// [`kind::FORK`] or [`kind::UPGRADE`].
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> RunKind {
         if self.upgrade.is_some() {
             kind::UPGRADE
         } else {

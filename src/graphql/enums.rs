@@ -9,7 +9,7 @@ use async_graphql::dynamic::Enum;
 
 use crate::fork::{
     engine::PHASES,
-    runs::{kind, status},
+    runs::{RunKind, RunStatus},
 };
 
 /// One enum: its GraphQL name, description and members (stored as they are named).
@@ -49,20 +49,26 @@ pub const TENANT_KIND: EnumDef = EnumDef {
     members: &["TEMPLATE", "TENANT"],
 };
 
+/// The names of [`RunStatus::ALL`].
+const RUN_STATUSES: [&str; 6] = [
+    RunStatus::ALL[0].as_str(),
+    RunStatus::ALL[1].as_str(),
+    RunStatus::ALL[2].as_str(),
+    RunStatus::ALL[3].as_str(),
+    RunStatus::ALL[4].as_str(),
+    RunStatus::ALL[5].as_str(),
+];
+
+/// The names of [`RunKind::ALL`].
+const RUN_KINDS: [&str; 2] = [RunKind::ALL[0].as_str(), RunKind::ALL[1].as_str()];
+
 /// A fork run's status.
 pub const FORK_RUN_STATUS: EnumDef = EnumDef {
     name: "ForkRunStatus",
     description: "A fork run's status: PENDING, RUNNING, then FINISHED or ROLLED_BACK (a failure \
                   in its own process; nothing kept), or ABANDONED (its process died). PLANNED is \
                   a dry run's plan.",
-    members: &[
-        status::PENDING,
-        status::RUNNING,
-        status::FINISHED,
-        status::ROLLED_BACK,
-        status::ABANDONED,
-        status::PLANNED,
-    ],
+    members: &RUN_STATUSES,
 };
 
 /// The five phases of a fork, in order.
@@ -79,7 +85,7 @@ pub const FORK_RUN_KIND: EnumDef = EnumDef {
     name: "ForkRunKind",
     description: "FORK (copies what the tenant is missing) or UPGRADE (also applies the \
                   template's changes the tenant did not override).",
-    members: &[kind::FORK, kind::UPGRADE],
+    members: &RUN_KINDS,
 };
 
 /// What a fork event reports.

@@ -322,7 +322,7 @@ pub fn build(ops: &mut Operations) {
                         "targetType": "Tenant",
                         "tenant": { "id": ids::encode("Tenant", checked.target.id), "slug": checked.target.slug },
                         "run": ids::encode("ForkRun", run.id),
-                        "kind": runs::kind::UPGRADE,
+                        "kind": runs::kind::UPGRADE.as_str(),
                     }),
                 );
                 Ok(Some(FieldValue::owned_any(Row::from_model(class, &run)?)))

@@ -34,7 +34,7 @@ async fn onboarding_in(db: &impl ConnectionTrait, tenant: Uuid) -> AppResult<Onb
         > 0;
     let forked = fork_runs::Entity::find()
         .filter(fork_runs::Column::TenantId.eq(tenant))
-        .filter(fork_runs::Column::Status.eq("FINISHED"))
+        .filter(fork_runs::Column::Status.eq(fork_runs::RunStatus::Finished))
         .count(db)
         .await?
         > 0;

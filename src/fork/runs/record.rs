@@ -18,22 +18,29 @@ use crate::{
     state::AppState,
 };
 
-/// Run statuses.
+pub use entity::fork_runs::{RunKind, RunStatus};
+
+/// Run statuses, by name (`runs::status::FINISHED`).
 pub mod status {
-    pub const PENDING: &str = "PENDING";
-    pub const RUNNING: &str = "RUNNING";
-    pub const FINISHED: &str = "FINISHED";
-    pub const ROLLED_BACK: &str = "ROLLED_BACK";
-    pub const ABANDONED: &str = "ABANDONED";
-    pub const PLANNED: &str = "PLANNED";
+    use super::RunStatus;
+
+    pub const PENDING: RunStatus = RunStatus::Pending;
+    pub const RUNNING: RunStatus = RunStatus::Running;
+    pub const FINISHED: RunStatus = RunStatus::Finished;
+    pub const ROLLED_BACK: RunStatus = RunStatus::RolledBack;
+    pub const ABANDONED: RunStatus = RunStatus::Abandoned;
+    pub const PLANNED: RunStatus = RunStatus::Planned;
 }
 
-/// The kinds of run (`ForkRun.kind`).
+/// The kinds of run (`ForkRun.kind`), by name.
 pub mod kind {
+    use super::RunKind;
+
     /// A fork: copies what is missing.
-    pub const FORK: &str = "FORK";
-    /// An upgrade: a fork that also applies the template's changes (see [`crate::fork::upgrade`]).
-    pub const UPGRADE: &str = "UPGRADE";
+    pub const FORK: RunKind = RunKind::Fork;
+    /// An upgrade: a fork that also applies the template's changes (see
+    /// [`crate::fork::upgrade`]).
+    pub const UPGRADE: RunKind = RunKind::Upgrade;
 }
 
 /// Inserts the record of a new run of `input`, `PENDING`, owned by this replica.
@@ -47,14 +54,14 @@ pub(super) async fn insert_pending(
         id: Set(Uuid::now_v7()),
         tenant_id: Set(input.target.id),
         source_tenant_id: Set(input.source.id),
-        status: Set(status::PENDING.into()),
+        status: Set(status::PENDING),
         phase: Set(None),
         dry_run: Set(false),
         counts: Set(serde_json::json!([])),
         skipped: Set(serde_json::json!([])),
         error: Set(None),
         failed_phase: Set(None),
-        kind: Set(input.kind().into()),
+        kind: Set(input.kind()),
         template_version: Set(None),
         conflicts: Set(None),
         actor: Set(input.actor.clone()),
@@ -258,7 +265,7 @@ async fn store_abandoned_event(
         class_name: None,
         count: None,
         detail: serde_json::json!({
-            "status": status::ABANDONED,
+            "status": status::ABANDONED.as_str(),
             "reason": ABANDONED_REASON,
         }),
         at: chrono::Utc::now(),
@@ -278,14 +285,14 @@ pub fn planned_row(
         id: Uuid::now_v7(),
         tenant_id: input.target.id,
         source_tenant_id: input.source.id,
-        status: status::PLANNED.into(),
+        status: status::PLANNED,
         phase: None,
         dry_run: true,
         counts: serde_json::to_value(&outcome.counts).unwrap_or_default(),
         skipped: serde_json::to_value(&outcome.skipped).unwrap_or_default(),
         error: None,
         failed_phase: None,
-        kind: input.kind().into(),
+        kind: input.kind(),
         template_version: None,
         conflicts: Some(serde_json::to_value(&outcome.conflicts).unwrap_or_default()),
         actor: actor.into(),

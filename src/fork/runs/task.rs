@@ -222,7 +222,7 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
         serde_json::json!({
             "target": input.target.slug,
             "source": input.source.slug,
-            "kind": input.kind(),
+            "kind": input.kind().as_str(),
         }),
     );
     if postgres {
@@ -275,7 +275,7 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
             record::mark_finished(&db, run_id, &outcome, version).await;
             record::set_provisioning(&db, input.target.id, "READY").await;
             let created = outcome.counts.iter().map(|c| c.created).sum();
-            state.metrics.fork_run(status::FINISHED, created);
+            state.metrics.fork_run(status::FINISHED.as_str(), created);
         }
         Err(err) => {
             let failed_phase = progress.phase.clone();
@@ -299,7 +299,7 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
                 &record::previous_state_after_failure(&previous_state),
             )
             .await;
-            state.metrics.fork_run(status::ROLLED_BACK, 0);
+            state.metrics.fork_run(status::ROLLED_BACK.as_str(), 0);
         }
     }
     state.hub.close(run_id);
