@@ -152,7 +152,7 @@ async fn seed_admin(state: &AppState, tenant: Uuid, email: &str) -> anyhow::Resu
                 tenant: Some(tenant),
                 operation: "seedStaffAdmin",
                 target: Some(tenant.to_string()),
-                outcome: "ALLOWED",
+                outcome: entity::audit_entries::AuditOutcome::Allowed,
                 code: None,
             },
         )

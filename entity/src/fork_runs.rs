@@ -46,94 +46,33 @@ pub struct Model {
     pub conflicts: Option<Json>,
 }
 
-/// A run's status, stored as its name (`PENDING`, …): `PENDING` and `RUNNING` while it is live,
-/// then `FINISHED`, `ROLLED_BACK` (it failed in its own process; nothing kept) or `ABANDONED`
-/// (its process died). `PLANNED` is a dry run's plan, never stored.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RunStatus {
-    #[sea_orm(string_value = "PENDING")]
-    Pending,
-    #[sea_orm(string_value = "RUNNING")]
-    Running,
-    #[sea_orm(string_value = "FINISHED")]
-    Finished,
-    #[sea_orm(string_value = "ROLLED_BACK")]
-    RolledBack,
-    #[sea_orm(string_value = "ABANDONED")]
-    Abandoned,
-    #[sea_orm(string_value = "PLANNED")]
-    Planned,
+stored_enum! {
+    /// A run's status: `PENDING` and `RUNNING` while it is live, then `FINISHED`, `ROLLED_BACK`
+    /// (it failed in its own process; nothing kept) or `ABANDONED` (its process died).
+    /// `PLANNED` is a dry run's plan, never stored.
+    RunStatus {
+        Pending = "PENDING",
+        Running = "RUNNING",
+        Finished = "FINISHED",
+        RolledBack = "ROLLED_BACK",
+        Abandoned = "ABANDONED",
+        Planned = "PLANNED",
+    }
 }
 
 impl RunStatus {
-    /// Every status, in the order the `ForkRunStatus` enum lists them.
-    pub const ALL: [RunStatus; 6] = [
-        RunStatus::Pending,
-        RunStatus::Running,
-        RunStatus::Finished,
-        RunStatus::RolledBack,
-        RunStatus::Abandoned,
-        RunStatus::Planned,
-    ];
-
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "PENDING",
-            RunStatus::Running => "RUNNING",
-            RunStatus::Finished => "FINISHED",
-            RunStatus::RolledBack => "ROLLED_BACK",
-            RunStatus::Abandoned => "ABANDONED",
-            RunStatus::Planned => "PLANNED",
-        }
-    }
-
     /// True while the run may still change (`PENDING`, `RUNNING`).
     pub const fn is_live(self) -> bool {
         matches!(self, RunStatus::Pending | RunStatus::Running)
     }
 }
 
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a run does, stored as its name: a `FORK` copies what the target is missing; an
-/// `UPGRADE` also applies the template's changes the tenant did not make.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
-)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RunKind {
-    #[sea_orm(string_value = "FORK")]
-    Fork,
-    #[sea_orm(string_value = "UPGRADE")]
-    Upgrade,
-}
-
-impl RunKind {
-    /// Every kind, in the order the `ForkRunKind` enum lists them.
-    pub const ALL: [RunKind; 2] = [RunKind::Fork, RunKind::Upgrade];
-
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RunKind::Fork => "FORK",
-            RunKind::Upgrade => "UPGRADE",
-        }
-    }
-}
-
-impl std::fmt::Display for RunKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+stored_enum! {
+    /// What a run does: a `FORK` copies what the target is missing; an `UPGRADE` also applies
+    /// the template's changes the tenant did not make.
+    RunKind {
+        Fork = "FORK",
+        Upgrade = "UPGRADE",
     }
 }
 

@@ -6,6 +6,7 @@
 //! generic layer (`classes.rs`) types their fields and filters with it.
 
 use async_graphql::dynamic::Enum;
+use entity::audit_entries::AuditOutcome;
 
 use crate::fork::{
     engine::PHASES,
@@ -49,26 +50,13 @@ pub const TENANT_KIND: EnumDef = EnumDef {
     members: &["TEMPLATE", "TENANT"],
 };
 
-/// The names of [`RunStatus::ALL`].
-const RUN_STATUSES: [&str; 6] = [
-    RunStatus::ALL[0].as_str(),
-    RunStatus::ALL[1].as_str(),
-    RunStatus::ALL[2].as_str(),
-    RunStatus::ALL[3].as_str(),
-    RunStatus::ALL[4].as_str(),
-    RunStatus::ALL[5].as_str(),
-];
-
-/// The names of [`RunKind::ALL`].
-const RUN_KINDS: [&str; 2] = [RunKind::ALL[0].as_str(), RunKind::ALL[1].as_str()];
-
 /// A fork run's status.
 pub const FORK_RUN_STATUS: EnumDef = EnumDef {
     name: "ForkRunStatus",
     description: "A fork run's status: PENDING, RUNNING, then FINISHED or ROLLED_BACK (a failure \
                   in its own process; nothing kept), or ABANDONED (its process died). PLANNED is \
                   a dry run's plan.",
-    members: &RUN_STATUSES,
+    members: RunStatus::NAMES,
 };
 
 /// The five phases of a fork, in order.
@@ -85,7 +73,7 @@ pub const FORK_RUN_KIND: EnumDef = EnumDef {
     name: "ForkRunKind",
     description: "FORK (copies what the tenant is missing) or UPGRADE (also applies the \
                   template's changes the tenant did not override).",
-    members: &RUN_KINDS,
+    members: RunKind::NAMES,
 };
 
 /// What a fork event reports.
@@ -113,7 +101,7 @@ pub const AUDIT_OUTCOME: EnumDef = EnumDef {
     name: "AuditOutcome",
     description: "ALLOWED (it ran), REFUSED (the caller's mistake or a refusal: its \
                   `extensions.code` is in the entry's detail), or FAILED (an internal error).",
-    members: &["ALLOWED", "REFUSED", "FAILED"],
+    members: AuditOutcome::NAMES,
 };
 
 /// The kind of a derived citizen access grant.
