@@ -50,3 +50,24 @@ macro_rules! stored_enum {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{audit_entries::AuditOutcome, fork_runs::RunStatus};
+    use sea_orm::ActiveEnum;
+
+    #[test]
+    fn names_parse_back_and_are_what_is_stored() {
+        for name in RunStatus::NAMES {
+            let status = RunStatus::parse(name).expect("a listed name parses");
+            assert_eq!(status.as_str(), *name);
+            assert_eq!(status.to_value(), *name, "stored under its name");
+            assert_eq!(
+                serde_json::to_value(status).expect("serialises"),
+                serde_json::json!(name)
+            );
+        }
+        assert_eq!(AuditOutcome::parse("REFUSED"), Some(AuditOutcome::Refused));
+        assert_eq!(AuditOutcome::parse("refused"), None);
+    }
+}

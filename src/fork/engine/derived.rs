@@ -381,3 +381,32 @@ fn dedup(rows: &mut Vec<(String, Row)>) {
     let mut seen = HashSet::new();
     rows.retain(|(_, r)| seen.insert(r.id()));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fork::engine::PHASES;
+
+    #[test]
+    fn derived_phases_follow_the_copy_in_order() {
+        assert_eq!(PHASES[2..], DerivedPhase::ALL.map(DerivedPhase::name));
+    }
+
+    #[test]
+    fn each_derived_phase_owns_its_own_rows() {
+        let grants: Vec<&str> = DerivedPhase::ALL
+            .into_iter()
+            .filter(|p| p.table() == "access_grants")
+            .flat_map(|p| p.kinds().iter().copied())
+            .collect();
+        let mut distinct = grants.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(
+            grants.len(),
+            distinct.len(),
+            "two phases own one kind: {grants:?}"
+        );
+        assert!(DerivedPhase::GeospatialLayers.kinds().is_empty());
+    }
+}
