@@ -11,7 +11,21 @@ use uuid::Uuid;
 use crate::{error::AppError, fork::runs, state::AppState, tenants};
 
 // Kept here too for callers that knew them as bootstrap steps (the benchmark).
-pub use crate::tenants::ensure::{TEMPLATE_SLUG, ensure_template, ensure_tenant};
+pub use crate::tenants::ensure::{TEMPLATE_SLUG, ensure_template};
+use entity::tenants::TenantKind;
+
+/// [`tenants::ensure::ensure_tenant`] for callers that name the kind (`"TENANT"`): the benchmark,
+/// until it moves to a crate of its own.
+pub async fn ensure_tenant(
+    state: &AppState,
+    slug: &str,
+    name: &str,
+    kind: &str,
+) -> anyhow::Result<entity::tenants::Model> {
+    let kind =
+        TenantKind::parse(kind).ok_or_else(|| anyhow::anyhow!("`{kind}` is not a tenant kind"))?;
+    tenants::ensure::ensure_tenant(state, slug, name, kind).await
+}
 
 /// What to bootstrap.
 #[derive(Clone, Debug)]
@@ -88,8 +102,13 @@ pub async fn run(
     report(("template".into(), format!("tenant `{}`", template.slug)));
     let summary = crate::template::import(&state, &options.sheets_dir).await?;
     report(("sheets".into(), summary));
-    let tenant =
-        ensure_tenant(&state, &options.tenant_slug, &options.tenant_name, "TENANT").await?;
+    let tenant = tenants::ensure::ensure_tenant(
+        &state,
+        &options.tenant_slug,
+        &options.tenant_name,
+        TenantKind::Tenant,
+    )
+    .await?;
     report((
         "tenant".into(),
         format!("tenant `{}` with its root organization", tenant.slug),
@@ -176,7 +195,7 @@ async fn seed_admin(state: &AppState, tenant: Uuid, email: &str) -> anyhow::Resu
 pub async fn is_empty(state: &AppState) -> anyhow::Result<bool> {
     use entity::tenants;
     Ok(tenants::Entity::find()
-        .filter(tenants::Column::Kind.eq("TEMPLATE"))
+        .filter(tenants::Column::Kind.eq(TenantKind::Template))
         .one(&state.db)
         .await?
         .is_none())

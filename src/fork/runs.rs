@@ -18,6 +18,7 @@ pub mod task;
 
 use std::sync::Arc;
 
+use entity::tenants::TenantKind;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -67,7 +68,7 @@ impl ForkPlanInput {
 
     /// True when the source is the template (its versions apply).
     pub fn from_template(&self) -> bool {
-        self.source.kind == "TEMPLATE"
+        self.source.kind == TenantKind::Template
     }
 }
 
@@ -98,7 +99,7 @@ pub async fn check(db: &DatabaseConnection, request: ForkRequest) -> AppResult<F
             AppError::PreconditionFailed(format!("source tenant `{key}` does not exist"))
         })?,
         None => tenants::Entity::find()
-            .filter(tenants::Column::Kind.eq("TEMPLATE"))
+            .filter(tenants::Column::Kind.eq(TenantKind::Template))
             .one(db)
             .await?
             .ok_or_else(|| {
@@ -107,7 +108,7 @@ pub async fn check(db: &DatabaseConnection, request: ForkRequest) -> AppResult<F
                 )
             })?,
     };
-    if target.kind == "TEMPLATE" {
+    if target.kind == TenantKind::Template {
         return Err(AppError::PreconditionFailed(
             "the target is a template; forks go into tenants".into(),
         ));

@@ -6,7 +6,10 @@
 //! generic layer (`classes.rs`) types their fields and filters with it.
 
 use async_graphql::dynamic::Enum;
-use entity::audit_entries::AuditOutcome;
+use entity::{
+    audit_entries::AuditOutcome,
+    tenants::{ProvisioningState, TenantKind, TenantStatus},
+};
 
 use crate::fork::{
     engine::PHASES,
@@ -32,7 +35,7 @@ pub const TENANT_STATUS: EnumDef = EnumDef {
     name: "TenantStatus",
     description: "A tenant's status: TRIAL (usable; flagged once its trial ends), ACTIVE, or \
                   SUSPENDED (every member blocked).",
-    members: &["TRIAL", "ACTIVE", "SUSPENDED"],
+    members: TenantStatus::NAMES,
 };
 
 /// Where a tenant's provisioning stands.
@@ -40,14 +43,14 @@ pub const PROVISIONING_STATE: EnumDef = EnumDef {
     name: "ProvisioningState",
     description: "Where a tenant's provisioning stands: PENDING (never forked), RUNNING (a fork \
                   is under way; members are blocked), READY.",
-    members: &["PENDING", "RUNNING", "READY"],
+    members: ProvisioningState::NAMES,
 };
 
 /// The template or a tenant.
 pub const TENANT_KIND: EnumDef = EnumDef {
     name: "TenantKind",
     description: "TEMPLATE (the source of every fork) or TENANT.",
-    members: &["TEMPLATE", "TENANT"],
+    members: TenantKind::NAMES,
 };
 
 /// A fork run's status.

@@ -179,7 +179,7 @@ async fn the_template(state: &AppState) -> AppResult<entity::tenants::Model> {
     use entity::tenants;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     tenants::Entity::find()
-        .filter(tenants::Column::Kind.eq("TEMPLATE"))
+        .filter(tenants::Column::Kind.eq(entity::tenants::TenantKind::Template))
         .one(&state.db)
         .await?
         .ok_or_else(|| {

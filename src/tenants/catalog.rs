@@ -2,6 +2,7 @@
 //! catalog's statistics (see `docs/tenancy.md`).
 
 use chrono::{Duration, Utc};
+use entity::tenants::{TenantKind, TenantStatus};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
@@ -33,13 +34,13 @@ pub async fn list_tenants(
         query = query.filter(tenants::Column::Kind.eq(kind.as_str()));
     }
     if let Some(days) = filter.expiring_within_days {
-        query = query.filter(tenants::Column::Status.eq("TRIAL")).filter(
-            tenants::Column::TrialEndsAt.lte(expiry_cutoff(
+        query = query
+            .filter(tenants::Column::Status.eq(TenantStatus::Trial.as_str()))
+            .filter(tenants::Column::TrialEndsAt.lte(expiry_cutoff(
                 now,
                 days,
                 "filter.expiringWithinDays",
-            )?),
-        );
+            )?));
     }
     let mut all = query.all(db).await?;
     if let Some(search) = filter.search.as_deref().map(str::to_lowercase) {
@@ -111,14 +112,14 @@ pub async fn stats(
 ) -> AppResult<TenantStats> {
     use entity::tenants;
     let cutoff = expiry_cutoff(now, days, "expiringWithinDays")?;
-    let base = || tenants::Entity::find().filter(tenants::Column::Kind.eq("TENANT"));
-    let status = |s: &'static str| base().filter(tenants::Column::Status.eq(s));
+    let base = || tenants::Entity::find().filter(tenants::Column::Kind.eq(TenantKind::Tenant));
+    let status = |s: TenantStatus| base().filter(tenants::Column::Status.eq(s.as_str()));
     Ok(TenantStats {
         total: base().count(db).await?,
-        active: status("ACTIVE").count(db).await?,
-        trial: status("TRIAL").count(db).await?,
-        suspended: status("SUSPENDED").count(db).await?,
-        expiring: status("TRIAL")
+        active: status(TenantStatus::Active).count(db).await?,
+        trial: status(TenantStatus::Trial).count(db).await?,
+        suspended: status(TenantStatus::Suspended).count(db).await?,
+        expiring: status(TenantStatus::Trial)
             .filter(tenants::Column::TrialEndsAt.lte(cutoff))
             .count(db)
             .await?,

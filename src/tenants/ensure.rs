@@ -6,13 +6,14 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Quer
 use uuid::Uuid;
 
 use crate::state::AppState;
+use entity::tenants::{ProvisioningState, TenantKind, TenantStatus};
 
 /// The slug of the template tenant.
 pub const TEMPLATE_SLUG: &str = "template";
 
 /// Ensures the template tenant exists (with its root organization) and returns it.
 pub async fn ensure_template(state: &AppState) -> anyhow::Result<entity::tenants::Model> {
-    ensure_tenant(state, TEMPLATE_SLUG, "Template", "TEMPLATE").await
+    ensure_tenant(state, TEMPLATE_SLUG, "Template", TenantKind::Template).await
 }
 
 /// Ensures a tenant with `slug` exists (with its root organization) and returns it.
@@ -20,7 +21,7 @@ pub async fn ensure_tenant(
     state: &AppState,
     slug: &str,
     name: &str,
-    kind: &str,
+    kind: TenantKind,
 ) -> anyhow::Result<entity::tenants::Model> {
     use entity::{organizations, tenants};
     let existing = tenants::Entity::find()
@@ -38,8 +39,8 @@ pub async fn ensure_tenant(
                 )),
                 slug: Set(slug.into()),
                 name: Set(name.into()),
-                kind: Set(kind.into()),
-                status: Set("ACTIVE".into()),
+                kind: Set(kind),
+                status: Set(TenantStatus::Active.as_str().into()),
                 trial_ends_at: Set(None),
                 suspension_reason: Set(None),
                 plan: Set(None),
@@ -48,17 +49,16 @@ pub async fn ensure_tenant(
                 contact_name: Set(None),
                 contact_email: Set(None),
                 root_company_id: Set(None),
-                subdomain: Set(if kind == "TENANT" {
+                subdomain: Set(if kind == TenantKind::Tenant {
                     Some(slug.into())
                 } else {
                     None
                 }),
-                provisioning_state: Set(if kind == "TEMPLATE" {
-                    "READY"
+                provisioning_state: Set(if kind == TenantKind::Template {
+                    ProvisioningState::Ready
                 } else {
-                    "PENDING"
-                }
-                .into()),
+                    ProvisioningState::Pending
+                }),
                 created_at: Set(now),
                 updated_at: Set(now),
             }

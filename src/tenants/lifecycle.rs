@@ -2,6 +2,7 @@
 //! activate, suspend, extend the trial, delete (see `docs/tenancy.md`).
 
 use chrono::{Duration, Utc};
+use entity::tenants::{ProvisioningState, TenantKind, TenantStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, TransactionTrait,
@@ -107,8 +108,14 @@ pub async fn create_tenant(
         id: Set(Uuid::now_v7()),
         slug: Set(slug),
         name: Set(name.clone()),
-        kind: Set("TENANT".into()),
-        status: Set(if input.active { "ACTIVE" } else { "TRIAL" }.into()),
+        kind: Set(TenantKind::Tenant),
+        status: Set(if input.active {
+            TenantStatus::Active
+        } else {
+            TenantStatus::Trial
+        }
+        .as_str()
+        .into()),
         trial_ends_at: Set((!input.active).then(|| now + Duration::days(days))),
         suspension_reason: Set(None),
         plan: Set(input.plan),
@@ -117,7 +124,7 @@ pub async fn create_tenant(
         contact_name: Set(input.contact_name),
         contact_email: Set(input.contact_email),
         subdomain: Set(subdomain),
-        provisioning_state: Set("PENDING".into()),
+        provisioning_state: Set(ProvisioningState::Pending),
         created_at: Set(now),
         updated_at: Set(now),
         root_company_id: Set(input.root_company_id),
@@ -197,13 +204,13 @@ pub async fn activate(
 ) -> AppResult<entity::tenants::Model> {
     req.require_admin()?;
     let t = tenant_or_404(&state.db, id).await?;
-    if t.kind == "TEMPLATE" {
+    if t.kind == TenantKind::Template {
         return Err(AppError::PreconditionFailed(
             "the template has no lifecycle".into(),
         ));
     }
     save_tenant(&state.db, t, |a| {
-        a.status = Set("ACTIVE".into());
+        a.status = Set(TenantStatus::Active.as_str().into());
         a.suspension_reason = Set(None);
         a.trial_ends_at = Set(None);
     })
@@ -223,13 +230,13 @@ pub async fn suspend(
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty());
     let t = tenant_or_404(&state.db, id).await?;
-    if t.kind == "TEMPLATE" {
+    if t.kind == TenantKind::Template {
         return Err(AppError::PreconditionFailed(
             "the template cannot be suspended".into(),
         ));
     }
     save_tenant(&state.db, t, |a| {
-        a.status = Set("SUSPENDED".into());
+        a.status = Set(TenantStatus::Suspended.as_str().into());
         a.suspension_reason = Set(reason);
     })
     .await
@@ -250,7 +257,7 @@ pub async fn extend_trial(
         return Err(AppError::input("days", format!("at most {MAX_DAYS}")));
     }
     let t = tenant_or_404(&state.db, id).await?;
-    if t.status != "TRIAL" {
+    if t.status != TenantStatus::Trial.as_str() {
         return Err(AppError::PreconditionFailed(format!(
             "the tenant is {}, not in a trial",
             t.status
@@ -270,7 +277,7 @@ pub async fn delete_tenant(state: &AppState, req: &RequestContext, id: Uuid) -> 
     use entity::{memberships, tenants};
     req.require_admin()?;
     let t = tenant_or_404(&state.db, id).await?;
-    if t.kind == "TEMPLATE" {
+    if t.kind == TenantKind::Template {
         return Err(AppError::PreconditionFailed(
             "the template cannot be deleted".into(),
         ));

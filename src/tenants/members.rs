@@ -261,7 +261,7 @@ pub async fn seed_staff_admin(
     use entity::memberships;
     req.require_admin()?;
     let t = tenant_or_404(&state.db, tenant).await?;
-    if t.kind == "TEMPLATE" {
+    if t.kind == entity::tenants::TenantKind::Template {
         return Err(AppError::PreconditionFailed(
             "the template has no staff".into(),
         ));

@@ -19,6 +19,7 @@ use crate::{
 };
 
 pub use entity::fork_runs::{RunKind, RunStatus};
+use entity::tenants::ProvisioningState;
 
 /// Run statuses, by name (`runs::status::FINISHED`).
 pub mod status {
@@ -168,7 +169,11 @@ pub(super) async fn mark_rolled_back(
 }
 
 /// Sets the provisioning state of `tenant` (logged, not returned, when it fails).
-pub(super) async fn set_provisioning(db: &DatabaseConnection, tenant: Uuid, value: &str) {
+pub(super) async fn set_provisioning(
+    db: &DatabaseConnection,
+    tenant: Uuid,
+    value: ProvisioningState,
+) {
     use entity::tenants;
     let result = tenants::Entity::update_many()
         .col_expr(tenants::Column::ProvisioningState, Expr::value(value))
@@ -181,11 +186,11 @@ pub(super) async fn set_provisioning(db: &DatabaseConnection, tenant: Uuid, valu
 }
 
 /// The provisioning state a target goes back to after a failed run.
-pub(super) fn previous_state_after_failure(previous: &str) -> String {
-    if previous == "RUNNING" {
-        "PENDING".into()
+pub(super) fn previous_state_after_failure(previous: ProvisioningState) -> ProvisioningState {
+    if previous == ProvisioningState::Running {
+        ProvisioningState::Pending
     } else {
-        previous.to_string()
+        previous
     }
 }
 
@@ -240,7 +245,11 @@ pub async fn sweep_abandoned(state: &AppState) -> anyhow::Result<u64> {
         set_provisioning(
             &state.db,
             run.tenant_id,
-            if ever_finished { "READY" } else { "PENDING" },
+            if ever_finished {
+                ProvisioningState::Ready
+            } else {
+                ProvisioningState::Pending
+            },
         )
         .await;
         tracing::warn!(fork.run_id = %run.id, tenant.id = %run.tenant_id, "fork run abandoned");

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use entity::tenants::ProvisioningState;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionOptions, TransactionTrait,
 };
@@ -201,7 +202,7 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
     });
     let lock = state.hub.target_lock(input.target.id);
     let _guard = lock.lock().await;
-    let previous_state = input.target.provisioning_state.clone();
+    let previous_state = input.target.provisioning_state;
     let mut progress = RunProgress {
         state: state.clone(),
         db: db.clone(),
@@ -214,7 +215,7 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
         failpoint: state.config.fork_failpoint.clone(),
     };
     record::mark_running(&db, run_id).await;
-    record::set_provisioning(&db, input.target.id, "RUNNING").await;
+    record::set_provisioning(&db, input.target.id, ProvisioningState::Running).await;
     progress.emit(
         EventKind::RunStarted,
         None,
@@ -273,7 +274,7 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
             );
             progress.flush().await;
             record::mark_finished(&db, run_id, &outcome, version).await;
-            record::set_provisioning(&db, input.target.id, "READY").await;
+            record::set_provisioning(&db, input.target.id, ProvisioningState::Ready).await;
             let created = outcome.counts.iter().map(|c| c.created).sum();
             state.metrics.fork_run(status::FINISHED.as_str(), created);
         }
@@ -296,7 +297,7 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
             record::set_provisioning(
                 &db,
                 input.target.id,
-                &record::previous_state_after_failure(&previous_state),
+                record::previous_state_after_failure(previous_state),
             )
             .await;
             state.metrics.fork_run(status::ROLLED_BACK.as_str(), 0);
