@@ -54,10 +54,49 @@ pub const MAX_BIND_PARAMS: usize = 30_000;
 /// Largest number of rows read or written per statement.
 pub const MAX_BATCH_ROWS: usize = 1_000;
 
-/// The phases' names, in order: the two copy phases, then the derived ones ([`DerivedPhase`]).
+/// A copy phase: which classes it copies (by their declared [`Fork`] phase) and under which name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyPhase {
+    /// Phase 1: applications and what hangs off them (the `Spine` classes).
+    ApplicationSpine,
+    /// Phase 2: every other copied class (the `TenantWide` classes), in reference order.
+    TenantWide,
+}
+
+impl CopyPhase {
+    /// The copy phases in the order a run takes them.
+    pub const ALL: [CopyPhase; 2] = [CopyPhase::ApplicationSpine, CopyPhase::TenantWide];
+
+    /// The phase's name, as events, run records and the `ForkPhase` enum show it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CopyPhase::ApplicationSpine => "APPLICATION_SPINE",
+            CopyPhase::TenantWide => "TENANT_WIDE",
+        }
+    }
+
+    /// The classes it copies: those whose entity declares this phase.
+    pub const fn classes(self) -> Fork {
+        match self {
+            CopyPhase::ApplicationSpine => Fork::Spine,
+            CopyPhase::TenantWide => Fork::TenantWide,
+        }
+    }
+
+    /// Its number (1 or 2), as the failpoints name it.
+    pub const fn number(self) -> usize {
+        match self {
+            CopyPhase::ApplicationSpine => 1,
+            CopyPhase::TenantWide => 2,
+        }
+    }
+}
+
+/// The phases' names, in order: the copy phases ([`CopyPhase`]), then the derived ones
+/// ([`DerivedPhase`]).
 pub const PHASES: [&str; 5] = [
-    "APPLICATION_SPINE",
-    "TENANT_WIDE",
+    CopyPhase::ALL[0].name(),
+    CopyPhase::ALL[1].name(),
     DerivedPhase::ALL[0].name(),
     DerivedPhase::ALL[1].name(),
     DerivedPhase::ALL[2].name(),
@@ -208,9 +247,10 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
     pub async fn run(mut self, progress: &mut dyn Progress) -> anyhow::Result<ForkOutcome> {
         self.load_unforkable().await?;
         progress.checkpoint("before_phase:1")?;
-        for (phase, fork) in [(PHASES[0], Fork::Spine), (PHASES[1], Fork::TenantWide)] {
+        for copy in CopyPhase::ALL {
+            let (phase, fork) = (copy.name(), copy.classes());
             progress.phase_started(phase);
-            if fork == Fork::Spine
+            if copy == CopyPhase::ApplicationSpine
                 && let Some(options) = self.options.upgrade.clone()
             {
                 // Copies whose source the template removed go first, children before parents.
@@ -231,22 +271,19 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 .collect();
             let half = classes.len() / 2;
             for (i, class) in classes.iter().enumerate() {
-                if fork == Fork::TenantWide && i == half {
+                if copy == CopyPhase::TenantWide && i == half {
                     progress.checkpoint("mid_phase:2")?;
                 }
                 self.copy_class(class, phase, progress).await?;
             }
             progress.phase_finished(phase);
-            progress.checkpoint(&format!(
-                "after_phase:{}",
-                if fork == Fork::Spine { 1 } else { 2 }
-            ))?;
+            progress.checkpoint(&format!("after_phase:{}", copy.number()))?;
         }
         for (n, phase) in DerivedPhase::ALL.into_iter().enumerate() {
             progress.phase_started(phase.name());
             self.derive(phase, progress).await?;
             progress.phase_finished(phase.name());
-            progress.checkpoint(&format!("after_phase:{}", n + 3))?;
+            progress.checkpoint(&format!("after_phase:{}", CopyPhase::ALL.len() + n + 1))?;
         }
         Ok(self.outcome)
     }

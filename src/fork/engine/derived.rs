@@ -385,10 +385,11 @@ fn dedup(rows: &mut Vec<(String, Row)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fork::engine::PHASES;
+    use crate::fork::engine::{CopyPhase, PHASES};
 
     #[test]
     fn derived_phases_follow_the_copy_in_order() {
+        assert_eq!(PHASES[..2], CopyPhase::ALL.map(CopyPhase::name));
         assert_eq!(PHASES[2..], DerivedPhase::ALL.map(DerivedPhase::name));
     }
 
