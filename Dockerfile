@@ -39,7 +39,7 @@ WORKDIR /app
 COPY --from=build /usr/local/bin/forklift /usr/local/bin/forklift
 # The template: `serve` imports sheets/ (relative to /app) when it bootstraps an empty database.
 # (Without it, the example template built into the binary is used.) GraphiQL's assets are built
-# into the binary too (ui/vendor/, src/ui.rs).
+# into the binary too (ui/vendor/, src/http/ui.rs).
 COPY sheets sheets
 RUN mkdir -p /app/data && chown -R forklift:forklift /app
 USER forklift

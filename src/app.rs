@@ -10,8 +10,8 @@ use crate::{
     config::Config,
     db,
     fork::runs,
+    http::server,
     registry::Registry,
-    server,
     state::AppState,
 };
 
@@ -59,7 +59,7 @@ impl Application {
             db::is_postgres(&state.db).then(|| crate::fork::listener::spawn(state.clone()));
         let stopping = state.shutdown.subscribe();
         let header_timeout = state.config.header_timeout;
-        let serve = crate::accept::serve(self.listener, router, header_timeout, async move {
+        let serve = crate::http::accept::serve(self.listener, router, header_timeout, async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; draining");
             let _ = state.stopping_since.set(std::time::Instant::now());
@@ -110,6 +110,14 @@ fn spawn_lease_sweeper(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
 
 /// Connects, migrates and assembles the shared state.
 pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<AppState> {
+    if !cfg!(feature = "failpoints")
+        && (config.fork_failpoint.is_some() || config.request_failpoint.is_some())
+    {
+        tracing::warn!(
+            "FORKLIFT_FORK_FAILPOINT / FORKLIFT_REQUEST_FAILPOINT are ignored: this build has no \
+             `failpoints` feature"
+        );
+    }
     let secret = auth::effective_secret(&config)?;
     let verifier = Verifier::new(&config, secret)?;
     verifier.fetch_remote_keys().await?;

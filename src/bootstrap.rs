@@ -1,5 +1,5 @@
 //! Bootstrap: brings an empty database to a switched-on stack in one idempotent command
-//! (SPEC §5): migrate, the template tenant, the sheets (vocabulary and applications), the first
+//! (`docs/sheets.md`): migrate, the template tenant, the sheets (vocabulary and applications), the first
 //! tenant with its root organization, its fork, and — only when asked — its staff administrator.
 
 use std::{path::PathBuf, sync::Arc};
@@ -8,10 +8,24 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::{admin, error::AppError, fork::runs, state::AppState};
+use crate::{error::AppError, fork::runs, state::AppState, tenants};
 
-/// The slug of the template tenant.
-pub const TEMPLATE_SLUG: &str = "template";
+// Kept here too for callers that knew them as bootstrap steps (the benchmark).
+pub use crate::tenants::ensure::{TEMPLATE_SLUG, ensure_template};
+use entity::tenants::TenantKind;
+
+/// [`tenants::ensure::ensure_tenant`] for callers that name the kind (`"TENANT"`): the benchmark,
+/// until it moves to a crate of its own.
+pub async fn ensure_tenant(
+    state: &AppState,
+    slug: &str,
+    name: &str,
+    kind: &str,
+) -> anyhow::Result<entity::tenants::Model> {
+    let kind =
+        TenantKind::parse(kind).ok_or_else(|| anyhow::anyhow!("`{kind}` is not a tenant kind"))?;
+    tenants::ensure::ensure_tenant(state, slug, name, kind).await
+}
 
 /// What to bootstrap.
 #[derive(Clone, Debug)]
@@ -37,83 +51,6 @@ impl Default for BootstrapOptions {
 
 /// One step's outcome, for the progress display.
 pub type StepReport = (String, String);
-
-/// Ensures the template tenant exists (with its root organization) and returns it.
-pub async fn ensure_template(state: &AppState) -> anyhow::Result<entity::tenants::Model> {
-    ensure_tenant(state, TEMPLATE_SLUG, "Template", "TEMPLATE").await
-}
-
-/// Ensures a tenant with `slug` exists (with its root organization) and returns it.
-pub async fn ensure_tenant(
-    state: &AppState,
-    slug: &str,
-    name: &str,
-    kind: &str,
-) -> anyhow::Result<entity::tenants::Model> {
-    use entity::{organizations, tenants};
-    let existing = tenants::Entity::find()
-        .filter(tenants::Column::Slug.eq(slug))
-        .one(&state.db)
-        .await?;
-    let tenant = match existing {
-        Some(t) => t,
-        None => {
-            let now = Utc::now();
-            tenants::ActiveModel {
-                id: Set(Uuid::new_v5(
-                    &Uuid::NAMESPACE_URL,
-                    format!("forklift:tenant:{slug}").as_bytes(),
-                )),
-                slug: Set(slug.into()),
-                name: Set(name.into()),
-                kind: Set(kind.into()),
-                status: Set("ACTIVE".into()),
-                trial_ends_at: Set(None),
-                suspension_reason: Set(None),
-                plan: Set(None),
-                region_hint: Set(None),
-                schema_version: Set(1),
-                contact_name: Set(None),
-                contact_email: Set(None),
-                root_company_id: Set(None),
-                subdomain: Set(if kind == "TENANT" {
-                    Some(slug.into())
-                } else {
-                    None
-                }),
-                provisioning_state: Set(if kind == "TEMPLATE" {
-                    "READY"
-                } else {
-                    "PENDING"
-                }
-                .into()),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&state.db)
-            .await?
-        }
-    };
-    let root = organizations::Entity::find()
-        .filter(organizations::Column::TenantId.eq(tenant.id))
-        .filter(organizations::Column::ParentId.is_null())
-        .one(&state.db)
-        .await?;
-    if root.is_none() {
-        let now = Utc::now();
-        organizations::ActiveModel {
-            id: Set(Uuid::new_v5(&tenant.id, b"root-organization")),
-            tenant_id: Set(tenant.id),
-            parent_id: Set(None),
-            name: Set(name.into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&state.db)
-        .await?;
-    }
-    Ok(tenant)
-}
 
 /// Starts a fork and waits for it to end; returns the final run record.
 pub async fn fork_and_wait(
@@ -145,7 +82,7 @@ pub async fn fork_and_wait(
             .one(&state.db)
             .await?;
         if let Some(r) = now
-            && !matches!(r.status.as_str(), "PENDING" | "RUNNING")
+            && !r.status.is_live()
         {
             return Ok(r);
         }
@@ -165,8 +102,13 @@ pub async fn run(
     report(("template".into(), format!("tenant `{}`", template.slug)));
     let summary = crate::template::import(&state, &options.sheets_dir).await?;
     report(("sheets".into(), summary));
-    let tenant =
-        ensure_tenant(&state, &options.tenant_slug, &options.tenant_name, "TENANT").await?;
+    let tenant = tenants::ensure::ensure_tenant(
+        &state,
+        &options.tenant_slug,
+        &options.tenant_name,
+        TenantKind::Tenant,
+    )
+    .await?;
     report((
         "tenant".into(),
         format!("tenant `{}` with its root organization", tenant.slug),
@@ -212,7 +154,7 @@ pub async fn run(
 
 async fn seed_admin(state: &AppState, tenant: Uuid, email: &str) -> anyhow::Result<()> {
     use entity::memberships;
-    let user = admin::user_for_email(&state.db, email)
+    let user = tenants::members::user_for_email(&state.db, email)
         .await
         .map_err(AppError::into_anyhow)?;
     let existing = memberships::Entity::find()
@@ -229,7 +171,7 @@ async fn seed_admin(state: &AppState, tenant: Uuid, email: &str) -> anyhow::Resu
                 tenant: Some(tenant),
                 operation: "seedStaffAdmin",
                 target: Some(tenant.to_string()),
-                outcome: "ALLOWED",
+                outcome: entity::audit_entries::AuditOutcome::Allowed,
                 code: None,
             },
         )
@@ -253,7 +195,7 @@ async fn seed_admin(state: &AppState, tenant: Uuid, email: &str) -> anyhow::Resu
 pub async fn is_empty(state: &AppState) -> anyhow::Result<bool> {
     use entity::tenants;
     Ok(tenants::Entity::find()
-        .filter(tenants::Column::Kind.eq("TEMPLATE"))
+        .filter(tenants::Column::Kind.eq(TenantKind::Template))
         .one(&state.db)
         .await?
         .is_none())

@@ -112,10 +112,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Test and benchmark hook (`FORKLIFT_FORK_FAILPOINT`): make every fork fail at a point
     /// (`before_phase:1`, `mid_phase:2`, `after_phase:N`), or hold it there
-    /// (`pause:after_phase:1:1500`, milliseconds). Never set it in production.
+    /// (`pause:after_phase:1:1500`, milliseconds). Acts only in a build with the `failpoints`
+    /// feature (the integration tests'); never set it in production.
     pub fork_failpoint: Option<String>,
     /// Test-only (`FORKLIFT_REQUEST_FAILPOINT`): `panic` makes an operation named
-    /// `server::PANIC_OPERATION` panic in its handler. Never set it in production.
+    /// `http::execution::PANIC_OPERATION` panic in its handler. Acts only in a build with the
+    /// `failpoints` feature.
     pub request_failpoint: Option<String>,
 }
 

@@ -1,12 +1,19 @@
 //! Custom domains: a tenant adds a host, publishes a DNS TXT record with the verification token,
-//! and the host routes requests to the tenant once verified (SPEC §6).
+//! and the host routes requests to the tenant once verified (`docs/tenancy.md`).
 //!
 //! TXT lookups go through [`TxtResolver`], so tests (and air-gapped installs) can replace the
-//! system resolver. [`SystemResolver`] asks the name servers of `/etc/resolv.conf` over UDP.
+//! system resolver. [`SystemResolver`] asks the name servers of `/etc/resolv.conf` through
+//! `hickory-resolver`.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use hickory_resolver::{
+    TokioResolver,
+    config::{NameServerConfig, ResolverConfig},
+    net::runtime::TokioRuntimeProvider,
+    proto::rr::RData,
+};
 use rand::Rng;
 
 /// Normalises a custom domain (trimmed, lowercased, without a trailing dot) and checks that it
@@ -31,8 +38,9 @@ pub fn custom_host(host: &str) -> Result<String, String> {
     if host == "localhost" || host.ends_with(".localhost") {
         return Err(format!("`{host}` is a loopback name, not a custom domain"));
     }
-    let valid =
-        host.len() <= 253 && host.contains('.') && host.split('.').all(crate::admin::is_dns_label);
+    let valid = host.len() <= 253
+        && host.contains('.')
+        && host.split('.').all(crate::tenants::names::is_dns_label);
     if !valid {
         return Err(format!(
             "`{}` is not a host name such as app.example.org",
@@ -67,136 +75,60 @@ pub trait TxtResolver: Send + Sync {
 /// The resolver in use, shareable.
 pub type SharedResolver = Arc<dyn TxtResolver>;
 
-/// Asks the system's name servers (from `/etc/resolv.conf`) over UDP.
-#[derive(Clone, Debug, Default)]
-pub struct SystemResolver;
+/// Asks the system's name servers (`/etc/resolv.conf`; `127.0.0.1` when it names none) through
+/// `hickory-resolver`: answers are matched to their question, a truncated UDP answer is asked
+/// again over TCP, and answers are cached for their TTL. Built on first use.
+#[derive(Clone, Default)]
+pub struct SystemResolver {
+    resolver: Arc<std::sync::OnceLock<TokioResolver>>,
+}
 
 impl SystemResolver {
-    fn servers() -> Vec<SocketAddr> {
-        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let mut servers: Vec<SocketAddr> = text
-            .lines()
-            .filter_map(|line| line.trim().strip_prefix("nameserver"))
-            .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
-            .map(|ip| SocketAddr::new(ip, 53))
-            .collect();
-        if servers.is_empty() {
-            servers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
-        }
-        servers
+    fn resolver(&self) -> &TokioResolver {
+        self.resolver.get_or_init(|| {
+            TokioResolver::builder_tokio()
+                .and_then(|builder| builder.build())
+                .unwrap_or_else(|err| {
+                    tracing::warn!(error = %err, "no system DNS configuration; asking 127.0.0.1");
+                    let local = NameServerConfig::udp_and_tcp(std::net::Ipv4Addr::LOCALHOST.into());
+                    TokioResolver::builder_with_config(
+                        ResolverConfig::from_name_servers(vec![local]),
+                        TokioRuntimeProvider::default(),
+                    )
+                    .build()
+                    .expect("a resolver over one name server builds")
+                })
+        })
     }
 }
 
 impl TxtResolver for SystemResolver {
     fn txt<'a>(&'a self, name: &'a str) -> BoxFuture<'a, anyhow::Result<Vec<String>>> {
         Box::pin(async move {
-            let mut last_error = anyhow::anyhow!("no name server answered");
-            for server in Self::servers() {
-                match query_txt(server, name).await {
-                    Ok(records) => return Ok(records),
-                    Err(err) => last_error = err,
-                }
-            }
-            Err(last_error)
+            // A fully qualified name: no search domains are tried.
+            let fqdn = format!("{}.", name.trim_end_matches('.'));
+            let lookup = match self.resolver().txt_lookup(fqdn).await {
+                Ok(lookup) => lookup,
+                // No such name, or no TXT record there: nothing is published.
+                Err(err) if err.is_no_records_found() => return Ok(Vec::new()),
+                Err(err) => return Err(err.into()),
+            };
+            Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|record| match &record.data {
+                    // One record is a sequence of strings, joined.
+                    RData::TXT(txt) => Some(
+                        txt.txt_data
+                            .iter()
+                            .map(|chunk| String::from_utf8_lossy(chunk))
+                            .collect::<String>(),
+                    ),
+                    _ => None,
+                })
+                .collect())
         })
     }
-}
-
-/// A DNS query for the TXT records of `name`.
-fn encode_query(id: u16, name: &str) -> anyhow::Result<Vec<u8>> {
-    let mut packet = Vec::with_capacity(512);
-    packet.extend_from_slice(&id.to_be_bytes());
-    packet.extend_from_slice(&[0x01, 0x00]); // recursion desired
-    packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // one question
-    for label in name.trim_end_matches('.').split('.') {
-        anyhow::ensure!(
-            !label.is_empty() && label.len() < 64,
-            "invalid DNS name `{name}`"
-        );
-        packet.push(label.len() as u8);
-        packet.extend_from_slice(label.as_bytes());
-    }
-    packet.push(0);
-    packet.extend_from_slice(&[0, 16, 0, 1]); // TXT, IN
-    Ok(packet)
-}
-
-/// Skips a (possibly compressed) name at `pos`; returns the position after it.
-fn skip_name(packet: &[u8], mut pos: usize) -> anyhow::Result<usize> {
-    loop {
-        let len = *packet
-            .get(pos)
-            .ok_or_else(|| anyhow::anyhow!("truncated DNS answer"))?;
-        match len {
-            0 => return Ok(pos + 1),
-            l if l & 0xC0 == 0xC0 => return Ok(pos + 2),
-            l => pos += 1 + l as usize,
-        }
-    }
-}
-
-fn u16_at(packet: &[u8], pos: usize) -> anyhow::Result<u16> {
-    let bytes = packet
-        .get(pos..pos + 2)
-        .ok_or_else(|| anyhow::anyhow!("truncated DNS answer"))?;
-    Ok(u16::from_be_bytes([bytes[0], bytes[1]]))
-}
-
-/// The TXT strings of a DNS answer to query `id`.
-fn decode_answer(id: u16, packet: &[u8]) -> anyhow::Result<Vec<String>> {
-    anyhow::ensure!(u16_at(packet, 0)? == id, "DNS answer to another query");
-    let rcode = packet.get(3).copied().unwrap_or(0) & 0x0F;
-    if rcode == 3 {
-        return Ok(Vec::new()); // NXDOMAIN: no such name, so no records
-    }
-    anyhow::ensure!(rcode == 0, "DNS error code {rcode}");
-    let questions = u16_at(packet, 4)?;
-    let answers = u16_at(packet, 6)?;
-    let mut pos = 12;
-    for _ in 0..questions {
-        pos = skip_name(packet, pos)? + 4;
-    }
-    let mut out = Vec::new();
-    for _ in 0..answers {
-        pos = skip_name(packet, pos)?;
-        let kind = u16_at(packet, pos)?;
-        let len = u16_at(packet, pos + 8)? as usize;
-        let data = packet
-            .get(pos + 10..pos + 10 + len)
-            .ok_or_else(|| anyhow::anyhow!("truncated DNS answer"))?;
-        if kind == 16 {
-            // One record is a sequence of length-prefixed strings, joined.
-            let mut text = String::new();
-            let mut i = 0;
-            while i < data.len() {
-                let n = data[i] as usize;
-                let chunk = data.get(i + 1..i + 1 + n).unwrap_or_default();
-                text.push_str(&String::from_utf8_lossy(chunk));
-                i += 1 + n;
-            }
-            out.push(text);
-        }
-        pos += 10 + len;
-    }
-    Ok(out)
-}
-
-async fn query_txt(server: SocketAddr, name: &str) -> anyhow::Result<Vec<String>> {
-    let id: u16 = rand::rng().random();
-    let query = encode_query(id, name)?;
-    let bind: SocketAddr = if server.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    let socket = tokio::net::UdpSocket::bind(bind).await?;
-    socket.connect(server).await?;
-    socket.send(&query).await?;
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(3), socket.recv(&mut buf))
-        .await
-        .map_err(|_| anyhow::anyhow!("DNS server {server} did not answer"))??;
-    decode_answer(id, &buf[..n])
 }
 
 /// A resolver answering from a fixed table: for tests and for installs without DNS.
@@ -244,24 +176,5 @@ mod tests {
         }
         // A numeric label that is not the last one is a name.
         assert!(custom_host("1.example.org").is_ok());
-    }
-
-    #[test]
-    fn a_txt_answer_is_decoded() {
-        let query = encode_query(7, "_forklift-challenge.example.org").expect("query");
-        let mut answer = query.clone();
-        answer[2] = 0x81;
-        answer[3] = 0x80;
-        answer[7] = 1; // one answer
-        answer.extend_from_slice(&[0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 60]);
-        let text = b"forklift-verification=abc";
-        answer.extend_from_slice(&((text.len() + 1) as u16).to_be_bytes());
-        answer.push(text.len() as u8);
-        answer.extend_from_slice(text);
-        assert_eq!(
-            decode_answer(7, &answer).expect("decoded"),
-            vec!["forklift-verification=abc".to_string()]
-        );
-        assert!(decode_answer(8, &answer).is_err(), "another query's answer");
     }
 }

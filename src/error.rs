@@ -1,6 +1,6 @@
 //! The one error type users see, and the policy for turning everything else into it.
 //!
-//! Policy: every error a client receives carries a stable `extensions.code` (SPEC §3). Errors
+//! Policy: every error a client receives carries a stable `extensions.code` (`docs/api.md`). Errors
 //! that are the caller's doing say what to fix. Anything else becomes `INTERNAL` with a request
 //! id: it is logged once, here, with the full cause, and the client gets no database, driver or
 //! stack text.

@@ -1,4 +1,4 @@
-//! The fork (SPEC §4): the engine, run orchestration and the progress hub.
+//! The fork (`docs/fork.md`): the engine, run orchestration and the progress hub.
 
 pub mod diff;
 pub mod engine;

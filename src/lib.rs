@@ -7,9 +7,7 @@
 //! template into tenants; [`admin`] is tenant administration; [`bootstrap`] brings an empty
 //! database up.
 
-pub mod accept;
 pub mod access;
-pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod bench;
@@ -22,23 +20,19 @@ pub mod domains;
 pub mod error;
 pub mod fork;
 pub mod graphql;
+pub mod http;
 pub mod identity;
-pub mod limits;
 pub mod metrics;
 pub mod naming;
-pub mod negotiation;
 pub mod nesting;
 pub mod registry;
 pub mod rows;
 pub mod scope;
-pub mod server;
 pub mod sheets;
 pub mod state;
 pub mod synthetic;
 pub mod telemetry;
 pub mod template;
-pub mod tenancy;
 pub mod tenant_profile;
+pub mod tenants;
 pub mod text;
-pub mod ui;
-pub mod ws;

@@ -4,7 +4,7 @@
 //! Parsers and tree walkers recurse once per nesting level; a 4 KB document nested 2,000 levels
 //! deep overflowed a worker thread's stack and aborted the process. Every text that reaches a
 //! recursive step first passes one of these scans, which stop at the first level past the
-//! limit. The limits themselves are in `limits.rs` (documents) and `branding.rs` (CSS).
+//! limit. The limits themselves are in `http/limits.rs` (documents) and `branding.rs` (CSS).
 
 /// How a text's brackets are read: what opens, what closes, and how strings and comments hide
 /// brackets from the count.

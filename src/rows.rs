@@ -197,3 +197,35 @@ impl Row {
         self.get("tenant_id").as_uuid()
     }
 }
+
+impl Row {
+    /// Converts a sea-orm model into a generic row of `class` (for the generated types).
+    pub fn from_model<M: serde::Serialize>(
+        class: &RowClass,
+        model: &M,
+    ) -> crate::error::AppResult<Row> {
+        let json =
+            serde_json::to_value(model).map_err(|e| crate::error::AppError::Internal(e.into()))?;
+        let mut row = Row::default();
+        for column in &class.columns {
+            let value = json.get(&column.name).cloned().unwrap_or_default();
+            let cell = match (column.kind, value) {
+                (_, serde_json::Value::Null) => Cell::Null,
+                (ColumnKind::Uuid, serde_json::Value::String(s)) => {
+                    Uuid::parse_str(&s).map_or(Cell::Null, Cell::Uuid)
+                }
+                (ColumnKind::Timestamp, serde_json::Value::String(s)) => {
+                    chrono::DateTime::parse_from_rfc3339(&s)
+                        .map_or(Cell::Null, |t| Cell::Timestamp(t.with_timezone(&Utc)))
+                }
+                (ColumnKind::Text, serde_json::Value::String(s)) => Cell::Text(s),
+                (ColumnKind::Int, v) => v.as_i64().map_or(Cell::Null, Cell::Int),
+                (ColumnKind::Bool, v) => v.as_bool().map_or(Cell::Null, Cell::Bool),
+                (ColumnKind::Json, v) => Cell::Json(v),
+                (_, _) => Cell::Null,
+            };
+            row.set(column.name.clone(), cell);
+        }
+        Ok(row)
+    }
+}

@@ -72,7 +72,7 @@ pub struct TenantRef {
     pub slug: String,
     pub is_template: bool,
     pub status: String,
-    pub provisioning_state: String,
+    pub provisioning_state: entity::tenants::ProvisioningState,
 }
 
 /// The scope of a request's tenant-owned data access.
@@ -308,16 +308,16 @@ pub async fn resolve_claims(
             .and_then(|m| Role::parse(&m.role)),
         None => None,
     };
-    let is_template = tenant.kind == "TEMPLATE";
+    let is_template = tenant.kind == entity::tenants::TenantKind::Template;
     if !is_admin {
         let author = is_template && principal.has_grant("template:author");
         if role.is_none() && !author {
             return Err(AppError::CrossTenantDenied);
         }
-        if tenant.status == "SUSPENDED" {
+        if tenant.status == entity::tenants::TenantStatus::Suspended.as_str() {
             return Err(AppError::TenantSuspended);
         }
-        if !is_template && tenant.provisioning_state != "READY" {
+        if !is_template && tenant.provisioning_state != entity::tenants::ProvisioningState::Ready {
             return Err(AppError::TenantProvisioning);
         }
     }

@@ -1,4 +1,4 @@
-//! Provisioning sheets (SPEC §5): YAML files that declare the vocabulary and each application of
+//! Provisioning sheets (`docs/sheets.md`): YAML files that declare the vocabulary and each application of
 //! the template, checked with locations, and imported onto the template idempotently.
 //!
 //! - [`format`]: the types, and the JSON Schema generated from them;
@@ -16,7 +16,7 @@ use sea_orm::TransactionTrait;
 pub use check::{SheetError, SheetFile};
 pub use import::SheetSummary;
 
-use crate::{bootstrap, error::AppError, state::AppState};
+use crate::{error::AppError, state::AppState, tenants};
 
 /// How to import.
 #[derive(Copy, Clone, Debug, Default)]
@@ -138,7 +138,7 @@ pub async fn import(
     files: &[SheetFile],
     options: ImportOptions,
 ) -> Result<ImportReport, AppError> {
-    let template = bootstrap::ensure_template(state).await?;
+    let template = tenants::ensure::ensure_template(state).await?;
     let known = import::known(&state.db, template.id).await?;
     let parsed = match parse_and_check(files, &known) {
         Ok(parsed) => parsed,

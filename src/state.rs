@@ -71,7 +71,7 @@ impl AppState {
             metrics,
             stopping_since: std::sync::OnceLock::new(),
             clock: Clock::default(),
-            resolver: RwLock::new(Arc::new(SystemResolver)),
+            resolver: RwLock::new(Arc::new(SystemResolver::default())),
         }
     }
 

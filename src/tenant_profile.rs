@@ -6,10 +6,10 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Quer
 use uuid::Uuid;
 
 use crate::{
-    admin::{is_dns_label, is_email},
     error::{AppError, AppResult},
     scope::RequestContext,
     state::AppState,
+    tenants::names::{is_dns_label, is_email},
 };
 
 /// A change to a nullable field: `None` leaves it, `Some(None)` clears it.

@@ -1,5 +1,5 @@
 // Copies the four files GraphiQL's page loads from node_modules (after `npm ci`) into vendor/,
-// gzipped, with their licences. The server compiles vendor/ into its binary (src/ui.rs), so the
+// gzipped, with their licences. The server compiles vendor/ into its binary (src/http/ui.rs), so the
 // playground works offline and needs no `npm ci` at run time. Run after changing a version in
 // package.json: `npm ci && npm run vendor`, then commit vendor/.
 // `node vendor.mjs --check` writes nothing: it fails when vendor/ differs from node_modules.

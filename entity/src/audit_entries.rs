@@ -18,13 +18,24 @@ pub struct Model {
     pub operation: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub target: Option<String>,
-    #[sea_orm(column_type = "Text")]
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     #[sea_orm(column_type = "JsonBinary")]
     pub detail: Json,
     #[sea_orm(column_type = "Text", nullable)]
     pub request_id: Option<String>,
     pub at: DateTimeUtc,
+}
+
+stored_enum! {
+    /// What became of an audited mutation.
+    AuditOutcome {
+        /// It ran.
+        Allowed = "ALLOWED",
+        /// The caller's mistake or a refusal (its `extensions.code` is in the entry's detail).
+        Refused = "REFUSED",
+        /// An internal error.
+        Failed = "FAILED",
+    }
 }
 
 /// The rows this class points at; the row-class registry derives references from these.

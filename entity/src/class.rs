@@ -8,7 +8,7 @@ use sea_orm::{
     ColumnTrait, ColumnType, EntityTrait, IdenStatic, Iterable, RelationTrait, sea_query::TableRef,
 };
 
-/// Who owns the rows of a class (SPEC §1). Decided by the owner column, never by a code branch.
+/// Who owns the rows of a class (`docs/planes.md`). Decided by the owner column, never by a code branch.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Plane {
     /// Shared by everyone (`tenant_id` absent); referenced as-is, never forked.

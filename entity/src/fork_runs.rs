@@ -12,8 +12,7 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub source_tenant_id: Uuid,
-    #[sea_orm(column_type = "Text")]
-    pub status: String,
+    pub status: RunStatus,
     #[sea_orm(column_type = "Text", nullable)]
     pub phase: Option<String>,
     pub dry_run: bool,
@@ -38,14 +37,43 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     /// `FORK` or `UPGRADE`.
-    #[sea_orm(column_type = "Text")]
-    pub kind: String,
+    pub kind: RunKind,
     /// The template version the run left the tenant at (runs from the template only).
     #[sea_orm(nullable)]
     pub template_version: Option<i32>,
     /// An upgrade's conflicts: fields changed on both sides, left as the tenant has them.
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub conflicts: Option<Json>,
+}
+
+stored_enum! {
+    /// A run's status: `PENDING` and `RUNNING` while it is live, then `FINISHED`, `ROLLED_BACK`
+    /// (it failed in its own process; nothing kept) or `ABANDONED` (its process died).
+    /// `PLANNED` is a dry run's plan, never stored.
+    RunStatus {
+        Pending = "PENDING",
+        Running = "RUNNING",
+        Finished = "FINISHED",
+        RolledBack = "ROLLED_BACK",
+        Abandoned = "ABANDONED",
+        Planned = "PLANNED",
+    }
+}
+
+impl RunStatus {
+    /// True while the run may still change (`PENDING`, `RUNNING`).
+    pub const fn is_live(self) -> bool {
+        matches!(self, RunStatus::Pending | RunStatus::Running)
+    }
+}
+
+stored_enum! {
+    /// What a run does: a `FORK` copies what the target is missing; an `UPGRADE` also applies
+    /// the template's changes the tenant did not make.
+    RunKind {
+        Fork = "FORK",
+        Upgrade = "UPGRADE",
+    }
 }
 
 /// The rows this class points at; the row-class registry derives references from these.

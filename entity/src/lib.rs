@@ -5,6 +5,8 @@
 //! relations, so there is no second list of tables to keep in step.
 
 pub mod class;
+#[macro_use]
+mod stored_enum;
 
 pub mod access_grants;
 pub mod action_placements;

@@ -14,8 +14,9 @@ pub struct Model {
     pub slug: String,
     #[sea_orm(column_type = "Text")]
     pub name: String,
-    #[sea_orm(column_type = "Text")]
-    pub kind: String,
+    pub kind: TenantKind,
+    /// One of [`TenantStatus::NAMES`], kept as text: a stored value outside them fails only the
+    /// `status` field of a read, not the whole tenant (`shape::a_failed_non_null_field_…`).
     #[sea_orm(column_type = "Text")]
     pub status: String,
     #[sea_orm(nullable)]
@@ -33,13 +34,39 @@ pub struct Model {
     pub contact_email: Option<String>,
     #[sea_orm(column_type = "Text", unique, nullable)]
     pub subdomain: Option<String>,
-    #[sea_orm(column_type = "Text")]
-    pub provisioning_state: String,
+    pub provisioning_state: ProvisioningState,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     /// The tenant's root company in the customer's own systems (seed 003).
     #[sea_orm(column_type = "Text", nullable)]
     pub root_company_id: Option<String>,
+}
+
+stored_enum! {
+    /// What a tenant is: the template every fork copies from, or a tenant.
+    TenantKind {
+        Template = "TEMPLATE",
+        Tenant = "TENANT",
+    }
+}
+
+stored_enum! {
+    /// A tenant's status (`docs/tenancy.md`): a trial, active, or suspended (members refused).
+    TenantStatus {
+        Trial = "TRIAL",
+        Active = "ACTIVE",
+        Suspended = "SUSPENDED",
+    }
+}
+
+stored_enum! {
+    /// Where a tenant's provisioning is: never forked (`PENDING`), a fork running, or `READY`.
+    /// Members are refused until it is `READY`.
+    ProvisioningState {
+        Pending = "PENDING",
+        Running = "RUNNING",
+        Ready = "READY",
+    }
 }
 
 /// The rows this class points at; the row-class registry derives references from these.

@@ -1,4 +1,4 @@
-//! The initial schema: every row class of SPEC §1 (see [`crate::tables::TABLES`]).
+//! The initial schema: every row class (`docs/planes.md`) (see [`crate::tables::TABLES`]).
 #![allow(elided_lifetimes_in_paths)] // the async_trait signature of MigrationTrait
 
 use crate::tables::TABLES;

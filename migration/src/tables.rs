@@ -1,4 +1,4 @@
-//! The initial schema: every row class of SPEC §1, created in dependency order.
+//! The initial schema: every row class (`docs/planes.md`), created in dependency order.
 //!
 //! Written as data (see [`crate::table`]) so that SQLite and PostgreSQL get the same tables,
 //! foreign keys and unique indexes from one description.

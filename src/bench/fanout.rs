@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::H
 use super::{
     BenchServer, Memory, Scratch, admin_token, backend_name, percentile, synthetic_template,
 };
-use crate::{bootstrap, config::Config, ws::SLOW_CONSUMER_CLOSE};
+use crate::{bootstrap, config::Config, http::ws::SLOW_CONSUMER_CLOSE};
 
 /// What to run.
 #[derive(Clone, Debug)]

@@ -1,4 +1,6 @@
-//! The fork: copies the source's configuration into the target in one transaction.
+//! The fork engine's generic copy: copies the source's configuration into the target in one
+//! transaction, class by class in the registry's order, whatever the classes are. The domain's
+//! derived phases (3–5) are in [`derived`].
 //!
 //! **Identity map.** The copy of source row `s` in target tenant `t` has id
 //! `uuid_v5(namespace = t, name = s)`. The map is a pure function: references are remapped by
@@ -26,10 +28,16 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{
     ConnectionTrait,
-    sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query},
+    sea_query::{Alias, Expr, ExprTrait, Query},
 };
 use serde::Serialize;
 use uuid::Uuid;
+
+mod derived;
+mod statements;
+
+use derived::DERIVED_INPUTS;
+pub use derived::DerivedPhase;
 
 use crate::{
     fork::{
@@ -46,13 +54,52 @@ pub const MAX_BIND_PARAMS: usize = 30_000;
 /// Largest number of rows read or written per statement.
 pub const MAX_BATCH_ROWS: usize = 1_000;
 
-/// The phases, in order.
+/// A copy phase: which classes it copies (by their declared [`Fork`] phase) and under which name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyPhase {
+    /// Phase 1: applications and what hangs off them (the `Spine` classes).
+    ApplicationSpine,
+    /// Phase 2: every other copied class (the `TenantWide` classes), in reference order.
+    TenantWide,
+}
+
+impl CopyPhase {
+    /// The copy phases in the order a run takes them.
+    pub const ALL: [CopyPhase; 2] = [CopyPhase::ApplicationSpine, CopyPhase::TenantWide];
+
+    /// The phase's name, as events, run records and the `ForkPhase` enum show it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CopyPhase::ApplicationSpine => "APPLICATION_SPINE",
+            CopyPhase::TenantWide => "TENANT_WIDE",
+        }
+    }
+
+    /// The classes it copies: those whose entity declares this phase.
+    pub const fn classes(self) -> Fork {
+        match self {
+            CopyPhase::ApplicationSpine => Fork::Spine,
+            CopyPhase::TenantWide => Fork::TenantWide,
+        }
+    }
+
+    /// Its number (1 or 2), as the failpoints name it.
+    pub const fn number(self) -> usize {
+        match self {
+            CopyPhase::ApplicationSpine => 1,
+            CopyPhase::TenantWide => 2,
+        }
+    }
+}
+
+/// The phases' names, in order: the copy phases ([`CopyPhase`]), then the derived ones
+/// ([`DerivedPhase`]).
 pub const PHASES: [&str; 5] = [
-    "APPLICATION_SPINE",
-    "TENANT_WIDE",
-    "GEOSPATIAL_LAYERS",
-    "CITIZEN_READ_ACCESS",
-    "CITIZEN_SUBMIT_VOTE_ACCESS",
+    CopyPhase::ALL[0].name(),
+    CopyPhase::ALL[1].name(),
+    DerivedPhase::ALL[0].name(),
+    DerivedPhase::ALL[1].name(),
+    DerivedPhase::ALL[2].name(),
 ];
 
 /// The id of the copy of `source_id` in `target`.
@@ -151,15 +198,6 @@ pub struct Engine<'a, C: ConnectionTrait> {
     retired: HashMap<String, u64>,
 }
 
-/// The copied tables the derived phases (3–5) compute from.
-const DERIVED_INPUTS: [&str; 5] = [
-    "applications",
-    "application_entities",
-    "actions",
-    "action_placements",
-    "portal_pages",
-];
-
 fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
 }
@@ -209,9 +247,10 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
     pub async fn run(mut self, progress: &mut dyn Progress) -> anyhow::Result<ForkOutcome> {
         self.load_unforkable().await?;
         progress.checkpoint("before_phase:1")?;
-        for (phase, fork) in [(PHASES[0], Fork::Spine), (PHASES[1], Fork::TenantWide)] {
+        for copy in CopyPhase::ALL {
+            let (phase, fork) = (copy.name(), copy.classes());
             progress.phase_started(phase);
-            if fork == Fork::Spine
+            if copy == CopyPhase::ApplicationSpine
                 && let Some(options) = self.options.upgrade.clone()
             {
                 // Copies whose source the template removed go first, children before parents.
@@ -232,28 +271,19 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 .collect();
             let half = classes.len() / 2;
             for (i, class) in classes.iter().enumerate() {
-                if fork == Fork::TenantWide && i == half {
+                if copy == CopyPhase::TenantWide && i == half {
                     progress.checkpoint("mid_phase:2")?;
                 }
                 self.copy_class(class, phase, progress).await?;
             }
             progress.phase_finished(phase);
-            progress.checkpoint(&format!(
-                "after_phase:{}",
-                if fork == Fork::Spine { 1 } else { 2 }
-            ))?;
+            progress.checkpoint(&format!("after_phase:{}", copy.number()))?;
         }
-        for (n, phase) in PHASES.iter().enumerate().skip(2) {
-            progress.phase_started(phase);
-            // A dry run plans these from the target plus the rows it would have created.
-            let desired = match n {
-                2 => self.geo_layers().await?,
-                3 => self.citizen_read().await?,
-                _ => self.citizen_submit_vote().await?,
-            };
-            self.reconcile_derived(phase, desired, progress).await?;
-            progress.phase_finished(phase);
-            progress.checkpoint(&format!("after_phase:{}", n + 1))?;
+        for (n, phase) in DerivedPhase::ALL.into_iter().enumerate() {
+            progress.phase_started(phase.name());
+            self.derive(phase, progress).await?;
+            progress.phase_finished(phase.name());
+            progress.checkpoint(&format!("after_phase:{}", CopyPhase::ALL.len() + n + 1))?;
         }
         Ok(self.outcome)
     }
@@ -283,36 +313,6 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             self.unforkable.insert(class.table.clone(), ids);
         }
         Ok(())
-    }
-
-    /// Reads source rows of `class` with ids after `after`, in id order.
-    async fn source_batch(
-        &self,
-        class: &RowClass,
-        after: Option<Uuid>,
-        limit: usize,
-    ) -> anyhow::Result<Vec<Row>> {
-        let mut select = Query::select();
-        select
-            .columns(class.columns.iter().map(|c| Alias::new(&c.name)))
-            .from(Alias::new(&class.table))
-            .and_where(col("tenant_id").eq(self.source))
-            .order_by(Alias::new("id"), Order::Asc)
-            .limit(limit as u64);
-        if let Some(after) = after {
-            select.and_where(col("id").gt(after));
-        }
-        Ok(self
-            .db
-            .query_all(&select)
-            .await?
-            .iter()
-            .map(|r| Row::read(r, class))
-            .collect::<Result<Vec<_>, _>>()?)
-    }
-
-    fn batch_rows(class: &RowClass) -> usize {
-        (MAX_BIND_PARAMS / class.columns.len().max(1)).clamp(1, MAX_BATCH_ROWS)
     }
 
     async fn copy_class(
@@ -448,56 +448,6 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         Ok(out)
     }
 
-    /// Whether the target has any row of `class` yet.
-    async fn target_has_rows(&self, class: &RowClass) -> anyhow::Result<bool> {
-        let mut select = Query::select();
-        select
-            .column(Alias::new("id"))
-            .from(Alias::new(&class.table))
-            .and_where(col("tenant_id").eq(self.target))
-            .limit(1);
-        Ok(self.db.query_one(&select).await?.is_some())
-    }
-
-    async fn existing_ids(&self, class: &RowClass, ids: &[Uuid]) -> anyhow::Result<HashSet<Uuid>> {
-        if ids.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let mut select = Query::select();
-        select
-            .column(Alias::new("id"))
-            .from(Alias::new(&class.table))
-            .and_where(col("tenant_id").eq(self.target))
-            .and_where(col("id").is_in(ids.iter().copied()));
-        Ok(self
-            .db
-            .query_all(&select)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<Uuid>("", "id"))
-            .collect::<Result<HashSet<_>, _>>()?)
-    }
-
-    async fn insert_rows(&self, class: &RowClass, rows: &[Row]) -> anyhow::Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut insert = Query::insert();
-        insert
-            .into_table(Alias::new(&class.table))
-            .columns(class.columns.iter().map(|c| Alias::new(&c.name)))
-            .on_conflict(OnConflict::new().do_nothing().to_owned());
-        for row in rows {
-            let values: Vec<Expr> = class
-                .columns
-                .iter()
-                .map(|c| row.get(&c.name).to_value(c.kind).into())
-                .collect();
-            insert.values(values)?;
-        }
-        Ok(self.db.execute(&insert).await?.rows_affected())
-    }
-
     async fn copy_rows(
         &mut self,
         class: &RowClass,
@@ -613,347 +563,6 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             .extend(now_present);
         Ok(())
     }
-
-    /// The lineage of the copy `mapped` (a remapped row of `sources`).
-    fn lineage_entry(
-        &self,
-        class: &RowClass,
-        mapped: &Row,
-        sources: &HashMap<Uuid, Uuid>,
-    ) -> lineage::Entry {
-        lineage::Entry {
-            id: mapped.id(),
-            source_id: sources.get(&mapped.id()).copied().unwrap_or_default(),
-            base: lineage::content(class, mapped),
-        }
-    }
-
-    async fn store_lineage(
-        &mut self,
-        class: &RowClass,
-        entries: &[lineage::Entry],
-    ) -> anyhow::Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        lineage::store(
-            self.db,
-            self.target,
-            self.source,
-            &class.table,
-            entries,
-            self.options.version,
-        )
-        .await?;
-        for entry in entries {
-            self.lineage.insert(
-                entry.id,
-                Lineage {
-                    id: entry.id,
-                    source_id: entry.source_id,
-                    base: entry.base.clone(),
-                },
-            );
-        }
-        Ok(())
-    }
-
-    // ----- derived phases -------------------------------------------------------------------
-
-    async fn target_rows(&self, table: &str) -> anyhow::Result<Vec<Row>> {
-        let class = self
-            .registry
-            .by_table(table)
-            .ok_or_else(|| anyhow::anyhow!("registry has no {table}"))?;
-        let mut select = Query::select();
-        select
-            .columns(class.columns.iter().map(|c| Alias::new(&c.name)))
-            .from(Alias::new(table))
-            .and_where(col("tenant_id").eq(self.target));
-        let mut rows = self
-            .db
-            .query_all(&select)
-            .await?
-            .iter()
-            .map(|r| Row::read(r, class))
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(planned) = self.planned.get(table) {
-            rows.extend(planned.iter().cloned());
-        }
-        Ok(rows)
-    }
-
-    async fn vocabulary(&self, table: &str) -> anyhow::Result<HashMap<Uuid, Row>> {
-        let class = self
-            .registry
-            .by_table(table)
-            .ok_or_else(|| anyhow::anyhow!("registry has no {table}"))?;
-        let mut select = Query::select();
-        select
-            .columns(class.columns.iter().map(|c| Alias::new(&c.name)))
-            .from(Alias::new(table));
-        Ok(self
-            .db
-            .query_all(&select)
-            .await?
-            .iter()
-            .map(|r| Row::read(r, class).map(|row| (row.id(), row)))
-            .collect::<Result<HashMap<_, _>, _>>()?)
-    }
-
-    fn derived_row(&self, table: &str, key: &str, values: Vec<(&str, Cell)>) -> (String, Row) {
-        let mut row = Row::default();
-        row.set(
-            "id",
-            Cell::Uuid(Uuid::new_v5(
-                &self.target,
-                format!("{table}:{key}").as_bytes(),
-            )),
-        );
-        row.set("tenant_id", Cell::Uuid(self.target));
-        let now = chrono::Utc::now();
-        row.set("created_at", Cell::Timestamp(now));
-        row.set("updated_at", Cell::Timestamp(now));
-        for (k, v) in values {
-            row.set(k, v);
-        }
-        (table.to_string(), row)
-    }
-
-    /// Phase 3: a layer per geometry field of each entity of a `map` application.
-    async fn geo_layers(&self) -> anyhow::Result<Vec<(String, Row)>> {
-        let schemas = self.vocabulary("entity_schemas").await?;
-        let apps: HashMap<Uuid, Row> = self
-            .target_rows("applications")
-            .await?
-            .into_iter()
-            .map(|r| (r.id(), r))
-            .collect();
-        let mut out = Vec::new();
-        for membership in self.target_rows("application_entities").await? {
-            let (Some(app_id), Some(schema_id)) = (
-                membership.get("application_id").as_uuid(),
-                membership.get("entity_schema_id").as_uuid(),
-            ) else {
-                continue;
-            };
-            let Some(app) = apps.get(&app_id) else {
-                continue;
-            };
-            let has_map = matches!(app.get("features"), Cell::Json(f) if f.get("map") == Some(&serde_json::Value::Bool(true)));
-            if !has_map {
-                continue;
-            }
-            let Some(schema) = schemas.get(&schema_id) else {
-                continue;
-            };
-            let Cell::Json(serde_json::Value::Array(fields)) = schema.get("fields") else {
-                continue;
-            };
-            for field in fields {
-                let geometry = field.get("geometry").and_then(|g| g.as_bool()) == Some(true)
-                    || field.get("type").and_then(|t| t.as_str()).is_some_and(|t| {
-                        matches!(t, "geometry" | "point" | "polygon" | "line" | "geojson")
-                    });
-                let Some(name) = field.get("name").and_then(|n| n.as_str()) else {
-                    continue;
-                };
-                if !geometry {
-                    continue;
-                }
-                let schema_key = schema.get("key").as_text().unwrap_or_default();
-                let key = format!(
-                    "{}.{}.{}",
-                    app.get("code").as_text().unwrap_or_default(),
-                    schema_key,
-                    name
-                );
-                out.push(self.derived_row(
-                    "geo_layers",
-                    &format!("{app_id}:{schema_id}:{name}"),
-                    vec![
-                        ("application_id", Cell::Uuid(app_id)),
-                        ("entity_schema_id", Cell::Uuid(schema_id)),
-                        ("field", Cell::Text(name.to_string())),
-                        ("key", Cell::Text(key)),
-                    ],
-                ));
-            }
-        }
-        Ok(out)
-    }
-
-    fn grant(
-        &self,
-        kind: &str,
-        app: Uuid,
-        page: Option<Uuid>,
-        action: Option<Uuid>,
-        resource: String,
-    ) -> (String, Row) {
-        self.derived_row(
-            "access_grants",
-            &format!("{kind}:{resource}"),
-            vec![
-                ("kind", Cell::Text(kind.into())),
-                ("application_id", Cell::Uuid(app)),
-                ("portal_page_id", page.map_or(Cell::Null, Cell::Uuid)),
-                ("action_id", action.map_or(Cell::Null, Cell::Uuid)),
-                ("resource", Cell::Text(resource)),
-                ("audience", Cell::Text("CITIZEN".into())),
-            ],
-        )
-    }
-
-    /// Phase 4: citizens read public portal pages and actions placed on public surfaces.
-    async fn citizen_read(&self) -> anyhow::Result<Vec<(String, Row)>> {
-        let surfaces = self.vocabulary("surface_types").await?;
-        let mut out = Vec::new();
-        for page in self.target_rows("portal_pages").await? {
-            let public_surface = page
-                .get("surface_type_id")
-                .as_uuid()
-                .and_then(|s| surfaces.get(&s))
-                .is_some_and(|s| s.get("is_public").as_bool());
-            if !(page.get("is_public").as_bool() || public_surface) {
-                continue;
-            }
-            let Some(app) = page.get("application_id").as_uuid() else {
-                continue;
-            };
-            out.push(self.grant(
-                "CITIZEN_READ",
-                app,
-                Some(page.id()),
-                None,
-                format!("portal_page:{}", page.id()),
-            ));
-        }
-        for placement in self.target_rows("action_placements").await? {
-            let public = placement
-                .get("surface_type_id")
-                .as_uuid()
-                .and_then(|s| surfaces.get(&s))
-                .is_some_and(|s| s.get("is_public").as_bool());
-            let (Some(app), Some(action)) = (
-                placement.get("application_id").as_uuid(),
-                placement.get("action_id").as_uuid(),
-            ) else {
-                continue;
-            };
-            if public {
-                out.push(self.grant(
-                    "CITIZEN_READ",
-                    app,
-                    None,
-                    Some(action),
-                    format!("action:{action}"),
-                ));
-            }
-        }
-        dedup(&mut out);
-        Ok(out)
-    }
-
-    /// Phase 5: citizens submit to and vote on actions marked public submit / public vote.
-    async fn citizen_submit_vote(&self) -> anyhow::Result<Vec<(String, Row)>> {
-        let mut out = Vec::new();
-        for action in self.target_rows("actions").await? {
-            let Some(app) = action.get("application_id").as_uuid() else {
-                continue;
-            };
-            if action.get("public_submit").as_bool() {
-                out.push(self.grant(
-                    "CITIZEN_SUBMIT",
-                    app,
-                    None,
-                    Some(action.id()),
-                    format!("action:{}", action.id()),
-                ));
-            }
-            if action.get("public_vote").as_bool() {
-                out.push(self.grant(
-                    "CITIZEN_VOTE",
-                    app,
-                    None,
-                    Some(action.id()),
-                    format!("action:{}", action.id()),
-                ));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Adds missing derived rows and removes stale ones of the kinds this phase owns.
-    async fn reconcile_derived(
-        &mut self,
-        phase: &str,
-        desired: Vec<(String, Row)>,
-        progress: &mut dyn Progress,
-    ) -> anyhow::Result<()> {
-        let (table, kinds): (&str, &[&str]) = match phase {
-            "GEOSPATIAL_LAYERS" => ("geo_layers", &[]),
-            "CITIZEN_READ_ACCESS" => ("access_grants", &["CITIZEN_READ"]),
-            _ => ("access_grants", &["CITIZEN_SUBMIT", "CITIZEN_VOTE"]),
-        };
-        let class = self
-            .registry
-            .by_table(table)
-            .ok_or_else(|| anyhow::anyhow!("registry has no {table}"))?
-            .clone();
-        let mut count = ClassCount {
-            class_name: class.name.to_string(),
-            phase: phase.to_string(),
-            rows: desired.len() as u64,
-            ..ClassCount::default()
-        };
-        let mut select = Query::select();
-        select
-            .column(Alias::new("id"))
-            .from(Alias::new(table))
-            .and_where(col("tenant_id").eq(self.target));
-        if !kinds.is_empty() {
-            select.and_where(col("kind").is_in(kinds.iter().copied()));
-        }
-        let existing: HashSet<Uuid> = self
-            .db
-            .query_all(&select)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<Uuid>("", "id"))
-            .collect::<Result<_, _>>()?;
-        let wanted: HashSet<Uuid> = desired.iter().map(|(_, r)| r.id()).collect();
-        let missing: Vec<Row> = desired
-            .into_iter()
-            .map(|(_, r)| r)
-            .filter(|r| !existing.contains(&r.id()))
-            .collect();
-        let stale: Vec<Uuid> = existing.difference(&wanted).copied().collect();
-        count.matched = (wanted.len() - missing.len()) as u64;
-        count.created = missing.len() as u64;
-        count.removed = stale.len() as u64;
-        if !self.dry_run {
-            for chunk in missing.chunks(Self::batch_rows(&class)) {
-                self.insert_rows(&class, chunk).await?;
-            }
-            for chunk in stale.chunks(MAX_BATCH_ROWS) {
-                let mut delete = Query::delete();
-                delete
-                    .from_table(Alias::new(table))
-                    .and_where(col("tenant_id").eq(self.target))
-                    .and_where(col("id").is_in(chunk.iter().copied()));
-                self.db.execute(&delete).await?;
-            }
-        }
-        progress.rows_copied(phase, &count);
-        self.outcome.counts.push(count);
-        Ok(())
-    }
-}
-
-fn dedup(rows: &mut Vec<(String, Row)>) {
-    let mut seen = HashSet::new();
-    rows.retain(|(_, r)| seen.insert(r.id()));
 }
 
 /// Splits the rows of a self-referencing class into levels: roots first, then their children…

@@ -28,7 +28,7 @@ pub struct ForkEvent {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-/// What happened (SPEC §3).
+/// What happened (`docs/api.md`).
 #[derive(Copy, Clone, Debug, Serialize, Deserialize, PartialEq, Eq, async_graphql::Enum)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventKind {
@@ -125,8 +125,8 @@ pub struct ProgressHub {
     /// Forks running in this process.
     active: Arc<std::sync::atomic::AtomicUsize>,
     /// Subscription executions shared by sockets that asked for the same thing
-    /// ([`crate::ws::shared`]): the encode-once step of delivery.
-    pub streams: crate::ws::shared::Streams,
+    /// ([`crate::http::ws::shared`]): the encode-once step of delivery.
+    pub streams: crate::http::ws::shared::Streams,
 }
 
 /// Counts a fork as running in this process while it lives.

@@ -104,7 +104,7 @@ async fn follow(state: Arc<AppState>, follower: Follower) {
     let mut doorbell = state.hub.doorbell();
     let mut last = 0;
     loop {
-        let events = match runs::stored_events_after(&state.db, run_id, last).await {
+        let events = match runs::events::after(&state.db, run_id, last).await {
             Ok(events) => events,
             Err(err) => {
                 tracing::error!(fork.run_id = %run_id, error = %err, "cannot read fork events");
@@ -126,13 +126,13 @@ async fn follow(state: Arc<AppState>, follower: Follower) {
             .one(&state.db)
             .await;
         let ended = match run {
-            Ok(Some(run)) => !matches!(run.status.as_str(), "PENDING" | "RUNNING"),
+            Ok(Some(run)) => !run.status.is_live(),
             _ => true,
         };
         if ended {
             // Whatever was stored last (an abandoned run ends with `RUN_FAILED`, stored in the
             // same transaction that marked it), then the streams end.
-            let events = runs::stored_events_after(&state.db, run_id, last)
+            let events = runs::events::after(&state.db, run_id, last)
                 .await
                 .unwrap_or_default();
             for event in events {

@@ -44,16 +44,17 @@ impl ForkRuntime {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime.0.as_ref().expect("live runtime").handle().clone());
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(FORK_THREADS)
-            .thread_name("forklift-fork")
-            .thread_stack_size(crate::cli::WORKER_STACK_BYTES)
-            .enable_all()
-            .build()?;
-        // Wrapped before the race: when another caller's runtime wins, this one is dropped as a
-        // `Runtime`, shut down in the background (a plain tokio runtime dropped here panics).
-        let built = Runtime(Some(runtime));
-        let runtime = self.runtime.get_or_init(move || built);
+        // Wrapped at once: when two first forks race, the loser's runtime is dropped here, inside
+        // a request's task, where only a non-blocking shutdown may happen.
+        let fresh = Runtime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(FORK_THREADS)
+                .thread_name("forklift-fork")
+                .thread_stack_size(crate::cli::WORKER_STACK_BYTES)
+                .enable_all()
+                .build()?,
+        ));
+        let runtime = self.runtime.get_or_init(|| fresh);
         Ok(runtime.0.as_ref().expect("live runtime").handle().clone())
     }
 

@@ -14,6 +14,7 @@
 //! tenant (its scope) or is a platform admin: a refused stranger's attempt on tenant A is in the
 //! platform log, not in A's.
 
+use entity::audit_entries::AuditOutcome;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{
@@ -107,7 +108,7 @@ pub struct Entry<'a> {
     pub tenant: Option<Uuid>,
     pub operation: &'a str,
     pub target: Option<String>,
-    pub outcome: &'static str,
+    pub outcome: AuditOutcome,
     pub code: Option<&'a str>,
 }
 
@@ -132,7 +133,7 @@ async fn write_with(
         actor: Set(bounded(entry.actor, MAX_TARGET_CHARS)),
         operation: Set(bounded(entry.operation, MAX_OPERATION_CHARS)),
         target: Set(entry.target.map(|t| bounded(&t, MAX_TARGET_CHARS))),
-        outcome: Set(entry.outcome.to_string()),
+        outcome: Set(entry.outcome),
         detail: Set(serde_json::Value::Object(detail)),
         request_id: Set(request_id.map(|r| bounded(r, MAX_OPERATION_CHARS))),
         at: Set(Utc::now()),
@@ -144,11 +145,11 @@ async fn write_with(
 
 /// The outcome recorded for an error code: the caller's mistakes and refusals are `REFUSED`,
 /// our own failures `FAILED`.
-fn outcome_of(code: Option<&str>) -> &'static str {
+fn outcome_of(code: Option<&str>) -> AuditOutcome {
     match code {
-        None => "ALLOWED",
-        Some("INTERNAL") => "FAILED",
-        Some(_) => "REFUSED",
+        None => AuditOutcome::Allowed,
+        Some("INTERNAL") => AuditOutcome::Failed,
+        Some(_) => AuditOutcome::Refused,
     }
 }
 
@@ -256,7 +257,7 @@ impl Extension for AuditExtension {
             _ => None,
         };
         let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.as_str());
-        if outcome_of(code.as_deref()) == "REFUSED" {
+        if outcome_of(code.as_deref()) == AuditOutcome::Refused {
             let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
             match refused.as_mut() {
                 Some((_, count)) => *count += 1,
@@ -333,7 +334,7 @@ impl Extension for AuditExtension {
                     tenant: refusal.tenant,
                     operation: &refusal.operation,
                     target: refusal.target,
-                    outcome: "REFUSED",
+                    outcome: AuditOutcome::Refused,
                     code: Some(&refusal.code),
                 },
                 detail,

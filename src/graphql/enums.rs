@@ -6,10 +6,14 @@
 //! generic layer (`classes.rs`) types their fields and filters with it.
 
 use async_graphql::dynamic::Enum;
+use entity::{
+    audit_entries::AuditOutcome,
+    tenants::{ProvisioningState, TenantKind, TenantStatus},
+};
 
 use crate::fork::{
     engine::PHASES,
-    runs::{kind, status},
+    runs::{RunKind, RunStatus},
 };
 
 /// One enum: its GraphQL name, description and members (stored as they are named).
@@ -32,7 +36,7 @@ pub const TENANT_STATUS: EnumDef = EnumDef {
     name: "TenantStatus",
     description: "A tenant's status: TRIAL (usable; flagged once its trial ends), ACTIVE, or \
                   SUSPENDED (every member blocked).",
-    members: &["TRIAL", "ACTIVE", "SUSPENDED"],
+    members: TenantStatus::NAMES,
 };
 
 /// Where a tenant's provisioning stands.
@@ -40,14 +44,14 @@ pub const PROVISIONING_STATE: EnumDef = EnumDef {
     name: "ProvisioningState",
     description: "Where a tenant's provisioning stands: PENDING (never forked), RUNNING (a fork \
                   is under way; members are blocked), READY.",
-    members: &["PENDING", "RUNNING", "READY"],
+    members: ProvisioningState::NAMES,
 };
 
 /// The template or a tenant.
 pub const TENANT_KIND: EnumDef = EnumDef {
     name: "TenantKind",
     description: "TEMPLATE (the source of every fork) or TENANT.",
-    members: &["TEMPLATE", "TENANT"],
+    members: TenantKind::NAMES,
 };
 
 /// A fork run's status.
@@ -56,14 +60,7 @@ pub const FORK_RUN_STATUS: EnumDef = EnumDef {
     description: "A fork run's status: PENDING, RUNNING, then FINISHED or ROLLED_BACK (a failure \
                   in its own process; nothing kept), or ABANDONED (its process died). PLANNED is \
                   a dry run's plan.",
-    members: &[
-        status::PENDING,
-        status::RUNNING,
-        status::FINISHED,
-        status::ROLLED_BACK,
-        status::ABANDONED,
-        status::PLANNED,
-    ],
+    members: RunStatus::NAMES,
 };
 
 /// The five phases of a fork, in order.
@@ -80,7 +77,7 @@ pub const FORK_RUN_KIND: EnumDef = EnumDef {
     name: "ForkRunKind",
     description: "FORK (copies what the tenant is missing) or UPGRADE (also applies the \
                   template's changes the tenant did not override).",
-    members: &[kind::FORK, kind::UPGRADE],
+    members: RunKind::NAMES,
 };
 
 /// What a fork event reports.
@@ -108,7 +105,7 @@ pub const AUDIT_OUTCOME: EnumDef = EnumDef {
     name: "AuditOutcome",
     description: "ALLOWED (it ran), REFUSED (the caller's mistake or a refusal: its \
                   `extensions.code` is in the entry's detail), or FAILED (an internal error).",
-    members: &["ALLOWED", "REFUSED", "FAILED"],
+    members: AuditOutcome::NAMES,
 };
 
 /// The kind of a derived citizen access grant.

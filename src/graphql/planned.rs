@@ -17,7 +17,7 @@ pub mod model;
 pub mod plan;
 pub mod write;
 
-use crate::{limits, scope::RequestContext, state::AppState, text};
+use crate::{http::limits, scope::RequestContext, state::AppState, text};
 
 /// The planner for one schema.
 pub struct ReadPlanner {

@@ -10,7 +10,7 @@ use crate::{
     error::AppError,
     graphql::{
         classes::{app, request},
-        operations::Operations,
+        parts::Operations,
     },
     sheets::{self, ImportOptions, ImportReport, SheetError, SheetFile, SheetSummary},
 };

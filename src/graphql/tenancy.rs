@@ -11,15 +11,18 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 
 use crate::{
-    admin, branding,
+    branding,
     error::{AppError, AppResult},
     graphql::{
         classes::{app, request},
         ids,
-        operations::Operations,
+        parts::Operations,
     },
     rows::Row,
-    tenancy::{self, FeatureChange, FeatureInput},
+    tenants::{
+        self,
+        features::{FeatureChange, FeatureInput},
+    },
 };
 
 fn arg_str<'a>(ctx: &'a ResolverContext<'_>, name: &str) -> AppResult<&'a str> {
@@ -38,7 +41,7 @@ fn row_of(
         .registry
         .by_table(table)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no {table} class")))?;
-    admin::model_row(class, model)
+    Row::from_model(class, model)
 }
 
 fn opt_string(
@@ -89,6 +92,8 @@ fn opt_json(
 
 /// The `Branding` object: colours, CSS and where the logo is served.
 fn branding_object() -> Object {
+    // The description is part of `schema.graphql` (kept as published); the rules are in
+    // `docs/tenancy.md`, "Branding".
     let mut object = Object::new("Branding").description("A tenant's branding (SPEC §6).");
     let text = |name: &'static str, pick: fn(&entity::brandings::Model) -> Option<String>| {
         Field::new(name, TypeRef::named(TypeRef::STRING), move |ctx| {
@@ -121,7 +126,7 @@ fn branding_object() -> Object {
                     if b.logo.is_none() {
                         return Ok(None);
                     }
-                    let tenant = admin::tenant(&state.db, b.tenant_id).await?;
+                    let tenant = tenants::catalog::tenant(&state.db, b.tenant_id).await?;
                     Ok(tenant.map(|t| {
                         Value::from(format!(
                             "/tenants/{}/logo?v={}",
@@ -152,12 +157,14 @@ fn branding_input() -> InputObject {
 }
 
 fn access_decision_object() -> Object {
-    let f = |name: &'static str, ty: TypeRef, pick: fn(&tenancy::AccessDecision) -> Value| {
+    let f = |name: &'static str,
+             ty: TypeRef,
+             pick: fn(&tenants::access_checks::AccessDecision) -> Value| {
         Field::new(name, ty, move |ctx| {
             FieldFuture::new(async move {
                 let d = ctx
                     .parent_value
-                    .try_downcast_ref::<tenancy::AccessDecision>()?;
+                    .try_downcast_ref::<tenants::access_checks::AccessDecision>()?;
                 let v = pick(d);
                 Ok(if v == Value::Null { None } else { Some(v) })
             })
@@ -180,10 +187,12 @@ fn access_decision_object() -> Object {
 }
 
 fn onboarding_object() -> Object {
-    let f = |name: &'static str, pick: fn(&tenancy::Onboarding) -> bool| {
+    let f = |name: &'static str, pick: fn(&tenants::onboarding::Onboarding) -> bool| {
         Field::new(name, TypeRef::named_nn(TypeRef::BOOLEAN), move |ctx| {
             FieldFuture::new(async move {
-                let o = ctx.parent_value.try_downcast_ref::<tenancy::Onboarding>()?;
+                let o = ctx
+                    .parent_value
+                    .try_downcast_ref::<tenants::onboarding::Onboarding>()?;
                 Ok(Some(Value::from(pick(o))))
             })
         })
@@ -218,7 +227,7 @@ fn tenant_fields(ops: &mut Operations) {
             FieldFuture::new(async move {
                 let row = ctx.parent_value.try_downcast_ref::<Row>()?;
                 let state = app(&ctx)?;
-                let checklist = tenancy::onboarding(state, row.id()).await?;
+                let checklist = tenants::onboarding::onboarding(state, row.id()).await?;
                 Ok(Some(FieldValue::owned_any(checklist)))
             })
         }),
@@ -232,7 +241,7 @@ fn branding_ops(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 Ok(Some(FieldValue::owned_any(
-                    tenancy::branding(state, req).await?,
+                    tenants::branding::branding(state, req).await?,
                 )))
             })
         })
@@ -252,9 +261,12 @@ fn branding_ops(ops: &mut Operations) {
                 for (field, column) in branding::COLOR_FIELDS {
                     colors.push((field, column, opt_string(&input, field)?));
                 }
-                let change = tenancy::validate_branding(&colors, opt_string(&input, "customCss")?)?;
+                let change = tenants::branding::validate_branding(
+                    &colors,
+                    opt_string(&input, "customCss")?,
+                )?;
                 Ok(Some(FieldValue::owned_any(
-                    tenancy::update_branding(state, req, change).await?,
+                    tenants::branding::update_branding(state, req, change).await?,
                 )))
             })
         })
@@ -277,7 +289,7 @@ fn branding_ops(ops: &mut Operations) {
                     &mut bytes,
                 )
                 .map_err(|_| AppError::input("file", "the upload could not be read"))?;
-                Ok(Some(FieldValue::owned_any(tenancy::set_logo(state, req, Some(bytes)).await?)))
+                Ok(Some(FieldValue::owned_any(tenants::branding::set_logo(state, req, Some(bytes)).await?)))
             })
         })
         .argument(InputValue::new("file", TypeRef::named_nn(TypeRef::UPLOAD)))
@@ -292,7 +304,7 @@ fn branding_ops(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 Ok(Some(FieldValue::owned_any(
-                    tenancy::set_logo(state, req, None).await?,
+                    tenants::branding::set_logo(state, req, None).await?,
                 )))
             })
         })
@@ -306,7 +318,7 @@ fn domain_ops(ops: &mut Operations) {
             FieldFuture::new(async move {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
-                let domain = tenancy::add_domain(state, req, arg_str(&ctx, "host")?).await?;
+                let domain = tenants::domains::add_domain(state, req, arg_str(&ctx, "host")?).await?;
                 Ok(Some(FieldValue::owned_any(row_of(state, "domains", &domain)?)))
             })
         })
@@ -325,7 +337,7 @@ fn domain_ops(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let id = ids::expect(arg_str(&ctx, "id")?, "Domain", "id")?;
-                let domain = tenancy::verify_domain(state, req, id).await?;
+                let domain = tenants::domains::verify_domain(state, req, id).await?;
                 Ok(Some(FieldValue::owned_any(row_of(
                     state, "domains", &domain,
                 )?)))
@@ -340,7 +352,8 @@ fn domain_ops(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let global = arg_str(&ctx, "id")?.to_string();
-                tenancy::remove_domain(state, req, ids::expect(&global, "Domain", "id")?).await?;
+                tenants::domains::remove_domain(state, req, ids::expect(&global, "Domain", "id")?)
+                    .await?;
                 Ok(Some(FieldValue::value(global)))
             })
         })
@@ -405,7 +418,7 @@ fn feature_ops(ops: &mut Operations) {
                             last_migrated_at: opt_time(&obj, "lastMigratedAt")?,
                         });
                     }
-                    let saved = tenancy::register_features(state, req, tenant, features).await?;
+                    let saved = tenants::features::register_features(state, req, tenant, features).await?;
                     let rows = saved
                         .iter()
                         .map(|m| row_of(state, "tenant_features", m).map(FieldValue::owned_any))
@@ -443,7 +456,7 @@ fn feature_ops(ops: &mut Operations) {
                     customization: opt_json(&input, "customization")?,
                     last_migrated_at: opt_time(&input, "lastMigratedAt")?,
                 };
-                let saved = tenancy::update_feature(state, req, id, change).await?;
+                let saved = tenants::features::update_feature(state, req, id, change).await?;
                 Ok(Some(FieldValue::owned_any(row_of(
                     state,
                     "tenant_features",
@@ -469,7 +482,7 @@ fn access_ops(ops: &mut Operations) {
                 let team = ids::expect(arg_str(&ctx, "teamId")?, "Team", "teamId")?;
                 let service = arg_str(&ctx, "service")?;
                 Ok(Some(FieldValue::owned_any(
-                    tenancy::check_access(state, req, team, service).await?,
+                    tenants::access_checks::check_access(state, req, team, service).await?,
                 )))
             })
         })

@@ -12,20 +12,20 @@ use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 use crate::{
-    admin,
     error::{AppError, AppResult},
     fork::{diff, runs, upgrade::UpgradeOptions, versions},
     graphql::{
         audit,
         classes::{app, request},
         ids,
-        operations::Operations,
+        parts::Operations,
     },
     naming,
     registry::RowClass,
     rows::Row,
     scope::{RequestContext, Role},
     state::AppState,
+    tenants,
 };
 
 /// How a JSON-backed field resolves its value.
@@ -179,7 +179,7 @@ async fn the_template(state: &AppState) -> AppResult<entity::tenants::Model> {
     use entity::tenants;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     tenants::Entity::find()
-        .filter(tenants::Column::Kind.eq("TEMPLATE"))
+        .filter(tenants::Column::Kind.eq(entity::tenants::TenantKind::Template))
         .one(&state.db)
         .await?
         .ok_or_else(|| {
@@ -210,7 +210,7 @@ async fn diff_tenant(state: &AppState, req: &RequestContext, key: &str) -> AppRe
     }
     Ok(match Uuid::parse_str(&key) {
         Ok(id) => id,
-        Err(_) => admin::tenant_by_slug(&state.db, &key).await?.id,
+        Err(_) => tenants::catalog::tenant_by_slug(&state.db, &key).await?.id,
     })
 }
 
@@ -312,7 +312,7 @@ pub fn build(ops: &mut Operations) {
                     .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no fork_runs class")))?;
                 if dry_run {
                     let outcome = runs::plan(state, &checked).await?;
-                    let row: Row = admin::planned_run_row(class, &checked, &outcome, &req.principal.subject)?;
+                    let row: Row = runs::record::planned_row(class, &checked, &outcome, &req.principal.subject)?;
                     return Ok(Some(FieldValue::owned_any(row)));
                 }
                 let run = runs::start(Arc::clone(state), checked.clone()).await?;
@@ -322,10 +322,10 @@ pub fn build(ops: &mut Operations) {
                         "targetType": "Tenant",
                         "tenant": { "id": ids::encode("Tenant", checked.target.id), "slug": checked.target.slug },
                         "run": ids::encode("ForkRun", run.id),
-                        "kind": runs::kind::UPGRADE,
+                        "kind": runs::kind::UPGRADE.as_str(),
                     }),
                 );
-                Ok(Some(FieldValue::owned_any(admin::model_row(class, &run)?)))
+                Ok(Some(FieldValue::owned_any(Row::from_model(class, &run)?)))
             })
         })
         .argument(InputValue::new("input", nn("UpgradeTenantInput")))

@@ -16,7 +16,7 @@ use async_graphql::{
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::{error::AppError, graphql::ids, graphql::operations::Operations, rows::Row};
+use crate::{error::AppError, graphql::ids, graphql::parts::Operations, rows::Row};
 
 /// Loads users by id on the system pool (the `users` table is shared, not tenant-owned).
 pub struct UsersLoader {

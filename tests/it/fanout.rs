@@ -256,7 +256,7 @@ async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app: 
     };
     assert_eq!(
         code,
-        forklift::ws::SLOW_CONSUMER_CLOSE,
+        forklift::http::ws::SLOW_CONSUMER_CLOSE,
         "closed as a slow consumer after seq {last}"
     );
     assert!(

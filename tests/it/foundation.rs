@@ -67,7 +67,7 @@ async fn the_registry_classifies_every_table(app: TestApp) {
         let class = registry
             .by_table(&table)
             .unwrap_or_else(|| panic!("table `{table}` has no row class in the registry"));
-        // The plane is decided by the owner column alone (SPEC §1).
+        // The plane is decided by the owner column alone (`docs/planes.md`).
         match class.plane {
             Plane::Vocabulary => assert!(!class.tenant_owned, "{table}: vocabulary has no owner"),
             Plane::Configuration | Plane::Derived => {

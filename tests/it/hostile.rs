@@ -484,13 +484,13 @@ async fn a_panic_costs_one_request(backend: Backend) {
     let admin = app.admin();
     let panicking = format!(
         "query {} {{ me {{ subject }} }}",
-        forklift::server::PANIC_OPERATION
+        forklift::http::execution::PANIC_OPERATION
     );
     let response = app
         .http
         .post(app.url("/graphql"))
         .bearer_auth(&admin)
-        .json(&json!({ "query": panicking, "operationName": forklift::server::PANIC_OPERATION }))
+        .json(&json!({ "query": panicking, "operationName": forklift::http::execution::PANIC_OPERATION }))
         .send()
         .await
         .expect("the panicking request is answered");
@@ -509,7 +509,7 @@ async fn a_panic_costs_one_request(backend: Backend) {
     wsclient::send(
         &mut socket,
         json!({ "id": "p", "type": "subscribe", "payload": { "query": panicking,
-            "operationName": forklift::server::PANIC_OPERATION } }),
+            "operationName": forklift::http::execution::PANIC_OPERATION } }),
     )
     .await;
     let error = wsclient::next_json(&mut socket).await;

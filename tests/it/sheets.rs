@@ -648,7 +648,7 @@ async fn bootstrap_brings_an_empty_database_to_a_forked_tenant(app: TestApp) {
             .expect("bootstrap");
         assert!(steps.iter().any(|s| s == "fork"), "{steps:?}");
         let template = fixture::template(&app.state).await;
-        let tenant = forklift::admin::tenant_by_slug(&app.state.db, "riverside")
+        let tenant = forklift::tenants::catalog::tenant_by_slug(&app.state.db, "riverside")
             .await
             .expect("tenant")
             .id;

@@ -328,7 +328,7 @@ async fn check_access_explains_its_decision(app: TestApp) {
         .ok(&amy, Some("acme"), "{ me { subject } }", json!({}))
         .await;
     assert_eq!(me["me"]["subject"], "amy@acme.test");
-    let users = forklift::admin::user_for_email(&app.state.db, "amy@acme.test")
+    let users = forklift::tenants::members::user_for_email(&app.state.db, "amy@acme.test")
         .await
         .expect("user");
     app.ok(

@@ -208,7 +208,7 @@ async fn the_members_page_shows_people(app: TestApp) {
             json!({ "o": root["organizations"]["nodes"][0]["id"] }),
         )
         .await;
-    let vera = forklift::admin::user_for_email(&app.state.db, "vera@acme.test")
+    let vera = forklift::tenants::members::user_for_email(&app.state.db, "vera@acme.test")
         .await
         .expect("user");
     app.ok(

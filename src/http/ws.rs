@@ -12,6 +12,7 @@
 //! Subscriptions that ask for the same thing share one execution whose responses are serialised
 //! once ([`shared`]): a thousand dashboards on one fork cost one encoding per event.
 
+mod credentials;
 pub mod shared;
 
 use std::{
@@ -36,10 +37,10 @@ use tokio::{sync::mpsc, task::AbortHandle};
 use async_graphql::parser::types::OperationType;
 
 use crate::{
-    limits,
+    http::{execution::Server, limits},
     scope::{self, RequestInputs},
-    server::Server,
 };
+use credentials::{expires_at, inputs_from_payload, renew};
 
 /// How long a client has to send `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,16 +66,19 @@ pub async fn upgrade(
     let ws = ws
         .protocols(["graphql-transport-ws", "graphql-ws"])
         .read_buffer_size(WS_READ_BUFFER_BYTES)
-        .max_message_size(crate::server::MAX_BODY_BYTES)
-        .max_frame_size(crate::server::MAX_BODY_BYTES);
+        .max_message_size(crate::http::execution::MAX_BODY_BYTES)
+        .max_frame_size(crate::http::execution::MAX_BODY_BYTES);
     let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::TransportWs,
     };
-    let host = match crate::server::header_text(&headers, "host") {
+    let host = match crate::http::headers::header_text(&headers, "host") {
         Ok(host) => host,
         Err(err) => {
-            return crate::server::error_response(axum::http::StatusCode::BAD_REQUEST, err);
+            return crate::http::negotiation::error_response(
+                axum::http::StatusCode::BAD_REQUEST,
+                err,
+            );
         }
     };
     ws.on_upgrade(move |socket| serve(socket, server, protocol, host))
@@ -103,38 +107,6 @@ struct Payload<'a> {
     kind: &'a str,
     id: &'a str,
     payload: &'a async_graphql::Response,
-}
-
-/// The request inputs carried by a `connection_init` payload.
-fn inputs_from_payload(payload: &Value, host: Option<String>) -> RequestInputs {
-    let get = |keys: &[&str]| {
-        keys.iter().find_map(|k| {
-            payload
-                .get(*k)
-                .or_else(|| payload.get("headers").and_then(|h| h.get(*k)))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
-    };
-    let bearer = get(&["Authorization", "authorization"])
-        .map(|v| {
-            v.trim_start_matches("Bearer ")
-                .trim_start_matches("bearer ")
-                .trim()
-                .to_string()
-        })
-        .or_else(|| get(&["token", "authToken"]));
-    RequestInputs {
-        bearer,
-        tenant_header: get(&[
-            "X-Tenant",
-            "x-tenant",
-            "X-Tenant-Id",
-            "x-tenant-id",
-            "tenant",
-        ]),
-        host,
-    }
 }
 
 type Subscriptions = Arc<Mutex<HashMap<String, AbortHandle>>>;
@@ -501,13 +473,13 @@ async fn operate(
             return;
         }
     };
-    crate::server::failpoint(&server.state, &request);
+    crate::http::execution::failpoint(&server.state, &request);
     let request = request.data(crate::graphql::audit::RequestId(
         uuid::Uuid::new_v4().to_string(),
     ));
     if inspection.kind != Some(OperationType::Subscription) {
         let response =
-            crate::server::execute_limited(server, ctx, request, inspection.label()).await;
+            crate::http::execution::execute_limited(server, ctx, request, inspection.label()).await;
         let failed = not_executed(&response);
         let message = if failed {
             text(json!({"type": "error", "id": id, "payload": response.errors}))
@@ -545,7 +517,7 @@ async fn operate(
         return;
     }
     let started = std::time::Instant::now();
-    let (request, field_errors) = crate::server::with_request_data(server, ctx, request);
+    let (request, field_errors) = crate::http::execution::with_request_data(server, ctx, request);
     let mut responses = server.schema.execute_stream(request).boxed();
     let mut first = true;
     let mut ok = true;
@@ -557,7 +529,7 @@ async fn operate(
             first && response.data == async_graphql::Value::Null && !response.errors.is_empty();
         field_errors.finish(&mut response);
         for error in &mut response.errors {
-            crate::server::with_code(error);
+            crate::http::execution::with_code(error);
         }
         ok &= response.errors.is_empty();
         if not_started {
@@ -600,42 +572,6 @@ fn not_executed(response: &async_graphql::Response) -> bool {
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// When the socket's token stops being valid (its `exp`, with the verifier's leeway).
-fn expires_at(server: &Server, inputs: &RequestInputs) -> tokio::time::Instant {
-    let exp = inputs
-        .bearer
-        .as_deref()
-        .and_then(|t| server.state.verifier.verify(t).ok())
-        .map(|claims| claims.exp)
-        .unwrap_or(0);
-    let now = chrono::Utc::now().timestamp();
-    let left = (exp + crate::auth::LEEWAY_SECS as i64 - now).max(0) as u64;
-    tokio::time::Instant::now() + Duration::from_secs(left)
-}
-
-/// Checks a renewal: the new token verifies, names the same subject, and the guard still lets
-/// it in with the socket's tenant inputs.
-async fn renew(
-    server: &Server,
-    current: &RequestInputs,
-    renewed: &RequestInputs,
-) -> Result<(), crate::error::AppError> {
-    let subject = |inputs: &RequestInputs| -> Result<String, crate::error::AppError> {
-        let token = inputs.bearer.as_deref().ok_or_else(|| {
-            crate::error::AppError::Unauthenticated("missing bearer token".into())
-        })?;
-        Ok(server.state.verifier.verify(token)?.sub)
-    };
-    if subject(renewed)? != subject(current)? {
-        return Err(crate::error::AppError::Unauthenticated(
-            "a renewed token must name the same subject".into(),
-        ));
-    }
-    scope::resolve(&server.state, renewed.clone())
-        .await
-        .map(|_| ())
-}
-
 /// Counts a subscription as active for as long as it lives (also when its task is aborted).
 struct ActiveSubscription(std::sync::Arc<crate::metrics::Metrics>);
 
@@ -653,60 +589,4 @@ impl Drop for ActiveSubscription {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_slow_subscriber_is_closed_not_buffered() {
-        let (out, mut queued) = mpsc::channel::<Message>(OUTGOING_MESSAGES);
-        let (urgent, mut closing) = mpsc::channel::<Message>(1);
-        let outbox = Outbox {
-            out,
-            urgent,
-            grace: Duration::from_millis(20),
-        };
-        for _ in 0..OUTGOING_MESSAGES {
-            assert!(outbox.push_event(text(json!({"type": "next"}))).await);
-        }
-        // One more than the queue holds, and nobody drains it: refused after the grace, and
-        // the close jumps the queue.
-        assert!(!outbox.push_event(text(json!({"type": "next"}))).await);
-        match closing.try_recv() {
-            Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, SLOW_CONSUMER_CLOSE),
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-        // Nothing beyond the bound was kept.
-        let mut kept = 0;
-        while queued.try_recv().is_ok() {
-            kept += 1;
-        }
-        assert_eq!(kept, OUTGOING_MESSAGES);
-    }
-
-    #[tokio::test]
-    async fn a_burst_larger_than_the_queue_is_not_slowness() {
-        let (out, mut queued) = mpsc::channel::<Message>(4);
-        let (urgent, mut closing) = mpsc::channel::<Message>(1);
-        let outbox = Outbox {
-            out,
-            urgent,
-            grace: Duration::from_secs(5),
-        };
-        let reader = tokio::spawn(async move {
-            let mut read = 0;
-            while queued.recv().await.is_some() {
-                read += 1;
-            }
-            read
-        });
-        for _ in 0..100 {
-            assert!(outbox.push_event(text(json!({"type": "next"}))).await);
-        }
-        drop(outbox);
-        assert_eq!(reader.await.expect("reader"), 100);
-        assert!(
-            closing.try_recv().is_err(),
-            "no close for a reader that keeps up"
-        );
-    }
-}
+mod tests;

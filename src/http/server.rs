@@ -3,7 +3,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_graphql::{dataloader::DataLoader, dynamic::Schema};
 use axum::{
     Router,
     body::Bytes,
@@ -21,28 +20,18 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{
-    error::AppError,
-    graphql::{self, audit, loaders::RowsLoader, shape::FieldErrors},
+use super::{
+    execution::{MAX_BODY_BYTES, Server, failpoint, run},
+    headers::{inputs_from_headers, request_id},
     limits,
     negotiation::Media,
-    scope::{self, RequestContext, RequestInputs},
+};
+use crate::{
+    error::AppError,
+    graphql::{self, audit},
+    scope,
     state::AppState,
 };
-
-/// Largest request body accepted on `/graphql` (uploads included).
-pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
-
-/// Everything a handler needs.
-#[derive(Clone)]
-pub struct Server {
-    pub state: Arc<AppState>,
-    pub schema: Schema,
-    /// Permits for GraphQL operations over HTTP (`FORKLIFT_MAX_CONCURRENT_REQUESTS`).
-    pub executions: Arc<tokio::sync::Semaphore>,
-    /// The planned read path, unless `FORKLIFT_PLANNED_READS=off`.
-    pub planner: Option<Arc<graphql::planned::ReadPlanner>>,
-}
 
 /// Builds the router over `state`.
 pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
@@ -71,15 +60,15 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         planner,
     };
     Ok(Router::new()
-        .route("/", get(crate::ui::graphiql))
-        .route("/graphiql", get(crate::ui::graphiql))
-        .route("/monitor", get(crate::ui::monitor))
-        .route("/assets/{name}", get(crate::ui::asset))
+        .route("/", get(super::ui::graphiql))
+        .route("/graphiql", get(super::ui::graphiql))
+        .route("/monitor", get(super::ui::monitor))
+        .route("/assets/{name}", get(super::ui::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/graphql/ws", get(crate::ws::upgrade))
+        .route("/graphql/ws", get(super::ws::upgrade))
         .route("/tenants/{slug}/logo", get(logo))
         // Innermost, so a panic's answer still gets the request id and the trace span.
         .layer(CatchPanicLayer::custom(panic_response))
@@ -155,7 +144,7 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 async fn logo(State(server): State<Server>, Path(slug): Path<String>) -> Response {
-    match crate::tenancy::logo_by_slug(&server.state, &slug).await {
+    match crate::tenants::branding::logo_by_slug(&server.state, &slug).await {
         Ok(Some((bytes, content_type))) => {
             let mut response = (StatusCode::OK, bytes).into_response();
             let headers = response.headers_mut();
@@ -213,59 +202,8 @@ async fn readyz(State(server): State<Server>) -> Response {
     }
 }
 
-/// The request id the `SetRequestIdLayer` gave this request.
-fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// A header's text: `Ok(None)` when absent, and `BAD_USER_INPUT` naming the header when its
-/// bytes are not UTF-8 (a header that cannot be read is refused, never silently ignored).
-pub fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, AppError> {
-    let Some(value) = headers.get(name) else {
-        return Ok(None);
-    };
-    match std::str::from_utf8(value.as_bytes()) {
-        Ok(text) => Ok(Some(text.to_string())),
-        Err(_) => Err(AppError::input(name, "the header is not valid UTF-8")),
-    }
-}
-
-/// The tenant a request names: `X-Tenant`, or its alias `X-Tenant-Id` (seed 001). Both given
-/// with different values is `BAD_USER_INPUT`.
-fn tenant_header(headers: &HeaderMap) -> Result<Option<String>, AppError> {
-    let main = header_text(headers, "x-tenant")?;
-    let alias = header_text(headers, "x-tenant-id")?;
-    match (main, alias) {
-        (Some(a), Some(b)) if a != b => Err(AppError::input(
-            "X-Tenant-Id",
-            "X-Tenant and X-Tenant-Id name different tenants",
-        )),
-        (Some(a), _) => Ok(Some(a)),
-        (None, b) => Ok(b),
-    }
-}
-
-/// The inputs of tenant resolution, read from the request headers.
-pub fn inputs_from_headers(headers: &HeaderMap) -> Result<RequestInputs, AppError> {
-    Ok(RequestInputs {
-        bearer: header_text(headers, "authorization")?.and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-                .map(|t| t.trim().to_string())
-        }),
-        tenant_header: tenant_header(headers)?,
-        host: header_text(headers, "host")?,
-    })
-}
-
-/// A GraphQL error response with one error, as `application/json`.
-pub fn error_response(status: StatusCode, err: AppError) -> Response {
-    Media::Json.malformed(status, err)
-}
-
+/// Executes one HTTP GraphQL request: an execution permit, the guard (a refused mutation is
+/// still audited), then [`execution::run`].
 async fn execute(
     server: &Server,
     headers: &HeaderMap,
@@ -329,130 +267,6 @@ async fn execute(
         server.state.metrics.read_path("executor");
     }
     media.graphql(run(server, ctx, request, inspection.label()).await)
-}
-
-/// The operation name that panics in its handler when the server runs with
-/// `FORKLIFT_REQUEST_FAILPOINT=panic`, so tests can show that a panic costs one operation and
-/// nothing else, on HTTP and WebSocket alike. Never set the failpoint in production.
-pub const PANIC_OPERATION: &str = "ForkliftFailpointPanic";
-
-/// Panics when the failpoint is set and `request`'s `operationName` is [`PANIC_OPERATION`].
-pub(crate) fn failpoint(state: &AppState, request: &async_graphql::Request) {
-    if state.config.request_failpoint.as_deref() == Some("panic")
-        && request.operation_name.as_deref() == Some(PANIC_OPERATION)
-    {
-        panic!("request failpoint: panic");
-    }
-}
-
-/// Runs a query or mutation that did not come over HTTP (a WebSocket operation) under the same
-/// limits as an HTTP request: it waits for an execution permit, runs with the request deadline
-/// (`FORKLIFT_REQUEST_TIMEOUT_SECS`; past it the answer is one error coded `TIMEOUT`), and every
-/// error gets a code and the metrics count it, as in [`run`].
-pub async fn execute_limited(
-    server: &Server,
-    ctx: RequestContext,
-    request: async_graphql::Request,
-    label: &str,
-) -> async_graphql::Response {
-    let Ok(_permit) = server.executions.acquire().await else {
-        return async_graphql::Response::from_errors(vec![
-            AppError::Internal(anyhow::anyhow!("the execution limiter is closed"))
-                .into_graphql()
-                .into_server_error(async_graphql::Pos::default()),
-        ]);
-    };
-    let deadline = server.state.config.request_timeout;
-    match tokio::time::timeout(deadline, run(server, ctx, request, label)).await {
-        Ok(response) => response,
-        Err(_) => {
-            let mut error = async_graphql::ServerError::new(
-                format!(
-                    "the operation took longer than {} s and was stopped",
-                    deadline.as_secs()
-                ),
-                None,
-            );
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("code", "TIMEOUT");
-            async_graphql::Response::from_errors(vec![error])
-        }
-    }
-}
-
-/// Executes a request for a resolved context, with its per-request loader. `label` names the
-/// operation in the metrics (see [`limits::Inspection::label`]).
-pub async fn run(
-    server: &Server,
-    ctx: RequestContext,
-    request: async_graphql::Request,
-    label: &str,
-) -> async_graphql::Response {
-    let started = std::time::Instant::now();
-    let (request, field_errors) = with_request_data(server, ctx, request);
-    let mut response = server.schema.execute(request).await;
-    field_errors.finish(&mut response);
-    server
-        .state
-        .metrics
-        .request(label, response.errors.is_empty(), started.elapsed());
-    for error in &mut response.errors {
-        with_code(error);
-    }
-    response
-}
-
-/// Attaches what every execution needs, whatever its transport: the caller's context, the
-/// per-request loaders (rows scoped to the caller, users), the audit notes and the field-error
-/// record that restores the response's shape. Returns the record, to `finish` each response.
-pub(crate) fn with_request_data(
-    server: &Server,
-    ctx: RequestContext,
-    request: async_graphql::Request,
-) -> (async_graphql::Request, Arc<FieldErrors>) {
-    let loader = DataLoader::new(
-        RowsLoader {
-            db: server.state.scoped_db.clone(),
-            ctx: ctx.clone(),
-            registry: server.state.registry.clone(),
-        },
-        tokio::spawn,
-    );
-    let field_errors = FieldErrors::new(request.operation_name.clone());
-    let request = request
-        .data(ctx)
-        .data(loader)
-        .data(graphql::users::loader(server.state.db.clone()))
-        .data(audit::AuditNotes::default())
-        .data(field_errors.clone());
-    (request, field_errors)
-}
-
-/// Gives an error that has no `extensions.code` one: a request-level error (parse, validation)
-/// is the caller's (`BAD_USER_INPUT`); an execution error without a code is ours (`INTERNAL`).
-pub(crate) fn with_code(error: &mut async_graphql::ServerError) {
-    let has_code = error
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some());
-    if has_code {
-        return;
-    }
-    let code = if error.path.is_empty() {
-        "BAD_USER_INPUT"
-    } else {
-        "INTERNAL"
-    };
-    if code == "INTERNAL" {
-        tracing::error!(error = %error.message, path = ?error.path, "resolver error without a code");
-        error.message = "internal error".into();
-    }
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
 }
 
 async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Bytes) -> Response {

@@ -173,3 +173,8 @@ pub fn error_body(err: AppError) -> Vec<u8> {
         extensions: &BTreeMap::new(),
     })
 }
+
+/// A GraphQL error response with one error, as `application/json`.
+pub fn error_response(status: StatusCode, err: AppError) -> Response {
+    Media::Json.malformed(status, err)
+}

@@ -22,22 +22,22 @@ const ASSETS: &[Asset] = &[
     Asset {
         name: "graphiql.min.js",
         content_type: "text/javascript; charset=utf-8",
-        gzipped: include_bytes!("../ui/vendor/graphiql.min.js.gz"),
+        gzipped: include_bytes!("../../ui/vendor/graphiql.min.js.gz"),
     },
     Asset {
         name: "graphiql.min.css",
         content_type: "text/css; charset=utf-8",
-        gzipped: include_bytes!("../ui/vendor/graphiql.min.css.gz"),
+        gzipped: include_bytes!("../../ui/vendor/graphiql.min.css.gz"),
     },
     Asset {
         name: "react.production.min.js",
         content_type: "text/javascript; charset=utf-8",
-        gzipped: include_bytes!("../ui/vendor/react.production.min.js.gz"),
+        gzipped: include_bytes!("../../ui/vendor/react.production.min.js.gz"),
     },
     Asset {
         name: "react-dom.production.min.js",
         content_type: "text/javascript; charset=utf-8",
-        gzipped: include_bytes!("../ui/vendor/react-dom.production.min.js.gz"),
+        gzipped: include_bytes!("../../ui/vendor/react-dom.production.min.js.gz"),
     },
 ];
 

@@ -27,7 +27,10 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::{Outbox, Protocol, text};
-use crate::{limits::Inspection, scope::RequestContext, server::Server};
+use crate::{
+    http::{execution::Server, limits::Inspection},
+    scope::RequestContext,
+};
 
 /// Root fields whose subscriptions are shared: their events depend only on the arguments and
 /// on the caller's authority, never on who the caller is beyond it.
@@ -311,7 +314,7 @@ async fn drive(
     request: async_graphql::Request,
     ctx: RequestContext,
 ) {
-    let (request, field_errors) = crate::server::with_request_data(&server, ctx, request);
+    let (request, field_errors) = crate::http::execution::with_request_data(&server, ctx, request);
     let mut responses = server.schema.execute_stream(request).boxed();
     let streams = server.state.hub.streams.clone();
     let unregister = |only_if_unwatched: bool| {
@@ -356,7 +359,7 @@ async fn drive(
             first && response.data == async_graphql::Value::Null && !response.errors.is_empty();
         field_errors.finish(&mut response);
         for error in &mut response.errors {
-            crate::server::with_code(error);
+            crate::http::execution::with_code(error);
         }
         ok &= response.errors.is_empty();
         if not_started {

@@ -1,0 +1,409 @@
+//! The run task: the fork transaction under the target's locks, the background task that runs
+//! it and records its end, the shutdown cut, and the public face of a failure. Also the plan
+//! (a dry run in a transaction that is rolled back).
+
+use std::sync::Arc;
+
+use entity::tenants::ProvisioningState;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionOptions, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{
+    ForkPlanInput, record,
+    record::status,
+    relay::{Relay, RunProgress, Silent},
+};
+use crate::{
+    error::{AppError, AppResult},
+    fork::{
+        engine::{Engine, ForkOutcome, RunOptions},
+        hub::EventKind,
+        versions,
+    },
+    state::AppState,
+};
+
+/// The template version a run leaves the target at: an upgrade brings it to the template's
+/// latest; a fork keeps the version the target has, or gives a first fork the latest.
+pub(super) async fn version_after(
+    db: &impl ConnectionTrait,
+    input: &ForkPlanInput,
+) -> anyhow::Result<Option<i32>> {
+    if !input.from_template() {
+        return Ok(None);
+    }
+    let latest = versions::latest(db, input.source.id).await?;
+    if input.upgrade.is_some() {
+        return Ok(Some(latest));
+    }
+    Ok(Some(
+        versions::of_tenant(db, input.target.id)
+            .await?
+            .unwrap_or(latest),
+    ))
+}
+
+/// Records a version of the template when it changed since its latest one (edits made by
+/// other means than sheets and the API), so the run's lineage names the right version.
+async fn catch_up_versions(state: &AppState, input: &ForkPlanInput) -> anyhow::Result<()> {
+    if input.from_template() {
+        versions::record_now(
+            &state.db,
+            &state.registry,
+            input.source.id,
+            versions::origin::DETECTED,
+            &input.actor,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The engine of `input`'s run over `db`.
+pub(super) fn engine<'a, C: ConnectionTrait>(
+    db: &'a C,
+    state: &'a AppState,
+    input: &ForkPlanInput,
+    dry_run: bool,
+    version: Option<i32>,
+) -> Engine<'a, C> {
+    Engine::new(
+        db,
+        &state.registry,
+        input.source.id,
+        input.target.id,
+        dry_run,
+    )
+    .with_options(RunOptions {
+        restore_deleted: input.restore_deleted,
+        version,
+        upgrade: input.upgrade.clone(),
+    })
+}
+
+/// Runs a dry run to completion inside a transaction that is rolled back: nothing is written.
+///
+/// A fork's plan runs the engine in its dry-run mode. An upgrade's plan runs the upgrade itself
+/// under the target's lock (the advisory lock on PostgreSQL, the write lock on SQLite) in a
+/// transaction that is then rolled back: its counts and conflicts are exactly a real run's.
+pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutcome> {
+    let mut sink = Silent;
+    if input.upgrade.is_none() {
+        let tx = state.db.begin().await?;
+        let version = version_after(&tx, input)
+            .await
+            .map_err(AppError::Internal)?;
+        let outcome = engine(&tx, state, input, true, version)
+            .run(&mut sink)
+            .await
+            .map_err(AppError::Internal)?;
+        tx.rollback().await?;
+        return Ok(outcome);
+    }
+    catch_up_versions(state, input)
+        .await
+        .map_err(AppError::Internal)?;
+    let lock = state.hub.target_lock(input.target.id);
+    let _guard = lock.lock().await;
+    let tx = begin_locked(&state.db, input.target.id).await?;
+    let version = version_after(&tx, input)
+        .await
+        .map_err(AppError::Internal)?;
+    let outcome = engine(&tx, state, input, false, version)
+        .run(&mut sink)
+        .await
+        .map_err(AppError::Internal);
+    tx.rollback().await?;
+    outcome
+}
+
+/// The fork transaction: on PostgreSQL its first statement takes the target's advisory lock; on
+/// SQLite it is `BEGIN IMMEDIATE` (the database's write lock).
+pub(super) async fn begin_locked(
+    db: &DatabaseConnection,
+    target: Uuid,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let tx = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: (!postgres)
+                .then_some(sea_orm::SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    if postgres {
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [advisory_key(target).into()],
+        ))
+        .await?;
+    }
+    Ok(tx)
+}
+
+/// The advisory-lock key of a target: the first eight bytes of its id.
+fn advisory_key(target: Uuid) -> i64 {
+    let bytes = target.as_bytes();
+    i64::from_be_bytes([
+        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+    ])
+}
+
+/// Runs `run_id` in the background: on the fork runtime with the fork pool when they can be
+/// had, else on the server's runtime with the system pool.
+pub(super) fn spawn(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
+    let forks = state.forks.handle();
+    let task = async move {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "fork",
+            fork.run_id = %run_id,
+            tenant.id = %input.target.id,
+            fork.source = %input.source.id,
+        );
+        // The fork's own pool, on the fork's own runtime (`fork::runtime`).
+        let db = match state.forks.db(&state).await {
+            Ok(db) => db,
+            Err(err) => {
+                tracing::warn!(error = %err, "no fork pool; the fork uses the system pool");
+                state.db.clone()
+            }
+        };
+        execute(state, db, run_id, input).instrument(span).await;
+    };
+    match forks {
+        Ok(forks) => drop(forks.spawn(task)),
+        Err(err) => {
+            tracing::warn!(error = %err, "no fork runtime; the fork runs on the server's");
+            drop(tokio::spawn(task));
+        }
+    }
+}
+
+/// The background task of one run.
+#[tracing::instrument(skip_all, fields(fork.run_id = %run_id, tenant.id = %input.target.id))]
+async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, input: ForkPlanInput) {
+    let _running = state.hub.fork_running();
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    // The heartbeat starts before waiting for the target's lock: a run queued behind another
+    // fork of the same target is alive, not abandoned.
+    let heartbeat = postgres.then(|| {
+        let db = db.clone();
+        let every = (state.config.fork_lease / 3).max(std::time::Duration::from_millis(200));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                record::beat(&db, run_id).await;
+            }
+        })
+    });
+    let lock = state.hub.target_lock(input.target.id);
+    let _guard = lock.lock().await;
+    let previous_state = input.target.provisioning_state;
+    let mut progress = RunProgress {
+        state: state.clone(),
+        db: db.clone(),
+        run_id,
+        pending: Vec::new(),
+        phase: None,
+        phase_started: None,
+        inflight: Vec::new(),
+        #[cfg(feature = "failpoints")]
+        failpoint: state.config.fork_failpoint.clone(),
+    };
+    record::mark_running(&db, run_id).await;
+    record::set_provisioning(&db, input.target.id, ProvisioningState::Running).await;
+    progress.emit(
+        EventKind::RunStarted,
+        None,
+        None,
+        serde_json::json!({
+            "target": input.target.slug,
+            "source": input.source.slug,
+            "kind": input.kind().as_str(),
+        }),
+    );
+    if postgres {
+        progress.flush().await;
+    }
+
+    // On shutdown the fork gets the grace period to finish; then it is cut, which drops its
+    // transaction (a rollback) and records the run as rolled back.
+    let cut = {
+        let run = run_in_transaction(&state, &input, &mut progress, postgres);
+        tokio::pin!(run);
+        let mut shutdown = state.shutdown.subscribe();
+        let grace = state.config.shutdown_grace;
+        tokio::select! {
+            biased;
+            _ = async {
+                let _ = shutdown.wait_for(|stopping| *stopping).await;
+                let since = state.stopping_since.get().copied().unwrap_or_else(std::time::Instant::now);
+                tokio::time::sleep_until((since + grace).into()).await;
+            } => Ok(()),
+            result = &mut run => Err(result),
+        }
+    };
+    let result = match cut {
+        Err(result) => result,
+        Ok(()) => {
+            let err = anyhow::Error::new(ShutdownCut);
+            progress.emit(
+                EventKind::RollingBack,
+                None,
+                None,
+                Failure::of(&err).detail(),
+            );
+            Err(err)
+        }
+    };
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
+    match result {
+        Ok((outcome, version)) => {
+            progress.phase = None;
+            progress.emit(
+                EventKind::RunFinished,
+                None,
+                Some(outcome.counts.iter().map(|c| c.created as i64).sum()),
+                serde_json::json!({}),
+            );
+            progress.flush().await;
+            record::mark_finished(&db, run_id, &outcome, version).await;
+            record::set_provisioning(&db, input.target.id, ProvisioningState::Ready).await;
+            let created = outcome.counts.iter().map(|c| c.created).sum();
+            state.metrics.fork_run(status::FINISHED.as_str(), created);
+        }
+        Err(err) => {
+            let failed_phase = progress.phase.clone();
+            // The cause (perhaps database or driver text) goes to the log with the run id;
+            // the record and the events get the stable code and message.
+            let failure = Failure::of(&err);
+            tracing::warn!(
+                fork.run_id = %run_id,
+                fork.phase = ?failed_phase,
+                fork.failure = failure.code,
+                error = ?err,
+                "fork rolled back"
+            );
+            let reason = failure.message.to_string();
+            progress.emit(EventKind::RunRolledBack, None, None, failure.detail());
+            progress.flush().await;
+            record::mark_rolled_back(&db, run_id, failed_phase, reason).await;
+            record::set_provisioning(
+                &db,
+                input.target.id,
+                record::previous_state_after_failure(previous_state),
+            )
+            .await;
+            state.metrics.fork_run(status::ROLLED_BACK.as_str(), 0);
+        }
+    }
+    state.hub.close(run_id);
+}
+
+/// The error of a fork cut by shutdown.
+const SHUTDOWN_CUT: &str = "the server shut down before the fork finished; nothing of it was kept";
+
+/// A fork cut by shutdown (its cause, for [`Failure::of`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{SHUTDOWN_CUT}")]
+struct ShutdownCut;
+
+/// The message of a run that failed for a reason of its own (a database error, a bug).
+pub const FORK_FAILED_MESSAGE: &str = "the fork failed and was rolled back; nothing of it was \
+     kept. The cause is in the server log under this run's id";
+
+/// What clients read about a failed run, in `ForkRun.error` and in the `ROLLING_BACK` and
+/// `RUN_ROLLED_BACK` events: a stable code and message, never the cause's own text (which may
+/// be the database's). The cause is logged with the run id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// `SHUTDOWN` (the server stopped first) or `FORK_FAILED` (anything else).
+    pub code: &'static str,
+    /// The sentence shown.
+    pub message: &'static str,
+}
+
+impl Failure {
+    /// The public face of `err`.
+    pub fn of(err: &anyhow::Error) -> Self {
+        if err.downcast_ref::<ShutdownCut>().is_some() {
+            Failure {
+                code: "SHUTDOWN",
+                message: SHUTDOWN_CUT,
+            }
+        } else {
+            Failure {
+                code: "FORK_FAILED",
+                message: FORK_FAILED_MESSAGE,
+            }
+        }
+    }
+
+    /// The `detail` of the events that report it.
+    pub(super) fn detail(self) -> serde_json::Value {
+        serde_json::json!({ "code": self.code, "reason": self.message })
+    }
+}
+
+/// True once the server is shutting down and the grace for running forks is over.
+fn grace_expired(state: &AppState) -> bool {
+    *state.shutdown.borrow()
+        && state
+            .stopping_since
+            .get()
+            .is_none_or(|since| since.elapsed() >= state.config.shutdown_grace)
+}
+
+/// Catches up the template's versions, then runs the engine in the fork transaction and
+/// commits, or emits `ROLLING_BACK` and rolls back.
+async fn run_in_transaction(
+    state: &AppState,
+    input: &ForkPlanInput,
+    progress: &mut RunProgress,
+    postgres: bool,
+) -> anyhow::Result<(ForkOutcome, Option<i32>)> {
+    catch_up_versions(state, input).await?;
+    // On the fork's own pool (its runtime's), under the target's lock.
+    let tx = begin_locked(&progress.db, input.target.id).await?;
+    let version = version_after(&tx, input).await?;
+    let result = {
+        let engine = engine(&tx, state, input, false, version);
+        let mut relay = Relay {
+            inner: progress,
+            postgres,
+            pending_flush: false,
+        };
+        engine.run(&mut relay).await
+    };
+    // A fork that reaches its commit after the shutdown grace ran out is cut here too: the
+    // cut in `execute` can only act when the run yields, and a run must not outlive its grace.
+    let result = match result {
+        Ok(_) if grace_expired(state) => Err(anyhow::Error::new(ShutdownCut)),
+        other => other,
+    };
+    match result {
+        Ok(outcome) => {
+            tx.commit().await?;
+            Ok((outcome, version))
+        }
+        Err(err) => {
+            progress.emit(
+                EventKind::RollingBack,
+                None,
+                None,
+                Failure::of(&err).detail(),
+            );
+            if postgres {
+                progress.flush().await;
+            }
+            tx.rollback().await?;
+            Err(err)
+        }
+    }
+}

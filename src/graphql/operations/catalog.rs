@@ -1,0 +1,349 @@
+//! The tenant catalog and lifecycle: `tenants`, `tenant`, `tenantStats`, `createTenant`,
+//! `activateTenant`, `suspendTenant`, `extendTrial`, `deleteTenant`.
+
+use super::*;
+
+pub(super) fn build(ops: &mut Operations) {
+    ops.inputs.push(
+        InputObject::new("CreateTenantInput")
+            .field(InputValue::new("name", TypeRef::named_nn(TypeRef::STRING)))
+            .field(
+                InputValue::new("slug", TypeRef::named(TypeRef::STRING))
+                    .description("A DNS label; derived from the name when omitted."),
+            )
+            .field(
+                InputValue::new("domain", TypeRef::named(TypeRef::STRING))
+                    .description("A custom domain, usable once verified."),
+            )
+            .field(InputValue::new(
+                "subdomain",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(
+                InputValue::new("status", TypeRef::named("TenantStatus"))
+                    .description("TRIAL (default) or ACTIVE."),
+            )
+            .field(InputValue::new("trialDays", TypeRef::named(TypeRef::INT)))
+            .field(InputValue::new(
+                "contactName",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(InputValue::new(
+                "contactEmail",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(
+                InputValue::new("ownerEmail", TypeRef::named(TypeRef::STRING))
+                    .description("Creates this user (when needed) as the tenant's Owner."),
+            )
+            .field(InputValue::new("plan", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new(
+                "regionHint",
+                TypeRef::named(TypeRef::STRING),
+            ))
+            .field(
+                InputValue::new("rootCompanyId", TypeRef::named(TypeRef::STRING))
+                    .description("The tenant's root company in your own systems."),
+            ),
+    );
+    ops.inputs.push(
+        InputObject::new("UpdateTenantInput")
+            .description(
+                "The profile fields of a tenant; leave a field out to keep it, give null to clear \
+                 a nullable one. Status changes with activateTenant, suspendTenant and extendTrial.",
+            )
+            .field(InputValue::new("name", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("contactName", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("contactEmail", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("plan", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("regionHint", TypeRef::named(TypeRef::STRING)))
+            .field(InputValue::new("rootCompanyId", TypeRef::named(TypeRef::STRING)))
+            .field(
+                InputValue::new("subdomain", TypeRef::named(TypeRef::STRING))
+                    .description("A DNS label no other tenant uses."),
+            ),
+    );
+    ops.inputs.push(
+        InputObject::new("TenantFilter")
+            .field(InputValue::new("status", TypeRef::named("TenantStatus")))
+            .field(InputValue::new("kind", TypeRef::named("TenantKind")))
+            .field(InputValue::new(
+                "expiringWithinDays",
+                TypeRef::named(TypeRef::INT),
+            )),
+    );
+    ops.objects.push(
+        Object::new("TenantStats")
+            .field(stat("total"))
+            .field(stat("active"))
+            .field(stat("trial"))
+            .field(stat("suspended"))
+            .field(stat("expiring")),
+    );
+    ops.query_fields.push(
+        classes::pagination_args(
+            Field::new("tenants", TypeRef::named_nn("TenantConnection"), |ctx| {
+                FieldFuture::new(async move {
+                    let state = app(&ctx)?;
+                    let req = request(&ctx)?;
+                    req.require_admin()?;
+                    let mut filter = tenants::catalog::TenantQuery::default();
+                    if let Some(f) = ctx.args.get("filter").filter(|v| !v.is_null()) {
+                        let f = f.object()?;
+                        filter.status = f
+                            .get("status")
+                            .and_then(|v| v.enum_name().ok().map(str::to_string));
+                        filter.kind = f
+                            .get("kind")
+                            .and_then(|v| v.enum_name().ok().map(str::to_string));
+                        filter.expiring_within_days =
+                            f.get("expiringWithinDays").and_then(|v| v.i64().ok());
+                    }
+                    filter.search = ctx
+                        .args
+                        .get("search")
+                        .and_then(|v| v.string().ok())
+                        .map(str::to_string);
+                    let all = tenants::catalog::list_tenants(&state.db, &filter, state.clock.now())
+                        .await?;
+                    let total = all.len() as u64;
+                    let (offset, limit) = classes::window(&ctx, total)?;
+                    let rows = all
+                        .iter()
+                        .skip(offset as usize)
+                        .take(limit as usize)
+                        .map(|m| tenant_row(state, m))
+                        .collect::<AppResult<Vec<_>>>()?;
+                    Ok(Some(FieldValue::owned_any(ConnectionData::new(
+                        rows, offset, total,
+                    ))))
+                })
+            })
+            .argument(InputValue::new("filter", TypeRef::named("TenantFilter")))
+            .argument(InputValue::new("search", TypeRef::named(TypeRef::STRING))),
+        )
+        .description("The tenant catalog (platform admins)."),
+    );
+    ops.query_fields.push(
+        Field::new("tenant", TypeRef::named("Tenant"), |ctx| {
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                req.require_admin()?;
+                let id = tenant_key_arg(state, &ctx, "id").await?;
+                match tenants::catalog::tenant(&state.db, id).await? {
+                    Some(t) => ok_tenant(state, &t),
+                    None => Ok(None),
+                }
+            })
+        })
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID))),
+    );
+    ops.query_fields.push(
+        Field::new("tenantStats", TypeRef::named_nn("TenantStats"), |ctx| {
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                req.require_admin()?;
+                let days = ctx
+                    .args
+                    .get("expiringWithinDays")
+                    .and_then(|v| v.i64().ok())
+                    .unwrap_or(7);
+                let stats = tenants::catalog::stats(&state.db, days, state.clock.now()).await?;
+                Ok(Some(FieldValue::owned_any(stats)))
+            })
+        })
+        .argument(
+            InputValue::new("expiringWithinDays", TypeRef::named(TypeRef::INT)).default_value(7),
+        )
+        .description("Counts of the catalog (platform admins)."),
+    );
+    ops.mutation_fields.push(
+        Field::new("createTenant", TypeRef::named_nn("Tenant"), |ctx| {
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let input = ctx.args.try_get("input")?.object()?;
+                let status = input
+                    .get("status")
+                    .and_then(|v| v.enum_name().ok().map(str::to_string));
+                let create = tenants::lifecycle::CreateTenant {
+                    name: opt_str(&input, "name")?.unwrap_or_default(),
+                    slug: opt_str(&input, "slug")?,
+                    domain: opt_str(&input, "domain")?,
+                    subdomain: opt_str(&input, "subdomain")?,
+                    active: status.as_deref() == Some("ACTIVE"),
+                    trial_days: input.get("trialDays").and_then(|v| v.i64().ok()),
+                    contact_name: opt_str(&input, "contactName")?,
+                    contact_email: opt_str(&input, "contactEmail")?,
+                    owner_email: opt_str(&input, "ownerEmail")?,
+                    plan: opt_str(&input, "plan")?,
+                    region_hint: opt_str(&input, "regionHint")?,
+                    root_company_id: opt_str(&input, "rootCompanyId")?,
+                };
+                if status.as_deref() == Some("SUSPENDED") {
+                    return Err(AppError::input("status", "a new tenant is TRIAL or ACTIVE").into());
+                }
+                let tenant = tenants::lifecycle::create_tenant(state, req, create).await?;
+                audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "Tenant",
+                        "tenant": { "id": ids::encode("Tenant", tenant.id), "slug": tenant.slug },
+                        "before": null,
+                        "after": { "status": tenant.status, "profile": crate::tenant_profile::profile(&tenant) },
+                    }),
+                );
+                ok_tenant(state, &tenant)
+            })
+        })
+        .argument(InputValue::new(
+            "input",
+            TypeRef::named_nn("CreateTenantInput"),
+        ))
+        .description("Creates a tenant and its root organization (platform admins)."),
+    );
+    for (name, doc) in [
+        ("activateTenant", "Ends a trial or a suspension."),
+        (
+            "deleteTenant",
+            "Deletes a tenant with no members left, and all its rows.",
+        ),
+    ] {
+        ops.mutation_fields.push(
+            Field::new(
+                name,
+                TypeRef::named_nn(if name == "deleteTenant" {
+                    TypeRef::ID
+                } else {
+                    "Tenant"
+                }),
+                move |ctx| {
+                    FieldFuture::new(async move {
+                        let state = app(&ctx)?;
+                        let req = request(&ctx)?;
+                        let id = tenant_key_arg(state, &ctx, "id").await?;
+                        if name == "deleteTenant" {
+                            tenants::lifecycle::delete_tenant(state, req, id).await?;
+                            Ok(Some(FieldValue::value(Value::from(ids::encode(
+                                "Tenant", id,
+                            )))))
+                        } else {
+                            let before = tenants::catalog::tenant(&state.db, id)
+                                .await?
+                                .map(|t| t.status);
+                            let t = tenants::lifecycle::activate(state, req, id).await?;
+                            note_status(&ctx, &t, before);
+                            ok_tenant(state, &t)
+                        }
+                    })
+                },
+            )
+            .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+            .description(doc),
+        );
+    }
+    ops.mutation_fields.push(
+        Field::new("updateTenant", TypeRef::named_nn("Tenant"), |ctx| {
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let id = tenant_key_arg(state, &ctx, "id").await?;
+                let input = ctx.args.try_get("input")?.object()?;
+                let changes = crate::tenant_profile::TenantChanges {
+                    name: opt_str(&input, "name")?,
+                    contact_name: change(&input, "contactName")?,
+                    contact_email: change(&input, "contactEmail")?,
+                    plan: change(&input, "plan")?,
+                    region_hint: change(&input, "regionHint")?,
+                    root_company_id: change(&input, "rootCompanyId")?,
+                    subdomain: change(&input, "subdomain")?,
+                };
+                let (before, after) =
+                    crate::tenant_profile::update_tenant(state, req, id, changes).await?;
+                audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "Tenant",
+                        "before": crate::tenant_profile::profile(&before),
+                        "after": crate::tenant_profile::profile(&after),
+                    }),
+                );
+                ok_tenant(state, &after)
+            })
+        })
+        .argument(
+            InputValue::new("id", TypeRef::named_nn(TypeRef::ID))
+                .description("The tenant's id or slug."),
+        )
+        .argument(InputValue::new(
+            "input",
+            TypeRef::named_nn("UpdateTenantInput"),
+        ))
+        .description(
+            "Changes a tenant's profile: name, contact, plan, region hint, root company, subdomain \
+             (platform admins). An empty change is BAD_USER_INPUT.",
+        ),
+    );
+    ops.mutation_fields.push(
+        Field::new("suspendTenant", TypeRef::named_nn("Tenant"), |ctx| {
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let id = tenant_key_arg(state, &ctx, "id").await?;
+                let reason = ctx
+                    .args
+                    .get("reason")
+                    .filter(|v| !v.is_null())
+                    .map(|v| v.string().map(str::to_string))
+                    .transpose()?;
+                let before = tenants::catalog::tenant(&state.db, id)
+                    .await?
+                    .map(|t| t.status);
+                let t = tenants::lifecycle::suspend(state, req, id, reason).await?;
+                note_status(&ctx, &t, before);
+                ok_tenant(state, &t)
+            })
+        })
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .argument(
+            InputValue::new("reason", TypeRef::named(TypeRef::STRING))
+                .description("Why, for the record and the tenant's admins (optional)."),
+        )
+        .description("Blocks every member of the tenant (platform admins)."),
+    );
+    ops.mutation_fields.push(
+        Field::new("extendTrial", TypeRef::named_nn("Tenant"), |ctx| {
+            FieldFuture::new(async move {
+                let state = app(&ctx)?;
+                let req = request(&ctx)?;
+                let id = tenant_key_arg(state, &ctx, "id").await?;
+                let days = ctx.args.try_get("days")?.i64()?;
+                let t = tenants::lifecycle::extend_trial(state, req, id, days).await?;
+                ok_tenant(state, &t)
+            })
+        })
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .argument(InputValue::new("days", TypeRef::named_nn(TypeRef::INT)))
+        .description("Pushes the trial end by a positive number of days (trial tenants only)."),
+    );
+}
+
+fn stat(name: &'static str) -> Field {
+    Field::new(name, TypeRef::named_nn(TypeRef::INT), move |ctx| {
+        FieldFuture::new(async move {
+            let stats = ctx
+                .parent_value
+                .try_downcast_ref::<tenants::catalog::TenantStats>()?;
+            let v = match name {
+                "total" => stats.total,
+                "active" => stats.active,
+                "trial" => stats.trial,
+                "suspended" => stats.suspended,
+                _ => stats.expiring,
+            };
+            Ok(Some(Value::from(v)))
+        })
+    })
+}
