@@ -1,4 +1,4 @@
-//! `forklift bench`: the speed figures of SPEC §8, measured on scratch databases.
+//! `forklift bench`: the speed figures of `docs/performance.md`, measured on scratch databases.
 //!
 //! - [`fork_floor`]: the fork against a hand-written `INSERT … SELECT` copy;
 //! - [`nested_query`]: the nested query against a server process, at several concurrencies;

@@ -1,4 +1,4 @@
-//! `forklift bench fanout`: one fork streamed to many `forkProgress` subscribers (SPEC §8).
+//! `forklift bench fanout`: one fork streamed to many `forkProgress` subscribers (`docs/performance.md`).
 //!
 //! A server process holds a synthetic template; this process starts one fork through
 //! `forkTenant`, opens `subscribers` WebSocket connections (`graphql-transport-ws`, a JWT in

@@ -1,4 +1,4 @@
-//! `forklift bench fork`: the fork against its floor (SPEC §8).
+//! `forklift bench fork`: the fork against its floor (`docs/performance.md`).
 //!
 //! For each size, a scratch database gets a synthetic template of that many rows spread over
 //! every copied class. Then it times:

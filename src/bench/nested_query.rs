@@ -1,4 +1,4 @@
-//! `forklift bench query`: the nested query of SPEC §8 from a separate load process.
+//! `forklift bench query`: the nested query of `docs/performance.md` from a separate load process.
 
 use std::time::Instant;
 
@@ -38,7 +38,7 @@ pub struct QueryReport {
     pub idle: Memory,
 }
 
-/// The nested query of SPEC §8: applications → actions → placements (→ surface).
+/// The nested query of `docs/performance.md`: applications → actions → placements (→ surface).
 const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key actionPlacements { position surfaceType { key } } } } } }";
 
 /// The nested query's data: the template, a tenant `bench`, seven surface types, and in the

@@ -63,7 +63,7 @@ pub fn app<'a>(ctx: &ResolverContext<'a>) -> AppResult<&'a Arc<AppState>> {
 /// The root connection field of `class` (`applications`).
 pub(crate) fn plural_field(class: &RowClass) -> String {
     match class.table.as_str() {
-        // SPEC §6 names the audit log's connection `auditLog`.
+        // The audit log's connection is `auditLog` (`docs/api.md`).
         "audit_entries" => "auditLog".into(),
         table => camel(table),
     }

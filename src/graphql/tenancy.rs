@@ -94,7 +94,8 @@ fn opt_json(
 fn branding_object() -> Object {
     // The description is part of `schema.graphql` (kept as published); the rules are in
     // `docs/tenancy.md`, "Branding".
-    let mut object = Object::new("Branding").description("A tenant's branding (SPEC §6).");
+    let mut object =
+        Object::new("Branding").description("A tenant's branding: colours, logo and custom CSS.");
     let text = |name: &'static str, pick: fn(&entity::brandings::Model) -> Option<String>| {
         Field::new(name, TypeRef::named(TypeRef::STRING), move |ctx| {
             FieldFuture::new(async move {

@@ -324,8 +324,10 @@ async fn sigterm_closes_subscriptions_with_1001_and_rolls_back_a_cut_fork(backen
     let child = Child::start(
         &app,
         &[
-            ("FORKLIFT_SHUTDOWN_GRACE_SECS", "1"),
-            ("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:6000"),
+            // The grace still ends before the paused fork would (3 s < 8 s), with room for the
+            // close frames on a loaded machine.
+            ("FORKLIFT_SHUTDOWN_GRACE_SECS", "3"),
+            ("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:8000"),
         ],
     )
     .await;

@@ -266,6 +266,9 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
     match result {
         Ok((outcome, version)) => {
             progress.phase = None;
+            // The target is READY before anyone can see the run finished (its event, its
+            // record): a member acting on RUN_FINISHED is never refused as provisioning.
+            record::set_provisioning(&db, input.target.id, ProvisioningState::Ready).await;
             progress.emit(
                 EventKind::RunFinished,
                 None,
@@ -274,7 +277,6 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
             );
             progress.flush().await;
             record::mark_finished(&db, run_id, &outcome, version).await;
-            record::set_provisioning(&db, input.target.id, ProvisioningState::Ready).await;
             let created = outcome.counts.iter().map(|c| c.created).sum();
             state.metrics.fork_run(status::FINISHED.as_str(), created);
         }
