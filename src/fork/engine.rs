@@ -1,6 +1,7 @@
 //! The fork engine's generic copy: copies the source's configuration into the target in one
 //! transaction, class by class in the registry's order, whatever the classes are. The domain's
-//! derived phases (3–5) are in [`derived`].
+//! derived phases (3–5) are in [`derived`]. (About 650 lines: the copy's steps — anchors,
+//! batches, identity map, tombstones — are one algorithm and read best in one file.)
 //!
 //! **Identity map.** The copy of source row `s` in target tenant `t` has id
 //! `uuid_v5(namespace = t, name = s)`. The map is a pure function: references are remapped by
