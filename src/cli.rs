@@ -1,8 +1,6 @@
-//! The command line: `forklift serve | migrate | schema | token | fork | bootstrap | sheets |
-//! bench`: the commands and their dispatch. The settings each reads are in [`settings`].
-//!
-//! Over 600 lines for now because the `bench` subcommand (`BenchCommand` and its dispatch) is
-//! still here; it leaves with the benchmark harness's own crate (issue #20).
+//! The command line: `forklift serve | migrate | schema | token | fork | bootstrap | sheets`: the
+//! commands and their dispatch. The settings each reads are in [`settings`]. The benchmarks are
+//! a binary of their own (`bench/`, `forklift-bench`).
 
 use std::{process::ExitCode, sync::Arc};
 
@@ -106,11 +104,6 @@ pub enum Command {
         #[command(subcommand)]
         what: SheetsCommand,
     },
-    /// Measure the fork against its floor (scratch databases; prints a table).
-    Bench {
-        #[command(subcommand)]
-        what: BenchCommand,
-    },
     /// Bring an empty database to a switched-on stack (idempotent).
     Bootstrap {
         /// The first tenant's slug.
@@ -142,7 +135,6 @@ impl Command {
             Command::Sheets {
                 what: SheetsCommand::Import { stack, .. },
             } => stack.pairs(),
-            Command::Bench { what } => what.database().pairs(),
             Command::Schema | Command::Sheets { .. } => Vec::new(),
         }
     }
@@ -174,93 +166,6 @@ pub enum SheetsCommand {
     },
     /// Print the JSON Schema of the sheet format (what `sheets/sheet.schema.json` holds).
     Schema,
-}
-
-/// What `bench` measures.
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// The fork against a hand-written `INSERT … SELECT` copy, on a scratch database.
-    Fork {
-        /// Template sizes in rows, comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
-        rows: Vec<usize>,
-        #[command(flatten)]
-        database: DatabaseSettings,
-    },
-    /// The nested query against a server process, at several concurrencies (this process is the
-    /// load generator).
-    Query {
-        /// Concurrent clients, comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32, 256])]
-        concurrency: Vec<usize>,
-        /// Seconds per concurrency level (after a 2 s warm-up).
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Measure side by side with another server on the same database: `postgraphile`
-        /// (installed from the npm registry on first use; needs PostgreSQL and Node.js).
-        #[arg(long, value_name = "SERVER")]
-        against: Option<Against>,
-        /// Interleaved rounds with `--against`.
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        #[command(flatten)]
-        database: DatabaseSettings,
-    },
-    /// One fork streamed to many `forkProgress` subscribers over WebSocket: delivery lag and
-    /// the server's memory.
-    Fanout {
-        /// WebSocket subscribers.
-        #[arg(long, default_value_t = 2000)]
-        subscribers: usize,
-        /// Template size in rows.
-        #[arg(long, default_value_t = 1000)]
-        rows: usize,
-        /// Server processes: 2 runs the fork on one and connects every subscriber to the other
-        /// (PostgreSQL).
-        #[arg(long, default_value_t = 1)]
-        replicas: usize,
-        /// Percentage of subscribers that read slowly (their lag is reported apart).
-        #[arg(long, default_value_t = 0)]
-        slow_percent: usize,
-        #[command(flatten)]
-        database: DatabaseSettings,
-    },
-    /// `fork`, `query` and `fanout` in a row, then one summary table.
-    All {
-        /// Template sizes for `fork`, comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
-        rows: Vec<usize>,
-        /// Concurrent clients for `query`, comma-separated.
-        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32, 256])]
-        concurrency: Vec<usize>,
-        /// Seconds per concurrency level.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// WebSocket subscribers for `fanout`.
-        #[arg(long, default_value_t = 2000)]
-        subscribers: usize,
-        #[command(flatten)]
-        database: DatabaseSettings,
-    },
-}
-
-impl BenchCommand {
-    /// The database the benchmark makes its scratch databases on.
-    fn database(&self) -> &DatabaseSettings {
-        match self {
-            BenchCommand::Fork { database, .. }
-            | BenchCommand::Query { database, .. }
-            | BenchCommand::Fanout { database, .. }
-            | BenchCommand::All { database, .. } => database,
-        }
-    }
-}
-
-/// Servers `bench query --against` measures beside Forklift: `postgraphile` is PostGraphile 4.14
-/// over the same database, as a role row-level security binds.
-#[derive(Copy, Clone, Debug, ValueEnum)]
-pub enum Against {
-    Postgraphile,
 }
 
 /// `migrate` actions.
@@ -547,71 +452,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
-        }
-        Command::Bench {
-            what:
-                BenchCommand::Query {
-                    concurrency,
-                    seconds,
-                    against,
-                    rounds,
-                    ..
-                },
-        } => {
-            match against {
-                Some(Against::Postgraphile) => {
-                    crate::bench::side_by_side::run(&config, &concurrency, seconds, rounds).await?
-                }
-                None => {
-                    crate::bench::nested_query::run(&config, &concurrency, seconds).await?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            what: BenchCommand::Fork { rows, .. },
-        } => {
-            crate::bench::fork_floor::run(&config, &rows).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            what:
-                BenchCommand::Fanout {
-                    subscribers,
-                    rows,
-                    replicas,
-                    slow_percent,
-                    ..
-                },
-        } => {
-            let options = crate::bench::fanout::FanoutOptions {
-                subscribers,
-                rows,
-                replicas,
-                slow_percent,
-            };
-            crate::bench::fanout::run(&config, &options).await?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            what:
-                BenchCommand::All {
-                    rows,
-                    concurrency,
-                    seconds,
-                    subscribers,
-                    ..
-                },
-        } => {
-            let plan = crate::bench::all::Plan {
-                rows,
-                concurrency,
-                seconds,
-                subscribers,
-                fanout_rows: 1000,
-            };
-            crate::bench::all::run(&config, &plan).await?;
-            Ok(ExitCode::SUCCESS)
         }
         Command::Serve { .. } => {
             let development = config.environment == crate::config::Environment::Development;

@@ -10,7 +10,6 @@
 pub mod access;
 pub mod app;
 pub mod auth;
-pub mod bench;
 pub mod bootstrap;
 pub mod branding;
 pub mod cli;

@@ -177,3 +177,34 @@ pub async fn configuration(
     }
     Ok(seeded)
 }
+
+/// The data of the benchmarks' nested query (`docs/performance.md`): the template, a tenant `bench`, seven surface types, and in the
+/// tenant 50 applications, 500 actions and 1,000 placements. Returns the tenant's id.
+pub async fn nested_query_tenant(state: &crate::state::AppState) -> anyhow::Result<uuid::Uuid> {
+    crate::bootstrap::ensure_template(state).await?;
+    let tenant = crate::bootstrap::ensure_tenant(state, "bench", "Bench", "TENANT").await?;
+    // Seven surface types: placement i and i + 500 (same action, same application) then land on
+    // different surfaces, so the 1,000 placements keep their natural keys distinct.
+    let vocabulary = vocabulary(&state.db, &state.registry, 7).await?;
+    let mut seeded = Seeded::new();
+    for (table, count) in [
+        ("applications", 50),
+        ("actions", 500),
+        ("action_placements", 1000),
+    ] {
+        let class = state
+            .registry
+            .by_table(table)
+            .ok_or_else(|| anyhow::anyhow!("no class {table}"))?;
+        generate_class(
+            &state.db,
+            class,
+            Some(tenant.id),
+            count,
+            &mut seeded,
+            &vocabulary,
+        )
+        .await?;
+    }
+    Ok(tenant.id)
+}

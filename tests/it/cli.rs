@@ -48,10 +48,6 @@ fn every_help_lists_its_variables_and_explains_every_flag() {
         (&["sheets", "import"], &["DATABASE_URL"]),
         (&["sheets", "validate"], &["RUST_LOG"]),
         (&["schema"], &["FORKLIFT_LOG_FORMAT"]),
-        (&["bench", "fork"], &["DATABASE_URL"]),
-        (&["bench", "query"], &["DATABASE_URL"]),
-        (&["bench", "fanout"], &["DATABASE_URL"]),
-        (&["bench", "all"], &["DATABASE_URL"]),
     ];
     for (command, variables) in cases {
         let mut args = command.to_vec();

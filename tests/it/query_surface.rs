@@ -37,7 +37,7 @@ fn ids(rows: &[Value]) -> Vec<String> {
 crate::both!(where_operators_combine_like_the_rows_say);
 
 async fn where_operators_combine_like_the_rows_say(app: TestApp) {
-    forklift::bench::nested_query::seed_nested(&app.state)
+    forklift::synthetic::nested_query_tenant(&app.state)
         .await
         .expect("seeded");
     let all = applications(&app, "").await;

@@ -617,7 +617,7 @@ crate::both!(nested_lists_take_first_filter_and_order_per_parent);
 /// the answer equals what the whole list, sorted and cut per parent, gives.
 async fn nested_lists_take_first_filter_and_order_per_parent(app: TestApp) {
     // Tenant `bench`: 50 applications with 10 actions each.
-    forklift::bench::nested_query::seed_nested(&app.state)
+    forklift::synthetic::nested_query_tenant(&app.state)
         .await
         .expect("seeded");
     let executor = app.replica(|c| c.planned_reads = false).await;

@@ -1,4 +1,4 @@
-//! `forklift bench fork`: the fork against its floor (`docs/performance.md`).
+//! `forklift-bench fork`: the fork against its floor (`docs/performance.md`).
 //!
 //! For each size, a scratch database gets a synthetic template of that many rows spread over
 //! every copied class. Then it times:
@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use uuid::Uuid;
 
 use super::{Memory, Scratch, backend_name, synthetic_template};
-use crate::{bootstrap, config::Config, fork::runs, state::AppState};
+use forklift::{bootstrap, config::Config, fork::runs, state::AppState};
 
 /// One measured size.
 #[derive(Clone, Debug)]

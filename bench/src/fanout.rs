@@ -1,4 +1,4 @@
-//! `forklift bench fanout`: one fork streamed to many `forkProgress` subscribers (`docs/performance.md`).
+//! `forklift-bench fanout`: one fork streamed to many `forkProgress` subscribers (`docs/performance.md`).
 //!
 //! A server process holds a synthetic template; this process starts one fork through
 //! `forkTenant`, opens `subscribers` WebSocket connections (`graphql-transport-ws`, a JWT in
@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::H
 use super::{
     BenchServer, Memory, Scratch, admin_token, backend_name, percentile, synthetic_template,
 };
-use crate::{bootstrap, config::Config, http::ws::SLOW_CONSUMER_CLOSE};
+use forklift::{bootstrap, config::Config, http::ws::SLOW_CONSUMER_CLOSE};
 
 /// What to run.
 #[derive(Clone, Debug)]

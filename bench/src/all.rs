@@ -1,8 +1,8 @@
-//! `forklift bench all`: the three benchmarks in a row, then one summary table with the machine
+//! `forklift-bench all`: the three benchmarks in a row, then one summary table with the machine
 //! they ran on (the table the README quotes).
 
 use super::{backend_name, fanout, fork_floor, nested_query};
-use crate::config::Config;
+use forklift::config::Config;
 
 /// What to run.
 #[derive(Clone, Debug)]

@@ -1,4 +1,4 @@
-//! `forklift bench query`: the nested query of `docs/performance.md` from a separate load process.
+//! `forklift-bench query`: the nested query of `docs/performance.md` from a separate load process.
 
 use std::time::Instant;
 
@@ -7,7 +7,7 @@ use super::{
     load::{Load, Target},
     percentile,
 };
-use crate::{app, bootstrap, config::Config, registry::Registry, synthetic};
+use forklift::{app, config::Config, registry::Registry, synthetic};
 
 /// One concurrency level of the query benchmark.
 #[derive(Clone, Debug)]
@@ -41,38 +41,7 @@ pub struct QueryReport {
 /// The nested query of `docs/performance.md`: applications → actions → placements (→ surface).
 const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key actionPlacements { position surfaceType { key } } } } } }";
 
-/// The nested query's data: the template, a tenant `bench`, seven surface types, and in the
-/// tenant 50 applications, 500 actions and 1,000 placements. Returns the tenant's id.
-pub async fn seed_nested(state: &crate::state::AppState) -> anyhow::Result<uuid::Uuid> {
-    bootstrap::ensure_template(state).await?;
-    let tenant = bootstrap::ensure_tenant(state, "bench", "Bench", "TENANT").await?;
-    // Seven surface types: placement i and i + 500 (same action, same application) then land on
-    // different surfaces, so the 1,000 placements keep their natural keys distinct.
-    let vocabulary = synthetic::vocabulary(&state.db, &state.registry, 7).await?;
-    let mut seeded = synthetic::Seeded::new();
-    for (table, count) in [
-        ("applications", 50),
-        ("actions", 500),
-        ("action_placements", 1000),
-    ] {
-        let class = state
-            .registry
-            .by_table(table)
-            .ok_or_else(|| anyhow::anyhow!("no class {table}"))?;
-        synthetic::generate_class(
-            &state.db,
-            class,
-            Some(tenant.id),
-            count,
-            &mut seeded,
-            &vocabulary,
-        )
-        .await?;
-    }
-    Ok(tenant.id)
-}
-
-/// `forklift bench query`: a server process over a scratch database holding 50 applications,
+/// `forklift-bench query`: a server process over a scratch database holding 50 applications,
 /// 500 actions and 1,000 placements; this process is the load generator. For each concurrency,
 /// the nested query runs for `seconds` with a JWT on every request; prints throughput and
 /// latency, and counts any non-200 response or `errors` in a body as an error.
@@ -80,7 +49,7 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
     let scratch = Scratch::create(base, "query").await?;
     let config = scratch.config();
     let state = app::build_state(config.clone(), Registry::default()).await?;
-    let tenant = seed_nested(&state).await?;
+    let tenant = synthetic::nested_query_tenant(&state).await?;
     let token = admin_token(&state, &config)?;
     let script = if base.is_sqlite() {
         None
@@ -175,9 +144,9 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
     let rounds = 500;
     let started = Instant::now();
     for _ in 0..rounds {
-        crate::scope::resolve(
+        forklift::scope::resolve(
             &state,
-            crate::scope::RequestInputs {
+            forklift::scope::RequestInputs {
                 bearer: Some(token.clone()),
                 tenant_header: Some("bench".into()),
                 host: None,
@@ -222,7 +191,7 @@ impl QueryReport {
 /// The statements the planned read path sends for [`NESTED`], written out for pgbench with this
 /// database's ids: one transaction that names the tenant, then one `SELECT` per level.
 async fn pgbench_script(
-    state: &crate::state::AppState,
+    state: &forklift::state::AppState,
     tenant: uuid::Uuid,
 ) -> anyhow::Result<String> {
     use sea_orm::{ConnectionTrait, Statement};

@@ -1,4 +1,4 @@
-//! `forklift bench query --against postgraphile`: Forklift and PostGraphile 4 serving the same
+//! `forklift-bench query --against postgraphile`: Forklift and PostGraphile 4 serving the same
 //! PostgreSQL database and rows, each as a role that row-level security binds, each verifying
 //! the same kind of JWT, driven by the same load generator in interleaved rounds.
 //!
@@ -19,7 +19,7 @@ use super::{
     load::{Load, Target},
     percentile,
 };
-use crate::{app, config::Config, registry::Registry};
+use forklift::{app, config::Config, registry::Registry};
 
 /// The PostGraphile release measured against.
 const POSTGRAPHILE: &str = "4.14.1";
@@ -109,8 +109,8 @@ pub async fn run(
     config.jwt_issuer = Some("forklift-bench".into());
     config.jwt_audience = Some("forklift-bench".into());
     let state = app::build_state(config.clone(), Registry::default()).await?;
-    let tenant = super::nested_query::seed_nested(&state).await?;
-    let password = crate::domains::new_token();
+    let tenant = forklift::synthetic::nested_query_tenant(&state).await?;
+    let password = forklift::domains::new_token();
     let admin = Database::connect(&scratch.url).await?;
     let urls = roles(&admin, &scratch.url, &password).await?;
 
@@ -154,7 +154,7 @@ pub async fn run(
 
     let forklift_token = super::admin_token(&state, &config)?;
     let pgl_token = state.verifier.mint(
-        &crate::auth::TokenRequest {
+        &forklift::auth::TokenRequest {
             sub: "bench@postgraphile.local".into(),
             tenant: Some(tenant.to_string()),
             ttl_secs: 3600,

@@ -1,33 +1,213 @@
-//! `forklift bench`: the speed figures of `docs/performance.md`, measured on scratch databases.
+//! `forklift-bench`: the speed figures of `docs/performance.md`, measured on scratch databases.
+//! A workspace crate of its own, so the server binary carries no benchmark code: `cargo run
+//! --release -p forklift-bench -- query`.
 //!
 //! - [`fork_floor`]: the fork against a hand-written `INSERT … SELECT` copy;
 //! - [`nested_query`]: the nested query against a server process, at several concurrencies;
 //! - [`fanout`]: one fork streamed to many WebSocket subscribers, with the delivery lag;
 //! - [`side_by_side`]: the nested query against PostGraphile on the same database
-//!   (`bench query --against postgraphile`);
+//!   (`forklift-bench query --against postgraphile`);
 //! - [`all`]: the three in a row, then one summary table.
 //!
 //! [`load`] is the load generator the query benchmarks share.
 //!
 //! Every benchmark that talks to a server starts it as a separate process of this same binary
-//! ([`BenchServer`]), so the load generator and the server do not share a runtime, and reads
-//! the server's idle and peak memory from `/proc`.
+//! (`forklift-bench serve …` is `forklift serve …`, the same library with the test failpoints the
+//! fan-out uses to hold its fork; [`BenchServer`]), so the load generator and the server do not
+//! share a runtime, and reads the server's idle and peak memory from `/proc`.
 
-pub mod all;
-pub mod fanout;
-pub mod fork_floor;
-pub mod load;
-pub mod nested_query;
-pub mod side_by_side;
+mod all;
+mod fanout;
+mod fork_floor;
+mod load;
+mod nested_query;
+mod side_by_side;
 
-use std::time::Duration;
+use std::{process::ExitCode, time::Duration};
 
+use clap::{Parser, Subcommand, ValueEnum};
 use sea_orm::{ConnectionTrait, Database};
 
-use crate::config::{Config, Secret};
+use forklift::config::{Config, Secret};
+
+/// The same allocator as the `forklift` binary, so the server processes this binary starts
+/// measure what production runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Forklift's benchmarks, on scratch databases (`DATABASE_URL`: a PostgreSQL superuser's URL, or
+/// SQLite by default).
+#[derive(Parser, Debug)]
+#[command(name = "forklift-bench", version)]
+struct Cli {
+    /// Where scratch databases are made: `sqlite://…` or a PostgreSQL superuser's
+    /// `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    what: BenchCommand,
+}
+
+/// What to measure.
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// The fork against a hand-written `INSERT … SELECT` copy, on a scratch database.
+    Fork {
+        /// Template sizes in rows, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
+        rows: Vec<usize>,
+    },
+    /// The nested query against a server process, at several concurrencies (this process is the
+    /// load generator).
+    Query {
+        /// Concurrent clients, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32, 256])]
+        concurrency: Vec<usize>,
+        /// Seconds per concurrency level (after a 2 s warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Measure side by side with another server on the same database: `postgraphile`
+        /// (installed from the npm registry on first use; needs PostgreSQL and Node.js).
+        #[arg(long, value_name = "SERVER")]
+        against: Option<Against>,
+        /// Interleaved rounds with `--against`.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// One fork streamed to many `forkProgress` subscribers over WebSocket: delivery lag and
+    /// the server's memory.
+    Fanout {
+        /// WebSocket subscribers.
+        #[arg(long, default_value_t = 2000)]
+        subscribers: usize,
+        /// Template size in rows.
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+        /// Server processes: 2 runs the fork on one and connects every subscriber to the other
+        /// (PostgreSQL).
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
+        /// Percentage of subscribers that read slowly (their lag is reported apart).
+        #[arg(long, default_value_t = 0)]
+        slow_percent: usize,
+    },
+    /// `fork`, `query` and `fanout` in a row, then one summary table.
+    All {
+        /// Template sizes for `fork`, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
+        rows: Vec<usize>,
+        /// Concurrent clients for `query`, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 32, 256])]
+        concurrency: Vec<usize>,
+        /// Seconds per concurrency level.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// WebSocket subscribers for `fanout`.
+        #[arg(long, default_value_t = 2000)]
+        subscribers: usize,
+    },
+}
+
+/// Servers `query --against` measures beside Forklift: `postgraphile` is PostGraphile 4.14 over
+/// the same database, as a role row-level security binds.
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum Against {
+    Postgraphile,
+}
+
+fn main() -> ExitCode {
+    // The server processes the benchmarks start: this binary as `forklift`.
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        return forklift::cli::main();
+    }
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("forklift-bench: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("forklift-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let url = cli
+        .database_url
+        .unwrap_or_else(|| "sqlite://forklift-bench.db?mode=rwc".to_string());
+    let config = Config::for_database(url);
+    match cli.what {
+        BenchCommand::Fork { rows } => {
+            fork_floor::run(&config, &rows).await?;
+        }
+        BenchCommand::Query {
+            concurrency,
+            seconds,
+            against: Some(Against::Postgraphile),
+            rounds,
+        } => side_by_side::run(&config, &concurrency, seconds, rounds).await?,
+        BenchCommand::Query {
+            concurrency,
+            seconds,
+            against: None,
+            ..
+        } => {
+            nested_query::run(&config, &concurrency, seconds).await?;
+        }
+        BenchCommand::Fanout {
+            subscribers,
+            rows,
+            replicas,
+            slow_percent,
+        } => {
+            let options = fanout::FanoutOptions {
+                subscribers,
+                rows,
+                replicas,
+                slow_percent,
+            };
+            fanout::run(&config, &options).await?;
+        }
+        BenchCommand::All {
+            rows,
+            concurrency,
+            seconds,
+            subscribers,
+        } => {
+            let plan = all::Plan {
+                rows,
+                concurrency,
+                seconds,
+                subscribers,
+                fanout_rows: 1000,
+            };
+            all::run(&config, &plan).await?;
+        }
+    }
+    Ok(())
+}
 
 /// `PostgreSQL` or `SQLite`, for table headings.
-pub fn backend_name(config: &Config) -> &'static str {
+pub(crate) fn backend_name(config: &Config) -> &'static str {
     if config.is_sqlite() {
         "SQLite"
     } else {
@@ -36,7 +216,7 @@ pub fn backend_name(config: &Config) -> &'static str {
 }
 
 /// The value at quantile `p` (0–1) of sorted samples; 0 for none.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -46,14 +226,14 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Resident memory of a process, in MiB: now (`VmRSS`) and at its peak (`VmHWM`).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Memory {
+pub(crate) struct Memory {
     pub rss_mb: f64,
     pub peak_mb: f64,
 }
 
 impl Memory {
     /// Reads `/proc/<pid>/status` (`self` for this process); zeros where unknown.
-    pub fn of(pid: &str) -> Memory {
+    pub(crate) fn of(pid: &str) -> Memory {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let field = |name: &str| {
             status
@@ -72,7 +252,7 @@ impl Memory {
 
 /// CPU seconds process `pid` has used so far (user + system, from `/proc/<pid>/stat`; 0 where
 /// unknown). Clock ticks are taken as 100 per second, Linux's fixed `USER_HZ`.
-pub fn cpu_seconds_of(pid: &str) -> f64 {
+pub(crate) fn cpu_seconds_of(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -89,7 +269,7 @@ pub fn cpu_seconds_of(pid: &str) -> f64 {
 
 /// A scratch database, removed by [`Scratch::drop_it`]: a temporary SQLite file, or a new
 /// database on the PostgreSQL server of `DATABASE_URL`.
-pub struct Scratch {
+pub(crate) struct Scratch {
     pub url: String,
     admin_url: Option<String>,
     name: String,
@@ -97,7 +277,7 @@ pub struct Scratch {
 
 impl Scratch {
     /// Creates an empty scratch database named after this process and `label`.
-    pub async fn create(base: &Config, label: &str) -> anyhow::Result<Scratch> {
+    pub(crate) async fn create(base: &Config, label: &str) -> anyhow::Result<Scratch> {
         let name = format!("forklift_bench_{}_{label}", std::process::id());
         if base.is_sqlite() {
             let path = std::env::temp_dir().join(format!("{name}.db"));
@@ -129,16 +309,16 @@ impl Scratch {
     }
 
     /// A configuration for this database with a fresh development secret.
-    pub fn config(&self) -> Config {
+    pub(crate) fn config(&self) -> Config {
         let mut config = Config::for_database(&self.url);
         config.jwt_secret = Some(Secret::new(
-            crate::domains::new_token() + &crate::domains::new_token(),
+            forklift::domains::new_token() + &forklift::domains::new_token(),
         ));
         config
     }
 
     /// Drops the database (or deletes the file).
-    pub async fn drop_it(self) {
+    pub(crate) async fn drop_it(self) {
         match self.admin_url {
             Some(admin_url) => {
                 if let Ok(admin) = Database::connect(&admin_url).await {
@@ -163,21 +343,21 @@ impl Scratch {
 /// The state over `config`'s database with a synthetic template of about `rows` rows spread
 /// evenly over every copied class (20 rows of each vocabulary class); returns the state, the
 /// template and the rows per class.
-pub async fn synthetic_template(
+pub(crate) async fn synthetic_template(
     config: &Config,
     rows: usize,
 ) -> anyhow::Result<(
-    std::sync::Arc<crate::state::AppState>,
+    std::sync::Arc<forklift::state::AppState>,
     entity::tenants::Model,
     usize,
 )> {
     let state = std::sync::Arc::new(
-        crate::app::build_state(config.clone(), crate::registry::Registry::default()).await?,
+        forklift::app::build_state(config.clone(), forklift::registry::Registry::default()).await?,
     );
     let per_class = rows.div_ceil(state.registry.copied_classes().len().max(1));
-    let template = crate::bootstrap::ensure_template(&state).await?;
-    let vocabulary = crate::synthetic::vocabulary(&state.db, &state.registry, 20).await?;
-    crate::synthetic::configuration(
+    let template = forklift::bootstrap::ensure_template(&state).await?;
+    let vocabulary = forklift::synthetic::vocabulary(&state.db, &state.registry, 20).await?;
+    forklift::synthetic::configuration(
         &state.db,
         &state.registry,
         template.id,
@@ -189,9 +369,12 @@ pub async fn synthetic_template(
 }
 
 /// A platform-admin token for benchmark clients, signed with `config`'s secret.
-pub fn admin_token(state: &crate::state::AppState, config: &Config) -> anyhow::Result<String> {
+pub(crate) fn admin_token(
+    state: &forklift::state::AppState,
+    config: &Config,
+) -> anyhow::Result<String> {
     state.verifier.mint(
-        &crate::auth::TokenRequest {
+        &forklift::auth::TokenRequest {
             sub: "bench@forklift.local".into(),
             admin: true,
             ttl_secs: 3600,
@@ -202,7 +385,7 @@ pub fn admin_token(state: &crate::state::AppState, config: &Config) -> anyhow::R
 }
 
 /// `forklift serve` as a child process (production mode, warnings only) on a free port.
-pub struct BenchServer {
+pub(crate) struct BenchServer {
     process: tokio::process::Child,
     /// The server's process id.
     pub pid: String,
@@ -217,7 +400,10 @@ pub struct BenchServer {
 impl BenchServer {
     /// Starts the server over `config`'s database with extra environment `env`, and waits until
     /// it is ready (at most 10 s).
-    pub async fn start(config: &Config, env: &[(&str, &str)]) -> anyhow::Result<BenchServer> {
+    pub(crate) async fn start(
+        config: &Config,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<BenchServer> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -280,17 +466,17 @@ impl BenchServer {
     }
 
     /// CPU seconds the server has used so far (see [`cpu_seconds_of`]).
-    pub fn cpu_seconds(&self) -> f64 {
+    pub(crate) fn cpu_seconds(&self) -> f64 {
         cpu_seconds_of(&self.pid)
     }
 
     /// The server's memory now (and its peak so far).
-    pub fn memory(&self) -> Memory {
+    pub(crate) fn memory(&self) -> Memory {
         Memory::of(&self.pid)
     }
 
     /// Stops the server.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.process.kill().await;
     }
 }
