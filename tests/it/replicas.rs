@@ -324,10 +324,10 @@ async fn sigterm_closes_subscriptions_with_1001_and_rolls_back_a_cut_fork(backen
     let child = Child::start(
         &app,
         &[
-            // The grace still ends before the paused fork would (3 s < 8 s), with room for the
-            // close frames on a loaded machine.
-            ("FORKLIFT_SHUTDOWN_GRACE_SECS", "3"),
-            ("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:8000"),
+            // The grace ends while the fork is held after phase 1 (1 s < 4 s), and the process
+            // waits for the cut fork to record itself (`Application::run`).
+            ("FORKLIFT_SHUTDOWN_GRACE_SECS", "1"),
+            ("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:4000"),
         ],
     )
     .await;
@@ -337,7 +337,13 @@ async fn sigterm_closes_subscriptions_with_1001_and_rolls_back_a_cut_fork(backen
     let mut socket = wsclient::connect(&child.ws_url(), "graphql-transport-ws", &admin).await;
     wsclient::send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": {
         "query": "subscription($id: ID!) { forkProgress(runId: $id) { seq kind } }", "variables": { "id": run } } })).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stop only once the fork is held after its first phase, however loaded the machine is.
+    loop {
+        let frame = wsclient::next_json(&mut socket).await;
+        if frame["payload"]["data"]["forkProgress"]["kind"] == "PHASE_FINISHED" {
+            break;
+        }
+    }
     let started = std::time::Instant::now();
     let mut child = child;
     let pid = child.process.id().to_string();
