@@ -208,7 +208,7 @@ crate::both!(a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after);
 async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app: TestApp) {
     crate::fixture::seeded_template(&app.state, 2).await;
     // Far more events than the socket's queue and the kernel's buffers hold.
-    unforkable_records(&app, 20_000).await;
+    unforkable_records(&app, 50_000).await;
     app.create_tenant("slow").await;
     let run = app.start_fork("slow").await;
     let selection = "runId seq kind phase className count detail at";
@@ -232,7 +232,7 @@ async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app: 
     let fast = fast.await.expect("fast reader");
     wsclient::assert_complete_run(&fast, "RUN_FINISHED");
     let total = fast.len();
-    assert!(total > 20_000, "one event per skipped record: {total}");
+    assert!(total > 50_000, "one event per skipped record: {total}");
     // Now it reads: a prefix of the run, in order, then the close for slow consumers.
     let mut last = 0;
     let code = loop {
