@@ -116,11 +116,6 @@ fn columns_of<'p>(
     columns
 }
 
-fn id_of(class: &RowClass, row: &Cells) -> Option<Uuid> {
-    let index = class.columns.iter().position(|c| c.name == "id")?;
-    row.get(index)?.as_uuid()
-}
-
 /// `column IN (ids)`: on PostgreSQL one array parameter, so the statement's text (and its
 /// prepared statement) is the same whatever the number of ids. Written `IN (SELECT unnest(…))`
 /// rather than `= ANY(…)`: under the generic plan PostgreSQL picks for a reused prepared
@@ -251,7 +246,6 @@ impl Fetcher<'_> {
     ) -> Pin<Box<dyn Future<Output = AppResult<ObjectData>> + Send + 's>> {
         Box::pin(async move {
             let mut data = ObjectData::default();
-            let parent = &self.surface.classes[plan.class].class;
             for item in &plan.items {
                 let nested = match item {
                     ObjectItem::Children {
@@ -260,7 +254,8 @@ impl Fetcher<'_> {
                         plan: sub,
                         ..
                     } => {
-                        let ids: Vec<Uuid> = rows.iter().filter_map(|r| id_of(parent, r)).collect();
+                        let id = self.surface.classes[plan.class].id_index;
+                        let ids: Vec<Uuid> = rows.iter().filter_map(|r| r[id].as_uuid()).collect();
                         self.nested(sub.class, sub, ids, *fk, args).await?
                     }
                     ObjectItem::Reference {

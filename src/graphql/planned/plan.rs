@@ -491,13 +491,18 @@ fn merge_leaves(collected: Vec<Collected<'_>>) -> Option<Vec<Collected<'_>>> {
     if !repeated {
         return Some(collected);
     }
-    let mut out: Vec<Collected<'_>> = Vec::with_capacity(collected.len());
+    // Slots in answer order, and each key's slot: linear in the selection, however many times
+    // a key repeats (a document may repeat `id` thousands of times within the cost limit).
+    let mut slots: Vec<Option<Collected<'_>>> = Vec::with_capacity(collected.len());
+    let mut slot_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let simple = |f: &Field| f.arguments.is_empty() && f.selection_set.node.items.is_empty();
     for c in collected {
-        let Some(first) = out.iter_mut().find(|o| key(o.field) == key(c.field)) else {
-            out.push(c);
+        let Some(&slot) = slot_of.get(key(c.field)) else {
+            slot_of.insert(key(c.field), slots.len());
+            slots.push(Some(c));
             continue;
         };
-        let simple = |f: &Field| f.arguments.is_empty() && f.selection_set.node.items.is_empty();
+        let first = slots[slot].as_ref()?;
         if first.field.name.node != c.field.name.node || !simple(first.field) || !simple(c.field) {
             return None;
         }
@@ -506,14 +511,12 @@ fn merge_leaves(collected: Vec<Collected<'_>>) -> Option<Vec<Collected<'_>>> {
         }
         if !first.included && c.included {
             // The answer goes where the first included occurrence is.
-            let position = out
-                .iter()
-                .position(|o| key(o.field) == key(c.field))
-                .unwrap_or_default();
-            out.remove(position);
-            out.push(c);
+            slots[slot] = None;
+            slot_of.insert(key(c.field), slots.len());
+            slots.push(Some(c));
         }
     }
+    let out: Vec<Collected<'_>> = slots.into_iter().flatten().collect();
     Some(out)
 }
 
