@@ -240,7 +240,7 @@ fn write_target(ctx: &RequestContext, class: &RowClass, need: Role) -> AppResult
                 ))
             }
         }
-        ClassAccess::Managed => Ok(Some(ctx.require_role(need.max(Role::SuperUser))?.id)),
+        ClassAccess::Managed => Ok(Some(ctx.require_role(Ord::max(need, Role::SuperUser))?.id)),
         ClassAccess::Configuration => Ok(Some(ctx.require_role(need)?.id)),
     }
 }

@@ -181,7 +181,7 @@ async fn seed_admin(state: &AppState, tenant: Uuid, email: &str) -> anyhow::Resu
             id: Set(Uuid::now_v7()),
             tenant_id: Set(tenant),
             user_id: Set(user.id),
-            role: Set("OWNER".into()),
+            role: Set(entity::memberships::Role::Owner),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -13,40 +13,7 @@ use crate::{
     state::AppState,
 };
 
-/// Tenant roles, lowest first (the derive order is the hierarchy).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, async_graphql::Enum)]
-pub enum Role {
-    Viewer,
-    Contributor,
-    Editor,
-    SuperUser,
-    Owner,
-}
-
-impl Role {
-    /// The stored form (`SUPER_USER`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "VIEWER",
-            Role::Contributor => "CONTRIBUTOR",
-            Role::Editor => "EDITOR",
-            Role::SuperUser => "SUPER_USER",
-            Role::Owner => "OWNER",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(value: &str) -> Option<Role> {
-        Some(match value {
-            "VIEWER" => Role::Viewer,
-            "CONTRIBUTOR" => Role::Contributor,
-            "EDITOR" => Role::Editor,
-            "SUPER_USER" => Role::SuperUser,
-            "OWNER" => Role::Owner,
-            _ => return None,
-        })
-    }
-}
+pub use entity::memberships::Role;
 
 /// The authenticated caller.
 #[derive(Clone, Debug)]
@@ -305,7 +272,7 @@ pub async fn resolve_claims(
             .filter(memberships::Column::UserId.eq(user_id))
             .one(&state.db)
             .await?
-            .and_then(|m| Role::parse(&m.role)),
+            .map(|m| m.role),
         None => None,
     };
     let is_template = tenant.kind == entity::tenants::TenantKind::Template;

@@ -12,10 +12,33 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub user_id: Uuid,
-    #[sea_orm(column_type = "Text")]
-    pub role: String,
+    pub role: Role,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+}
+
+crate::stored_enum! {
+    /// Tenant roles, lowest first: the declaration order is the hierarchy (`Role::Owner` is
+    /// the highest), so roles compare with `<` and `>=`.
+    #[derive(PartialOrd, Ord)]
+    Role {
+        Viewer = "VIEWER",
+        Contributor = "CONTRIBUTOR",
+        Editor = "EDITOR",
+        SuperUser = "SUPER_USER",
+        Owner = "OWNER",
+    }
+}
+
+impl Role {
+    /// The roles, highest first (as the `Role` enum of the GraphQL schema lists them).
+    pub const HIGHEST_FIRST: [Role; 5] = [
+        Role::Owner,
+        Role::SuperUser,
+        Role::Editor,
+        Role::Contributor,
+        Role::Viewer,
+    ];
 }
 
 /// The rows this class points at; the row-class registry derives references from these.

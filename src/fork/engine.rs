@@ -37,7 +37,6 @@ use uuid::Uuid;
 mod derived;
 mod statements;
 
-use derived::DERIVED_INPUTS;
 pub use derived::DerivedPhase;
 
 use crate::{
@@ -188,7 +187,7 @@ pub struct Engine<'a, C: ConnectionTrait> {
     present: HashMap<String, HashSet<Uuid>>,
     /// Vocabulary ids whose rows must stay out of the fork (`forkable = false`), by table.
     unforkable: HashMap<String, HashSet<Uuid>>,
-    /// A dry run's rows to create, for the tables the derived phases read ([`DERIVED_INPUTS`]):
+    /// A dry run's rows to create, for the tables the derived phases read ([`DerivedPhase::reads`]):
     /// they plan from the target as it would be.
     planned: HashMap<String, Vec<Row>>,
     outcome: ForkOutcome,
@@ -506,7 +505,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             count.created += to_insert.len() as u64;
             let present = self.present.entry(class.table.clone()).or_default();
             present.extend(to_insert.iter().map(Row::id));
-            if DERIVED_INPUTS.contains(&class.table.as_str()) {
+            if DerivedPhase::reads(&class.table) {
                 self.planned
                     .entry(class.table.clone())
                     .or_default()

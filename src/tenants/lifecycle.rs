@@ -165,7 +165,7 @@ pub async fn create_tenant(
             id: Set(Uuid::now_v7()),
             tenant_id: Set(tenant.id),
             user_id: Set(user.id),
-            role: Set(Role::Owner.as_str().into()),
+            role: Set(Role::Owner),
             created_at: Set(now),
             updated_at: Set(now),
         }

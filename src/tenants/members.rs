@@ -84,16 +84,13 @@ pub async fn me(state: &AppState, req: &RequestContext) -> AppResult<Me> {
                 .map(|t| (t.id, t))
                 .collect();
         for m in rows {
-            if let (Some(t), Some(role)) = (
-                tenants_by_id.get(&m.tenant_id).cloned(),
-                Role::parse(&m.role),
-            ) {
+            if let Some(t) = tenants_by_id.get(&m.tenant_id).cloned() {
                 out.push(MyMembership {
                     tenant_id: t.id,
                     slug: t.slug,
                     name: t.name,
                     status: t.status,
-                    role,
+                    role: m.role,
                 });
             }
         }
@@ -140,7 +137,7 @@ async fn owners(db: &impl ConnectionTrait, tenant: Uuid) -> AppResult<u64> {
     use entity::memberships;
     Ok(memberships::Entity::find()
         .filter(memberships::Column::TenantId.eq(tenant))
-        .filter(memberships::Column::Role.eq(Role::Owner.as_str()))
+        .filter(memberships::Column::Role.eq(Role::Owner))
         .count(db)
         .await?)
 }
@@ -192,7 +189,7 @@ pub async fn add_member(
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant),
         user_id: Set(user.id),
-        role: Set(role.as_str().into()),
+        role: Set(role),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -213,14 +210,14 @@ pub async fn change_role(
     let tenant = req.tenant()?.id;
     let tx = state.tenant_tx(tenant).await?;
     let m = membership_in(&tx, tenant, id).await?;
-    let current = Role::parse(&m.role).unwrap_or(Role::Viewer);
+    let current = m.role;
     may_assign(req, role)?;
     may_assign(req, current)?;
     if current == Role::Owner && role != Role::Owner && owners(&tx, tenant).await? <= 1 {
         return Err(AppError::LastOwner);
     }
     let mut active: entity::memberships::ActiveModel = m.into();
-    active.role = Set(role.as_str().into());
+    active.role = Set(role);
     active.updated_at = Set(Utc::now());
     let m = active.update(&tx).await?;
     tx.commit().await?;
@@ -236,7 +233,7 @@ pub async fn remove_member(
     let tenant = req.tenant()?.id;
     let tx = state.tenant_tx(tenant).await?;
     let m = membership_in(&tx, tenant, id).await?;
-    let current = Role::parse(&m.role).unwrap_or(Role::Viewer);
+    let current = m.role;
     may_assign(req, current)?;
     // The last Owner stays while anyone else is a member. A platform admin may remove an Owner
     // who is the tenant's only member: that is off-boarding, the step before `deleteTenant`.
@@ -278,7 +275,7 @@ pub async fn seed_staff_admin(
     let m = match existing {
         Some(m) => {
             let mut active: memberships::ActiveModel = m.into();
-            active.role = Set(Role::Owner.as_str().into());
+            active.role = Set(Role::Owner);
             active.updated_at = Set(now);
             active.update(&tx).await?
         }
@@ -287,7 +284,7 @@ pub async fn seed_staff_admin(
                 id: Set(Uuid::now_v7()),
                 tenant_id: Set(tenant),
                 user_id: Set(user.id),
-                role: Set(Role::Owner.as_str().into()),
+                role: Set(Role::Owner),
                 created_at: Set(now),
                 updated_at: Set(now),
             }

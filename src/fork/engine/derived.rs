@@ -16,16 +16,6 @@ use uuid::Uuid;
 use super::{ClassCount, Engine, MAX_BATCH_ROWS, Progress, col};
 use crate::rows::{Cell, Row};
 
-/// The copied tables the derived phases compute from: a dry run keeps the rows it would create
-/// in them, so the derived phases plan from the target as it would be.
-pub(super) const DERIVED_INPUTS: [&str; 5] = [
-    "applications",
-    "application_entities",
-    "actions",
-    "action_placements",
-    "portal_pages",
-];
-
 /// One derived phase, in run order ([`DerivedPhase::ALL`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DerivedPhase {
@@ -62,6 +52,24 @@ impl DerivedPhase {
         }
     }
 
+    /// The target's copied tables the phase computes from (`Engine::target_rows` reads
+    /// only these).
+    const fn inputs(self) -> &'static [&'static str] {
+        match self {
+            DerivedPhase::GeospatialLayers => &["applications", "application_entities"],
+            DerivedPhase::CitizenReadAccess => &["portal_pages", "action_placements"],
+            DerivedPhase::CitizenSubmitVoteAccess => &["actions"],
+        }
+    }
+
+    /// True when some derived phase computes from the copied `table`: a dry run keeps the rows
+    /// it would create there, so the derived phases plan from the target as it would be.
+    pub(super) fn reads(table: &str) -> bool {
+        DerivedPhase::ALL
+            .iter()
+            .any(|phase| phase.inputs().contains(&table))
+    }
+
     /// The `kind`s of row the phase owns in its table (empty: every row of the tenant).
     const fn kinds(self) -> &'static [&'static str] {
         match self {
@@ -89,7 +97,13 @@ impl<C: ConnectionTrait> Engine<'_, C> {
         self.reconcile_derived(phase, desired, progress).await
     }
 
-    async fn target_rows(&self, table: &str) -> anyhow::Result<Vec<Row>> {
+    /// The target's rows of `table`, one of `phase`'s inputs, with a dry run's planned rows.
+    async fn target_rows(&self, phase: DerivedPhase, table: &str) -> anyhow::Result<Vec<Row>> {
+        debug_assert!(
+            phase.inputs().contains(&table),
+            "{} reads {table} without declaring it",
+            phase.name()
+        );
         let class = self
             .registry
             .by_table(table)
@@ -153,13 +167,16 @@ impl<C: ConnectionTrait> Engine<'_, C> {
     async fn geo_layers(&self) -> anyhow::Result<Vec<(String, Row)>> {
         let schemas = self.vocabulary("entity_schemas").await?;
         let apps: HashMap<Uuid, Row> = self
-            .target_rows("applications")
+            .target_rows(DerivedPhase::GeospatialLayers, "applications")
             .await?
             .into_iter()
             .map(|r| (r.id(), r))
             .collect();
         let mut out = Vec::new();
-        for membership in self.target_rows("application_entities").await? {
+        for membership in self
+            .target_rows(DerivedPhase::GeospatialLayers, "application_entities")
+            .await?
+        {
             let (Some(app_id), Some(schema_id)) = (
                 membership.get("application_id").as_uuid(),
                 membership.get("entity_schema_id").as_uuid(),
@@ -238,7 +255,10 @@ impl<C: ConnectionTrait> Engine<'_, C> {
     async fn citizen_read(&self) -> anyhow::Result<Vec<(String, Row)>> {
         let surfaces = self.vocabulary("surface_types").await?;
         let mut out = Vec::new();
-        for page in self.target_rows("portal_pages").await? {
+        for page in self
+            .target_rows(DerivedPhase::CitizenReadAccess, "portal_pages")
+            .await?
+        {
             let public_surface = page
                 .get("surface_type_id")
                 .as_uuid()
@@ -258,7 +278,10 @@ impl<C: ConnectionTrait> Engine<'_, C> {
                 format!("portal_page:{}", page.id()),
             ));
         }
-        for placement in self.target_rows("action_placements").await? {
+        for placement in self
+            .target_rows(DerivedPhase::CitizenReadAccess, "action_placements")
+            .await?
+        {
             let public = placement
                 .get("surface_type_id")
                 .as_uuid()
@@ -287,7 +310,10 @@ impl<C: ConnectionTrait> Engine<'_, C> {
     /// Phase 5: citizens submit to and vote on actions marked public submit / public vote.
     async fn citizen_submit_vote(&self) -> anyhow::Result<Vec<(String, Row)>> {
         let mut out = Vec::new();
-        for action in self.target_rows("actions").await? {
+        for action in self
+            .target_rows(DerivedPhase::CitizenSubmitVoteAccess, "actions")
+            .await?
+        {
             let Some(app) = action.get("application_id").as_uuid() else {
                 continue;
             };
