@@ -354,7 +354,7 @@ impl Failure {
 }
 
 /// True once the server is shutting down and the grace for running forks is over.
-fn grace_expired(state: &AppState) -> bool {
+pub(super) fn grace_expired(state: &AppState) -> bool {
     *state.shutdown.borrow()
         && state
             .stopping_since
