@@ -5,9 +5,7 @@
 use std::sync::Arc;
 
 use entity::tenants::ProvisioningState;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use uuid::Uuid;
 
 use super::{
@@ -126,13 +124,7 @@ pub(super) async fn begin_locked(
     target: Uuid,
 ) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
     let postgres = db.get_database_backend() == DbBackend::Postgres;
-    let tx = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: (!postgres)
-                .then_some(sea_orm::SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
+    let tx = crate::db::begin_write(db).await?;
     if postgres {
         tx.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
