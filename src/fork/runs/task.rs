@@ -105,6 +105,11 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
         .map_err(AppError::Internal)?;
     let lock = state.hub.target_lock(input.target.id);
     let _guard = lock.lock().await;
+    // A fleet's run waits for its turn, still `PENDING` (its heartbeat keeps it alive).
+    let _turn = match &input.turns {
+        Some(turns) => Some(turns.clone().acquire_owned().await),
+        None => None,
+    };
     let tx = begin_locked(&state.db, input.target.id).await?;
     let version = version_after(&tx, input)
         .await
@@ -194,6 +199,11 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
     });
     let lock = state.hub.target_lock(input.target.id);
     let _guard = lock.lock().await;
+    // A fleet's run waits for its turn, still `PENDING` (its heartbeat keeps it alive).
+    let _turn = match &input.turns {
+        Some(turns) => Some(turns.clone().acquire_owned().await),
+        None => None,
+    };
     let previous_state = input.target.provisioning_state;
     let mut progress = RunProgress {
         state: state.clone(),

@@ -1,0 +1,80 @@
+//! `forklift upgrade`: runs a fleet upgrade ([`crate::fork::fleet`]) and prints its report.
+
+use std::sync::Arc;
+
+use crate::{
+    error::AppError,
+    fork::fleet::{self, FleetOptions, Started, Totals},
+    state::AppState,
+};
+
+/// Upgrades (or plans) the fleet, waits for every run and prints one line per tenant; true
+/// when every tenant's upgrade finished (or was planned).
+pub(super) async fn run(state: Arc<AppState>, options: &FleetOptions) -> anyhow::Result<bool> {
+    let entries = fleet::upgrade_all(state.clone(), options)
+        .await
+        .map_err(AppError::into_anyhow)?;
+    let runs: Vec<uuid::Uuid> = entries
+        .iter()
+        .filter_map(|e| match &e.started {
+            Started::Run(run) => Some(run.id),
+            _ => None,
+        })
+        .collect();
+    let ended = fleet::wait(&state, &runs)
+        .await
+        .map_err(AppError::into_anyhow)?;
+    println!(
+        "{:<24} {:<12} {:>8} {:>8} {:>8} {:>9}  detail",
+        "tenant", "status", "updated", "created", "removed", "conflicts"
+    );
+    let mut ok = true;
+    for entry in &entries {
+        let (status, totals, detail) = match &entry.started {
+            Started::Planned(_, outcome) => (
+                "PLANNED".to_string(),
+                Totals::of_outcome(outcome),
+                String::new(),
+            ),
+            Started::Refused(err) => {
+                ok = false;
+                (err.code().to_string(), Totals::default(), err.message())
+            }
+            Started::Run(run) => match ended.iter().find(|r| r.id == run.id) {
+                Some(end) => {
+                    let finished = end.status == entity::fork_runs::RunStatus::Finished;
+                    ok &= finished;
+                    let detail = end
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| format!("run {}", end.id));
+                    (
+                        end.status.to_string(),
+                        Totals::of_counts(&end.counts),
+                        detail,
+                    )
+                }
+                None => {
+                    ok = false;
+                    (
+                        "UNKNOWN".into(),
+                        Totals::default(),
+                        format!("run {} has no record", run.id),
+                    )
+                }
+            },
+        };
+        println!(
+            "{:<24} {:<12} {:>8} {:>8} {:>8} {:>9}  {}",
+            entry.tenant.slug,
+            status,
+            totals.updated,
+            totals.created,
+            totals.removed,
+            totals.conflicts,
+            detail
+        );
+    }
+    println!("{} tenant(s)", entries.len());
+    Ok(ok)
+}
