@@ -100,6 +100,16 @@ pub enum Command {
         #[command(flatten)]
         stack: StackSettings,
     },
+    /// Show what changed since a tenant was forked or last upgraded, per class: rows added,
+    /// changed or removed in the template, changed or deleted by the tenant, and conflicts
+    /// (the same field changed on both sides).
+    Diff {
+        /// The tenant: slug or id.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        stack: StackSettings,
+    },
     /// Upgrade tenants to the template's latest version and print a report per tenant: rows
     /// updated, created, removed, conflicts (left as the tenant has them), and failures. One
     /// tenant's failure does not stop the others; the exit status says whether all succeeded.
@@ -159,6 +169,7 @@ impl Command {
             Command::Token { tokens, .. } => tokens.pairs(),
             Command::Fork { stack, .. }
             | Command::Upgrade { stack, .. }
+            | Command::Diff { stack, .. }
             | Command::Bootstrap { stack, .. } => stack.pairs(),
             Command::Sheets {
                 what: SheetsCommand::Import { stack, .. },
@@ -421,6 +432,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Diff { tenant, .. } => {
+            let state = app::build_state(config, Registry::default()).await?;
+            upgrade_report::print_diff(&state, &tenant).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Upgrade {
             tenant,

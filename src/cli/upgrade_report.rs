@@ -1,4 +1,5 @@
-//! `forklift upgrade`: runs a fleet upgrade ([`crate::fork::fleet`]) and prints its report.
+//! `forklift upgrade`: runs a fleet upgrade ([`crate::fork::fleet`]) and prints its report;
+//! `forklift diff`: prints a tenant's three-way diff against the template, per class.
 
 use std::sync::Arc;
 
@@ -77,4 +78,52 @@ pub(super) async fn run(state: Arc<AppState>, options: &FleetOptions) -> anyhow:
     }
     println!("{} tenant(s)", entries.len());
     Ok(ok)
+}
+
+/// Prints the diff of tenant `key` (slug or id) against the template: one line per class with
+/// any difference.
+pub(super) async fn print_diff(state: &AppState, key: &str) -> anyhow::Result<()> {
+    use entity::tenants::{self, TenantKind};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let template = tenants::Entity::find()
+        .filter(tenants::Column::Kind.eq(TenantKind::Template))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("there is no template tenant (run `forklift bootstrap`)"))?;
+    let tenant = tenants::Entity::find()
+        .filter(match uuid::Uuid::parse_str(key) {
+            Ok(id) => tenants::Column::Id.eq(id),
+            Err(_) => tenants::Column::Slug.eq(key.to_lowercase()),
+        })
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no tenant `{key}`"))?;
+    let diff = crate::fork::diff::diff(&state.db, &state.registry, template.id, tenant.id).await?;
+    println!(
+        "{} against the template: template version {}, the tenant's {}",
+        tenant.slug,
+        diff.template_version,
+        diff.tenant_version
+            .map_or_else(|| "none (never forked)".to_string(), |v| v.to_string())
+    );
+    println!(
+        "{:<26} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "class", "added", "changed", "removed", "tenant", "deleted", "conflicts"
+    );
+    for class in &diff.classes {
+        println!(
+            "{:<26} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            class.class_name,
+            class.added_in_template.len(),
+            class.changed_in_template.len(),
+            class.removed_from_template.len(),
+            class.changed_by_tenant.len(),
+            class.deleted_by_tenant.len(),
+            class.conflicts.len()
+        );
+    }
+    if diff.classes.is_empty() {
+        println!("(no differences)");
+    }
+    Ok(())
 }

@@ -204,19 +204,17 @@ async fn a_fleet_upgrade_is_for_platform_admins_and_checks_its_input(app: TestAp
     );
 }
 
-#[test]
-fn the_cli_upgrades_the_fleet_and_reports_each_tenant() {
+#[tokio::test]
+async fn the_cli_upgrades_the_fleet_and_reports_each_tenant() {
     use std::process::Command;
     let dir = std::env::temp_dir().join(format!("forklift-fleet-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("f.db").display());
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_forklift"))
             .current_dir(&dir)
             .args(args)
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}?mode=rwc", dir.join("f.db").display()),
-            )
+            .env("DATABASE_URL", &url)
             .env(
                 "FORKLIFT_JWT_SECRET",
                 "fleet-test-secret-0123456789abcdef0123",
@@ -229,6 +227,34 @@ fn the_cli_upgrades_the_fleet_and_reports_each_tenant() {
     // The demo tenant, forked from the compiled-in example template.
     let output = run(&["bootstrap"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = run(&["diff", "--tenant", "demo"]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("(no differences)"), "{stdout}");
+    // The template renames its applications: the diff shows them, the upgrade applies them.
+    let db = sea_orm::Database::connect(&url).await.expect("connect");
+    let renamed = db
+        .execute_unprepared(
+            "UPDATE applications SET name = name || ' v2' WHERE tenant_id IN \
+             (SELECT id FROM tenants WHERE kind = 'TEMPLATE')",
+        )
+        .await
+        .expect("rename")
+        .rows_affected();
+    assert!(renamed > 0);
+    db.close().await.expect("close");
+    let output = run(&["diff", "--tenant", "demo"]);
+    let stdout = text(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Application "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        columns[2],
+        renamed.to_string(),
+        "changed in the template: {stdout}"
+    );
     let output = run(&["upgrade", "--all", "--dry-run"]);
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
@@ -239,8 +265,20 @@ fn the_cli_upgrades_the_fleet_and_reports_each_tenant() {
     let output = run(&["upgrade", "--tenant", "demo", "--concurrency", "2"]);
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
-    assert!(stdout.contains("FINISHED"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("demo "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(columns[1], "FINISHED", "{stdout}");
+    assert_eq!(columns[2], renamed.to_string(), "rows updated: {stdout}");
     assert!(stdout.contains("1 tenant(s)"), "{stdout}");
+    let output = run(&["diff", "--tenant", "demo"]);
+    assert!(
+        text(&output.stdout).contains("(no differences)"),
+        "{}",
+        text(&output.stdout)
+    );
     // A tenant that is not there is a usage error, not an empty report.
     let output = run(&["upgrade", "--tenant", "nobody"]);
     assert!(!output.status.success());
