@@ -187,8 +187,16 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                     None => break,
                 },
             };
-            let closing = matches!(message, Message::Close(_));
-            if sink.send(message).await.is_err() || closing {
+            // What else is queued already goes out with it: one flush (one write to the socket)
+            // per burst, not per message, when a fork's events arrive faster than they drain.
+            let mut closing = matches!(message, Message::Close(_));
+            let mut failed = sink.feed(message).await.is_err();
+            while !closing && !failed {
+                let Ok(next) = outgoing.try_recv() else { break };
+                closing = matches!(next, Message::Close(_));
+                failed = sink.feed(next).await.is_err();
+            }
+            if failed || sink.flush().await.is_err() || closing {
                 break;
             }
         }
