@@ -78,6 +78,7 @@ fn hand_written() -> parts::Operations {
     sheets::build(&mut ops);
     users::build(&mut ops);
     upgrades::build(&mut ops);
+    audit::build(&mut ops);
     ops
 }
 

@@ -6,6 +6,7 @@ mod harness;
 mod wsclient;
 
 mod admin;
+mod audit_log;
 mod claims;
 mod cli;
 mod fanout;
