@@ -11,6 +11,7 @@ mod claims;
 mod cli;
 mod fanout;
 mod fork;
+mod fork_watch;
 mod foundation;
 mod guard;
 mod hardening;
