@@ -41,7 +41,8 @@ pub enum ClassAccess {
     ReadOnly,
     /// Runtime rows managed by Super Users and above (organizations, teams).
     Managed,
-    /// Read-only; platform admins may read without naming a tenant (fork runs and events).
+    /// Read-only; platform admins may read without naming a tenant, a tenant's Owners and
+    /// Super Users read their own tenant's (fork runs and events).
     AdminRead,
     /// Types only: the tenant catalog, whose root fields are hand-written (admin only).
     Catalog,
@@ -109,6 +110,14 @@ fn scoped(ctx: &RequestContext, class: &RowClass, select: &mut SelectStatement) 
         {
             return Err(AppError::forbidden(
                 "the audit log is for Owners, Super Users and platform admins",
+            ));
+        }
+        // Fork runs and their events: a tenant's Owners and Super Users read their own tenant's
+        // (the tenant condition below), platform admins every tenant's.
+        ClassAccess::AdminRead if !matches!(ctx.effective_role(), Some(r) if r >= Role::SuperUser) =>
+        {
+            return Err(AppError::forbidden(
+                "fork runs are for Owners, Super Users and platform admins",
             ));
         }
         _ => {}

@@ -80,6 +80,7 @@ fn hand_written() -> parts::Operations {
     users::build(&mut ops);
     upgrades::build(&mut ops);
     fleet::build(&mut ops);
+    audit::build(&mut ops);
     ops
 }
 

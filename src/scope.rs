@@ -66,6 +66,35 @@ pub struct RequestInputs {
     pub bearer: Option<String>,
     pub tenant_header: Option<String>,
     pub host: Option<String>,
+    /// The request only watches its tenant's fork runs ([`watches_forks_only`]): an Owner or
+    /// Super User is let into a tenant still being provisioned for it.
+    pub fork_watch: bool,
+}
+
+/// The root fields a member may use while their tenant is still being provisioned: the runs
+/// that provision it, and who they are.
+pub const FORK_WATCH_FIELDS: &[&str] = &[
+    "forkRun",
+    "forkRuns",
+    "forkEvents",
+    "forkProgress",
+    "me",
+    "__typename",
+];
+
+/// True when an operation of `kind` reads nothing but [`FORK_WATCH_FIELDS`].
+pub fn watches_forks_only(
+    kind: Option<async_graphql::parser::types::OperationType>,
+    root_fields: &[String],
+) -> bool {
+    use async_graphql::parser::types::OperationType;
+    matches!(
+        kind,
+        Some(OperationType::Query | OperationType::Subscription)
+    ) && !root_fields.is_empty()
+        && root_fields
+            .iter()
+            .all(|f| FORK_WATCH_FIELDS.contains(&f.as_str()))
 }
 
 impl RequestContext {
@@ -284,7 +313,13 @@ pub async fn resolve_claims(
         if tenant.status == entity::tenants::TenantStatus::Suspended.as_str() {
             return Err(AppError::TenantSuspended);
         }
-        if !is_template && tenant.provisioning_state != entity::tenants::ProvisioningState::Ready {
+        // A tenant still being provisioned: its Owners and Super Users may watch the runs
+        // that provision it (`FORK_WATCH_FIELDS`), nothing else.
+        let watching = inputs.fork_watch && role.is_some_and(|r| r >= Role::SuperUser);
+        if !is_template
+            && tenant.provisioning_state != entity::tenants::ProvisioningState::Ready
+            && !watching
+        {
             return Err(AppError::TenantProvisioning);
         }
     }

@@ -150,6 +150,7 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
                 bearer: Some(token.clone()),
                 tenant_header: Some("bench".into()),
                 host: None,
+                fork_watch: false,
             },
         )
         .await

@@ -35,6 +35,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 mod derived;
+mod spine;
 mod statements;
 
 pub use derived::DerivedPhase;
@@ -151,9 +152,21 @@ pub trait Progress: Send {
     fn phase_finished(&mut self, phase: &str);
     /// An upgrade left a field (or a row) as the tenant has it because both sides changed it.
     fn row_conflict(&mut self, _phase: &str, _conflict: &Conflict) {}
+    /// Phase 1 finished one application (its spine rows in every spine class).
+    fn application_forked(&mut self, _phase: &str, _application: &ApplicationDone) {}
     /// Called after each phase and in the middle of phase 2; an error aborts the run (used by
     /// the test-only failpoint).
     fn checkpoint(&mut self, point: &str) -> anyhow::Result<()>;
+}
+
+/// One application of phase 1, done: `index` of `total` (1-based), by its code.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationDone {
+    pub application: String,
+    pub application_id: Uuid,
+    pub index: usize,
+    pub total: usize,
 }
 
 /// The result of a run (or of a dry run).
@@ -269,6 +282,12 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 .into_iter()
                 .cloned()
                 .collect();
+            if copy == CopyPhase::ApplicationSpine {
+                self.copy_spine(&classes, phase, progress).await?;
+                progress.phase_finished(phase);
+                progress.checkpoint(&format!("after_phase:{}", copy.number()))?;
+                continue;
+            }
             let half = classes.len() / 2;
             for (i, class) in classes.iter().enumerate() {
                 if copy == CopyPhase::TenantWide && i == half {
@@ -312,79 +331,6 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
                 .collect::<Result<HashSet<_>, _>>()?;
             self.unforkable.insert(class.table.clone(), ids);
         }
-        Ok(())
-    }
-
-    async fn copy_class(
-        &mut self,
-        class: &RowClass,
-        phase: &str,
-        progress: &mut dyn Progress,
-    ) -> anyhow::Result<()> {
-        let mut count = ClassCount {
-            class_name: class.name.to_string(),
-            phase: phase.to_string(),
-            ..ClassCount::default()
-        };
-        self.present.entry(class.table.clone()).or_default();
-        self.lineage = lineage::load(self.db, self.target, &class.table).await?;
-        count.removed = self.retired.get(&class.table).copied().unwrap_or(0);
-        // A first fork finds the class empty in the target: no batch can match an existing row,
-        // so the per-batch lookup of existing ids is skipped.
-        let fresh = !self.target_has_rows(class).await?;
-        let self_ref = class.references.iter().any(|r| r.table == class.table);
-        let batch = Self::batch_rows(class);
-        if self_ref {
-            // Trees: read the whole class, then copy level by level so parents come first.
-            let mut all = Vec::new();
-            let mut after = None;
-            loop {
-                let rows = self.source_batch(class, after, batch).await?;
-                let done = rows.len() < batch;
-                after = rows.last().map(Row::id);
-                all.extend(rows);
-                if done {
-                    break;
-                }
-            }
-            for level in tree_levels(class, all) {
-                for chunk in level.chunks(batch) {
-                    self.copy_rows(class, chunk.to_vec(), fresh, &mut count, progress, phase)
-                        .await?;
-                }
-            }
-        } else {
-            let mut after = None;
-            loop {
-                let rows = self.source_batch(class, after, batch).await?;
-                let done = rows.len() < batch;
-                after = rows.last().map(Row::id);
-                self.copy_rows(class, rows, fresh, &mut count, progress, phase)
-                    .await?;
-                if done {
-                    break;
-                }
-            }
-        }
-        if self.options.upgrade.is_some() {
-            let present = std::mem::take(&mut self.present);
-            let applied = upgrade::apply_class(
-                &self.upgrade_scope(),
-                class,
-                &present,
-                &self.unforkable,
-                &self.lineage,
-                &mut count,
-                phase,
-                progress,
-                &mut self.outcome,
-            )
-            .await;
-            self.present = present;
-            applied?;
-        }
-        progress.rows_copied(phase, &count);
-        self.outcome.counts.push(count);
         Ok(())
     }
 

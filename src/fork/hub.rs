@@ -35,6 +35,9 @@ pub enum EventKind {
     RunStarted,
     PhaseStarted,
     RowsCopied,
+    /// Phase 1 finished one application (of `detail.total`): the spine is forked application
+    /// by application.
+    ApplicationForked,
     RowSkipped,
     /// An upgrade left a change of the template unapplied: the tenant changed the same thing.
     RowConflict,
@@ -52,6 +55,7 @@ impl EventKind {
             EventKind::RunStarted => "RUN_STARTED",
             EventKind::PhaseStarted => "PHASE_STARTED",
             EventKind::RowsCopied => "ROWS_COPIED",
+            EventKind::ApplicationForked => "APPLICATION_FORKED",
             EventKind::RowSkipped => "ROW_SKIPPED",
             EventKind::RowConflict => "ROW_CONFLICT",
             EventKind::PhaseFinished => "PHASE_FINISHED",

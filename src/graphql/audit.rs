@@ -14,6 +14,11 @@
 //! tenant (its scope) or is a platform admin: a refused stranger's attempt on tenant A is in the
 //! platform log, not in A's.
 
+pub mod changes;
+mod log;
+
+pub use log::build;
+
 use entity::audit_entries::AuditOutcome;
 use std::sync::{Arc, Mutex};
 
@@ -126,6 +131,25 @@ async fn write_with(
 ) {
     if let Some(code) = entry.code {
         detail.insert("code".into(), code.into());
+    }
+    // The type of the row acted on, for `auditLog(filter: {targetType})`: as the mutation
+    // noted it, else the type of the global id it named.
+    let target_type = detail
+        .get("change")
+        .and_then(|c| c.get("targetType"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            entry
+                .target
+                .as_deref()
+                .and_then(ids::decode)
+                .map(|(t, _)| t)
+        });
+    if let Some(t) = target_type {
+        detail
+            .entry("targetType")
+            .or_insert_with(|| bounded(&t, MAX_OPERATION_CHARS).into());
     }
     let row = entity::audit_entries::ActiveModel {
         id: Set(Uuid::now_v7()),

@@ -426,7 +426,8 @@ fn build_class(
     surface.enums.push(order);
     let order_columns = Arc::new(order_columns);
 
-    if access == ClassAccess::Catalog {
+    // The catalog's root fields and the audit log's (`graphql/audit/log.rs`) are hand-written.
+    if matches!(access, ClassAccess::Catalog | ClassAccess::AuditLog) {
         return;
     }
     // Root query fields.

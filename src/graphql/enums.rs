@@ -84,12 +84,14 @@ pub const FORK_RUN_KIND: EnumDef = EnumDef {
 pub const FORK_EVENT_KIND: EnumDef = EnumDef {
     name: "ForkEventKind",
     description: "What a fork event reports (ROW_CONFLICT: an upgrade kept a tenant's change \
-                  over the template's). A run ends with RUN_FINISHED, RUN_ROLLED_BACK (after \
+                  over the template's; APPLICATION_FORKED: phase 1 finished one application, \
+                  `detail: {application, applicationId, index, total}`). A run ends with RUN_FINISHED, RUN_ROLLED_BACK (after \
                   ROLLING_BACK) or RUN_FAILED (its process died; written by the sweep).",
     members: &[
         "RUN_STARTED",
         "PHASE_STARTED",
         "ROWS_COPIED",
+        "APPLICATION_FORKED",
         "ROW_SKIPPED",
         "ROW_CONFLICT",
         "PHASE_FINISHED",

@@ -14,6 +14,7 @@ use crate::{
     branding,
     error::{AppError, AppResult},
     graphql::{
+        audit::{self, changes},
         classes::{app, request},
         ids,
         parts::Operations,
@@ -266,9 +267,10 @@ fn branding_ops(ops: &mut Operations) {
                     &colors,
                     opt_string(&input, "customCss")?,
                 )?;
-                Ok(Some(FieldValue::owned_any(
-                    tenants::branding::update_branding(state, req, change).await?,
-                )))
+                let (before, after) =
+                    tenants::branding::update_branding(state, req, change).await?;
+                audit::note(&ctx, changes::branding_change(&before, &after));
+                Ok(Some(FieldValue::owned_any(after)))
             })
         })
         .argument(InputValue::new("input", TypeRef::named_nn("BrandingInput")))
@@ -290,7 +292,9 @@ fn branding_ops(ops: &mut Operations) {
                     &mut bytes,
                 )
                 .map_err(|_| AppError::input("file", "the upload could not be read"))?;
-                Ok(Some(FieldValue::owned_any(tenants::branding::set_logo(state, req, Some(bytes)).await?)))
+                let (before, after) = tenants::branding::set_logo(state, req, Some(bytes)).await?;
+                audit::note(&ctx, changes::branding_change(&before, &after));
+                Ok(Some(FieldValue::owned_any(after)))
             })
         })
         .argument(InputValue::new("file", TypeRef::named_nn(TypeRef::UPLOAD)))
@@ -304,9 +308,9 @@ fn branding_ops(ops: &mut Operations) {
             FieldFuture::new(async move {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
-                Ok(Some(FieldValue::owned_any(
-                    tenants::branding::set_logo(state, req, None).await?,
-                )))
+                let (before, after) = tenants::branding::set_logo(state, req, None).await?;
+                audit::note(&ctx, changes::branding_change(&before, &after));
+                Ok(Some(FieldValue::owned_any(after)))
             })
         })
         .description("Removes the logo (Super Users and above)."),
@@ -320,6 +324,11 @@ fn domain_ops(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let domain = tenants::domains::add_domain(state, req, arg_str(&ctx, "host")?).await?;
+                audit::note(&ctx, serde_json::json!({
+                    "targetType": "Domain",
+                    "before": null,
+                    "after": changes::domain(&domain),
+                }));
                 Ok(Some(FieldValue::owned_any(row_of(state, "domains", &domain)?)))
             })
         })
@@ -338,7 +347,12 @@ fn domain_ops(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let id = ids::expect(arg_str(&ctx, "id")?, "Domain", "id")?;
-                let domain = tenants::domains::verify_domain(state, req, id).await?;
+                let (before, domain) = tenants::domains::verify_domain(state, req, id).await?;
+                audit::note(&ctx, serde_json::json!({
+                    "targetType": "Domain",
+                    "before": changes::domain(&before),
+                    "after": changes::domain(&domain),
+                }));
                 Ok(Some(FieldValue::owned_any(row_of(
                     state, "domains", &domain,
                 )?)))
@@ -353,8 +367,20 @@ fn domain_ops(ops: &mut Operations) {
                 let state = app(&ctx)?;
                 let req = request(&ctx)?;
                 let global = arg_str(&ctx, "id")?.to_string();
-                tenants::domains::remove_domain(state, req, ids::expect(&global, "Domain", "id")?)
-                    .await?;
+                let removed = tenants::domains::remove_domain(
+                    state,
+                    req,
+                    ids::expect(&global, "Domain", "id")?,
+                )
+                .await?;
+                audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "Domain",
+                        "before": changes::domain(&removed),
+                        "after": null,
+                    }),
+                );
                 Ok(Some(FieldValue::value(global)))
             })
         })
@@ -420,7 +446,25 @@ fn feature_ops(ops: &mut Operations) {
                         });
                     }
                     let saved = tenants::features::register_features(state, req, tenant, features).await?;
+                    let changed: Vec<serde_json::Value> = saved
+                        .before
+                        .iter()
+                        .map(|(key, before)| {
+                            let after = saved.catalog.iter().find(|m| &m.feature_key == key);
+                            serde_json::json!({
+                                "key": key,
+                                "before": before.as_ref().map(changes::feature),
+                                "after": after.map(changes::feature),
+                            })
+                        })
+                        .collect();
+                    audit::note(&ctx, serde_json::json!({
+                        "targetType": "TenantFeature",
+                        "tenant": changes::tenant_ref(tenant),
+                        "features": changed,
+                    }));
                     let rows = saved
+                        .catalog
                         .iter()
                         .map(|m| row_of(state, "tenant_features", m).map(FieldValue::owned_any))
                         .collect::<AppResult<Vec<_>>>()?;
@@ -457,7 +501,20 @@ fn feature_ops(ops: &mut Operations) {
                     customization: opt_json(&input, "customization")?,
                     last_migrated_at: opt_time(&input, "lastMigratedAt")?,
                 };
-                let saved = tenants::features::update_feature(state, req, id, change).await?;
+                let (before, saved) =
+                    tenants::features::update_feature(state, req, id, change).await?;
+                let (old, new) =
+                    changes::difference(&changes::feature(&before), &changes::feature(&saved));
+                audit::note(
+                    &ctx,
+                    serde_json::json!({
+                        "targetType": "TenantFeature",
+                        "tenant": changes::tenant_ref(saved.tenant_id),
+                        "key": saved.feature_key,
+                        "before": old,
+                        "after": new,
+                    }),
+                );
                 Ok(Some(FieldValue::owned_any(row_of(
                     state,
                     "tenant_features",

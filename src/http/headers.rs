@@ -51,5 +51,7 @@ pub fn inputs_from_headers(headers: &HeaderMap) -> Result<RequestInputs, AppErro
         }),
         tenant_header: tenant_header(headers)?,
         host: header_text(headers, "host")?,
+        // Set by the caller once it knows the operation's root fields.
+        fork_watch: false,
     })
 }

@@ -219,7 +219,10 @@ async fn execute(
         )));
     };
     let inputs = match inputs_from_headers(headers) {
-        Ok(inputs) => inputs,
+        Ok(inputs) => crate::scope::RequestInputs {
+            fork_watch: crate::scope::watches_forks_only(inspection.kind, &inspection.root_fields),
+            ..inputs
+        },
         Err(err) => return media.request_error(err),
     };
     let bearer = inputs.bearer.clone();

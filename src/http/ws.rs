@@ -488,6 +488,10 @@ async fn operate(
             return;
         }
     };
+    let inputs = RequestInputs {
+        fork_watch: scope::watches_forks_only(inspection.kind, &inspection.root_fields),
+        ..inputs
+    };
     let ctx = match scope::resolve(&server.state, inputs).await {
         Ok(ctx) => ctx,
         Err(err) => {

@@ -91,15 +91,19 @@ pub fn validate_branding(
     Ok(change)
 }
 
+/// A branding as a change made it: before (the empty branding when none was saved) and after.
+pub type BrandingChanged = (entity::brandings::Model, entity::brandings::Model);
+
 async fn save_branding(
     state: &AppState,
     tenant: Uuid,
     apply: impl FnOnce(&mut entity::brandings::ActiveModel),
-) -> AppResult<entity::brandings::Model> {
+) -> AppResult<BrandingChanged> {
     use entity::brandings;
     let now = Utc::now();
     let tx = state.tenant_tx(tenant).await?;
     let existing = find_branding(&tx, tenant).await?;
+    let before = existing.clone().unwrap_or_else(|| empty_branding(tenant));
     let is_new = existing.is_none();
     let mut active: brandings::ActiveModel = match existing {
         Some(model) => model.into(),
@@ -118,7 +122,7 @@ async fn save_branding(
         active.update(&tx).await?
     };
     tx.commit().await?;
-    Ok(saved)
+    Ok((before, saved))
 }
 
 /// `updateBranding` (Super Users and above).
@@ -126,7 +130,7 @@ pub async fn update_branding(
     state: &AppState,
     req: &RequestContext,
     change: BrandingChange,
-) -> AppResult<entity::brandings::Model> {
+) -> AppResult<BrandingChanged> {
     let tenant = req.require_role(Role::SuperUser)?.id;
     let none_if_empty = |v: String| if v.is_empty() { None } else { Some(v) };
     save_branding(state, tenant, |active| {
@@ -153,7 +157,7 @@ pub async fn set_logo(
     state: &AppState,
     req: &RequestContext,
     bytes: Option<Vec<u8>>,
-) -> AppResult<entity::brandings::Model> {
+) -> AppResult<BrandingChanged> {
     let tenant = req.require_role(Role::SuperUser)?.id;
     let typed = match bytes {
         Some(bytes) => {

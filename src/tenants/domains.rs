@@ -66,19 +66,21 @@ async fn own_domain(
 }
 
 /// `verifyDomain` (Owners and above): looks for the TXT record and marks the domain verified.
+/// Answers the domain before and after.
 pub async fn verify_domain(
     state: &AppState,
     req: &RequestContext,
     id: Uuid,
-) -> AppResult<entity::domains::Model> {
+) -> AppResult<(entity::domains::Model, entity::domains::Model)> {
     let tenant = req.require_role(Role::Owner)?.id;
     // Read, then look the record up outside any transaction, then write in a new one.
     let tx = state.tenant_tx(tenant).await?;
     let domain = own_domain(&tx, tenant, id).await?;
     tx.commit().await?;
     if domain.verified_at.is_some() {
-        return Ok(domain);
+        return Ok((domain.clone(), domain));
     }
+    let before = domain.clone();
     let name = domains::challenge_name(&domain.host);
     let expected = domains::challenge_value(&domain.verification_token);
     let records = state.resolver().txt(&name).await.map_err(|err| {
@@ -117,7 +119,7 @@ pub async fn verify_domain(
     let tx = state.tenant_tx(tenant).await?;
     let verified = active.update(&tx).await.map_err(taken)?;
     tx.commit().await.map_err(taken)?;
-    Ok(verified)
+    Ok((before, verified))
 }
 
 fn host_taken(host: &str) -> AppError {
@@ -126,8 +128,12 @@ fn host_taken(host: &str) -> AppError {
     ))
 }
 
-/// `removeDomain` (Owners and above).
-pub async fn remove_domain(state: &AppState, req: &RequestContext, id: Uuid) -> AppResult<()> {
+/// `removeDomain` (Owners and above); answers the removed domain.
+pub async fn remove_domain(
+    state: &AppState,
+    req: &RequestContext,
+    id: Uuid,
+) -> AppResult<entity::domains::Model> {
     let tenant = req.require_role(Role::Owner)?.id;
     let tx = state.tenant_tx(tenant).await?;
     let domain = own_domain(&tx, tenant, id).await?;
@@ -135,5 +141,5 @@ pub async fn remove_domain(state: &AppState, req: &RequestContext, id: Uuid) -> 
         .exec(&tx)
         .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(domain)
 }

@@ -23,13 +23,20 @@ pub struct FeatureInput {
     pub last_migrated_at: Option<chrono::DateTime<Utc>>,
 }
 
+/// What `registerFeatures` did: the tenant's whole catalog after the upsert, and each given
+/// key's record before it (`None`: new), for the audit entry.
+pub struct Registered {
+    pub catalog: Vec<entity::tenant_features::Model>,
+    pub before: Vec<(String, Option<entity::tenant_features::Model>)>,
+}
+
 /// `registerFeatures` (platform admins): upserts by feature key, in one transaction.
 pub async fn register_features(
     state: &AppState,
     req: &RequestContext,
     tenant: Uuid,
     features: Vec<FeatureInput>,
-) -> AppResult<Vec<entity::tenant_features::Model>> {
+) -> AppResult<Registered> {
     use entity::tenant_features as f;
     req.require_admin()?;
     super::catalog::tenant(&state.db, tenant)
@@ -52,12 +59,14 @@ pub async fn register_features(
     // The admin names the tenant; its features are written in that tenant's transaction.
     let tx = state.tenant_tx(tenant).await?;
     let now = Utc::now();
+    let mut before = Vec::with_capacity(features.len());
     for feature in features {
         let existing = f::Entity::find()
             .filter(f::Column::TenantId.eq(tenant))
             .filter(f::Column::FeatureKey.eq(feature.key.as_str()))
             .one(&tx)
             .await?;
+        before.push((feature.key.clone(), existing.clone()));
         match existing {
             Some(model) => {
                 let mut active: f::ActiveModel = model.into();
@@ -93,7 +102,7 @@ pub async fn register_features(
         .all(&tx)
         .await?;
     tx.commit().await?;
-    Ok(catalog)
+    Ok(Registered { catalog, before })
 }
 
 /// The fields `updateFeature` may change; at least one must be given.
@@ -105,13 +114,17 @@ pub struct FeatureChange {
     pub last_migrated_at: Option<chrono::DateTime<Utc>>,
 }
 
-/// `updateFeature` (platform admins): changes only the fields given.
+/// `updateFeature` (platform admins): changes only the fields given. Answers the record before
+/// and after the change.
 pub async fn update_feature(
     state: &AppState,
     req: &RequestContext,
     id: Uuid,
     change: FeatureChange,
-) -> AppResult<entity::tenant_features::Model> {
+) -> AppResult<(
+    entity::tenant_features::Model,
+    entity::tenant_features::Model,
+)> {
     req.require_admin()?;
     if change.version.is_none()
         && change.provider.is_none()
@@ -136,6 +149,7 @@ pub async fn update_feature(
         .one(&tx)
         .await?
         .ok_or(AppError::NotFound("TenantFeature".into()))?;
+    let before = model.clone();
     let mut active: entity::tenant_features::ActiveModel = model.into();
     if let Some(v) = change.version {
         active.version = Set(v);
@@ -152,5 +166,5 @@ pub async fn update_feature(
     active.updated_at = Set(Utc::now());
     let saved = active.update(&tx).await?;
     tx.commit().await?;
-    Ok(saved)
+    Ok((before, saved))
 }

@@ -370,7 +370,7 @@ async fn the_root_organization_cannot_be_deleted(app: TestApp) {
 }
 
 /// The first error of a subscription on `protocol` as `token`: its `extensions.code`.
-async fn subscription_error(
+pub(crate) async fn subscription_error(
     app: &TestApp,
     protocol: &str,
     token: &str,
@@ -410,16 +410,17 @@ crate::both!(websocket_errors_carry_their_code);
 async fn websocket_errors_carry_their_code(app: TestApp) {
     fixture::seeded_template(&app.state, 1).await;
     app.ready_tenant("acme").await;
-    app.add_member("acme", "owner@acme.test", "OWNER").await;
-    let owner = app.token("owner@acme.test", Some("acme"), false, &[]);
+    app.add_member("acme", "viewer@acme.test", "VIEWER").await;
+    let viewer = app.token("viewer@acme.test", Some("acme"), false, &[]);
     let admin = app.admin();
     let run = app.start_fork("acme").await;
     app.wait_run(&run).await;
     let progress = "subscription($id: ID!) { forkProgress(runId: $id) { seq } }";
     let nothing = ids::encode("ForkRun", Uuid::now_v7());
     for protocol in ["graphql-transport-ws", "graphql-ws"] {
-        // Only platform admins follow runs.
-        let code = subscription_error(&app, protocol, &owner, progress, json!({ "id": run })).await;
+        // Platform admins follow runs, and a tenant's Owners and Super Users its own; not a Viewer.
+        let code =
+            subscription_error(&app, protocol, &viewer, progress, json!({ "id": run })).await;
         assert_eq!(code, "FORBIDDEN", "{protocol}");
         // A run that does not exist.
         let code =

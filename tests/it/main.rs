@@ -6,11 +6,13 @@ mod harness;
 mod wsclient;
 
 mod admin;
+mod audit_log;
 mod claims;
 mod cli;
 mod fanout;
 mod fleet;
 mod fork;
+mod fork_watch;
 mod foundation;
 mod guard;
 mod hardening;

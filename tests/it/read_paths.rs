@@ -93,7 +93,9 @@ impl Schema {
                 .iter()
                 .filter_map(|a| a["name"].as_str())
                 .collect();
+            // Connections of the generated surface (`auditLog`'s is hand-written: `AuditLogConnection`).
             if let Some(object) = ty.strip_suffix("Connection")
+                && types.contains_key(object)
                 && args.contains(&"first")
                 && args.contains(&"orderBy")
             {

@@ -18,9 +18,11 @@ use crate::{
 
 impl<C: ConnectionTrait> Engine<'_, C> {
     /// Reads source rows of `class` with ids after `after`, in id order.
+    /// With `only`, just the rows whose column holds the id (one application's).
     pub(super) async fn source_batch(
         &self,
         class: &RowClass,
+        only: Option<(&str, Uuid)>,
         after: Option<Uuid>,
         limit: usize,
     ) -> anyhow::Result<Vec<Row>> {
@@ -34,6 +36,9 @@ impl<C: ConnectionTrait> Engine<'_, C> {
         if let Some(after) = after {
             select.and_where(col("id").gt(after));
         }
+        if let Some((column, id)) = only {
+            select.and_where(col(column).eq(id));
+        }
         Ok(self
             .db
             .query_all(&select)
@@ -41,6 +46,28 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             .iter()
             .map(|r| Row::read(r, class))
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The source's applications (id and code), in id order: phase 1's units of progress.
+    pub(super) async fn source_applications(&self) -> anyhow::Result<Vec<(Uuid, String)>> {
+        let mut select = Query::select();
+        select
+            .columns([Alias::new("id"), Alias::new("code")])
+            .from(Alias::new("applications"))
+            .and_where(col("tenant_id").eq(self.source))
+            .order_by(Alias::new("id"), Order::Asc);
+        Ok(self
+            .db
+            .query_all(&select)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<Uuid>("", "id")?,
+                    r.try_get::<String>("", "code")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sea_orm::DbErr>>()?)
     }
 
     pub(super) fn batch_rows(class: &RowClass) -> usize {

@@ -314,3 +314,31 @@ pub fn planned_row(
     };
     Row::from_model(class, &run)
 }
+
+/// Whether the caller may follow run `run_id`: platform admins any run; a tenant's Owners and
+/// Super Users the runs into their tenant. Another tenant's run is `NOT_FOUND`, exactly like a
+/// run that does not exist (no oracle); a lower role is `FORBIDDEN` before any lookup.
+pub async fn may_follow(
+    state: &AppState,
+    req: &crate::scope::RequestContext,
+    run_id: Uuid,
+) -> crate::error::AppResult<()> {
+    use crate::{error::AppError, scope::Role};
+    if req.principal.is_admin {
+        return Ok(());
+    }
+    let tenant = req.tenant()?.id;
+    if !matches!(req.effective_role(), Some(r) if r >= Role::SuperUser) {
+        return Err(AppError::forbidden(
+            "fork runs are for Owners, Super Users and platform admins",
+        ));
+    }
+    let own = entity::fork_runs::Entity::find_by_id(run_id)
+        .filter(entity::fork_runs::Column::TenantId.eq(tenant))
+        .one(&state.db)
+        .await?;
+    match own {
+        Some(_) => Ok(()),
+        None => Err(AppError::NotFound("ForkRun".into())),
+    }
+}

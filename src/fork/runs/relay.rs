@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{events, record};
 use crate::{
     fork::{
-        engine::{ClassCount, Progress, SkippedRow},
+        engine::{ApplicationDone, ClassCount, Progress, SkippedRow},
         hub::{EventKind, ForkEvent},
         upgrade::Conflict,
     },
@@ -122,6 +122,15 @@ impl Progress for RunProgress {
             detail,
         );
     }
+    fn application_forked(&mut self, _phase: &str, application: &ApplicationDone) {
+        let detail = serde_json::to_value(application).unwrap_or_default();
+        self.emit(
+            EventKind::ApplicationForked,
+            None,
+            Some(application.index as i64),
+            detail,
+        );
+    }
     fn phase_finished(&mut self, phase: &str) {
         if let Some(started) = self.phase_started.take() {
             self.state.metrics.fork_phase(phase, started.elapsed());
@@ -187,6 +196,10 @@ impl Progress for Relay<'_> {
     }
     fn row_conflict(&mut self, phase: &str, conflict: &Conflict) {
         self.inner.row_conflict(phase, conflict);
+        self.pending_flush = self.postgres;
+    }
+    fn application_forked(&mut self, phase: &str, application: &ApplicationDone) {
+        self.inner.application_forked(phase, application);
         self.pending_flush = self.postgres;
     }
     fn phase_finished(&mut self, phase: &str) {

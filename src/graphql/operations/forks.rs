@@ -247,8 +247,8 @@ pub(super) fn build(ops: &mut Operations) {
             SubscriptionFieldFuture::new(async move {
                 let state = app(&ctx)?.clone();
                 let req = request(&ctx)?;
-                req.require_admin()?;
                 let run_id = ids::expect(arg_str(&ctx, "runId")?, "ForkRun", "runId")?;
+                runs::record::may_follow(&state, req, run_id).await?;
                 let after = match ctx.args.get("after") {
                     Some(value) if !value.is_null() => value.i64()?,
                     _ => 0,
@@ -264,6 +264,6 @@ pub(super) fn build(ops: &mut Operations) {
         .argument(InputValue::new("after", TypeRef::named(TypeRef::INT)).description(
             "Only the events after this sequence: a subscriber that reconnects passes the last `seq` it saw.",
         ))
-        .description("The events of a fork run: those so far (after `after`), then live ones, in order; completes when the run ends. Platform admins."),
+        .description("The events of a fork run: those so far (after `after`), then live ones, in order; completes when the run ends. Platform admins, and the target tenant's Owners and Super Users for its runs (also while it is being provisioned); another tenant's run is NOT_FOUND, like a missing one."),
     );
 }

@@ -163,7 +163,10 @@ impl Surface {
                 .into_iter()
                 .map(|(item, column, desc)| (item, (column, desc)))
                 .collect();
-            if access_of(class) != ClassAccess::Catalog {
+            if !matches!(
+                access_of(class),
+                ClassAccess::Catalog | ClassAccess::AuditLog
+            ) {
                 surface
                     .roots
                     .insert(classes::plural_field(class), RootField::List(id));

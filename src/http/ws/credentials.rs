@@ -39,6 +39,9 @@ pub(super) fn inputs_from_payload(payload: &Value, host: Option<String>) -> Requ
             "tenant",
         ]),
         host,
+        // The socket is checked as a watcher of its tenant's forks (so an Owner can follow the
+        // provisioning of their tenant); each operation is checked again by its root fields.
+        fork_watch: true,
     }
 }
 
