@@ -4,13 +4,14 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QuerySelect, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
 use super::names::is_dns_label;
 use crate::{
     branding,
-    error::AppResult,
+    error::{AppError, AppResult},
     scope::{RequestContext, Role},
     state::AppState,
 };
@@ -102,25 +103,41 @@ async fn save_branding(
     use entity::brandings;
     let now = Utc::now();
     let tx = state.tenant_tx(tenant).await?;
-    let existing = find_branding(&tx, tenant).await?;
-    let before = existing.clone().unwrap_or_else(|| empty_branding(tenant));
-    let is_new = existing.is_none();
-    let mut active: brandings::ActiveModel = match existing {
-        Some(model) => model.into(),
-        None => brandings::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant),
-            created_at: Set(now),
-            ..Default::default()
-        },
+    // The tenant's one branding row exists from here on: two first changes at once both find
+    // it (the second insert waits for the first and does nothing) instead of one failing on the
+    // unique tenant key. The row is then read locked, so `before` is what this change replaced.
+    let created = brandings::Entity::insert(brandings::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(brandings::Column::TenantId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(&tx)
+    .await?
+        == 1;
+    let mut select = brandings::Entity::find().filter(brandings::Column::TenantId.eq(tenant));
+    if crate::db::is_postgres(&tx) {
+        select = select.lock_exclusive();
+    }
+    let existing = select
+        .one(&tx)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the branding row vanished")))?;
+    let before = if created {
+        empty_branding(tenant)
+    } else {
+        existing.clone()
     };
+    let mut active: brandings::ActiveModel = existing.into();
     apply(&mut active);
     active.updated_at = Set(now);
-    let saved = if is_new {
-        active.insert(&tx).await?
-    } else {
-        active.update(&tx).await?
-    };
+    let saved = active.update(&tx).await?;
     tx.commit().await?;
     Ok((before, saved))
 }
