@@ -212,7 +212,6 @@ pub async fn resolve_claims(
     claims: Claims,
     inputs: RequestInputs,
 ) -> AppResult<RequestContext> {
-    use entity::memberships;
     let is_admin = claims.platform_role.as_deref() == Some("admin");
     let user = crate::identity::user_of(state, &claims).await?;
     let principal = Principal {
@@ -266,6 +265,18 @@ pub async fn resolve_claims(
         return Err(AppError::CrossTenantDenied);
     }
 
+    admit(state, principal, tenant).await
+}
+
+/// The guard for `principal` in `tenant`: the role from the membership table, then refusal of
+/// non-members (`CROSS_TENANT_DENIED`), suspended and still-provisioning tenants.
+async fn admit(
+    state: &AppState,
+    principal: Principal,
+    tenant: entity::tenants::Model,
+) -> AppResult<RequestContext> {
+    use entity::memberships;
+    let is_admin = principal.is_admin;
     let role = match principal.user_id {
         Some(user_id) => memberships::Entity::find()
             .filter(memberships::Column::TenantId.eq(tenant.id))
@@ -299,4 +310,24 @@ pub async fn resolve_claims(
         })),
         role,
     })
+}
+
+/// The context of a request that named no tenant, narrowed to `tenant` because the id it acts
+/// on says which one (`changeMemberRole(id:)`): the guard runs for that tenant as if the
+/// request had named it. A caller the guard would not let into that tenant learns nothing
+/// about it: the answer is `not_found`, the error a missing id gets.
+pub async fn narrow_to(
+    state: &AppState,
+    ctx: &RequestContext,
+    tenant: Uuid,
+    not_found: AppError,
+) -> AppResult<RequestContext> {
+    use entity::tenants;
+    let Some(model) = tenants::Entity::find_by_id(tenant).one(&state.db).await? else {
+        return Err(not_found);
+    };
+    match admit(state, ctx.principal.clone(), model).await {
+        Err(AppError::CrossTenantDenied) => Err(not_found),
+        other => other,
+    }
 }
