@@ -235,7 +235,9 @@ fn cell_of(kind: ColumnKind, nullable: bool, value: &serde_json::Value) -> Optio
         (_, J::Null) if nullable => Cell::Null,
         (ColumnKind::Uuid, J::String(s)) => Cell::Uuid(uuid::Uuid::parse_str(s).ok()?),
         (ColumnKind::Text, J::String(s)) => Cell::Text(s.clone()),
-        (ColumnKind::Int, J::Number(n)) => Cell::Int(n.as_i64().filter(|v| i32::try_from(*v).is_ok())?),
+        (ColumnKind::Int, J::Number(n)) => {
+            Cell::Int(n.as_i64().filter(|v| i32::try_from(*v).is_ok())?)
+        }
         (ColumnKind::Bool, J::Bool(b)) => Cell::Bool(*b),
         (ColumnKind::Timestamp, J::String(s)) => Cell::Timestamp(
             chrono::DateTime::parse_from_rfc3339(s)

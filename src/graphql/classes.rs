@@ -45,10 +45,10 @@ use arguments::{
     where_shapes, writable_input_shapes,
 };
 use paging::connection_objects;
+pub(crate) use paging::page_size;
 pub use paging::{
     ConnectionData, CursorSpec, order_of, page_info_object, page_rows, pagination_args, window_arg,
 };
-pub(crate) use paging::page_size;
 
 /// Largest page a connection returns.
 pub const MAX_PAGE: u64 = 1000;

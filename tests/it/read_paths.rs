@@ -356,7 +356,10 @@ impl Generator<'_> {
             (None, "[]".to_string())
         };
         // Cursors come from the rows of the list: only lists that have some get them.
-        let has_rows = self.samples.get(object).is_some_and(|rows| !rows.is_empty());
+        let has_rows = self
+            .samples
+            .get(object)
+            .is_some_and(|rows| !rows.is_empty());
         let case = match self.rng.below(10) {
             1 | 2 | 5 | 6 if !has_rows => 7,
             case => case,

@@ -14,7 +14,9 @@ pub(super) fn input_cell(shape: &ColumnShape, value: ValueAccessor<'_>) -> AppRe
         ColumnKind::Uuid => {
             let text = value.string().map_err(|_| bad("expected an ID"))?;
             match &shape.id_type {
-                Some(type_name) => Cell::Uuid(ids::expect_reference(text, type_name, &shape.field)?),
+                Some(type_name) => {
+                    Cell::Uuid(ids::expect_reference(text, type_name, &shape.field)?)
+                }
                 None => Cell::Uuid(uuid::Uuid::parse_str(text).map_err(|_| bad("not a UUID"))?),
             }
         }

@@ -61,12 +61,14 @@ pub fn window_arg(ctx: &ResolverContext<'_>, class: &RowClass, key: &SortKey) ->
         match ctx.args.get(name) {
             None => Ok(None),
             Some(v) if v.is_null() => Ok(None),
-            Some(v) => Ok(Some(key.parse_cursor(
-                class,
-                v.string()
-                    .map_err(|_| AppError::input(name, "not a valid cursor"))?,
-                name,
-            )?)),
+            Some(v) => Ok(Some(
+                key.parse_cursor(
+                    class,
+                    v.string()
+                        .map_err(|_| AppError::input(name, "not a valid cursor"))?,
+                    name,
+                )?,
+            )),
         }
     };
     Ok(Window {
@@ -206,7 +208,6 @@ pub(super) fn connection_objects(class: &RowClass) -> (Object, Object) {
         ));
     (connection, edge)
 }
-
 
 /// The order an `orderBy` argument gives a list of `class` built by hand (`tenants`): its
 /// items in turn, then id; `default` when the argument is absent.

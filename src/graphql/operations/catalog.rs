@@ -106,9 +106,10 @@ pub(super) fn build(ops: &mut Operations) {
                         .map(str::to_string);
                     let all = tenants::catalog::list_tenants(&state.db, &filter, state.clock.now())
                         .await?;
-                    let class = state.registry.by_table("tenants").ok_or_else(|| {
-                        AppError::Internal(anyhow::anyhow!("no tenants class"))
-                    })?;
+                    let class = state
+                        .registry
+                        .by_table("tenants")
+                        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no tenants class")))?;
                     // Oldest first unless `orderBy` says otherwise.
                     let key = classes::order_of(
                         &ctx,

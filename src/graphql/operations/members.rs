@@ -205,7 +205,6 @@ async fn membership_context<'r>(
         .one(&state.db)
         .await?
         .ok_or_else(not_found)?;
-    let narrowed =
-        crate::scope::narrow_to(state, req, membership.tenant_id, not_found()).await?;
+    let narrowed = crate::scope::narrow_to(state, req, membership.tenant_id, not_found()).await?;
     Ok(std::borrow::Cow::Owned(narrowed))
 }

@@ -486,9 +486,9 @@ pub(super) fn const_cell(f: &FilterField, value: &ConstValue) -> Option<Cell> {
 pub(super) fn text_cell(f: &FilterField, text: &str) -> Option<Cell> {
     match (f.kind, &f.id_type, f.enumeration) {
         (_, _, Some(_)) => None,
-        (ColumnKind::Uuid, Some(type_name), _) => {
-            Some(Cell::Uuid(ids::expect_reference(text, type_name, "filter").ok()?))
-        }
+        (ColumnKind::Uuid, Some(type_name), _) => Some(Cell::Uuid(
+            ids::expect_reference(text, type_name, "filter").ok()?,
+        )),
         (ColumnKind::Uuid, None, _) => Some(Cell::Uuid(Uuid::parse_str(text).ok()?)),
         (ColumnKind::Text, None, _) => Some(Cell::Text(text.to_string())),
         _ => None,
