@@ -188,13 +188,13 @@ pub(crate) fn nested_select(
 ) -> SelectStatement {
     apply_filter(class, &mut select, &args.filter);
     let Some(first) = args.first else {
-        args.order_by.order(&mut select, false);
+        args.order_by.order(class, &mut select, false);
         return select;
     };
     select.expr_as(
         Expr::cust(format!(
             "ROW_NUMBER() OVER (PARTITION BY \"{link}\" ORDER BY {})",
-            args.order_by.order_sql()
+            args.order_by.order_sql(class)
         )),
         Alias::new("forklift_rank"),
     );
@@ -203,6 +203,6 @@ pub(crate) fn nested_select(
         .columns(columns.iter().map(|c| Alias::new(*c)))
         .from_subquery(select, Alias::new("ranked"))
         .and_where(col("forklift_rank").lte(first));
-    args.order_by.order(&mut outer, false);
+    args.order_by.order(class, &mut outer, false);
     outer
 }
