@@ -506,7 +506,10 @@ async fn begin(
         }
         _ => None,
     };
-    begin_tenant(&db.request, tenant).await
+    match purpose {
+        Purpose::Read => begin_tenant(&db.request, tenant).await,
+        Purpose::Write => begin_tenant_for_write(&db.request, tenant).await,
+    }
 }
 
 async fn begin_all_tenants(db: &ScopedDb) -> AppResult<DatabaseTransaction> {
@@ -525,7 +528,23 @@ pub async fn begin_tenant(
     request_pool: &DatabaseConnection,
     tenant: Option<Uuid>,
 ) -> AppResult<DatabaseTransaction> {
-    let tx = request_pool.begin().await?;
+    name_tenant(request_pool.begin().await?, tenant).await
+}
+
+/// [`begin_tenant`] for a transaction that writes ([`crate::db::begin_write`]: on SQLite it
+/// holds the write lock from its start).
+pub async fn begin_tenant_for_write(
+    request_pool: &DatabaseConnection,
+    tenant: Option<Uuid>,
+) -> AppResult<DatabaseTransaction> {
+    name_tenant(crate::db::begin_write(request_pool).await?, tenant).await
+}
+
+/// Names `tenant` (or none) for row-level security for the rest of `tx` (PostgreSQL).
+async fn name_tenant(
+    tx: DatabaseTransaction,
+    tenant: Option<Uuid>,
+) -> AppResult<DatabaseTransaction> {
     if tx.get_database_backend() == DbBackend::Postgres {
         let tenant = tenant.map(|t| t.to_string()).unwrap_or_default();
         tx.execute_raw(Statement::from_sql_and_values(

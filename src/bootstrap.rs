@@ -56,13 +56,23 @@ pub type StepReport = (String, String);
 pub async fn fork_and_wait(
     state: Arc<AppState>,
     request: runs::ForkRequest,
-    mut on_event: impl FnMut(&crate::fork::hub::ForkEvent),
+    on_event: impl FnMut(&crate::fork::hub::ForkEvent),
 ) -> anyhow::Result<entity::fork_runs::Model> {
-    use futures::StreamExt;
     let checked = runs::check(&state.db, request)
         .await
         .map_err(AppError::into_anyhow)?;
-    let run = runs::start(state.clone(), checked)
+    run_and_wait(state, checked, on_event).await
+}
+
+/// Starts the checked run `input` (a fork, or an upgrade) and waits for its end, handing each
+/// progress event to `on_event`; returns the run's record.
+pub async fn run_and_wait(
+    state: Arc<AppState>,
+    input: runs::ForkPlanInput,
+    mut on_event: impl FnMut(&crate::fork::hub::ForkEvent),
+) -> anyhow::Result<entity::fork_runs::Model> {
+    use futures::StreamExt;
+    let run = runs::start(state.clone(), input)
         .await
         .map_err(AppError::into_anyhow)?;
     let mut events = Box::pin(

@@ -22,6 +22,7 @@ use crate::{
 mod phase_bar;
 mod settings;
 mod sheet_paths;
+mod upgrade_report;
 
 use phase_bar::PhaseBar;
 use settings::Settings;
@@ -99,6 +100,41 @@ pub enum Command {
         #[command(flatten)]
         stack: StackSettings,
     },
+    /// Show what changed since a tenant was forked or last upgraded, per class: rows added,
+    /// changed or removed in the template, changed or deleted by the tenant, and conflicts
+    /// (the same field changed on both sides).
+    Diff {
+        /// The tenant: slug or id.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        stack: StackSettings,
+    },
+    /// Upgrade tenants to the template's latest version and print a report per tenant: rows
+    /// updated, created, removed, conflicts (left as the tenant has them), and failures. One
+    /// tenant's failure does not stop the others; the exit status says whether all succeeded.
+    Upgrade {
+        /// Every tenant forked from the template.
+        #[arg(long, required_unless_present = "tenant")]
+        all: bool,
+        /// Only this tenant (slug or id); repeatable.
+        #[arg(long, conflicts_with = "all")]
+        tenant: Vec<String>,
+        /// Plan each upgrade and report; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// How many tenants upgrade at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// Remove copies whose source the template removed, where the tenant left them untouched.
+        #[arg(long)]
+        remove_deleted: bool,
+        /// Re-create copies the tenant deleted.
+        #[arg(long)]
+        restore_deleted: bool,
+        #[command(flatten)]
+        stack: StackSettings,
+    },
     /// Provisioning sheets: validate, import, or print their JSON Schema.
     Sheets {
         #[command(subcommand)]
@@ -131,7 +167,10 @@ impl Command {
             }
             Command::Migrate { database, .. } => database.pairs(),
             Command::Token { tokens, .. } => tokens.pairs(),
-            Command::Fork { stack, .. } | Command::Bootstrap { stack, .. } => stack.pairs(),
+            Command::Fork { stack, .. }
+            | Command::Upgrade { stack, .. }
+            | Command::Diff { stack, .. }
+            | Command::Bootstrap { stack, .. } => stack.pairs(),
             Command::Sheets {
                 what: SheetsCommand::Import { stack, .. },
             } => stack.pairs(),
@@ -389,6 +428,35 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let run = bootstrap::fork_and_wait(state, request, |event| bar.show(event)).await?;
             println!("{} {}", run.status, run.id);
             Ok(if run.status == runs::status::FINISHED {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Diff { tenant, .. } => {
+            let state = app::build_state(config, Registry::default()).await?;
+            upgrade_report::print_diff(&state, &tenant).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Upgrade {
+            tenant,
+            dry_run,
+            concurrency,
+            remove_deleted,
+            restore_deleted,
+            ..
+        } => {
+            let state = Arc::new(app::build_state(config, Registry::default()).await?);
+            let options = crate::fork::fleet::FleetOptions {
+                dry_run,
+                concurrency: usize::from(concurrency),
+                restore_deleted,
+                remove_deleted,
+                actor: "cli".into(),
+                only: tenant,
+            };
+            let ok = upgrade_report::run(state, &options).await?;
+            Ok(if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -2,6 +2,7 @@
 
 pub mod diff;
 pub mod engine;
+pub mod fleet;
 pub mod hub;
 pub mod lineage;
 pub mod listener;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod classes;
 pub mod enums;
+pub mod fleet;
 pub mod ids;
 pub mod loaders;
 pub mod operations;
@@ -78,6 +79,7 @@ fn hand_written() -> parts::Operations {
     sheets::build(&mut ops);
     users::build(&mut ops);
     upgrades::build(&mut ops);
+    fleet::build(&mut ops);
     ops
 }
 

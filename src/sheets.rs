@@ -11,8 +11,6 @@ pub mod import;
 
 use std::path::{Path, PathBuf};
 
-use sea_orm::TransactionTrait;
-
 pub use check::{SheetError, SheetFile};
 pub use import::SheetSummary;
 
@@ -151,7 +149,7 @@ pub async fn import(
             });
         }
     };
-    let tx = state.db.begin().await?;
+    let tx = crate::db::begin_write(&state.db).await?;
     let sheets = import::Writer::new(&tx, &state.registry, template.id, options.prune)
         .write(&parsed)
         .await?;

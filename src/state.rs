@@ -76,12 +76,13 @@ impl AppState {
     }
 
     /// A transaction of the request pool naming `tenant` for row-level security: where the
-    /// hand-written operations read and write one tenant's rows, as the generic surface does.
+    /// hand-written operations read and write one tenant's rows, as the generic surface does
+    /// (a writer's transaction: [`crate::access::begin_tenant_for_write`]).
     pub async fn tenant_tx(
         &self,
         tenant: uuid::Uuid,
     ) -> crate::error::AppResult<sea_orm::DatabaseTransaction> {
-        crate::access::begin_tenant(&self.scoped_db.request, Some(tenant)).await
+        crate::access::begin_tenant_for_write(&self.scoped_db.request, Some(tenant)).await
     }
 
     /// The resolver that verifies domains.

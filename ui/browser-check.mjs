@@ -3,7 +3,8 @@
 //    the `Query` type (introspection works), a typo in the editor is underlined (the schema
 //    lints), and a query runs;
 //  - a page served from another origin calls the API through CORS;
-//  - the provisioning monitor follows a fork phase by phase, titled by the tenant's slug;
+//  - the provisioning monitor follows a fork phase by phase, titled by the tenant's slug, and an
+//    upgrade with its conflicts;
 //  - with FORKLIFT_FAILING_URL (a server whose forks fail, FORKLIFT_FORK_FAILPOINT), the monitor
 //    shows a rolled-back run's error (the client-safe message) and marks its phases' counts as
 //    undone.
@@ -18,10 +19,12 @@ const out = process.argv[2] ?? '.';
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 if (!token) throw new Error('FORKLIFT_TOKEN is required');
 
-async function gql(server, query, variables = {}) {
+async function gql(server, query, variables = {}, tenant = undefined) {
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  if (tenant) headers['x-tenant'] = tenant;
   const response = await fetch(`${server}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    headers,
     body: JSON.stringify({ query, variables }),
   });
   const body = await response.json();
@@ -102,6 +105,29 @@ await page.waitForFunction((s) => document.getElementById('run-title')?.textCont
 await page.waitForFunction((s) => [...document.querySelectorAll('#runs td.slug')].some((td) => td.textContent === s), slug, { timeout: 20000 });
 await page.screenshot({ path: `${out}/monitor.png` });
 console.log(`ok    the monitor followed a fork of ${slug} through its five phases`);
+
+// An upgrade with a conflict: the template and the tenant rename the same application; the
+// monitor titles the run as an upgrade and lists the conflict, the tenant's value kept.
+{
+  const first = '{ applications(first: 1, orderBy: CODE_ASC) { nodes { id code } } }';
+  const [templateApp] = (await gql(base, first, {}, 'template')).applications.nodes;
+  const [tenantApp] = (await gql(base, first, {}, slug)).applications.nodes;
+  if (!templateApp || templateApp.code !== tenantApp?.code) throw new Error('the fork copied the first application');
+  const rename = 'mutation($id: ID!, $name: String!) { updateApplication(id: $id, input: { name: $name }) { id } }';
+  await gql(base, rename, { id: tenantApp.id, name: `Ours ${slug}` }, slug);
+  await gql(base, rename, { id: templateApp.id, name: `Theirs ${slug}` }, 'template');
+  const { upgradeTenant } = await gql(base, 'mutation($t: String!) { upgradeTenant(input: { target: $t }) { id } }', { t: slug });
+  // Only the hash differs from the page already open: load it afresh.
+  await page.goto('about:blank');
+  await page.goto(`${base}/monitor#token=${encodeURIComponent(token)}&run=${encodeURIComponent(upgradeTenant.id)}`);
+  await page.waitForFunction(() => document.getElementById('run-state')?.dataset.kind === 'RUN_FINISHED', null, { timeout: 20000 });
+  await page.waitForFunction((s) => document.getElementById('run-title')?.textContent === `Upgrade of ${s}`, slug, { timeout: 20000 });
+  await page.waitForFunction((s) => [...document.querySelectorAll('#conflict-list li.conflict')]
+    .some((li) => li.textContent.includes('Application.name') && li.textContent.includes(`Ours ${s}`)), slug, { timeout: 20000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('#runs td.kind')].some((td) => td.textContent === 'UPGRADE'), null, { timeout: 20000 });
+  await page.screenshot({ path: `${out}/monitor-upgrade.png` });
+  console.log(`ok    the monitor shows an upgrade of ${slug} and its conflict (Application.name, the tenant's value kept)`);
+}
 
 // A rolled-back run: its client-safe error, and its phases' counts marked undone.
 if (failing) {

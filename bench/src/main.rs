@@ -7,7 +7,9 @@
 //! - [`fanout`]: one fork streamed to many WebSocket subscribers, with the delivery lag;
 //! - [`side_by_side`]: the nested query against PostGraphile on the same database
 //!   (`forklift-bench query --against postgraphile`);
-//! - [`all`]: the three in a row, then one summary table.
+//! - [`upgrade`]: an upgrade against a fork of the same template, at several shares of
+//!   changed rows;
+//! - [`all`]: fork, query and fan-out in a row, then one summary table.
 //!
 //! [`load`] is the load generator the query benchmarks share.
 //!
@@ -22,6 +24,7 @@ mod fork_floor;
 mod load;
 mod nested_query;
 mod side_by_side;
+mod upgrade;
 
 use std::{process::ExitCode, time::Duration};
 
@@ -96,6 +99,16 @@ enum BenchCommand {
         /// Percentage of subscribers that read slowly (their lag is reported apart).
         #[arg(long, default_value_t = 0)]
         slow_percent: usize,
+    },
+    /// An upgrade against a fork of the same template: `changed`% of the template's rows
+    /// edited, as many of the tenant's own, some on both sides (conflicts).
+    Upgrade {
+        /// Template size in rows.
+        #[arg(long, default_value_t = 10_000)]
+        rows: usize,
+        /// Shares of changed rows in percent, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 5, 10])]
+        changed: Vec<usize>,
     },
     /// `fork`, `query` and `fanout` in a row, then one summary table.
     All {
@@ -186,6 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 slow_percent,
             };
             fanout::run(&config, &options).await?;
+        }
+        BenchCommand::Upgrade { rows, changed } => {
+            upgrade::run(&config, rows, &changed).await?;
         }
         BenchCommand::All {
             rows,

@@ -54,6 +54,9 @@ pub struct ForkPlanInput {
     pub restore_deleted: bool,
     /// Set for an upgrade ([`kind::UPGRADE`]).
     pub upgrade: Option<UpgradeOptions>,
+    /// A fleet's turns ([`crate::fork::fleet`]): the run, recorded `PENDING` and heartbeating,
+    /// waits for one of these permits before it starts, so a fleet runs a few at a time.
+    pub turns: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl ForkPlanInput {
@@ -136,6 +139,7 @@ pub async fn check(db: &DatabaseConnection, request: ForkRequest) -> AppResult<F
         actor: request.actor,
         restore_deleted: false,
         upgrade: None,
+        turns: None,
     })
 }
 

@@ -30,7 +30,7 @@ use crate::{
     fork::{
         diff::{merge, rows_by_id},
         engine::{ClassCount, ForkOutcome, Progress, SkippedRow},
-        lineage::{self, Lineage, content, remapped_content},
+        lineage::{self, Content, Lineage, content, remapped_content},
     },
     registry::{ColumnKind, Plane, Registry, RowClass},
     rows::{Cell, Row},
@@ -58,6 +58,23 @@ pub struct Conflict {
     pub template: serde_json::Value,
     pub tenant: serde_json::Value,
     pub reason: String,
+}
+
+impl Conflict {
+    /// A template removal not applied to the tenant's copy `l`, whose content is `tenant`.
+    fn removal_kept(class: &RowClass, l: &Lineage, tenant: Content, reason: &str) -> Conflict {
+        let object = |content: Content| serde_json::Value::Object(content.into_iter().collect());
+        Conflict {
+            class_name: class.name.to_string(),
+            row_id: l.id,
+            source_id: l.source_id,
+            field: None,
+            base: object(l.base.clone()),
+            template: serde_json::Value::Null,
+            tenant: object(tenant),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// The run an upgrade step works in.
@@ -157,16 +174,12 @@ pub async fn retire<C: ConnectionTrait>(
                 continue;
             };
             if content(class, row) != l.base {
-                let conflict = Conflict {
-                    class_name: class.name.to_string(),
-                    row_id: l.id,
-                    source_id: l.source_id,
-                    field: None,
-                    base: serde_json::Value::Object(l.base.clone().into_iter().collect()),
-                    template: serde_json::Value::Null,
-                    tenant: serde_json::Value::Object(content(class, row).into_iter().collect()),
-                    reason: "removed from the template, changed by the tenant: kept".into(),
-                };
+                let conflict = Conflict::removal_kept(
+                    class,
+                    l,
+                    content(class, row),
+                    "removed from the template, changed by the tenant: kept",
+                );
                 progress.row_conflict(phase, &conflict);
                 conflicts.push(conflict);
             } else if options.remove_deleted {
@@ -182,18 +195,12 @@ pub async fn retire<C: ConnectionTrait>(
         let mut gone = Vec::new();
         for l in candidates {
             if blocked.contains(&l.id) {
-                let conflict = Conflict {
-                    class_name: class.name.to_string(),
-                    row_id: l.id,
-                    source_id: l.source_id,
-                    field: None,
-                    base: serde_json::Value::Object(l.base.clone().into_iter().collect()),
-                    template: serde_json::Value::Null,
-                    tenant: serde_json::Value::Object(l.base.clone().into_iter().collect()),
-                    reason:
-                        "removed from the template, still referenced by rows of the tenant: kept"
-                            .into(),
-                };
+                let conflict = Conflict::removal_kept(
+                    class,
+                    l,
+                    l.base.clone(),
+                    "removed from the template, still referenced by rows of the tenant: kept",
+                );
                 progress.row_conflict(phase, &conflict);
                 conflicts.push(conflict);
             } else {

@@ -117,7 +117,11 @@ fn opt_str(
     }
 }
 
-fn tenant_row(state: &crate::state::AppState, model: &entity::tenants::Model) -> AppResult<Row> {
+/// A tenant as the `Tenant` object resolves it.
+pub(super) fn tenant_row(
+    state: &crate::state::AppState,
+    model: &entity::tenants::Model,
+) -> AppResult<Row> {
     let class = state
         .registry
         .by_table("tenants")

@@ -99,6 +99,22 @@ fn text(value: Value) -> Message {
     Message::Text(value.to_string().into())
 }
 
+/// Answers operation `id`, which did not start, with its `errors` (and, on the legacy
+/// protocol, the `complete` its clients expect after an `error`).
+async fn send_not_started(
+    out: &mpsc::Sender<Message>,
+    protocol: Protocol,
+    id: &str,
+    errors: Value,
+) {
+    let _ = out
+        .send(text(json!({"type": "error", "id": id, "payload": errors})))
+        .await;
+    if protocol == Protocol::Legacy {
+        let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
+    }
+}
+
 /// A `next`/`data` message written straight from the GraphQL response, without building an
 /// intermediate JSON tree: with a thousand subscribers every event is written a thousand times.
 #[derive(serde::Serialize)]
@@ -534,12 +550,7 @@ async fn operate(
         ok &= response.errors.is_empty();
         if not_started {
             let errors = serde_json::to_value(&response.errors).unwrap_or_default();
-            let _ = out
-                .send(text(json!({"type": "error", "id": id, "payload": errors})))
-                .await;
-            if protocol == Protocol::Legacy {
-                let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
-            }
+            send_not_started(out, protocol, id, errors).await;
             server
                 .state
                 .metrics

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use entity::tenants::{ProvisioningState, TenantKind, TenantStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, TransactionTrait,
+    PaginatorTrait, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -103,7 +103,7 @@ pub async fn create_tenant(
         )));
     }
     let now = state.clock.now();
-    let tx = state.db.begin().await?;
+    let tx = crate::db::begin_write(&state.db).await?;
     let tenant = tenants::ActiveModel {
         id: Set(Uuid::now_v7()),
         slug: Set(slug),

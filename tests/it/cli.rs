@@ -44,6 +44,8 @@ fn every_help_lists_its_variables_and_explains_every_flag() {
         ),
         (&["token"], &["FORKLIFT_JWT_SECRET", "FORKLIFT_ENV"]),
         (&["fork"], &["DATABASE_URL", "FORKLIFT_FORK_LEASE_SECS"]),
+        (&["upgrade"], &["DATABASE_URL", "FORKLIFT_FORK_LEASE_SECS"]),
+        (&["diff"], &["DATABASE_URL"]),
         (&["bootstrap"], &["DATABASE_URL", "FORKLIFT_TRIAL_DAYS"]),
         (&["sheets", "import"], &["DATABASE_URL"]),
         (&["sheets", "validate"], &["RUST_LOG"]),

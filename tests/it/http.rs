@@ -275,3 +275,46 @@ async fn requests_beyond_the_concurrency_limit_wait_their_turn(backend: Backend)
         );
     }
 }
+
+crate::both!(concurrent_writers_in_one_tenant_all_succeed);
+/// Writers that read before they write (the hand-written branding and member operations, the
+/// generated surface's creates) all succeed when they arrive together: none answers `INTERNAL`
+/// because another writer committed between its read and its write (SQLite's deferred
+/// transactions would; writers begin with the write lock there).
+async fn concurrent_writers_in_one_tenant_all_succeed(app: TestApp) {
+    app.ready_tenant("acme").await;
+    let admin = app.admin();
+    let requests = (0..24).map(|i| {
+        let (query, variables) = match i % 3 {
+            0 => (
+                "mutation($c: String!) { updateBranding(input: { primaryColor: $c }) { primaryColor } }",
+                json!({ "c": format!("#{:06x}", i * 4099) }),
+            ),
+            1 => (
+                "mutation($i: CreateApplicationInput!) { createApplication(input: $i) { code } }",
+                json!({ "i": { "code": format!("app{i}"), "name": format!("App {i}"),
+                               "routeNamespace": format!("app{i}") } }),
+            ),
+            _ => (
+                "mutation($e: String!) { addMember(email: $e, role: EDITOR) { role } }",
+                json!({ "e": format!("member{i}@acme.test") }),
+            ),
+        };
+        app.post(Some(&admin), Some("acme"), query, variables)
+    });
+    for (status, body) in futures::future::join_all(requests).await {
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let data = app
+        .ok(
+            &admin,
+            Some("acme"),
+            "{ applications(filter: { code: \"app1\" }) { totalCount } \
+               memberships(filter: { role: EDITOR }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["applications"]["totalCount"], 1, "{data}");
+    assert_eq!(data["memberships"]["totalCount"], 8, "{data}");
+}

@@ -9,6 +9,7 @@ mod admin;
 mod claims;
 mod cli;
 mod fanout;
+mod fleet;
 mod fork;
 mod foundation;
 mod global_ids;

@@ -324,11 +324,11 @@ async fn sigterm_closes_subscriptions_with_1001_and_rolls_back_a_cut_fork(backen
     let child = Child::start(
         &app,
         &[
-            // The grace ends while the fork is held after phase 1 (1 s < 10 s, with room for a
-            // loaded machine to deliver the phase event late), and the process waits for the
-            // cut fork to record itself (`Application::run`).
+            // The grace ends while the fork is held after phase 1 (1 s < 60 s: the pause lasts
+            // until the grace runs out, however late a loaded machine delivers the phase event),
+            // and the process waits for the cut fork to record itself (`Application::run`).
             ("FORKLIFT_SHUTDOWN_GRACE_SECS", "1"),
-            ("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:10000"),
+            ("FORKLIFT_FORK_FAILPOINT", "pause:after_phase:1:60000"),
         ],
     )
     .await;

@@ -317,23 +317,14 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             let Some(app) = action.get("application_id").as_uuid() else {
                 continue;
             };
-            if action.get("public_submit").as_bool() {
-                out.push(self.grant(
-                    "CITIZEN_SUBMIT",
-                    app,
-                    None,
-                    Some(action.id()),
-                    format!("action:{}", action.id()),
-                ));
-            }
-            if action.get("public_vote").as_bool() {
-                out.push(self.grant(
-                    "CITIZEN_VOTE",
-                    app,
-                    None,
-                    Some(action.id()),
-                    format!("action:{}", action.id()),
-                ));
+            for (flag, kind) in [
+                ("public_submit", "CITIZEN_SUBMIT"),
+                ("public_vote", "CITIZEN_VOTE"),
+            ] {
+                if action.get(flag).as_bool() {
+                    let resource = format!("action:{}", action.id());
+                    out.push(self.grant(kind, app, None, Some(action.id()), resource));
+                }
             }
         }
         Ok(out)

@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DbBackend, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
+    DbBackend, EntityTrait, QueryFilter, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -215,7 +215,7 @@ pub async fn sweep_abandoned(state: &AppState) -> anyhow::Result<u64> {
         let now = chrono::Utc::now();
         // The status and the run's last event change together: a follower that sees the run
         // ended also finds its `RUN_FAILED`.
-        let tx = state.db.begin().await?;
+        let tx = crate::db::begin_write(&state.db).await?;
         let updated = fork_runs::Entity::update_many()
             .col_expr(fork_runs::Column::Status, Expr::value(status::ABANDONED))
             .col_expr(fork_runs::Column::Error, Expr::value(ABANDONED_REASON))

@@ -130,7 +130,7 @@ impl Progress for RunProgress {
     }
     fn checkpoint(&mut self, point: &str) -> anyhow::Result<()> {
         #[cfg(feature = "failpoints")]
-        fork_failpoint(self.failpoint.as_deref(), point)?;
+        fork_failpoint(&self.state, self.failpoint.as_deref(), point)?;
         #[cfg(not(feature = "failpoints"))]
         let _ = point;
         Ok(())
@@ -138,9 +138,10 @@ impl Progress for RunProgress {
 }
 
 /// The fork failpoint (`FORKLIFT_FORK_FAILPOINT`) at `point`: fails the run there, or with
-/// `pause:<point>:<ms>` holds it there. Compiled only with the `failpoints` feature.
+/// `pause:<point>:<ms>` holds it there (until the shutdown grace runs out, as a long phase
+/// would be cut then). Compiled only with the `failpoints` feature.
 #[cfg(feature = "failpoints")]
-fn fork_failpoint(failpoint: Option<&str>, point: &str) -> anyhow::Result<()> {
+fn fork_failpoint(state: &AppState, failpoint: Option<&str>, point: &str) -> anyhow::Result<()> {
     let Some(failpoint) = failpoint else {
         return Ok(());
     };
@@ -153,8 +154,13 @@ fn fork_failpoint(failpoint: Option<&str>, point: &str) -> anyhow::Result<()> {
         && let Some((at, ms)) = rest.rsplit_once(':')
         && at == point
     {
-        let ms = ms.parse::<u64>().unwrap_or(1000);
-        tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(ms)));
+        let until = std::time::Instant::now()
+            + std::time::Duration::from_millis(ms.parse::<u64>().unwrap_or(1000));
+        tokio::task::block_in_place(|| {
+            while std::time::Instant::now() < until && !super::task::grace_expired(state) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
     }
     Ok(())
 }

@@ -5,9 +5,7 @@
 use std::sync::Arc;
 
 use entity::tenants::ProvisioningState;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use uuid::Uuid;
 
 use super::{
@@ -107,6 +105,11 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
         .map_err(AppError::Internal)?;
     let lock = state.hub.target_lock(input.target.id);
     let _guard = lock.lock().await;
+    // A fleet's run waits for its turn, still `PENDING` (its heartbeat keeps it alive).
+    let _turn = match &input.turns {
+        Some(turns) => Some(turns.clone().acquire_owned().await),
+        None => None,
+    };
     let tx = begin_locked(&state.db, input.target.id).await?;
     let version = version_after(&tx, input)
         .await
@@ -126,13 +129,7 @@ pub(super) async fn begin_locked(
     target: Uuid,
 ) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
     let postgres = db.get_database_backend() == DbBackend::Postgres;
-    let tx = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: (!postgres)
-                .then_some(sea_orm::SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
+    let tx = crate::db::begin_write(db).await?;
     if postgres {
         tx.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -202,6 +199,11 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
     });
     let lock = state.hub.target_lock(input.target.id);
     let _guard = lock.lock().await;
+    // A fleet's run waits for its turn, still `PENDING` (its heartbeat keeps it alive).
+    let _turn = match &input.turns {
+        Some(turns) => Some(turns.clone().acquire_owned().await),
+        None => None,
+    };
     let previous_state = input.target.provisioning_state;
     let mut progress = RunProgress {
         state: state.clone(),
@@ -354,7 +356,7 @@ impl Failure {
 }
 
 /// True once the server is shutting down and the grace for running forks is over.
-fn grace_expired(state: &AppState) -> bool {
+pub(super) fn grace_expired(state: &AppState) -> bool {
     *state.shutdown.borrow()
         && state
             .stopping_since

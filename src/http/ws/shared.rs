@@ -275,14 +275,8 @@ pub(super) async fn subscribe(
                     }
                 }
                 Item::Error(errors) => {
-                    let errors: serde_json::Value =
-                        serde_json::from_str(errors).unwrap_or_default();
-                    let _ = out
-                        .send(text(json!({"type": "error", "id": id, "payload": errors})))
-                        .await;
-                    if protocol == Protocol::Legacy {
-                        let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
-                    }
+                    let errors = serde_json::from_str(errors).unwrap_or_default();
+                    super::send_not_started(out, protocol, id, errors).await;
                     server
                         .state
                         .metrics
