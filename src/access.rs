@@ -10,15 +10,17 @@ use std::collections::HashMap;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
     TransactionTrait,
-    sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement},
+    sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement},
 };
 use uuid::Uuid;
 
 mod conditions;
+mod keyset;
 
 use conditions::where_condition;
 pub use conditions::{CompareOp, Filter, NestedArgs, TextOp, Where};
 pub(crate) use conditions::{apply_filter, nested_select};
+pub use keyset::{SortKey, Window};
 
 use crate::{
     error::{AppError, AppResult},
@@ -69,15 +71,6 @@ pub fn access_of(class: &RowClass) -> ClassAccess {
             Surface::ByPlane => ClassAccess::Hidden,
         },
     }
-}
-
-/// One page request.
-#[derive(Clone, Debug)]
-pub struct Page {
-    pub offset: u64,
-    pub limit: u64,
-    pub order_by: String,
-    pub descending: bool,
 }
 
 pub(crate) fn col(name: &str) -> Expr {
@@ -142,19 +135,24 @@ fn base_select(class: &RowClass) -> SelectStatement {
     select
 }
 
-/// Counts the rows of `class` visible to the request that pass `filter`.
+/// Counts the rows of `class` visible to the request that pass `filter`, `where_` and `extra`
+/// (a keyset bound).
 pub(crate) async fn count_in(
     db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
     filter: &Filter,
     where_: Option<&Where>,
+    extra: Option<Condition>,
 ) -> AppResult<u64> {
     let mut count = base_select(class);
     scoped(ctx, class, &mut count)?;
     apply_filter(class, &mut count, filter);
     if let Some(w) = where_ {
         count.cond_where(where_condition(class, db.get_database_backend(), w));
+    }
+    if let Some(extra) = extra {
+        count.cond_where(extra);
     }
     count.clear_selects().expr(Expr::cust("COUNT(*)"));
     let total: i64 = match db.query_one(&count).await? {
@@ -164,14 +162,18 @@ pub(crate) async fn count_in(
     Ok(std::cmp::max(total, 0) as u64)
 }
 
-/// One page of the rows of `class` visible to the request that pass `filter`.
+/// One page of the rows of `class` visible to the request that pass `filter` and `where_`:
+/// the rows of `window` in the order of `key`.
+#[allow(clippy::too_many_arguments)]
 async fn page_in(
     db: &impl ConnectionTrait,
     ctx: &RequestContext,
     class: &RowClass,
     filter: &Filter,
     where_: Option<&Where>,
-    page: &Page,
+    key: &SortKey,
+    window: &Window,
+    default_limit: u64,
 ) -> AppResult<Vec<Row>> {
     let mut select = base_select(class);
     scoped(ctx, class, &mut select)?;
@@ -179,22 +181,46 @@ async fn page_in(
     if let Some(w) = where_ {
         select.cond_where(where_condition(class, db.get_database_backend(), w));
     }
-    let order = if page.descending {
-        Order::Desc
-    } else {
-        Order::Asc
-    };
-    select
-        .order_by(Alias::new(&page.order_by), order.clone())
-        .order_by(Alias::new("id"), order)
-        .limit(page.limit)
-        .offset(page.offset);
-    Ok(db
+    window.page(class, key, &mut select, default_limit);
+    let rows = db
         .query_all(&select)
         .await?
         .iter()
         .map(|r| Row::read(r, class))
-        .collect::<Result<Vec<_>, _>>()?)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(window.finish(rows))
+}
+
+/// The key values of `row` in the order `key`.
+pub fn key_values(key: &SortKey, row: &Row) -> Vec<Cell> {
+    key.columns()
+        .iter()
+        .map(|(c, _)| row.get(c).clone())
+        .collect()
+}
+
+/// How many rows come before a page (see [`Window::offset_condition`]); `start` is the key of
+/// its first row, `total` the number of rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn offset_in(
+    db: &impl ConnectionTrait,
+    ctx: &RequestContext,
+    class: &RowClass,
+    filter: &Filter,
+    where_: Option<&Where>,
+    key: &SortKey,
+    window: &Window,
+    start: Option<&[Cell]>,
+    total: Option<u64>,
+) -> AppResult<u64> {
+    match window.offset_condition(class, key, start) {
+        None => Ok(0),
+        Some(None) => match total {
+            Some(total) => Ok(total),
+            None => count_in(db, ctx, class, filter, where_, None).await,
+        },
+        Some(Some(condition)) => count_in(db, ctx, class, filter, where_, Some(condition)).await,
+    }
 }
 
 /// Fetches rows of `class` by id; ids of other tenants simply yield nothing.
@@ -540,9 +566,9 @@ async fn name_tenant(
     Ok(tx)
 }
 
-/// One page of a connection, in one transaction: counts the visible rows, lets `window` turn
-/// the count into `(offset, limit)` (what `last`/`before` need), and reads that page in
-/// `order` (its own offset and limit are not used). Returns the rows, the offset and the total.
+/// One page of a connection, in one transaction: the number of visible rows, the rows of
+/// `window` in the order of `key` (`default_limit` of them when the window gives no size), and
+/// how many rows come before them. Returns the rows, that offset and the total.
 #[allow(clippy::too_many_arguments)]
 pub async fn list_window(
     db: &ScopedDb,
@@ -550,22 +576,30 @@ pub async fn list_window(
     class: &RowClass,
     filter: &Filter,
     where_: Option<&Where>,
-    order: &Page,
-    window: impl FnOnce(u64) -> AppResult<(u64, u64)>,
+    key: &SortKey,
+    window: &Window,
+    default_limit: u64,
 ) -> AppResult<(Vec<Row>, u64, u64)> {
     let tx = begin(db, ctx, Purpose::Read).await?;
-    let total = count_in(&tx, ctx, class, filter, where_).await?;
-    let (offset, limit) = window(total)?;
-    let rows = if limit == 0 {
+    let total = count_in(&tx, ctx, class, filter, where_, None).await?;
+    let rows = if window.limit(default_limit) == 0 {
         Vec::new()
     } else {
-        let page = Page {
-            offset,
-            limit,
-            ..order.clone()
-        };
-        page_in(&tx, ctx, class, filter, where_, &page).await?
+        page_in(&tx, ctx, class, filter, where_, key, window, default_limit).await?
     };
+    let start = rows.first().map(|r| key_values(key, r));
+    let offset = offset_in(
+        &tx,
+        ctx,
+        class,
+        filter,
+        where_,
+        key,
+        window,
+        start.as_deref(),
+        Some(total),
+    )
+    .await?;
     tx.commit().await?;
     Ok((rows, offset, total))
 }

@@ -241,7 +241,6 @@ pub async fn resolve_claims(
     claims: Claims,
     inputs: RequestInputs,
 ) -> AppResult<RequestContext> {
-    use entity::memberships;
     let is_admin = claims.platform_role.as_deref() == Some("admin");
     let user = crate::identity::user_of(state, &claims).await?;
     let principal = Principal {
@@ -295,6 +294,20 @@ pub async fn resolve_claims(
         return Err(AppError::CrossTenantDenied);
     }
 
+    admit(state, principal, tenant, inputs.fork_watch).await
+}
+
+/// The guard for `principal` in `tenant`: the role from the membership table, then refusal of
+/// non-members (`CROSS_TENANT_DENIED`), suspended and still-provisioning tenants (unless the
+/// operation only watches forks, `fork_watch`).
+async fn admit(
+    state: &AppState,
+    principal: Principal,
+    tenant: entity::tenants::Model,
+    fork_watch: bool,
+) -> AppResult<RequestContext> {
+    use entity::memberships;
+    let is_admin = principal.is_admin;
     let role = match principal.user_id {
         Some(user_id) => memberships::Entity::find()
             .filter(memberships::Column::TenantId.eq(tenant.id))
@@ -315,7 +328,7 @@ pub async fn resolve_claims(
         }
         // A tenant still being provisioned: its Owners and Super Users may watch the runs
         // that provision it (`FORK_WATCH_FIELDS`), nothing else.
-        let watching = inputs.fork_watch && role.is_some_and(|r| r >= Role::SuperUser);
+        let watching = fork_watch && role.is_some_and(|r| r >= Role::SuperUser);
         if !is_template
             && tenant.provisioning_state != entity::tenants::ProvisioningState::Ready
             && !watching
@@ -334,4 +347,25 @@ pub async fn resolve_claims(
         })),
         role,
     })
+}
+
+/// The context of a request that named no tenant, narrowed to `tenant` because the id it acts
+/// on says which one (`changeMemberRole(id:)`): the guard runs for that tenant as if the
+/// request had named it. A caller the guard would not let into that tenant learns nothing
+/// about it: the answer is `not_found`, the error a missing id gets.
+pub async fn narrow_to(
+    state: &AppState,
+    ctx: &RequestContext,
+    tenant: Uuid,
+    not_found: AppError,
+) -> AppResult<RequestContext> {
+    use entity::tenants;
+    let Some(model) = tenants::Entity::find_by_id(tenant).one(&state.db).await? else {
+        return Err(not_found);
+    };
+    // A membership change is not a fork watch: a tenant still provisioning is refused.
+    match admit(state, ctx.principal.clone(), model, false).await {
+        Err(AppError::CrossTenantDenied) => Err(not_found),
+        other => other,
+    }
 }

@@ -4,10 +4,10 @@
 
 use sea_orm::{
     DbBackend,
-    sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query, SelectStatement},
+    sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement},
 };
 
-use super::{col, kind_of};
+use super::{SortKey, col, kind_of};
 use crate::{registry::RowClass, rows::Cell};
 
 /// An equality filter on some columns.
@@ -170,8 +170,8 @@ pub(crate) fn apply_filter(class: &RowClass, select: &mut SelectStatement, filte
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NestedArgs {
     pub filter: Filter,
-    /// (column, descending); ties and the default order are by id.
-    pub order_by: Option<(String, bool)>,
+    /// The order (`orderBy` items, then id).
+    pub order_by: SortKey,
     pub first: Option<u64>,
 }
 
@@ -187,33 +187,14 @@ pub(crate) fn nested_select(
     args: &NestedArgs,
 ) -> SelectStatement {
     apply_filter(class, &mut select, &args.filter);
-    let (order_column, descending) = args
-        .order_by
-        .clone()
-        .unwrap_or_else(|| ("id".to_string(), false));
-    let (order, word) = if descending {
-        (Order::Desc, "DESC")
-    } else {
-        (Order::Asc, "ASC")
-    };
-    let ordered = |select: &mut SelectStatement| {
-        if order_column != "id" {
-            select.order_by(Alias::new(&order_column), order.clone());
-        }
-        select.order_by(Alias::new("id"), order.clone());
-    };
     let Some(first) = args.first else {
-        ordered(&mut select);
+        args.order_by.order(class, &mut select, false);
         return select;
-    };
-    let by = if order_column == "id" {
-        format!("\"id\" {word}")
-    } else {
-        format!("\"{order_column}\" {word}, \"id\" {word}")
     };
     select.expr_as(
         Expr::cust(format!(
-            "ROW_NUMBER() OVER (PARTITION BY \"{link}\" ORDER BY {by})"
+            "ROW_NUMBER() OVER (PARTITION BY \"{link}\" ORDER BY {})",
+            args.order_by.order_sql(class)
         )),
         Alias::new("forklift_rank"),
     );
@@ -222,6 +203,6 @@ pub(crate) fn nested_select(
         .columns(columns.iter().map(|c| Alias::new(*c)))
         .from_subquery(select, Alias::new("ranked"))
         .and_where(col("forklift_rank").lte(first));
-    ordered(&mut outer);
+    args.order_by.order(class, &mut outer, false);
     outer
 }

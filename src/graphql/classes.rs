@@ -21,10 +21,9 @@ use async_graphql::{
         TypeRef, ValueAccessor,
     },
 };
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use crate::{
-    access::{self, ClassAccess, Filter, Page, access_of},
+    access::{self, ClassAccess, Filter, access_of},
     error::{AppError, AppResult},
     graphql::{
         enums::{self, EnumDef},
@@ -46,8 +45,10 @@ use arguments::{
     where_shapes, writable_input_shapes,
 };
 use paging::connection_objects;
-pub use paging::{ConnectionData, Paging, page_info_object, pagination_args, window};
-pub(crate) use paging::{page_size, parse_cursor};
+pub(crate) use paging::page_size;
+pub use paging::{
+    ConnectionData, CursorSpec, order_of, page_info_object, page_rows, pagination_args, window_arg,
+};
 
 /// Largest page a connection returns.
 pub const MAX_PAGE: u64 = 1000;
@@ -115,6 +116,9 @@ pub(crate) struct ColumnShape {
     /// For references: the GraphQL type the id belongs to (global ids), the referenced table,
     /// and the object field.
     pub(crate) reference: Option<(String, String, String)>,
+    /// For any reference column, the type whose global id the value is (`User` for a user,
+    /// whose object fields are hand-written in `graphql/users.rs`).
+    pub(crate) id_type: Option<String>,
 }
 
 /// The columns of `class` the generic surface shows, as GraphQL fields.
@@ -125,11 +129,13 @@ pub(crate) fn shapes(registry: &Registry, class: &RowClass) -> Vec<ColumnShape> 
         .filter(|c| c.name != "id" && c.name != "tenant_id" && c.kind != ColumnKind::Bytes)
         .filter(|c| !TYPED_JSON_COLUMNS.contains(&(class.table.as_str(), c.name.as_str())))
         .map(|c| {
-            let reference = class
+            let target = class
                 .references
                 .iter()
                 .find(|r| r.column == c.name)
-                .and_then(|r| registry.by_table(&r.table))
+                .and_then(|r| registry.by_table(&r.table));
+            let id_type = target.map(|t| t.name.to_string());
+            let reference = target
                 .filter(|target| access_of(target) != ClassAccess::Hidden)
                 .map(|target| {
                     let object_field = camel(c.name.trim_end_matches("_id"));
@@ -142,6 +148,7 @@ pub(crate) fn shapes(registry: &Registry, class: &RowClass) -> Vec<ColumnShape> 
                 nullable: c.nullable,
                 enumeration: enums::of_column(&class.table, &c.name),
                 reference,
+                id_type,
             }
         })
         .collect()
@@ -292,10 +299,11 @@ fn build_class(
         object = object.field(
             Field::new("tenantId", TypeRef::named(TypeRef::ID), |ctx| {
                 from_row(&ctx, |row| {
-                    row.tenant_id().map(|t| Value::from(t.to_string()))
+                    row.tenant_id()
+                        .map(|t| Value::from(ids::encode("Tenant", t)))
                 })
             })
-            .description("The owning tenant's id."),
+            .description("The owning tenant's id (a global id, like `Tenant.id`)."),
         );
     }
     for shape in shapes.iter() {
@@ -314,8 +322,7 @@ fn build_class(
                         .as_text()
                         .map(|v| Value::Enum(async_graphql::Name::new(v)));
                 }
-                let reference = s.reference.as_ref().map(|(t, _, _)| t.as_str());
-                Some(cell_value(cell, reference))
+                Some(cell_value(cell, s.id_type.as_deref()))
             })
         }));
         if let Some((target_name, target_table, object_field)) = &shape.reference {
@@ -389,11 +396,12 @@ fn build_class(
             ))
             .argument(InputValue::new(
                 "orderBy",
-                TypeRef::named(format!("{}OrderBy", child.name)),
+                TypeRef::named_nn_list(format!("{}OrderBy", child.name)),
             ))
             .description(format!(
                 "The {} rows that belong to this one (at most `first`, filtered, in `orderBy` \
-                 order, then by id), fetched for every parent in one statement.",
+                 order: by each item in turn, then by id; null after every value), fetched for \
+                 every parent in one statement.",
                 child.name
             ));
             object = object.field(field);
@@ -451,28 +459,25 @@ fn build_class(
                     Some(v) => Some(where_of(v.object()?, &where_shapes)?),
                     None => None,
                 };
-                let (order_by, descending) =
-                    order_arg(&ctx, &order_columns)?.unwrap_or_else(|| ("id".into(), false));
-                // The count turns `last`/`before` into an offset; count and page share one
-                // transaction.
-                let order = Page {
-                    offset: 0,
-                    limit: 0,
-                    order_by,
-                    descending,
-                };
+                let key = order_arg(&ctx, &order_columns)?;
+                let window = window_arg(&ctx, &class, &key)?;
                 let (rows, offset, total) = access::list_window(
                     &state.scoped_db,
                     req,
                     &class,
                     &filter,
                     where_.as_ref(),
-                    &order,
-                    |total| window(&ctx, total),
+                    &key,
+                    &window,
+                    DEFAULT_PAGE,
                 )
                 .await?;
+                let spec = Arc::new(CursorSpec {
+                    table: class.table.clone(),
+                    key,
+                });
                 Ok(Some(FieldValue::owned_any(ConnectionData::new(
-                    rows, offset, total,
+                    rows, offset, total, spec,
                 ))))
             })
         },
@@ -484,7 +489,12 @@ fn build_class(
              `filter`, both must hold.",
         ),
     )
-    .argument(InputValue::new("orderBy", TypeRef::named(order_name)));
+    .argument(
+        InputValue::new("orderBy", TypeRef::named_nn_list(order_name)).description(
+            "Ordered by each item in turn, then by id (in the first item's direction); null \
+             after every value (ASC NULLS LAST, DESC NULLS FIRST).",
+        ),
+    );
     surface.query_fields.push(
         pagination_args(list_field).description(format!("{name} rows visible to the caller.")),
     );

@@ -29,3 +29,17 @@ pub fn expect(global: &str, type_name: &str, field: &str) -> Result<Uuid, AppErr
         None => Err(AppError::input(field, "not a valid id")),
     }
 }
+
+/// Types whose ids the API once gave as raw UUIDs: a reference to one accepts either form.
+const RAW_UUID_TOO: &[&str] = &["User", "Tenant"];
+
+/// Decodes the id of a `type_name` given where a reference is expected: a global id, or for
+/// [`RAW_UUID_TOO`] types (formerly raw UUIDs) the raw UUID too.
+pub fn expect_reference(text: &str, type_name: &str, field: &str) -> Result<Uuid, AppError> {
+    if RAW_UUID_TOO.contains(&type_name)
+        && let Ok(id) = Uuid::parse_str(text.trim())
+    {
+        return Ok(id);
+    }
+    expect(text, type_name, field)
+}

@@ -187,13 +187,27 @@ impl Operation {
     }
 }
 
-fn cursor(offset: u64) -> String {
+/// A cursor the generator asks for: the text standing in the query until the runner replaces
+/// it with the cursor of row `index` of `field` in the order `order` (an `orderBy` literal),
+/// fetched from the server; sometimes an order other than the one the query uses (a foreign
+/// cursor, `BAD_USER_INPUT` on both paths).
+struct CursorWanted {
+    placeholder: String,
+    field: String,
+    order: String,
+    index: usize,
+}
+
+/// An offset cursor of the old format: no longer a cursor (`BAD_USER_INPUT`).
+fn offset_cursor(offset: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("cursor:{offset}"))
 }
 
 struct Generator<'a> {
     schema: &'a Schema,
     rng: Rng,
+    /// The cursors the current operation needs.
+    cursors: Vec<CursorWanted>,
     /// Sample leaf values per object type (from one prefetched page), for filters.
     samples: &'a HashMap<String, Vec<Value>>,
 }
@@ -286,8 +300,8 @@ impl Generator<'_> {
             }
         }
         if self.rng.chance(50) {
-            let items = self.schema.enum_values(&format!("{object}OrderBy"));
-            args.push(format!("orderBy: {}", self.rng.pick(&items)));
+            let order = self.order(op, object).0;
+            args.push(format!("orderBy: {order}"));
         }
         if self.rng.chance(30)
             && let Some(filter) = self.filter(op, object)
@@ -301,19 +315,67 @@ impl Generator<'_> {
         }
     }
 
+    /// An `orderBy` of 1 to 3 items: one item, a list literal or a `[XOrderBy!]` variable
+    /// (holding a list, or one item that input coercion makes a list). Returns the argument's
+    /// text and the same order as a literal.
+    fn order(&mut self, op: &mut Operation, object: &str) -> (String, String) {
+        let items = self.schema.enum_values(&format!("{object}OrderBy"));
+        let n = 1 + self.rng.below(3);
+        let chosen: Vec<String> = (0..n).map(|_| self.rng.pick(&items).clone()).collect();
+        let literal = format!("[{}]", chosen.join(", "));
+        let text = match self.rng.below(4) {
+            0 if n == 1 => chosen[0].clone(),
+            1 => op.variable(&format!("[{object}OrderBy!]"), json!(chosen)),
+            2 if n == 1 => op.variable(&format!("[{object}OrderBy!]"), json!(chosen[0])),
+            _ => literal.clone(),
+        };
+        (text, literal)
+    }
+
+    /// A cursor of `field` for the order `order` (now and then another order's).
+    fn cursor(&mut self, op: &mut Operation, field: &str, object: &str, order: &str) -> String {
+        let order = if self.rng.chance(4) {
+            self.order(&mut Operation::default(), object).1
+        } else {
+            order.to_string()
+        };
+        let placeholder = format!("{}_", op.fresh("CURSOR_"));
+        self.cursors.push(CursorWanted {
+            placeholder: placeholder.clone(),
+            field: field.to_string(),
+            order,
+            index: self.rng.below(6),
+        });
+        format!("\"{placeholder}\"")
+    }
+
     fn connection(&mut self, op: &mut Operation, field: &str, object: &str) -> String {
         let mut args = Vec::new();
-        match self.rng.below(8) {
+        let (order_arg, order) = if self.rng.chance(40) {
+            let (text, literal) = self.order(op, object);
+            (Some(text), literal)
+        } else {
+            (None, "[]".to_string())
+        };
+        // Cursors come from the rows of the list: only lists that have some get them.
+        let has_rows = self
+            .samples
+            .get(object)
+            .is_some_and(|rows| !rows.is_empty());
+        let case = match self.rng.below(10) {
+            1 | 2 | 5 | 6 if !has_rows => 7,
+            case => case,
+        };
+        match case {
             0 => args.push(format!("last: {}", self.rng.below(4))),
             1 => {
                 args.push(format!("first: {}", self.rng.below(4)));
-                args.push(format!("after: \"{}\"", cursor(self.rng.below(3) as u64)));
+                let after = self.cursor(op, field, object, &order);
+                args.push(format!("after: {after}"));
             }
             2 => {
-                args.push(format!(
-                    "before: \"{}\"",
-                    cursor(1 + self.rng.below(4) as u64)
-                ));
+                let before = self.cursor(op, field, object, &order);
+                args.push(format!("before: {before}"));
                 args.push(format!("last: {}", 1 + self.rng.below(2)));
             }
             3 => {
@@ -321,17 +383,23 @@ impl Generator<'_> {
                 args.push(format!("first: {v}"));
             }
             4 => {}
+            5 => {
+                let after = self.cursor(op, field, object, &order);
+                let before = self.cursor(op, field, object, &order);
+                args.push(format!("after: {after}, before: {before}"));
+                if self.rng.chance(50) {
+                    args.push(format!("last: {}", self.rng.below(3)));
+                }
+            }
+            6 => {
+                let after = self.cursor(op, field, object, &order);
+                let v = op.variable("String", Value::Null);
+                args.push(format!("first: 2, last: 1, after: {after}, before: {v}"));
+            }
             _ => args.push(format!("first: {}", self.rng.below(5))),
         }
-        if self.rng.chance(30) {
-            let items = self.schema.enum_values(&format!("{object}OrderBy"));
-            let item = self.rng.pick(&items).clone();
-            if self.rng.chance(50) {
-                args.push(format!("orderBy: {item}"));
-            } else {
-                let v = op.variable(&format!("{object}OrderBy"), json!(item));
-                args.push(format!("orderBy: {v}"));
-            }
+        if let Some(text) = order_arg {
+            args.push(format!("orderBy: {text}"));
         }
         if self.rng.chance(30)
             && let Some(filter) = self.filter(op, object)
@@ -341,7 +409,13 @@ impl Generator<'_> {
         // Now and then, an argument the server refuses.
         if self.rng.chance(4) {
             args.push(
-                ["first: 5000", "after: \"nope\"", "last: -1"][self.rng.below(3)].to_string(),
+                [
+                    "first: 5000".to_string(),
+                    "after: \"nope\"".to_string(),
+                    "last: -1".to_string(),
+                    format!("before: \"{}\"", offset_cursor(2)),
+                ][self.rng.below(4)]
+                .clone(),
             );
         }
         let mut parts = Vec::new();
@@ -430,6 +504,10 @@ impl Generator<'_> {
                 else {
                     continue;
                 };
+                // The same key twice with different selections: see above.
+                if !root_fields.insert(field.clone()) {
+                    continue;
+                }
                 let id_arg = match self.rng.below(6) {
                     0 => "\"bad\"".to_string(),
                     1 => op.variable("ID!", json!(id)),
@@ -560,6 +638,7 @@ async fn planned_and_executor_answers_are_byte_identical(app: TestApp) {
         let mut generator = Generator {
             schema: &schema,
             rng: Rng(seed),
+            cursors: Vec::new(),
             samples: &samples,
         };
         // FORKLIFT_DIFF_SHOW_FALLBACKS=1 prints the error-free reads the planner left to the
@@ -572,7 +651,29 @@ async fn planned_and_executor_answers_are_byte_identical(app: TestApp) {
             (admin.as_str(), "*"),
         ];
         for case in 0..cases {
-            let (query, vars) = generator.operation(&ids);
+            let (mut query, vars) = generator.operation(&ids);
+            for wanted in std::mem::take(&mut generator.cursors) {
+                let body = executor
+                    .gql(
+                        &admin,
+                        Some("acme"),
+                        &format!(
+                            "{{ {}(first: 6, orderBy: {}) {{ edges {{ cursor }} }} }}",
+                            wanted.field, wanted.order
+                        ),
+                        json!({}),
+                    )
+                    .await;
+                let edges = body["data"][&wanted.field]["edges"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let cursor = edges
+                    .get(wanted.index % edges.len().max(1))
+                    .and_then(|e| e["cursor"].as_str())
+                    .map_or_else(|| offset_cursor(0), str::to_string);
+                query = query.replace(&wanted.placeholder, &cursor);
+            }
             let (token, tenant) = callers[case % callers.len()];
             let before = if show_fallbacks {
                 planned_count(&app, "planned").await

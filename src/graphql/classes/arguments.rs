@@ -13,8 +13,10 @@ pub(super) fn input_cell(shape: &ColumnShape, value: ValueAccessor<'_>) -> AppRe
     Ok(match shape.kind {
         ColumnKind::Uuid => {
             let text = value.string().map_err(|_| bad("expected an ID"))?;
-            match &shape.reference {
-                Some((type_name, _, _)) => Cell::Uuid(ids::expect(text, type_name, &shape.field)?),
+            match &shape.id_type {
+                Some(type_name) => {
+                    Cell::Uuid(ids::expect_reference(text, type_name, &shape.field)?)
+                }
                 None => Cell::Uuid(uuid::Uuid::parse_str(text).map_err(|_| bad("not a UUID"))?),
             }
         }
@@ -245,21 +247,29 @@ pub(super) fn filter_arg(
     Ok(filter)
 }
 
-/// The `orderBy` argument: (column, descending), when given.
+/// The `orderBy` argument (a list of items, or one item): the order it gives, then by id.
 pub(super) fn order_arg(
     ctx: &ResolverContext<'_>,
     items: &[(String, String, bool)],
-) -> async_graphql::Result<Option<(String, bool)>> {
-    Ok(match ctx.args.get("orderBy") {
-        Some(v) if !v.is_null() => {
-            let item = v.enum_name()?;
-            items
+) -> async_graphql::Result<access::SortKey> {
+    let mut order = Vec::new();
+    if let Some(v) = ctx.args.get("orderBy").filter(|v| !v.is_null()) {
+        let names: Vec<String> = match v.list() {
+            Ok(list) => list
                 .iter()
-                .find(|(n, _, _)| n == item)
-                .map(|(_, c, d)| (c.clone(), *d))
+                .map(|item| item.enum_name().map(str::to_string))
+                .collect::<async_graphql::Result<_>>()?,
+            Err(_) => vec![v.enum_name()?.to_string()],
+        };
+        for name in names {
+            let (_, column, descending) = items
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .ok_or_else(|| AppError::input("orderBy", "not an order of this list"))?;
+            order.push((column.clone(), *descending));
         }
-        _ => None,
-    })
+    }
+    Ok(access::SortKey::new(order))
 }
 
 /// A nested list's arguments: `first`, `filter`, `orderBy`.

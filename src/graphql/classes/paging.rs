@@ -1,43 +1,50 @@
 //! Relay connections of the generated surface: the connection and edge objects, `PageInfo`,
-//! cursors (offsets, opaque) and the page window the paging arguments give.
+//! keyset cursors (the sort key of a row, opaque: `access::SortKey::cursor`) and the paging
+//! arguments read into an [`access::Window`].
 
 use super::*;
+use access::{SortKey, Window};
+
+/// How a connection's rows name their cursors: the list's table and order.
+#[derive(Clone, Debug)]
+pub struct CursorSpec {
+    pub table: String,
+    pub key: SortKey,
+}
+
+impl CursorSpec {
+    /// The cursor of `row`.
+    pub fn cursor(&self, row: &Row) -> String {
+        self.key.cursor(
+            &self.table,
+            self.key.columns().iter().map(|(c, _)| row.get(c)),
+        )
+    }
+}
 
 /// Connection results handed from a connection field to its sub-fields.
 pub struct ConnectionData {
     rows: Vec<Row>,
     offset: u64,
     total: u64,
+    spec: Arc<CursorSpec>,
 }
 
 impl ConnectionData {
-    /// A page of rows starting at `offset` out of `total`.
-    pub fn new(rows: Vec<Row>, offset: u64, total: u64) -> Self {
+    /// A page of rows, `offset` rows after the first of `total`, whose cursors `spec` makes.
+    pub fn new(rows: Vec<Row>, offset: u64, total: u64, spec: Arc<CursorSpec>) -> Self {
         Self {
             rows,
             offset,
             total,
+            spec,
         }
     }
 }
 
-/// The opaque cursor of the row at `offset`.
-pub(crate) fn cursor(offset: u64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("cursor:{offset}"))
-}
-
-/// The offset a cursor names; `field` names the argument in errors.
-pub(crate) fn parse_cursor(text: &str, field: &str) -> AppResult<u64> {
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("cursor:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| AppError::input(field, "not a valid cursor"))
-}
-
-/// Relay pagination arguments → (offset, limit) given the total.
-pub fn window(ctx: &ResolverContext<'_>, total: u64) -> AppResult<(u64, u64)> {
+/// Reads the paging arguments (`first`, `last`, `after`, `before`) of a connection of `class`
+/// ordered by `key`; a cursor of another list or order is `BAD_USER_INPUT`.
+pub fn window_arg(ctx: &ResolverContext<'_>, class: &RowClass, key: &SortKey) -> AppResult<Window> {
     let arg_u64 = |name: &str| -> AppResult<Option<u64>> {
         match ctx.args.get(name) {
             None => Ok(None),
@@ -50,24 +57,26 @@ pub fn window(ctx: &ResolverContext<'_>, total: u64) -> AppResult<(u64, u64)> {
             .map(Some),
         }
     };
-    let arg_cursor = |name: &str| -> AppResult<Option<u64>> {
+    let arg_cursor = |name: &str| -> AppResult<Option<Vec<Cell>>> {
         match ctx.args.get(name) {
             None => Ok(None),
             Some(v) if v.is_null() => Ok(None),
-            Some(v) => Ok(Some(parse_cursor(
-                v.string()
-                    .map_err(|_| AppError::input(name, "not a valid cursor"))?,
-                name,
-            )?)),
+            Some(v) => Ok(Some(
+                key.parse_cursor(
+                    class,
+                    v.string()
+                        .map_err(|_| AppError::input(name, "not a valid cursor"))?,
+                    name,
+                )?,
+            )),
         }
     };
-    let paging = Paging {
+    Ok(Window {
         first: arg_u64("first")?,
         last: arg_u64("last")?,
         after: arg_cursor("after")?,
         before: arg_cursor("before")?,
-    };
-    Ok(paging.window(total))
+    })
 }
 
 /// Checks a `first`/`last` argument: not negative, at most [`MAX_PAGE`].
@@ -79,45 +88,6 @@ pub(crate) fn page_size(name: &str, n: i64) -> AppResult<u64> {
         return Err(AppError::input(name, format!("at most {MAX_PAGE}")));
     }
     Ok(n as u64)
-}
-
-/// A connection's paging arguments, checked: sizes and the offsets their cursors name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Paging {
-    pub first: Option<u64>,
-    pub last: Option<u64>,
-    pub after: Option<u64>,
-    pub before: Option<u64>,
-}
-
-impl Paging {
-    /// The page as `(offset, limit)` among `total` rows.
-    pub fn window(&self, total: u64) -> (u64, u64) {
-        let mut start = self.after.map_or(0, |a| a + 1);
-        let mut end = self.before.unwrap_or(total).min(total);
-        if let Some(first) = self.first {
-            end = end.min(start + first);
-        }
-        if let Some(last) = self.last {
-            start = start.max(end.saturating_sub(last));
-        }
-        if self.first.is_none() && self.last.is_none() {
-            end = end.min(start + DEFAULT_PAGE);
-        }
-        (start, end.saturating_sub(start))
-    }
-
-    /// Whether the window depends on the total (only `last` counts from the end; without it
-    /// the page is the same however many rows follow).
-    pub fn needs_total(&self) -> bool {
-        self.last.is_some()
-    }
-
-    /// The page without knowing the total: what [`Paging::window`] gives for any total large
-    /// enough (the statement's `LIMIT` then stops at the real end). Only when `!needs_total()`.
-    pub fn open_window(&self) -> (u64, u64) {
-        self.window(u64::MAX / 4)
-    }
 }
 
 pub fn pagination_args(field: Field) -> Field {
@@ -140,8 +110,8 @@ pub fn page_info_object() -> Object {
             Ok((
                 c.offset + n < c.total,
                 c.offset > 0,
-                (n > 0).then(|| cursor(c.offset)),
-                (n > 0).then(|| cursor(c.offset + n - 1)),
+                c.rows.first().map(|r| c.spec.cursor(r)),
+                c.rows.last().map(|r| c.spec.cursor(r)),
             ))
         };
     Object::new("PageInfo")
@@ -176,14 +146,18 @@ pub(super) fn connection_objects(class: &RowClass) -> (Object, Object) {
             TypeRef::named_nn(TypeRef::STRING),
             |ctx| {
                 FieldFuture::new(async move {
-                    let (offset, _) = ctx.parent_value.try_downcast_ref::<(u64, Row)>()?;
-                    Ok(Some(Value::from(cursor(*offset))))
+                    let (spec, row) = ctx
+                        .parent_value
+                        .try_downcast_ref::<(Arc<CursorSpec>, Row)>()?;
+                    Ok(Some(Value::from(spec.cursor(row))))
                 })
             },
         ))
         .field(Field::new("node", TypeRef::named_nn(name), |ctx| {
             FieldFuture::new(async move {
-                let (_, row) = ctx.parent_value.try_downcast_ref::<(u64, Row)>()?;
+                let (_, row) = ctx
+                    .parent_value
+                    .try_downcast_ref::<(Arc<CursorSpec>, Row)>()?;
                 Ok(Some(FieldValue::owned_any(row.clone())))
             })
         }));
@@ -194,9 +168,9 @@ pub(super) fn connection_objects(class: &RowClass) -> (Object, Object) {
             |ctx| {
                 FieldFuture::new(async move {
                     let c = ctx.parent_value.try_downcast_ref::<ConnectionData>()?;
-                    Ok(Some(FieldValue::list(c.rows.iter().enumerate().map(
-                        |(i, row)| FieldValue::owned_any((c.offset + i as u64, row.clone())),
-                    ))))
+                    Ok(Some(FieldValue::list(c.rows.iter().map(|row| {
+                        FieldValue::owned_any((c.spec.clone(), row.clone()))
+                    }))))
                 })
             },
         ))
@@ -235,56 +209,63 @@ pub(super) fn connection_objects(class: &RowClass) -> (Object, Object) {
     (connection, edge)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{DEFAULT_PAGE, Paging, URL_SAFE_NO_PAD, cursor, parse_cursor};
-    use crate::error::AppError;
-    use base64::Engine;
-
-    #[test]
-    fn cursors_round_trip_their_offset() {
-        for offset in [0, 1, 99, 1_000, u64::MAX] {
-            assert_eq!(parse_cursor(&cursor(offset), "after").ok(), Some(offset));
-        }
-        // Opaque, URL-safe, unpadded.
-        let text = cursor(42);
-        assert!(!text.contains("42") && !text.contains('=') && !text.contains('+'));
+/// The order an `orderBy` argument gives a list of `class` built by hand (`tenants`): its
+/// items in turn, then id; `default` when the argument is absent.
+pub fn order_of(
+    ctx: &ResolverContext<'_>,
+    registry: &Registry,
+    class: &RowClass,
+    default: Vec<(String, bool)>,
+) -> AppResult<SortKey> {
+    let given = ctx.args.get("orderBy").is_some_and(|v| !v.is_null());
+    if !given {
+        return Ok(SortKey::new(default));
     }
+    let items = order_items(&shapes(registry, class));
+    super::arguments::order_arg(ctx, &items).map_err(|e| AppError::input("orderBy", e.message))
+}
 
-    #[test]
-    fn a_cursor_that_is_not_one_is_bad_input_on_its_argument() {
-        let other = URL_SAFE_NO_PAD.encode("offset:3");
-        let negative = URL_SAFE_NO_PAD.encode("cursor:-1");
-        for text in ["", "not base64!", &other, &negative] {
-            match parse_cursor(text, "before") {
-                Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "before", "{text}"),
-                other => panic!("{text}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn paging_windows() {
-        let page = |first, last, after, before| Paging {
-            first,
-            last,
-            after,
-            before,
+/// The page of `window` among `rows` (every row of a list, in any order) ordered by `key`, as
+/// the SQL of a generated connection would give it: the rows and how many come before them.
+pub fn page_rows(
+    mut rows: Vec<Row>,
+    key: &SortKey,
+    window: &Window,
+    default_limit: u64,
+) -> (Vec<Row>, u64) {
+    let values = |row: &Row| access::key_values(key, row);
+    rows.sort_by(|a, b| key.compare(&values(a), &values(b)));
+    let position = |bound: &[Cell], inclusive: bool| {
+        rows.partition_point(|r| {
+            let o = key.compare(&values(r), bound);
+            o.is_lt() || (inclusive && o.is_eq())
+        })
+    };
+    let low = window.after.as_deref().map_or(0, |a| position(a, true));
+    let high = window
+        .before
+        .as_deref()
+        .map_or(rows.len(), |b| position(b, false))
+        .max(low);
+    let limit = window.limit(default_limit) as usize;
+    let (start, end) = if window.reversed() {
+        (high.saturating_sub(limit).max(low), high)
+    } else {
+        let end = (low + limit).min(high);
+        let start = match window.last {
+            Some(last) => end.saturating_sub(last as usize).max(low),
+            None => low,
         };
-        // Neither size: the default page from the start (or after the cursor).
-        assert_eq!(page(None, None, None, None).window(500), (0, DEFAULT_PAGE));
-        assert_eq!(page(None, None, Some(9), None).window(15), (10, 5));
-        assert_eq!(page(Some(3), None, Some(1), None).window(10), (2, 3));
-        // `last` counts back from the end, or from `before`.
-        assert_eq!(page(None, Some(2), None, None).window(10), (8, 2));
-        assert_eq!(page(None, Some(2), None, Some(5)).window(10), (3, 2));
-        assert_eq!(page(Some(0), None, None, None).window(10), (0, 0));
-        // Past the end: an empty page at the cursor.
-        assert_eq!(page(Some(5), None, Some(20), None).window(10), (21, 0));
-        // Without `last`, the page does not depend on the total.
-        let open = page(Some(4), None, Some(2), None);
-        assert!(!open.needs_total());
-        assert_eq!(open.open_window(), open.window(1_000));
-        assert!(page(None, Some(1), None, None).needs_total());
-    }
+        (start, end)
+    };
+    // An empty page sits where the SQL path counts it (`Window::offset_condition`).
+    let offset = if start < end {
+        start
+    } else if window.reversed() {
+        high
+    } else {
+        low
+    };
+    let page = rows.drain(start..end).collect();
+    (page, offset as u64)
 }

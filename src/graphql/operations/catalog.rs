@@ -106,20 +106,41 @@ pub(super) fn build(ops: &mut Operations) {
                         .map(str::to_string);
                     let all = tenants::catalog::list_tenants(&state.db, &filter, state.clock.now())
                         .await?;
+                    let class = state
+                        .registry
+                        .by_table("tenants")
+                        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no tenants class")))?;
+                    // Oldest first unless `orderBy` says otherwise.
+                    let key = classes::order_of(
+                        &ctx,
+                        &state.registry,
+                        class,
+                        vec![("created_at".into(), false)],
+                    )?;
+                    let window = classes::window_arg(&ctx, class, &key)?;
                     let total = all.len() as u64;
-                    let (offset, limit) = classes::window(&ctx, total)?;
                     let rows = all
                         .iter()
-                        .skip(offset as usize)
-                        .take(limit as usize)
                         .map(|m| tenant_row(state, m))
                         .collect::<AppResult<Vec<_>>>()?;
+                    let (rows, offset) =
+                        classes::page_rows(rows, &key, &window, classes::DEFAULT_PAGE);
+                    let spec = Arc::new(classes::CursorSpec {
+                        table: class.table.clone(),
+                        key,
+                    });
                     Ok(Some(FieldValue::owned_any(ConnectionData::new(
-                        rows, offset, total,
+                        rows, offset, total, spec,
                     ))))
                 })
             })
             .argument(InputValue::new("filter", TypeRef::named("TenantFilter")))
+            .argument(
+                InputValue::new("orderBy", TypeRef::named_nn_list("TenantOrderBy")).description(
+                    "Ordered by each item in turn, then by id; oldest first when absent. Null \
+                     after every value.",
+                ),
+            )
             .argument(InputValue::new("search", TypeRef::named(TypeRef::STRING))),
         )
         .description("The tenant catalog (platform admins)."),

@@ -128,6 +128,7 @@ pub(super) fn build(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let id = ids::expect(arg_str(&ctx, "id")?, "Membership", "id")?;
                 let role = role_arg(&ctx, "role")?;
+                let req = &*membership_context(state, req, id).await?;
                 let (before, row) = tenants::members::change_role(state, req, id, role).await?;
                 let user = row.get("user_id").as_uuid();
                 audit::note(
@@ -143,7 +144,8 @@ pub(super) fn build(ops: &mut Operations) {
             })
         })
         .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
-        .argument(InputValue::new("role", TypeRef::named_nn("Role"))),
+        .argument(InputValue::new("role", TypeRef::named_nn("Role")))
+        .description("Changes a member's role. The membership's id is enough: without a tenant in the request, the guard runs for the membership's own tenant."),
     );
     ops.mutation_fields.push(
         Field::new("removeMember", TypeRef::named_nn(TypeRef::ID), |ctx| {
@@ -152,6 +154,7 @@ pub(super) fn build(ops: &mut Operations) {
                 let req = request(&ctx)?;
                 let global = arg_str(&ctx, "id")?.to_string();
                 let id = ids::expect(&global, "Membership", "id")?;
+                let req = &*membership_context(state, req, id).await?;
                 let removed = tenants::members::remove_member(state, req, id).await?;
                 audit::note(
                     &ctx,
@@ -165,7 +168,8 @@ pub(super) fn build(ops: &mut Operations) {
                 Ok(Some(FieldValue::value(global)))
             })
         })
-        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID))),
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .description("Removes a member; returns the membership's id. The id is enough: without a tenant in the request, the guard runs for the membership's own tenant."),
     );
     ops.mutation_fields.push(
         Field::new("seedStaffAdmin", TypeRef::named_nn("Membership"), |ctx| {
@@ -182,4 +186,25 @@ pub(super) fn build(ops: &mut Operations) {
         .argument(InputValue::new("email", TypeRef::named_nn(TypeRef::STRING)))
         .description("Gives a tenant its first staff administrator (an Owner): the explicit, audited step a fork never takes."),
     );
+}
+
+/// The context a membership mutation acts in: the request's when it names a tenant; otherwise
+/// the guard's answer for the membership's own tenant (`scope::narrow_to`), and `NOT_FOUND`
+/// alike for an id that does not exist and one in a tenant the caller may not enter.
+async fn membership_context<'r>(
+    state: &crate::state::AppState,
+    req: &'r crate::scope::RequestContext,
+    id: uuid::Uuid,
+) -> AppResult<std::borrow::Cow<'r, crate::scope::RequestContext>> {
+    use sea_orm::EntityTrait;
+    if req.scope().is_ok() {
+        return Ok(std::borrow::Cow::Borrowed(req));
+    }
+    let not_found = || AppError::NotFound("Membership".into());
+    let membership = entity::memberships::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(not_found)?;
+    let narrowed = crate::scope::narrow_to(state, req, membership.tenant_id, not_found()).await?;
+    Ok(std::borrow::Cow::Owned(narrowed))
 }

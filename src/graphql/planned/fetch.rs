@@ -7,17 +7,18 @@ use std::{collections::HashMap, future::Future, pin::Pin};
 
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend,
-    sea_query::{Alias, Expr, ExprTrait, Order, SelectStatement},
+    sea_query::{Alias, Expr, ExprTrait, SelectStatement},
 };
 use uuid::Uuid;
 
 use super::{
     model::{ClassId, Surface},
-    plan::{ListArgs, ObjectItem, ObjectPlan, Plan, RootPlan},
+    plan::{ObjectItem, ObjectPlan, Plan, RootPlan},
 };
 use crate::{
     access::{self, NestedArgs, ScopedDb},
     error::AppResult,
+    graphql::classes,
     registry::RowClass,
     rows::Cell,
     scope::RequestContext,
@@ -48,7 +49,8 @@ pub enum RootData {
     Typename,
     List {
         rows: Vec<Cells>,
-        offset: u64,
+        /// The rows before the page, when the selection needs it.
+        offset: Option<u64>,
         total: Option<u64>,
         /// One per object selection of the connection (`nodes`, `edges.node`), in the order of
         /// [`ConnectionPlan::objects`](super::plan::ConnectionPlan::objects).
@@ -141,28 +143,6 @@ fn where_in(backend: DbBackend, select: &mut SelectStatement, column: &str, ids:
     }
 }
 
-/// A connection's page: `select` filtered, ordered (ties by id) and cut.
-fn page(
-    mut select: SelectStatement,
-    class: &RowClass,
-    args: &ListArgs,
-    offset: u64,
-    limit: u64,
-) -> SelectStatement {
-    access::apply_filter(class, &mut select, &args.filter);
-    let order = if args.descending {
-        Order::Desc
-    } else {
-        Order::Asc
-    };
-    select
-        .order_by(Alias::new(&args.order_by), order.clone())
-        .order_by(Alias::new("id"), order)
-        .limit(limit)
-        .offset(offset);
-    select
-}
-
 impl Fetcher<'_> {
     async fn rows(
         &self,
@@ -192,23 +172,46 @@ impl Fetcher<'_> {
                 ..
             } => {
                 let class = &self.surface.classes[*class].class;
-                let columns = columns_of(class, connection.objects(), None);
+                let mut columns = columns_of(class, connection.objects(), None);
+                // The key's columns make the cursors.
+                columns.extend(&args.key_columns);
+                columns.sort_unstable();
+                columns.dedup();
                 // Refused reads are refused even when no row would be read (`first: 0`).
-                let select = access::scoped_select(self.ctx, class, &columns)?;
-                let total = if connection.needs_total() || args.paging.needs_total() {
-                    Some(access::count_in(self.tx, self.ctx, class, &args.filter, None).await?)
+                let mut select = access::scoped_select(self.ctx, class, &columns)?;
+                let (filter, key, window) = (&args.filter, &args.key, &args.window);
+                let total = if connection.needs_total() {
+                    Some(access::count_in(self.tx, self.ctx, class, filter, None, None).await?)
                 } else {
                     None
                 };
-                let (offset, limit) = match total {
-                    Some(total) => args.paging.window(total),
-                    None => args.paging.open_window(),
-                };
-                let rows = if limit == 0 {
+                let rows = if window.limit(classes::DEFAULT_PAGE) == 0 {
                     Vec::new()
                 } else {
-                    let select = page(select, class, args, offset, limit);
-                    self.rows(class, &columns, &select).await?
+                    access::apply_filter(class, &mut select, filter);
+                    window.page(class, key, &mut select, classes::DEFAULT_PAGE);
+                    window.finish(self.rows(class, &columns, &select).await?)
+                };
+                let offset = if connection.needs_offset() {
+                    let start: Option<Vec<Cell>> = rows
+                        .first()
+                        .map(|r| args.key_columns.iter().map(|&i| r[i].clone()).collect());
+                    Some(
+                        access::offset_in(
+                            self.tx,
+                            self.ctx,
+                            class,
+                            filter,
+                            None,
+                            key,
+                            window,
+                            start.as_deref(),
+                            total,
+                        )
+                        .await?,
+                    )
+                } else {
+                    None
                 };
                 let mut objects = Vec::new();
                 for plan in connection.objects() {

@@ -34,7 +34,7 @@ pub struct ColumnField {
 pub enum ObjectField {
     /// `id`: the row's global id.
     Id,
-    /// `tenantId`: the owning tenant's id, as a UUID.
+    /// `tenantId`: the owning tenant's global id.
     TenantId,
     /// A column.
     Column(ColumnField),
@@ -154,7 +154,7 @@ impl Surface {
                         column: s.column.clone(),
                         kind: s.kind,
                         enumeration: s.enumeration,
-                        id_type: s.reference.as_ref().map(|(t, _, _)| t.clone()),
+                        id_type: s.id_type.clone(),
                     };
                     (s.field, filter)
                 })
@@ -233,7 +233,7 @@ fn object_fields(
                 kind: shape.kind,
                 nullable: shape.nullable,
                 enumeration: shape.enumeration,
-                id_type: shape.reference.as_ref().map(|(t, _, _)| t.clone()),
+                id_type: shape.id_type.clone(),
             }),
         );
         if let Some((target, _, object_field)) = &shape.reference

@@ -22,8 +22,9 @@ use uuid::Uuid;
 
 use super::model::{ClassId, FilterField, ObjectField, RootField, Surface};
 use crate::{
+    access::{SortKey, Window},
     graphql::{
-        classes::{self, Paging},
+        classes::{self},
         ids,
     },
     registry::ColumnKind,
@@ -71,11 +72,14 @@ pub enum RootPlan {
 /// A connection's arguments, checked.
 #[derive(Debug)]
 pub struct ListArgs {
-    pub paging: Paging,
+    /// `first`, `last` and the key values of `after` and `before`.
+    pub window: Window,
     /// Equality filters: (column, value).
     pub filter: Vec<(String, Cell)>,
-    pub order_by: String,
-    pub descending: bool,
+    /// The order (`orderBy`, then id).
+    pub key: SortKey,
+    /// The index of each of the key's columns among the class's columns.
+    pub key_columns: Vec<usize>,
 }
 
 /// The selection on a connection.
@@ -85,6 +89,20 @@ pub struct ConnectionPlan {
 }
 
 impl ConnectionPlan {
+    /// Whether the answer needs the number of rows before the page (`hasNextPage`,
+    /// `hasPreviousPage`).
+    pub fn needs_offset(&self) -> bool {
+        self.items.iter().any(|item| match item {
+            ConnectionItem::PageInfo(_, items) => items.iter().any(|i| {
+                matches!(
+                    i,
+                    PageInfoItem::HasNextPage(_) | PageInfoItem::HasPreviousPage(_)
+                )
+            }),
+            _ => false,
+        })
+    }
+
     /// Whether the answer needs the number of rows (`totalCount`, `hasNextPage`).
     pub fn needs_total(&self) -> bool {
         self.items.iter().any(|item| match item {

@@ -9,7 +9,9 @@ use uuid::Uuid;
 use super::{
     fetch::{Cells, Nested, ObjectData, RootData},
     model::{ColumnField, Surface},
-    plan::{ConnectionItem, EdgeItem, ObjectItem, ObjectPlan, PageInfoItem, Plan, RootPlan},
+    plan::{
+        ConnectionItem, EdgeItem, ListArgs, ObjectItem, ObjectPlan, PageInfoItem, Plan, RootPlan,
+    },
 };
 use crate::{registry::ColumnKind, rows::Cell};
 
@@ -75,8 +77,12 @@ impl Writer<'_> {
         self.base64(&text[..end]);
     }
 
-    fn cursor(&mut self, offset: u64) {
-        self.base64(format!("cursor:{offset}").as_bytes());
+    /// The cursor of `row` in a list ordered by `args`' key.
+    fn cursor(&mut self, table: &str, args: &ListArgs, row: &Cells) {
+        let text = args
+            .key
+            .cursor(table, args.key_columns.iter().map(|&i| &row[i]));
+        self.string(&text);
     }
 
     fn number(&mut self, n: u64) {
@@ -98,7 +104,7 @@ impl Writer<'_> {
                     key,
                     class,
                     connection,
-                    ..
+                    args,
                 },
                 RootData::List {
                     rows,
@@ -163,7 +169,7 @@ impl Writer<'_> {
                                         }
                                         EdgeItem::Cursor(key) => {
                                             self.raw(key);
-                                            self.cursor(offset + n as u64);
+                                            self.cursor(&model.class.table, args, row);
                                         }
                                         EdgeItem::Node(key, plan) => {
                                             self.raw(key);
@@ -177,7 +183,8 @@ impl Writer<'_> {
                         }
                         ConnectionItem::PageInfo(key, items) => {
                             self.raw(key);
-                            self.page_info(items, rows.len() as u64, *offset, *total)?;
+                            let table = model.class.table.clone();
+                            self.page_info(items, (&table, args, rows), *offset, *total)?;
                         }
                     }
                 }
@@ -198,10 +205,11 @@ impl Writer<'_> {
     fn page_info(
         &mut self,
         items: &[PageInfoItem],
-        n: u64,
-        offset: u64,
+        (table, args, rows): (&str, &ListArgs, &[Cells]),
+        offset: Option<u64>,
         total: Option<u64>,
     ) -> Option<()> {
+        let n = rows.len() as u64;
         self.raw(b"{");
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
@@ -214,24 +222,24 @@ impl Writer<'_> {
                 }
                 PageInfoItem::HasNextPage(key) => {
                     self.raw(key);
-                    self.bool(offset + n < total?);
+                    self.bool(offset? + n < total?);
                 }
                 PageInfoItem::HasPreviousPage(key) => {
                     self.raw(key);
-                    self.bool(offset > 0);
+                    self.bool(offset? > 0);
                 }
                 PageInfoItem::StartCursor(key) => {
                     self.raw(key);
-                    if n > 0 {
-                        self.cursor(offset);
+                    if let Some(row) = rows.first() {
+                        self.cursor(table, args, row);
                     } else {
                         self.raw(b"null");
                     }
                 }
                 PageInfoItem::EndCursor(key) => {
                     self.raw(key);
-                    if n > 0 {
-                        self.cursor(offset + n - 1);
+                    if let Some(row) = rows.last() {
+                        self.cursor(table, args, row);
                     } else {
                         self.raw(b"null");
                     }
@@ -263,7 +271,7 @@ impl Writer<'_> {
                 ObjectItem::TenantId(key) => {
                     self.raw(key);
                     match model.tenant_index.and_then(|t| row[t].as_uuid()) {
-                        Some(t) => self.uuid(t),
+                        Some(t) => self.global_id("Tenant", t),
                         None => self.raw(b"null"),
                     }
                 }

@@ -34,8 +34,21 @@ impl<'a> Planner<'a> {
             if !seen.insert(def.name.node.clone()) || !def.directives.is_empty() {
                 return None;
             }
-            let BaseType::Named(name) = &def.var_type.node.base else {
-                return None;
+            let name = match &def.var_type.node.base {
+                BaseType::Named(name) => name,
+                // `[XOrderBy!]`, the one list type the planner reads.
+                BaseType::List(inner) => match &inner.base {
+                    BaseType::Named(name) if !inner.nullable => {
+                        let InputType::Order(class) = self.input_type(name)? else {
+                            return None;
+                        };
+                        if let Some(default) = &def.default_value {
+                            order_items_of(self.surface, class, &default.node)?;
+                        }
+                        continue;
+                    }
+                    _ => return None,
+                },
             };
             let ty = self.input_type(name)?;
             if let Some(default) = &def.default_value {
@@ -174,12 +187,10 @@ impl<'a> Planner<'a> {
 
     pub(super) fn list_args(&mut self, field: &'a Field, class: ClassId) -> Option<ListArgs> {
         let mut seen = HashSet::new();
-        let mut args = ListArgs {
-            paging: Paging::default(),
-            filter: Vec::new(),
-            order_by: "id".into(),
-            descending: false,
-        };
+        let mut window = Window::default();
+        let mut filter = Vec::new();
+        let mut order = Vec::new();
+        let mut cursors: [Option<&'a str>; 2] = [None, None];
         for (name, value) in &field.arguments {
             let name = name.node.as_str();
             if !seen.insert(name) {
@@ -198,9 +209,9 @@ impl<'a> Planner<'a> {
                         None => None,
                     };
                     if name == "first" {
-                        args.paging.first = size;
+                        window.first = size;
                     } else {
-                        args.paging.last = size;
+                        window.last = size;
                     }
                 }
                 "after" | "before" => {
@@ -210,35 +221,84 @@ impl<'a> Planner<'a> {
                         Input::Const(ConstValue::String(s)) => Some(s.as_str()),
                         _ => return None,
                     };
-                    let offset = match text {
-                        Some(t) => Some(classes::parse_cursor(t, name).ok()?),
-                        None => None,
-                    };
-                    if name == "after" {
-                        args.paging.after = offset;
-                    } else {
-                        args.paging.before = offset;
-                    }
+                    cursors[usize::from(name == "before")] = text;
                 }
-                "orderBy" => {
-                    let item = match self.input(&value.node, InputType::Order(class), false)? {
-                        Input::Null => continue,
-                        Input::Literal(Value::Enum(e)) => e.as_str(),
-                        Input::Const(ConstValue::Enum(e)) => e.as_str(),
-                        Input::Const(ConstValue::String(s)) => s.as_str(),
-                        _ => return None,
-                    };
-                    let (column, descending) = self.surface.classes[class].order.get(item)?;
-                    args.order_by = column.clone();
-                    args.descending = *descending;
-                }
-                "filter" => {
-                    args.filter = self.filter(&value.node, class)?;
-                }
+                "orderBy" => order = self.order_input(&value.node, class)?,
+                "filter" => filter = self.filter(&value.node, class)?,
                 _ => return None,
             }
         }
-        Some(args)
+        let model = &self.surface.classes[class];
+        let key = SortKey::new(
+            order
+                .iter()
+                .map(|item| model.order.get(item.as_str()).cloned())
+                .collect::<Option<Vec<_>>>()?,
+        );
+        // A cursor that is not one of this order: the executor answers its error.
+        let [after, before] = cursors;
+        window.after = match after {
+            Some(t) => Some(key.parse_cursor(&model.class, t, "after").ok()?),
+            None => None,
+        };
+        window.before = match before {
+            Some(t) => Some(key.parse_cursor(&model.class, t, "before").ok()?),
+            None => None,
+        };
+        let key_columns = key
+            .columns()
+            .iter()
+            .map(|(c, _)| model.class.columns.iter().position(|k| k.name == *c))
+            .collect::<Option<Vec<_>>>()?;
+        Some(ListArgs {
+            window,
+            filter,
+            key,
+            key_columns,
+        })
+    }
+
+    /// An `orderBy` argument (`[XOrderBy!]`): a literal item, a literal list of items, or a
+    /// variable declared `[XOrderBy!]` (or `[XOrderBy!]!`); its items in order.
+    fn order_input(&mut self, value: &'a Value, class: ClassId) -> Option<Vec<String>> {
+        let model = &self.surface.classes[class];
+        let item = |e: &Name| model.order.contains_key(e.as_str()).then(|| e.to_string());
+        match value {
+            Value::Null => Some(Vec::new()),
+            Value::Enum(e) => Some(vec![item(e)?]),
+            Value::List(items) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Enum(e) => item(e),
+                    _ => None,
+                })
+                .collect(),
+            Value::Variable(name) => {
+                let def = &self
+                    .definitions
+                    .iter()
+                    .find(|d| d.node.name.node == *name)?
+                    .node;
+                self.used_variables.insert(name.clone());
+                let declared = &def.var_type.node;
+                let BaseType::List(inner) = &declared.base else {
+                    return None;
+                };
+                match &inner.base {
+                    BaseType::Named(n) if !inner.nullable && *n == model.order_type => {}
+                    _ => return None,
+                }
+                let given = self
+                    .variables
+                    .get(name)
+                    .or(def.default_value.as_ref().map(|d| &d.node));
+                match given {
+                    None | Some(ConstValue::Null) => declared.nullable.then(Vec::new),
+                    Some(v) => order_items_of(self.surface, class, v),
+                }
+            }
+            _ => None,
+        }
     }
 
     /// A nested list's arguments: `first`, `filter` and `orderBy` only.
@@ -256,12 +316,10 @@ impl<'a> Planner<'a> {
             return None;
         }
         let args = self.list_args(field, class)?;
-        let order_by =
-            (args.order_by != "id" || args.descending).then_some((args.order_by, args.descending));
         Some(crate::access::NestedArgs {
             filter: args.filter,
-            order_by,
-            first: args.paging.first,
+            order_by: args.key,
+            first: args.window.first,
         })
     }
 
@@ -371,6 +429,22 @@ pub(super) fn check_const(surface: &Surface, ty: InputType, value: &ConstValue) 
     }
 }
 
+/// The items of an `orderBy` variable's value: a list of members, or one member (input
+/// coercion makes a list of it).
+fn order_items_of(surface: &Surface, class: ClassId, value: &ConstValue) -> Option<Vec<String>> {
+    let model = &surface.classes[class];
+    let item = |v: &ConstValue| {
+        const_text(v)
+            .filter(|t| model.order.contains_key(*t))
+            .map(str::to_string)
+    };
+    match value {
+        ConstValue::List(items) => items.iter().map(item).collect(),
+        ConstValue::Null => None,
+        v => Some(vec![item(v)?]),
+    }
+}
+
 pub(super) fn const_text(value: &ConstValue) -> Option<&str> {
     match value {
         ConstValue::Enum(e) => Some(e.as_str()),
@@ -412,9 +486,9 @@ pub(super) fn const_cell(f: &FilterField, value: &ConstValue) -> Option<Cell> {
 pub(super) fn text_cell(f: &FilterField, text: &str) -> Option<Cell> {
     match (f.kind, &f.id_type, f.enumeration) {
         (_, _, Some(_)) => None,
-        (ColumnKind::Uuid, Some(type_name), _) => {
-            Some(Cell::Uuid(ids::expect(text, type_name, "filter").ok()?))
-        }
+        (ColumnKind::Uuid, Some(type_name), _) => Some(Cell::Uuid(
+            ids::expect_reference(text, type_name, "filter").ok()?,
+        )),
         (ColumnKind::Uuid, None, _) => Some(Cell::Uuid(Uuid::parse_str(text).ok()?)),
         (ColumnKind::Text, None, _) => Some(Cell::Text(text.to_string())),
         _ => None,
