@@ -702,9 +702,12 @@ async fn planned_and_executor_answers_are_byte_identical(app: TestApp) {
         }
         let planned = planned_count(&app, "planned").await - planned_before;
         let fell_back = planned_count(&app, "executor").await;
+        // Cases refused before execution (bad cursors, errors the generator means) take
+        // neither path; of the rest, the planner must serve most.
         assert!(
-            planned as usize * 2 > cases,
-            "most generated reads take the planned path: {planned} planned, {fell_back} by the executor, of {cases}"
+            planned * 3 > (planned + fell_back) * 2,
+            "at least two thirds of the generated reads that ran take the planned path: \
+             {planned} planned, {fell_back} by the executor, of {cases}"
         );
         assert_eq!(
             planned_count(&executor, "planned").await,
