@@ -51,8 +51,14 @@ enum Protocol {
     Legacy,
 }
 
-/// Read buffer of one WebSocket connection.
-const WS_READ_BUFFER_BYTES: usize = 16 * 1024;
+/// Read buffer of one WebSocket connection: client messages are small (`connection_init`,
+/// `subscribe`, `ping`), and a larger one grows the buffer as it arrives.
+const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// How much of a burst of outgoing frames is gathered before it is written to the socket (the
+/// writer flushes at the end of every burst anyway); it bounds what a socket's write buffer
+/// grows to, so a thousand dashboards after a burst stay cheap.
+const WS_WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Upgrades `/graphql/ws`.
 pub async fn upgrade(
@@ -60,12 +66,13 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    // Subscription traffic is small messages: a 16 KiB read buffer instead of tungstenite's
-    // 128 KiB keeps a thousand idle dashboards cheap, and a message may be no larger than an
+    // Subscription traffic is small messages: buffers of a few KiB instead of tungstenite's
+    // 128 KiB keep a thousand idle dashboards cheap, and a message may be no larger than an
     // HTTP request body.
     let ws = ws
         .protocols(["graphql-transport-ws", "graphql-ws"])
         .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(WS_WRITE_BUFFER_BYTES)
         .max_message_size(crate::http::execution::MAX_BODY_BYTES)
         .max_frame_size(crate::http::execution::MAX_BODY_BYTES);
     let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
