@@ -19,6 +19,7 @@ mod hardening;
 mod hostile;
 mod http;
 mod input;
+mod offboarding;
 mod offline;
 mod query_surface;
 mod read_paths;

@@ -208,41 +208,62 @@ pub(super) fn build(ops: &mut Operations) {
         ("activateTenant", "Ends a trial or a suspension."),
         (
             "deleteTenant",
-            "Deletes a tenant with no members left, and all its rows.",
+            "Deletes a tenant with no members left, and all its rows. With `purge: true`, \
+             members and all: the tenant is marked PURGING, its rows go in bounded batches, \
+             and a re-run after an interruption finishes the job; the audit entry is in the \
+             platform log.",
         ),
     ] {
-        ops.mutation_fields.push(
-            Field::new(
-                name,
-                TypeRef::named_nn(if name == "deleteTenant" {
-                    TypeRef::ID
-                } else {
-                    "Tenant"
-                }),
-                move |ctx| {
-                    FieldFuture::new(async move {
-                        let state = app(&ctx)?;
-                        let req = request(&ctx)?;
-                        let id = tenant_key_arg(state, &ctx, "id").await?;
-                        if name == "deleteTenant" {
-                            tenants::lifecycle::delete_tenant(state, req, id).await?;
-                            Ok(Some(FieldValue::value(Value::from(ids::encode(
-                                "Tenant", id,
-                            )))))
+        let field = Field::new(
+            name,
+            TypeRef::named_nn(if name == "deleteTenant" {
+                TypeRef::ID
+            } else {
+                "Tenant"
+            }),
+            move |ctx| {
+                FieldFuture::new(async move {
+                    let state = app(&ctx)?;
+                    let req = request(&ctx)?;
+                    let id = tenant_key_arg(state, &ctx, "id").await?;
+                    if name == "deleteTenant" {
+                        let purge = ctx
+                            .args
+                            .get("purge")
+                            .map(|v| v.boolean())
+                            .transpose()?
+                            .unwrap_or(false);
+                        if purge {
+                            purge_tenant(state, req, &ctx, id).await?;
                         } else {
-                            let before = tenants::catalog::tenant(&state.db, id)
-                                .await?
-                                .map(|t| t.status);
-                            let t = tenants::lifecycle::activate(state, req, id).await?;
-                            note_status(&ctx, &t, before);
-                            ok_tenant(state, &t)
+                            tenants::lifecycle::delete_tenant(state, req, id).await?;
                         }
-                    })
-                },
+                        Ok(Some(FieldValue::value(Value::from(ids::encode(
+                            "Tenant", id,
+                        )))))
+                    } else {
+                        let before = tenants::catalog::tenant(&state.db, id)
+                            .await?
+                            .map(|t| t.status);
+                        let t = tenants::lifecycle::activate(state, req, id).await?;
+                        note_status(&ctx, &t, before);
+                        ok_tenant(state, &t)
+                    }
+                })
+            },
+        )
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .description(doc);
+        ops.mutation_fields.push(if name == "deleteTenant" {
+            field.argument(
+                InputValue::new("purge", TypeRef::named(TypeRef::BOOLEAN)).description(
+                    "Delete every row of the tenant, members included, in bounded batches \
+                     (resumable). Default false: refused while members remain.",
+                ),
             )
-            .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
-            .description(doc),
-        );
+        } else {
+            field
+        });
     }
     ops.mutation_fields.push(
         Field::new("updateTenant", TypeRef::named_nn("Tenant"), |ctx| {
@@ -328,6 +349,42 @@ pub(super) fn build(ops: &mut Operations) {
         .argument(InputValue::new("days", TypeRef::named_nn(TypeRef::INT)))
         .description("Pushes the trial end by a positive number of days (trial tenants only)."),
     );
+}
+
+/// `deleteTenant(id, purge: true)`: marks the tenant, notes the platform-log entry (before the
+/// work, so an interrupted attempt is recorded too), purges, and notes what went.
+async fn purge_tenant(
+    state: &crate::state::AppState,
+    req: &crate::scope::RequestContext,
+    ctx: &async_graphql::dynamic::ResolverContext<'_>,
+    id: uuid::Uuid,
+) -> AppResult<()> {
+    req.require_admin()?;
+    let (tenant, resumed) = crate::offboarding::purge::mark(state, id).await?;
+    let who = serde_json::json!({
+        "id": ids::encode("Tenant", id),
+        "slug": tenant.slug,
+        "name": tenant.name,
+    });
+    audit::note_platform(
+        ctx,
+        serde_json::json!({ "targetType": "Tenant", "tenant": who, "purge": { "complete": false, "resumed": resumed } }),
+    );
+    let report = crate::offboarding::purge::purge(state, &tenant).await?;
+    audit::note_platform(
+        ctx,
+        serde_json::json!({
+            "targetType": "Tenant",
+            "tenant": who,
+            "purge": {
+                "complete": true,
+                "resumed": resumed,
+                "rows": report.rows,
+                "batches": report.batches,
+            },
+        }),
+    );
+    Ok(())
 }
 
 fn stat(name: &'static str) -> Field {
