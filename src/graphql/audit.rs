@@ -148,6 +148,19 @@ pub async fn write_request(state: &AppState, entry: Entry<'_>, request_id: Optio
     write_with(state, entry, serde_json::Map::new(), request_id).await;
 }
 
+/// Appends `entry` with `change` as its `detail.change` (what [`note`] gives the extension),
+/// for work that outlived its request (a purge the request timeout cut loose).
+pub async fn write_change(
+    state: &AppState,
+    entry: Entry<'_>,
+    change: serde_json::Value,
+    request_id: Option<&str>,
+) {
+    let mut detail = serde_json::Map::new();
+    detail.insert("change".into(), change);
+    write_with(state, entry, detail, request_id).await;
+}
+
 /// Appends `entry` with extra `detail` fields and the request id.
 async fn write_with(
     state: &AppState,

@@ -353,12 +353,25 @@ pub(super) fn build(ops: &mut Operations) {
 
 /// `deleteTenant(id, purge: true)`: marks the tenant, notes the platform-log entry (before the
 /// work, so an interrupted attempt is recorded too), purges, and notes what went.
+///
+/// The purge runs in its own task: a request that gives up (the request timeout, a client
+/// that hangs up) does not cut it. The caller then gets the timeout, the purge goes on to the
+/// end, and the task writes the platform-log entry itself (the extension has no result to
+/// record); a `tenant(id)` that answers null says it is done.
 async fn purge_tenant(
-    state: &crate::state::AppState,
+    state: &std::sync::Arc<crate::state::AppState>,
     req: &crate::scope::RequestContext,
     ctx: &async_graphql::dynamic::ResolverContext<'_>,
     id: uuid::Uuid,
 ) -> AppResult<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Set when the request stops waiting before the purge has finished.
+    struct Detach(std::sync::Arc<AtomicBool>);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
     req.require_admin()?;
     let (tenant, resumed) = crate::offboarding::purge::mark(state, id).await?;
     let who = serde_json::json!({
@@ -370,7 +383,47 @@ async fn purge_tenant(
         ctx,
         serde_json::json!({ "targetType": "Tenant", "tenant": who, "purge": { "complete": false, "resumed": resumed } }),
     );
-    let report = crate::offboarding::purge::purge(state, &tenant).await?;
+    let detached = std::sync::Arc::new(AtomicBool::new(false));
+    let _guard = Detach(detached.clone());
+    let task_state = state.clone();
+    let actor = req.principal.subject.clone();
+    let request_id = ctx.data_opt::<audit::RequestId>().map(|r| r.0.clone());
+    let task_who = who.clone();
+    let task = tokio::spawn(async move {
+        let result = crate::offboarding::purge::purge(&task_state, &tenant).await;
+        if detached.load(Ordering::SeqCst) {
+            let (outcome, code, purge) = match &result {
+                Ok(report) => (
+                    entity::audit_entries::AuditOutcome::Allowed,
+                    None,
+                    serde_json::json!({ "complete": true, "resumed": resumed, "rows": report.rows, "batches": report.batches, "detached": true }),
+                ),
+                Err(err) => (
+                    entity::audit_entries::AuditOutcome::Failed,
+                    Some(err.code()),
+                    serde_json::json!({ "complete": false, "resumed": resumed, "detached": true }),
+                ),
+            };
+            audit::write_change(
+                &task_state,
+                audit::Entry {
+                    actor: &actor,
+                    tenant: None,
+                    operation: "deleteTenant",
+                    target: Some(ids::encode("Tenant", tenant.id)),
+                    outcome,
+                    code,
+                },
+                serde_json::json!({ "targetType": "Tenant", "tenant": task_who, "purge": purge }),
+                request_id.as_deref(),
+            )
+            .await;
+        }
+        result
+    });
+    let report = task
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("the purge task failed: {e}")))??;
     audit::note_platform(
         ctx,
         serde_json::json!({
