@@ -540,6 +540,22 @@ pub async fn begin_tenant(
     name_tenant(request_pool.begin().await?, tenant).await
 }
 
+/// [`begin_tenant`] for a long read that must see one consistent state of the tenant (the
+/// export, `offboarding::export`): on PostgreSQL a `REPEATABLE READ, READ ONLY` transaction,
+/// so every statement reads the snapshot of the first; on SQLite a read transaction, whose
+/// snapshot (WAL) holds from its first read.
+pub async fn begin_tenant_snapshot(
+    request_pool: &DatabaseConnection,
+    tenant: Uuid,
+) -> AppResult<DatabaseTransaction> {
+    let tx = request_pool.begin().await?;
+    if tx.get_database_backend() == DbBackend::Postgres {
+        tx.execute_unprepared("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?;
+    }
+    name_tenant(tx, Some(tenant)).await
+}
+
 /// [`begin_tenant`] for a transaction that writes ([`crate::db::begin_write`]: on SQLite it
 /// holds the write lock from its start).
 pub async fn begin_tenant_for_write(

@@ -19,6 +19,7 @@ use crate::{
     registry::Registry,
 };
 
+mod export;
 mod phase_bar;
 mod settings;
 mod sheet_paths;
@@ -110,6 +111,19 @@ pub enum Command {
         #[command(flatten)]
         stack: StackSettings,
     },
+    /// Export a tenant to a tar archive: its configuration as provisioning sheets (importable
+    /// as a template) and its runtime rows as JSON lines (the archive `GET
+    /// /tenants/{id}/export` streams). Progress goes to standard error.
+    Export {
+        /// The tenant: slug or id.
+        #[arg(long)]
+        tenant: String,
+        /// The archive to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        stack: StackSettings,
+    },
     /// Upgrade tenants to the template's latest version and print a report per tenant: rows
     /// updated, created, removed, conflicts (left as the tenant has them), and failures. One
     /// tenant's failure does not stop the others; the exit status says whether all succeeded.
@@ -170,6 +184,7 @@ impl Command {
             Command::Fork { stack, .. }
             | Command::Upgrade { stack, .. }
             | Command::Diff { stack, .. }
+            | Command::Export { stack, .. }
             | Command::Bootstrap { stack, .. } => stack.pairs(),
             Command::Sheets {
                 what: SheetsCommand::Import { stack, .. },
@@ -432,6 +447,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Export { tenant, out, .. } => {
+            let state = app::build_state(config, Registry::default()).await?;
+            export::run(&state, &tenant, &out).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Diff { tenant, .. } => {
             let state = app::build_state(config, Registry::default()).await?;

@@ -119,6 +119,13 @@ pub struct Config {
     /// `http::execution::PANIC_OPERATION` panic in its handler. Acts only in a build with the
     /// `failpoints` feature.
     pub request_failpoint: Option<String>,
+    /// Rows deleted per statement when a tenant is purged (`FORKLIFT_PURGE_BATCH_SIZE`, 500):
+    /// `deleteTenant(purge: true)` never holds more than one batch's locks at a time.
+    pub purge_batch_size: u64,
+    /// Test-only (`FORKLIFT_PURGE_FAILPOINT`): `after_batches:N` makes a purge fail after its
+    /// N-th batch, as an interrupted one would. Acts only in a build with the `failpoints`
+    /// feature.
+    pub purge_failpoint: Option<String>,
 }
 
 /// Four concurrent GraphQL operations per core, at least 8.
@@ -416,6 +423,8 @@ impl Config {
             shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
             request_failpoint: var("FORKLIFT_REQUEST_FAILPOINT"),
+            purge_batch_size: number("FORKLIFT_PURGE_BATCH_SIZE", 500)?.clamp(1, 100_000) as u64,
+            purge_failpoint: var("FORKLIFT_PURGE_FAILPOINT"),
         })
     }
 
@@ -449,6 +458,8 @@ impl Config {
             shutdown_grace: Duration::from_secs(5),
             fork_failpoint: None,
             request_failpoint: None,
+            purge_batch_size: 500,
+            purge_failpoint: None,
         }
     }
 

@@ -7,7 +7,8 @@
 //! - [`headers`]: what the request headers say about the caller;
 //! - [`execution`]: one execution with its per-request data, on any transport;
 //! - [`ws`]: the two WebSocket protocols, and [`ws::shared`], encode-once subscriptions;
-//! - [`ui`]: GraphiQL and the provisioning monitor.
+//! - [`ui`]: GraphiQL and the provisioning monitor;
+//! - [`export`]: `GET /tenants/{id}/export`, a tenant's archive, streamed.
 //!
 //! Dependencies point one way: `server` → `ws`, `ui` → `execution`, `headers`, `negotiation`,
 //! `limits`; nothing here is used by the layers below except `limits::Budget` (a schema
@@ -15,6 +16,7 @@
 
 pub mod accept;
 pub mod execution;
+pub mod export;
 pub mod headers;
 pub mod limits;
 pub mod negotiation;

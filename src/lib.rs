@@ -24,6 +24,7 @@ pub mod identity;
 pub mod metrics;
 pub mod naming;
 pub mod nesting;
+pub mod offboarding;
 pub mod registry;
 pub mod rows;
 pub mod scope;

@@ -75,6 +75,14 @@ impl Registry {
         out
     }
 
+    /// Every tenant-owned class, parents before children by every reference (same-tenant or
+    /// not: a fork event after its run). Deleting in the reverse order never waits on a
+    /// foreign key (`offboarding::purge`); self references are left to their cascade.
+    pub fn tenant_owned_order(&self) -> Vec<&RowClass> {
+        let members: Vec<&RowClass> = self.classes.iter().filter(|c| c.tenant_owned).collect();
+        topological(&members)
+    }
+
     /// The classes that reference `table` (for nested fields and for cascade reasoning).
     pub fn referrers<'a>(
         &'a self,

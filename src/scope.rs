@@ -293,6 +293,10 @@ pub async fn resolve_claims(
     if candidates.iter().any(|c| c.id != tenant.id) {
         return Err(AppError::CrossTenantDenied);
     }
+    // A tenant being purged is as good as gone, for everyone (its purge runs without a scope).
+    if tenant.status == entity::tenants::TenantStatus::Purging.as_str() {
+        return Err(AppError::TenantNotFound);
+    }
 
     admit(state, principal, tenant, inputs.fork_watch).await
 }

@@ -51,11 +51,13 @@ stored_enum! {
 }
 
 stored_enum! {
-    /// A tenant's status (`docs/tenancy.md`): a trial, active, or suspended (members refused).
+    /// A tenant's status (`docs/tenancy.md`): a trial, active, suspended (members refused), or
+    /// being purged (`deleteTenant(purge: true)` started; nobody is let in, a re-run finishes).
     TenantStatus {
         Trial = "TRIAL",
         Active = "ACTIVE",
         Suspended = "SUSPENDED",
+        Purging = "PURGING",
     }
 }
 

@@ -102,6 +102,12 @@ pub struct ForkSettings {
     /// (`pause:after_phase:1:1500`). Never in production.
     #[arg(long, env = "FORKLIFT_FORK_FAILPOINT", value_name = "POINT")]
     pub fork_failpoint: Option<String>,
+    /// Rows deleted per statement when `deleteTenant(purge: true)` purges a tenant (default 500).
+    #[arg(long, env = "FORKLIFT_PURGE_BATCH_SIZE", value_name = "ROWS")]
+    pub purge_batch_size: Option<String>,
+    /// Test hook: make purges fail after N batches (`after_batches:N`). Never in production.
+    #[arg(long, env = "FORKLIFT_PURGE_FAILPOINT", value_name = "POINT")]
+    pub purge_failpoint: Option<String>,
 }
 
 /// The HTTP server.
@@ -207,6 +213,8 @@ impl Settings for ForkSettings {
             ("FORKLIFT_TRIAL_DAYS", self.trial_days.as_ref()),
             ("FORKLIFT_FORK_LEASE_SECS", self.fork_lease_secs.as_ref()),
             ("FORKLIFT_FORK_FAILPOINT", self.fork_failpoint.as_ref()),
+            ("FORKLIFT_PURGE_BATCH_SIZE", self.purge_batch_size.as_ref()),
+            ("FORKLIFT_PURGE_FAILPOINT", self.purge_failpoint.as_ref()),
         ]
     }
 }

@@ -116,6 +116,18 @@ pub async fn check(db: &DatabaseConnection, request: ForkRequest) -> AppResult<F
             "the target is a template; forks go into tenants".into(),
         ));
     }
+    if target.status == entity::tenants::TenantStatus::Purging.as_str()
+        || source.status == entity::tenants::TenantStatus::Purging.as_str()
+    {
+        return Err(AppError::PreconditionFailed(format!(
+            "tenant `{}` is being deleted",
+            if target.status == entity::tenants::TenantStatus::Purging.as_str() {
+                &target.slug
+            } else {
+                &source.slug
+            }
+        )));
+    }
     if source.id == target.id {
         return Err(AppError::PreconditionFailed(
             "the source is the target".into(),

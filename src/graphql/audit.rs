@@ -53,10 +53,16 @@ pub struct RequestId(pub String);
 /// (`detail.change`, e.g. `{"before": …, "after": …}`). One slot per request: mutations run one
 /// after another, and the entry of each takes the slot when it is written.
 #[derive(Default)]
-pub struct AuditNotes(Mutex<Option<serde_json::Value>>);
+pub struct AuditNotes(Mutex<Option<Note>>);
+
+/// A mutation's note: its change, and whether its entry goes to the platform log.
+struct Note {
+    change: serde_json::Value,
+    platform: bool,
+}
 
 impl AuditNotes {
-    fn take(&self) -> Option<serde_json::Value> {
+    fn take(&self) -> Option<Note> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
@@ -64,7 +70,22 @@ impl AuditNotes {
 /// Records `change` for the audit entry of the mutation `ctx` resolves.
 pub fn note(ctx: &async_graphql::dynamic::ResolverContext<'_>, change: serde_json::Value) {
     if let Some(notes) = ctx.data_opt::<AuditNotes>() {
-        *notes.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(change);
+        *notes.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Note {
+            change,
+            platform: false,
+        });
+    }
+}
+
+/// As [`note`], and the entry goes to the platform log (no tenant) whatever the mutation
+/// targets, allowed or failed: a tenant's purge (`deleteTenant(purge: true)`) is recorded
+/// outside the tenant it deletes. Noted before the work starts, so a failed attempt is there too.
+pub fn note_platform(ctx: &async_graphql::dynamic::ResolverContext<'_>, change: serde_json::Value) {
+    if let Some(notes) = ctx.data_opt::<AuditNotes>() {
+        *notes.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Note {
+            change,
+            platform: true,
+        });
     }
 }
 
@@ -120,6 +141,24 @@ pub struct Entry<'a> {
 /// Appends `entry` to the audit log; a failure is logged, never returned to the caller.
 pub async fn write(state: &AppState, entry: Entry<'_>) {
     write_with(state, entry, serde_json::Map::new(), None).await;
+}
+
+/// Appends `entry` with the request id (HTTP endpoints outside GraphQL, such as the export).
+pub async fn write_request(state: &AppState, entry: Entry<'_>, request_id: Option<&str>) {
+    write_with(state, entry, serde_json::Map::new(), request_id).await;
+}
+
+/// Appends `entry` with `change` as its `detail.change` (what [`note`] gives the extension),
+/// for work that outlived its request (a purge the request timeout cut loose).
+pub async fn write_change(
+    state: &AppState,
+    entry: Entry<'_>,
+    change: serde_json::Value,
+    request_id: Option<&str>,
+) {
+    let mut detail = serde_json::Map::new();
+    detail.insert("change".into(), change);
+    write_with(state, entry, detail, request_id).await;
 }
 
 /// Appends `entry` with extra `detail` fields and the request id.
@@ -282,6 +321,8 @@ impl Extension for AuditExtension {
         };
         let request_id = ctx.data_opt::<RequestId>().map(|r| r.0.as_str());
         if outcome_of(code.as_deref()) == AuditOutcome::Refused {
+            // A refused mutation's note (if it made one) must not reach the next one's entry.
+            let _ = ctx.data_opt::<AuditNotes>().and_then(AuditNotes::take);
             let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
             match refused.as_mut() {
                 Some((_, count)) => *count += 1,
@@ -303,7 +344,9 @@ impl Extension for AuditExtension {
         let mut detail = serde_json::Map::new();
         let mut tenant = tenant;
         let mut target = target;
-        if let Some(change) = ctx.data_opt::<AuditNotes>().and_then(AuditNotes::take) {
+        if let Some(Note { change, platform }) =
+            ctx.data_opt::<AuditNotes>().and_then(AuditNotes::take)
+        {
             // A platform admin's change to one tenant (createTenant, forkTenant, …) belongs
             // in that tenant's log, and names it as the target.
             let noted = change
@@ -316,6 +359,9 @@ impl Extension for AuditExtension {
             {
                 tenant = tenant.or(Some(id));
                 target = target.or_else(|| Some(ids::encode("Tenant", id)));
+            }
+            if platform {
+                tenant = None;
             }
             detail.insert("change".into(), change);
         }

@@ -70,6 +70,7 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(super::ws::upgrade))
         .route("/tenants/{slug}/logo", get(logo))
+        .route("/tenants/{id}/export", get(super::export::export))
         // Innermost, so a panic's answer still gets the request id and the trace span.
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -271,8 +271,9 @@ pub async fn extend_trial(
     .await
 }
 
-/// `deleteTenant`: refused while members remain; every row of the tenant goes with it (audit
-/// entries stay).
+/// `deleteTenant` without `purge`: refused while members remain; every row of the tenant goes
+/// with it by cascade, in one statement (audit entries stay). `purge: true` is
+/// [`crate::offboarding::purge`]: members and all, in bounded batches, resumable.
 pub async fn delete_tenant(state: &AppState, req: &RequestContext, id: Uuid) -> AppResult<()> {
     use entity::{memberships, tenants};
     req.require_admin()?;

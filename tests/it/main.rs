@@ -21,6 +21,7 @@ mod hostile;
 mod http;
 mod input;
 mod keyset;
+mod offboarding;
 mod offline;
 mod query_surface;
 mod read_paths;

@@ -229,41 +229,62 @@ pub(super) fn build(ops: &mut Operations) {
         ("activateTenant", "Ends a trial or a suspension."),
         (
             "deleteTenant",
-            "Deletes a tenant with no members left, and all its rows.",
+            "Deletes a tenant with no members left, and all its rows. With `purge: true`, \
+             members and all: the tenant is marked PURGING, its rows go in bounded batches, \
+             and a re-run after an interruption finishes the job; the audit entry is in the \
+             platform log.",
         ),
     ] {
-        ops.mutation_fields.push(
-            Field::new(
-                name,
-                TypeRef::named_nn(if name == "deleteTenant" {
-                    TypeRef::ID
-                } else {
-                    "Tenant"
-                }),
-                move |ctx| {
-                    FieldFuture::new(async move {
-                        let state = app(&ctx)?;
-                        let req = request(&ctx)?;
-                        let id = tenant_key_arg(state, &ctx, "id").await?;
-                        if name == "deleteTenant" {
-                            tenants::lifecycle::delete_tenant(state, req, id).await?;
-                            Ok(Some(FieldValue::value(Value::from(ids::encode(
-                                "Tenant", id,
-                            )))))
+        let field = Field::new(
+            name,
+            TypeRef::named_nn(if name == "deleteTenant" {
+                TypeRef::ID
+            } else {
+                "Tenant"
+            }),
+            move |ctx| {
+                FieldFuture::new(async move {
+                    let state = app(&ctx)?;
+                    let req = request(&ctx)?;
+                    let id = tenant_key_arg(state, &ctx, "id").await?;
+                    if name == "deleteTenant" {
+                        let purge = ctx
+                            .args
+                            .get("purge")
+                            .map(|v| v.boolean())
+                            .transpose()?
+                            .unwrap_or(false);
+                        if purge {
+                            purge_tenant(state, req, &ctx, id).await?;
                         } else {
-                            let before = tenants::catalog::tenant(&state.db, id)
-                                .await?
-                                .map(|t| t.status);
-                            let t = tenants::lifecycle::activate(state, req, id).await?;
-                            note_status(&ctx, &t, before);
-                            ok_tenant(state, &t)
+                            tenants::lifecycle::delete_tenant(state, req, id).await?;
                         }
-                    })
-                },
+                        Ok(Some(FieldValue::value(Value::from(ids::encode(
+                            "Tenant", id,
+                        )))))
+                    } else {
+                        let before = tenants::catalog::tenant(&state.db, id)
+                            .await?
+                            .map(|t| t.status);
+                        let t = tenants::lifecycle::activate(state, req, id).await?;
+                        note_status(&ctx, &t, before);
+                        ok_tenant(state, &t)
+                    }
+                })
+            },
+        )
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .description(doc);
+        ops.mutation_fields.push(if name == "deleteTenant" {
+            field.argument(
+                InputValue::new("purge", TypeRef::named(TypeRef::BOOLEAN)).description(
+                    "Delete every row of the tenant, members included, in bounded batches \
+                     (resumable). Default false: refused while members remain.",
+                ),
             )
-            .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
-            .description(doc),
-        );
+        } else {
+            field
+        });
     }
     ops.mutation_fields.push(
         Field::new("updateTenant", TypeRef::named_nn("Tenant"), |ctx| {
@@ -349,6 +370,95 @@ pub(super) fn build(ops: &mut Operations) {
         .argument(InputValue::new("days", TypeRef::named_nn(TypeRef::INT)))
         .description("Pushes the trial end by a positive number of days (trial tenants only)."),
     );
+}
+
+/// `deleteTenant(id, purge: true)`: marks the tenant, notes the platform-log entry (before the
+/// work, so an interrupted attempt is recorded too), purges, and notes what went.
+///
+/// The purge runs in its own task: a request that gives up (the request timeout, a client
+/// that hangs up) does not cut it. The caller then gets the timeout, the purge goes on to the
+/// end, and the task writes the platform-log entry itself (the extension has no result to
+/// record); a `tenant(id)` that answers null says it is done.
+async fn purge_tenant(
+    state: &std::sync::Arc<crate::state::AppState>,
+    req: &crate::scope::RequestContext,
+    ctx: &async_graphql::dynamic::ResolverContext<'_>,
+    id: uuid::Uuid,
+) -> AppResult<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Set when the request stops waiting before the purge has finished.
+    struct Detach(std::sync::Arc<AtomicBool>);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    req.require_admin()?;
+    let (tenant, resumed) = crate::offboarding::purge::mark(state, id).await?;
+    let who = serde_json::json!({
+        "id": ids::encode("Tenant", id),
+        "slug": tenant.slug,
+        "name": tenant.name,
+    });
+    audit::note_platform(
+        ctx,
+        serde_json::json!({ "targetType": "Tenant", "tenant": who, "purge": { "complete": false, "resumed": resumed } }),
+    );
+    let detached = std::sync::Arc::new(AtomicBool::new(false));
+    let _guard = Detach(detached.clone());
+    let task_state = state.clone();
+    let actor = req.principal.subject.clone();
+    let request_id = ctx.data_opt::<audit::RequestId>().map(|r| r.0.clone());
+    let task_who = who.clone();
+    let task = tokio::spawn(async move {
+        let result = crate::offboarding::purge::purge(&task_state, &tenant).await;
+        if detached.load(Ordering::SeqCst) {
+            let (outcome, code, purge) = match &result {
+                Ok(report) => (
+                    entity::audit_entries::AuditOutcome::Allowed,
+                    None,
+                    serde_json::json!({ "complete": true, "resumed": resumed, "rows": report.rows, "batches": report.batches, "detached": true }),
+                ),
+                Err(err) => (
+                    entity::audit_entries::AuditOutcome::Failed,
+                    Some(err.code()),
+                    serde_json::json!({ "complete": false, "resumed": resumed, "detached": true }),
+                ),
+            };
+            audit::write_change(
+                &task_state,
+                audit::Entry {
+                    actor: &actor,
+                    tenant: None,
+                    operation: "deleteTenant",
+                    target: Some(ids::encode("Tenant", tenant.id)),
+                    outcome,
+                    code,
+                },
+                serde_json::json!({ "targetType": "Tenant", "tenant": task_who, "purge": purge }),
+                request_id.as_deref(),
+            )
+            .await;
+        }
+        result
+    });
+    let report = task
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("the purge task failed: {e}")))??;
+    audit::note_platform(
+        ctx,
+        serde_json::json!({
+            "targetType": "Tenant",
+            "tenant": who,
+            "purge": {
+                "complete": true,
+                "resumed": resumed,
+                "rows": report.rows,
+                "batches": report.batches,
+            },
+        }),
+    );
+    Ok(())
 }
 
 fn stat(name: &'static str) -> Field {

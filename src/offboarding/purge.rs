@@ -1,0 +1,151 @@
+//! `deleteTenant(id, purge: true)`: every row of a tenant removed in bounded batches, in an
+//! order the foreign keys allow, resumable after an interruption.
+//!
+//! 1. The tenant is marked `PURGING` first (one statement). From then on the guard lets nobody
+//!    into it and no fork starts into it; a re-run sees the mark and carries on.
+//! 2. Every tenant-owned class, children before parents ([`Registry::tenant_owned_order`]
+//!    reversed), loses its rows of the tenant `FORKLIFT_PURGE_BATCH_SIZE` at a time, each batch
+//!    its own statement and transaction (`DELETE … WHERE id IN (SELECT id … LIMIT n)`), until
+//!    none is left. The audit entries of the tenant go too.
+//! 3. The tenant record is deleted last (its cascade catches anything written meanwhile).
+//!
+//! Interrupted anywhere (a crash, a killed process, a failed batch), the tenant is still there,
+//! `PURGING`, with fewer rows; running the purge again finishes it. Nothing outside the
+//! tenant is touched: every statement names the tenant. The audit entry of the purge itself
+//! goes to the platform log (no tenant), so it outlives the tenant
+//! (`graphql::audit::note_platform`).
+//!
+//! [`Registry::tenant_owned_order`]: crate::registry::Registry::tenant_owned_order
+
+use std::collections::BTreeMap;
+
+use entity::tenants::{TenantKind, TenantStatus};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ConnectionTrait, DatabaseConnection, EntityTrait,
+    sea_query::{Alias, Expr, ExprTrait, Query},
+};
+use uuid::Uuid;
+
+use crate::{
+    error::{AppError, AppResult},
+    state::AppState,
+};
+
+/// What a purge removed.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurgeReport {
+    /// The tenant's id and slug.
+    pub tenant: Uuid,
+    pub slug: String,
+    /// Rows deleted per table by this run (a re-run counts only what was left).
+    pub rows: BTreeMap<String, u64>,
+    /// Delete statements issued.
+    pub batches: u64,
+    /// True when an earlier, interrupted purge had started (the tenant was `PURGING`).
+    pub resumed: bool,
+}
+
+/// Marks `tenant` as being purged; refuses the template and a tenant a fork is writing into.
+/// Returns the tenant and whether it already was `PURGING`.
+pub async fn mark(state: &AppState, id: Uuid) -> AppResult<(entity::tenants::Model, bool)> {
+    let t = crate::tenants::catalog::tenant(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound("Tenant".into()))?;
+    if t.kind == TenantKind::Template {
+        return Err(AppError::PreconditionFailed(
+            "the template cannot be deleted".into(),
+        ));
+    }
+    if t.provisioning_state == entity::tenants::ProvisioningState::Running {
+        return Err(AppError::PreconditionFailed(
+            "a fork is writing into the tenant; delete it when the run has finished".into(),
+        ));
+    }
+    let resumed = t.status == TenantStatus::Purging.as_str();
+    if resumed {
+        return Ok((t, true));
+    }
+    let mut active: entity::tenants::ActiveModel = t.into();
+    active.status = Set(TenantStatus::Purging.as_str().into());
+    active.updated_at = Set(state.clock.now());
+    Ok((active.update(&state.db).await?, false))
+}
+
+/// Deletes every row of the tenant (already [`mark`]ed), then the tenant.
+pub async fn purge(state: &AppState, tenant: &entity::tenants::Model) -> AppResult<PurgeReport> {
+    let batch = Ord::max(state.config.purge_batch_size, 1);
+    let db = &state.db;
+    let mut report = PurgeReport {
+        tenant: tenant.id,
+        slug: tenant.slug.clone(),
+        ..Default::default()
+    };
+    let mut order = state.registry.tenant_owned_order();
+    order.reverse();
+    for class in order {
+        let mut removed = 0u64;
+        loop {
+            let n = delete_batch(db, &class.table, tenant.id, batch).await?;
+            report.batches += 1;
+            removed += n;
+            failpoint(state, report.batches)?;
+            if n < batch {
+                break;
+            }
+        }
+        if removed > 0 {
+            report.rows.insert(class.table.clone(), removed);
+        }
+    }
+    entity::tenants::Entity::delete_by_id(tenant.id)
+        .exec(db)
+        .await?;
+    tracing::info!(tenant = %tenant.id, slug = %tenant.slug, batches = report.batches, "tenant purged");
+    Ok(report)
+}
+
+/// Deletes at most `batch` rows of `table` owned by `tenant`; returns how many went.
+async fn delete_batch(
+    db: &DatabaseConnection,
+    table: &str,
+    tenant: Uuid,
+    batch: u64,
+) -> AppResult<u64> {
+    let mut ids = Query::select();
+    ids.column(Alias::new("id"))
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+        .limit(batch);
+    let mut delete = Query::delete();
+    delete
+        .from_table(Alias::new(table))
+        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+        .and_where(Expr::col(Alias::new("id")).in_subquery(ids));
+    Ok(db.execute(&delete).await?.rows_affected())
+}
+
+/// The purge failpoint (`FORKLIFT_PURGE_FAILPOINT=after_batches:N`): fails the purge after its
+/// N-th batch, as an interrupted one. Compiled only with the `failpoints` feature.
+#[cfg(feature = "failpoints")]
+fn failpoint(state: &AppState, batches: u64) -> AppResult<()> {
+    let at = state
+        .config
+        .purge_failpoint
+        .as_deref()
+        .and_then(|f| f.strip_prefix("after_batches:"))
+        .and_then(|n| n.parse::<u64>().ok());
+    if at == Some(batches) {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "purge failpoint after_batches:{batches} triggered"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn failpoint(_state: &AppState, _batches: u64) -> AppResult<()> {
+    Ok(())
+}
