@@ -13,6 +13,7 @@
 //! once ([`shared`]): a thousand dashboards on one fork cost one encoding per event.
 
 mod credentials;
+mod outbox;
 pub mod shared;
 
 use std::{
@@ -30,7 +31,7 @@ use axum::{
     http::HeaderMap,
     response::Response,
 };
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::AbortHandle};
 
@@ -41,6 +42,8 @@ use crate::{
     scope::{self, RequestInputs},
 };
 use credentials::{expires_at, inputs_from_payload, renew};
+use outbox::Outbox;
+pub use outbox::{OUTGOING_MESSAGES, SLOW_CONSUMER_CLOSE, SLOW_CONSUMER_GRACE};
 
 /// How long a client has to send `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -134,81 +137,12 @@ struct Payload<'a> {
 
 type Subscriptions = Arc<Mutex<HashMap<String, AbortHandle>>>;
 
-/// Messages a socket may have waiting to be written. A subscription event that finds the queue
-/// full waits for room at most [`SLOW_CONSUMER_GRACE`]: a socket that took nothing for that
-/// long is a client reading slower than events come, and it is closed with
-/// [`SLOW_CONSUMER_CLOSE`] rather than buffering without bound or holding anyone back (every
-/// subscriber waits alone; the shared execution never waits for it). The client reconnects and
-/// resumes with `forkProgress(runId, after: <last seq>)`.
-pub const OUTGOING_MESSAGES: usize = 256;
-
-/// How long a live event waits for room in a full queue before the socket is closed as slow.
-/// A burst larger than the queue is not slowness; a socket that drains nothing for this long is.
-pub const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(1);
-
-/// The close code for a subscriber that fell [`OUTGOING_MESSAGES`] behind.
-pub const SLOW_CONSUMER_CLOSE: u16 = 4029;
-
-/// Where an operation's messages go: the socket's queue, and the queue-jumping close.
-struct Outbox {
-    out: mpsc::Sender<Message>,
-    urgent: mpsc::Sender<Message>,
-    /// [`SLOW_CONSUMER_GRACE`] (shorter in unit tests).
-    grace: Duration,
-}
-
-impl Outbox {
-    /// Queues a live subscription event; false when the operation should stop (the socket is
-    /// gone, or the queue stayed full for the grace and the socket is being closed as slow).
-    async fn push_event(&self, message: Message) -> bool {
-        let message = match self.out.try_send(message) {
-            Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Closed(_)) => return false,
-            Err(mpsc::error::TrySendError::Full(message)) => message,
-        };
-        match tokio::time::timeout(self.grace, self.out.send(message)).await {
-            Ok(sent) => sent.is_ok(),
-            Err(_) => {
-                let _ = self.urgent.try_send(close(
-                    SLOW_CONSUMER_CLOSE,
-                    "Subscriber too slow: reconnect and resume with `after`",
-                ));
-                false
-            }
-        }
-    }
-}
-
 async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Option<String>) {
-    let (mut sink, mut stream) = socket.split();
-    let (out, mut outgoing) = mpsc::channel::<Message>(OUTGOING_MESSAGES);
+    let (sink, mut stream) = socket.split();
+    let (out, outgoing) = mpsc::channel::<Message>(OUTGOING_MESSAGES);
     // A close that must jump the queue (a subscriber too slow for its own buffer).
-    let (urgent, mut urgent_rx) = mpsc::channel::<Message>(1);
-    let mut writer = tokio::spawn(async move {
-        loop {
-            let message = tokio::select! {
-                biased;
-                Some(message) = urgent_rx.recv() => message,
-                message = outgoing.recv() => match message {
-                    Some(message) => message,
-                    None => break,
-                },
-            };
-            // What else is queued already goes out with it: one flush (one write to the socket)
-            // per burst, not per message, when a fork's events arrive faster than they drain.
-            let mut closing = matches!(message, Message::Close(_));
-            let mut failed = sink.feed(message).await.is_err();
-            while !closing && !failed {
-                let Ok(next) = outgoing.try_recv() else { break };
-                closing = matches!(next, Message::Close(_));
-                failed = sink.feed(next).await.is_err();
-            }
-            if failed || sink.flush().await.is_err() || closing {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (urgent, urgent_rx) = mpsc::channel::<Message>(1);
+    let mut writer = outbox::spawn_writer(sink, outgoing, urgent_rx);
     let mut writer_done = false;
     let subscriptions: Subscriptions = Arc::default();
     let mut shutdown = server.state.shutdown.subscribe();
