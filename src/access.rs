@@ -138,6 +138,23 @@ fn base_select(class: &RowClass) -> SelectStatement {
     select
 }
 
+/// Every column of the rows of `class` visible to the request that pass `filter` and `where_`.
+fn filtered_select(
+    db: &impl ConnectionTrait,
+    ctx: &RequestContext,
+    class: &RowClass,
+    filter: &Filter,
+    where_: Option<&Where>,
+) -> AppResult<SelectStatement> {
+    let mut select = base_select(class);
+    scoped(ctx, class, &mut select)?;
+    apply_filter(class, &mut select, filter);
+    if let Some(w) = where_ {
+        select.cond_where(where_condition(class, db.get_database_backend(), w));
+    }
+    Ok(select)
+}
+
 /// Counts the rows of `class` visible to the request that pass `filter`, `where_` and `extra`
 /// (a keyset bound).
 pub(crate) async fn count_in(
@@ -148,12 +165,7 @@ pub(crate) async fn count_in(
     where_: Option<&Where>,
     extra: Option<Condition>,
 ) -> AppResult<u64> {
-    let mut count = base_select(class);
-    scoped(ctx, class, &mut count)?;
-    apply_filter(class, &mut count, filter);
-    if let Some(w) = where_ {
-        count.cond_where(where_condition(class, db.get_database_backend(), w));
-    }
+    let mut count = filtered_select(db, ctx, class, filter, where_)?;
     if let Some(extra) = extra {
         count.cond_where(extra);
     }
@@ -178,12 +190,7 @@ async fn page_in(
     window: &Window,
     default_limit: u64,
 ) -> AppResult<Vec<Row>> {
-    let mut select = base_select(class);
-    scoped(ctx, class, &mut select)?;
-    apply_filter(class, &mut select, filter);
-    if let Some(w) = where_ {
-        select.cond_where(where_condition(class, db.get_database_backend(), w));
-    }
+    let mut select = filtered_select(db, ctx, class, filter, where_)?;
     window.page(class, key, &mut select, default_limit);
     let rows = db
         .query_all(&select)

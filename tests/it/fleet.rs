@@ -311,14 +311,7 @@ async fn an_upgrade_killed_mid_run_changes_nothing_and_a_rerun_completes(
     let report = a_template_report(&survivor, template).await;
     rename_report(&survivor, report, "Renamed by the template").await;
     let before = fixture::dump(&survivor.state, tenant).await;
-    let child = crate::replicas::Child::start(
-        &survivor,
-        &[
-            ("FORKLIFT_FORK_LEASE_SECS", "2"),
-            ("FORKLIFT_FORK_FAILPOINT", "pause:mid_phase:2:60000"),
-        ],
-    )
-    .await;
+    let child = crate::replicas::Child::holding_mid_phase_2(&survivor).await;
     let admin = survivor.admin();
     // Not awaited: on SQLite the request's audit entry waits for the held run's write lock.
     let request = {
@@ -332,24 +325,7 @@ async fn an_upgrade_killed_mid_run_changes_nothing_and_a_rerun_completes(
                 .await;
         })
     };
-    let mut run = String::new();
-    for _ in 0..400 {
-        let data = survivor
-            .ok(
-                &admin,
-                None,
-                "{ forkRuns(first: 1, filter: { kind: UPGRADE }) { nodes { id status kind } } }",
-                json!({}),
-            )
-            .await;
-        let node = &data["forkRuns"]["nodes"][0];
-        if node["kind"] == "UPGRADE" && node["status"] == "RUNNING" {
-            run = node["id"].as_str().expect("id").to_string();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!run.is_empty(), "the upgrade started on the child");
+    let run = crate::replicas::running_run(&survivor, "UPGRADE").await;
     // Phase 1 takes milliseconds; the run then holds for a minute in the middle of phase 2.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     drop(child); // SIGKILL, and reaped

@@ -107,7 +107,41 @@ pub(crate) struct Child {
     pub(crate) base: String,
 }
 
+/// The newest run of `kind` (`FORK`, `UPGRADE`), once it is `RUNNING`: its id.
+pub(crate) async fn running_run(app: &TestApp, kind: &str) -> String {
+    let admin = app.admin();
+    for _ in 0..400 {
+        let data = app
+            .ok(
+                &admin,
+                None,
+                &format!("{{ forkRuns(first: 1, filter: {{ kind: {kind} }}) {{ nodes {{ id status }} }} }}"),
+                json!({}),
+            )
+            .await;
+        let node = &data["forkRuns"]["nodes"][0];
+        if node["status"] == "RUNNING" {
+            return node["id"].as_str().expect("id").to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {kind} run started");
+}
+
 impl Child {
+    /// A replica whose runs hold for a minute in the middle of phase 2 (to be killed there),
+    /// with a 2 s lease.
+    pub(crate) async fn holding_mid_phase_2(app: &TestApp) -> Child {
+        Child::start(
+            app,
+            &[
+                ("FORKLIFT_FORK_LEASE_SECS", "2"),
+                ("FORKLIFT_FORK_FAILPOINT", "pause:mid_phase:2:60000"),
+            ],
+        )
+        .await
+    }
+
     pub(crate) async fn start(app: &TestApp, env: &[(&str, &str)]) -> Child {
         let port = free_port();
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_forklift"));
@@ -210,14 +244,7 @@ async fn a_server_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned(backen
     let (template, _, _) = fixture::seeded_template(&survivor.state, 3).await;
     let tenant = uuid_of(&survivor.create_tenant("acme").await);
     // A real server process that holds its fork in the middle of phase 2, then is killed.
-    let mut child = Child::start(
-        &survivor,
-        &[
-            ("FORKLIFT_FORK_LEASE_SECS", "2"),
-            ("FORKLIFT_FORK_FAILPOINT", "pause:mid_phase:2:60000"),
-        ],
-    )
-    .await;
+    let mut child = Child::holding_mid_phase_2(&survivor).await;
     let admin = survivor.admin();
     // Not awaited: on SQLite the request's audit entry waits for the fork's write lock, which
     // the held fork keeps. The run record is written before the fork takes the lock.
@@ -227,24 +254,7 @@ async fn a_server_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned(backen
             let _ = start_fork_at(&base, &admin, "acme").await;
         })
     };
-    let mut run = String::new();
-    for _ in 0..400 {
-        let data = survivor
-            .ok(
-                &admin,
-                None,
-                "{ forkRuns(first: 1) { nodes { id status } } }",
-                json!({}),
-            )
-            .await;
-        let node = &data["forkRuns"]["nodes"][0];
-        if node["status"] == "RUNNING" {
-            run = node["id"].as_str().expect("id").to_string();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!run.is_empty(), "the fork started on the child");
+    let run = running_run(&survivor, "FORK").await;
     // A dashboard on the surviving replica follows the run.
     let follower = {
         let (url, admin, run) = (survivor.ws_url(), admin.clone(), run.clone());

@@ -59,6 +59,17 @@ impl<'a> Planner<'a> {
     }
 
     /// The input type named `name`, if the planner knows it.
+    /// The definition of variable `name` (`None`: not declared), which is now used.
+    fn variable(&mut self, name: &Name) -> Option<&'a VariableDefinition> {
+        let def = &self
+            .definitions
+            .iter()
+            .find(|d| d.node.name.node == *name)?
+            .node;
+        self.used_variables.insert(name.clone());
+        Some(def)
+    }
+
     pub(super) fn input_type(&self, name: &str) -> Option<InputType> {
         Some(match name {
             "Int" => InputType::Int,
@@ -108,12 +119,7 @@ impl<'a> Planner<'a> {
         let Value::Variable(name) = value else {
             return check_literal(self, value, ty, non_null).map(|()| Input::Literal(value));
         };
-        let def = &self
-            .definitions
-            .iter()
-            .find(|d| d.node.name.node == *name)?
-            .node;
-        self.used_variables.insert(name.clone());
+        let def = self.variable(name)?;
         let declared = &def.var_type.node;
         let BaseType::Named(declared_name) = &declared.base else {
             return None;
@@ -274,12 +280,7 @@ impl<'a> Planner<'a> {
                 })
                 .collect(),
             Value::Variable(name) => {
-                let def = &self
-                    .definitions
-                    .iter()
-                    .find(|d| d.node.name.node == *name)?
-                    .node;
-                self.used_variables.insert(name.clone());
+                let def = self.variable(name)?;
                 let declared = &def.var_type.node;
                 let BaseType::List(inner) = &declared.base else {
                     return None;
