@@ -102,11 +102,10 @@ impl Onboarding {
         } else {
             OnboardingState::InProgress
         };
-        let percentage = if total == 0 {
-            100
-        } else {
-            i32::try_from(done * 100 / total).unwrap_or(100)
-        };
+        // No steps: nothing left to do.
+        let percentage = (done * 100)
+            .checked_div(total)
+            .map_or(100, |p| i32::try_from(p).unwrap_or(100));
         Self {
             steps,
             state,

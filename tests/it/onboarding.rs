@@ -16,7 +16,8 @@ use crate::{
 };
 
 /// A step the example template does not have, appended to its vocabulary sheet.
-const CUSTOM_STEP: &str = "    - { key: train-staff, title: Train the staff, order: 95, hint: One session per team. }\n";
+const CUSTOM_STEP: &str =
+    "    - { key: train-staff, title: Train the staff, order: 95, hint: One session per team. }\n";
 
 const CHECKLIST: &str = "onboarding { state percentage steps { key title hint order kind check \
     done doneAt doneBy } }";
@@ -175,7 +176,10 @@ async fn steps_come_from_the_sheets_and_server_checks_complete_themselves(app: T
         )
         .await["addDomain"]
         .clone();
-    assert_eq!(step(&catalog_checklist(&app, &id).await, "custom-domain")["done"], false);
+    assert_eq!(
+        step(&catalog_checklist(&app, &id).await, "custom-domain")["done"],
+        false
+    );
     let mut records = HashMap::new();
     records.insert(
         "_forklift-challenge.portal.acme.example".to_string(),
@@ -201,8 +205,18 @@ async fn steps_come_from_the_sheets_and_server_checks_complete_themselves(app: T
 
     // The staff administrator (an Owner) marks every manual step: complete at 100.
     let mut last = Value::Null;
-    for key in ["connect-data", "monitoring", "slos", "runbook", "ai", "train-staff"] {
-        assert_eq!(last["state"].as_str().unwrap_or("IN_PROGRESS"), "IN_PROGRESS");
+    for key in [
+        "connect-data",
+        "monitoring",
+        "slos",
+        "runbook",
+        "ai",
+        "train-staff",
+    ] {
+        assert_eq!(
+            last["state"].as_str().unwrap_or("IN_PROGRESS"),
+            "IN_PROGRESS"
+        );
         last = app
             .ok(&staff, Some("acme"), COMPLETE, json!({ "key": key }))
             .await["completeOnboardingStep"]
@@ -227,7 +241,8 @@ async fn super_users_mark_manual_steps_and_nobody_else_does(app: TestApp) {
     app.ready_tenant("globex").await;
     app.add_member("acme", "sue@acme.test", "SUPER_USER").await;
     app.add_member("acme", "vic@acme.test", "VIEWER").await;
-    app.add_member("globex", "gus@globex.test", "SUPER_USER").await;
+    app.add_member("globex", "gus@globex.test", "SUPER_USER")
+        .await;
     let sue = app.token("sue@acme.test", None, false, &[]);
     let vic = app.token("vic@acme.test", None, false, &[]);
     let gus = app.token("gus@globex.test", None, false, &[]);
@@ -236,8 +251,13 @@ async fn super_users_mark_manual_steps_and_nobody_else_does(app: TestApp) {
     let read = |token: String, tenant: &'static str| {
         let app = &app;
         async move {
-            app.ok(&token, Some(tenant), &format!("{{ {CHECKLIST} }}"), json!({}))
-                .await["onboarding"]
+            app.ok(
+                &token,
+                Some(tenant),
+                &format!("{{ {CHECKLIST} }}"),
+                json!({}),
+            )
+            .await["onboarding"]
                 .clone()
         }
     };
@@ -248,13 +268,23 @@ async fn super_users_mark_manual_steps_and_nobody_else_does(app: TestApp) {
 
     // A Viewer may not mark a step.
     let body = app
-        .gql(&vic, Some("acme"), COMPLETE, json!({ "key": "connect-data" }))
+        .gql(
+            &vic,
+            Some("acme"),
+            COMPLETE,
+            json!({ "key": "connect-data" }),
+        )
         .await;
     assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
 
     // A Super User marks one: done, by whom, when; the percentage and state move.
     let marked = app
-        .ok(&sue, Some("acme"), COMPLETE, json!({ "key": "connect-data" }))
+        .ok(
+            &sue,
+            Some("acme"),
+            COMPLETE,
+            json!({ "key": "connect-data" }),
+        )
         .await["completeOnboardingStep"]
         .clone();
     assert_eq!(done_keys(&marked), ["forked", "connect-data"]);
@@ -265,17 +295,31 @@ async fn super_users_mark_manual_steps_and_nobody_else_does(app: TestApp) {
     assert!(connect["doneAt"].is_string(), "{connect}");
     // Marking it again changes nothing.
     let again = app
-        .ok(&sue, Some("acme"), COMPLETE, json!({ "key": "connect-data" }))
+        .ok(
+            &sue,
+            Some("acme"),
+            COMPLETE,
+            json!({ "key": "connect-data" }),
+        )
         .await["completeOnboardingStep"]
         .clone();
     assert_eq!(step(&again, "connect-data")["doneAt"], connect["doneAt"]);
 
     // Unknown keys and server-checked steps are bad input.
     let body = app
-        .gql(&sue, Some("acme"), COMPLETE, json!({ "key": "no-such-step" }))
+        .gql(
+            &sue,
+            Some("acme"),
+            COMPLETE,
+            json!({ "key": "no-such-step" }),
+        )
         .await;
     assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
-    for (mutation, key) in [(COMPLETE, "forked"), (REOPEN, "forked"), (COMPLETE, "branding")] {
+    for (mutation, key) in [
+        (COMPLETE, "forked"),
+        (REOPEN, "forked"),
+        (COMPLETE, "branding"),
+    ] {
         let body = app
             .gql(&sue, Some("acme"), mutation, json!({ "key": key }))
             .await;
@@ -292,14 +336,22 @@ async fn super_users_mark_manual_steps_and_nobody_else_does(app: TestApp) {
     assert_eq!(done_keys(&theirs), ["forked"], "{theirs}");
     for mutation in [COMPLETE, REOPEN] {
         let body = app
-            .gql(&gus, Some("acme"), mutation, json!({ "key": "connect-data" }))
+            .gql(
+                &gus,
+                Some("acme"),
+                mutation,
+                json!({ "key": "connect-data" }),
+            )
             .await;
         assert!(code(&body).is_some(), "a stranger marks nothing: {body}");
     }
     let body = app
         .gql(&gus, Some("acme"), &format!("{{ {CHECKLIST} }}"), json!({}))
         .await;
-    assert!(body["errors"].is_array(), "a stranger reads nothing: {body}");
+    assert!(
+        body["errors"].is_array(),
+        "a stranger reads nothing: {body}"
+    );
     let stranger = app.token("gus@globex.test", None, false, &[]);
     let body = app
         .gql(&stranger, None, &format!("{{ {CHECKLIST} }}"), json!({}))
@@ -372,7 +424,9 @@ async fn a_template_without_steps_has_an_empty_checklist(app: TestApp) {
         .find(|(name, _)| *name == "vocabulary.yaml")
         .map(|(_, c)| *c)
         .expect("vocabulary");
-    let old = &vocabulary[..vocabulary.find("  # The onboarding checklist").expect("steps block")];
+    let old = &vocabulary[..vocabulary
+        .find("  # The onboarding checklist")
+        .expect("steps block")];
     forklift::bootstrap::ensure_template(&app.state)
         .await
         .expect("template");
