@@ -223,6 +223,29 @@ async fn steps_come_from_the_sheets_and_server_checks_complete_themselves(app: T
             .clone();
     }
     assert_eq!(last["state"], "COMPLETE", "{last}");
+    // An exported tenant's vocabulary sheet carries the steps, and imports again.
+    let (exported, _) = forklift::offboarding::sheets_out::vocabulary(&app.state.db, uuid_of(&id))
+        .await
+        .expect("export the vocabulary");
+    assert!(
+        exported.contains("key: train-staff") && exported.contains("check: domain_verified"),
+        "{exported}"
+    );
+    let parsed = sheets::check::parse(&SheetFile {
+        name: "vocabulary.yaml".into(),
+        content: exported,
+    })
+    .expect("the exported vocabulary parses");
+    let steps = &parsed
+        .sheet
+        .vocabulary
+        .expect("vocabulary")
+        .onboarding_steps;
+    assert_eq!(steps.len(), 10);
+    assert_eq!(
+        steps[2].check,
+        Some(sheets::format::StepCheck::DomainVerified)
+    );
     assert_eq!(last["percentage"], 100);
     assert_eq!(
         fixture::count(&app.state.db, "onboarding_completions", uuid_of(&id)).await,
