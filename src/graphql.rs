@@ -7,6 +7,7 @@ pub mod enums;
 pub mod fleet;
 pub mod ids;
 pub mod loaders;
+pub mod onboarding;
 pub mod operations;
 pub mod parts;
 pub mod planned;
@@ -76,6 +77,7 @@ fn hand_written() -> parts::Operations {
     };
     operations::build(&mut ops);
     tenancy::build(&mut ops);
+    onboarding::build(&mut ops);
     sheets::build(&mut ops);
     users::build(&mut ops);
     upgrades::build(&mut ops);

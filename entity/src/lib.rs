@@ -32,6 +32,8 @@ pub mod navigation_items;
 pub mod notification_rules;
 pub mod notification_subscriptions;
 pub mod notification_templates;
+pub mod onboarding_completions;
+pub mod onboarding_steps;
 pub mod organizations;
 pub mod portal_pages;
 pub mod report_templates;
@@ -59,6 +61,7 @@ macro_rules! for_each_entity {
             template_kinds,
             control_plane_applications,
             custom_types,
+            onboarding_steps,
             users,
             applications,
             application_entities,
@@ -89,7 +92,8 @@ macro_rules! for_each_entity {
             audit_entries,
             row_lineage,
             template_versions,
-            template_row_states
+            template_row_states,
+            onboarding_completions
         )
     };
 }

@@ -9,6 +9,7 @@ mod m20261129_000004_tenant_root_company;
 mod m20261129_000005_user_last_seen;
 mod m20261129_000006_verified_domains;
 mod m20261129_000007_template_evolution;
+mod m20261206_000009_onboarding;
 pub mod table;
 pub mod tables;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_user_last_seen::Migration),
             Box::new(m20261129_000006_verified_domains::Migration),
             Box::new(m20261129_000007_template_evolution::Migration),
+            Box::new(m20261206_000009_onboarding::Migration),
         ]
     }
 }

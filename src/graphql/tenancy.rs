@@ -1,6 +1,7 @@
 //! GraphQL for tenant administration beyond lifecycle and members: `branding`,
 //! `updateBranding`, `uploadLogo`, domains, the feature catalog, `checkAccess`, and the
-//! `trialExpired` / `onboarding` fields of `Tenant`. The rules live in [`crate::tenancy`].
+//! `trialExpired` field of `Tenant` (its `onboarding` is in [`super::onboarding`]). The rules
+//! live in [`crate::tenancy`].
 
 use async_graphql::{
     Value,
@@ -188,26 +189,6 @@ fn access_decision_object() -> Object {
         }))
 }
 
-fn onboarding_object() -> Object {
-    let f = |name: &'static str, pick: fn(&tenants::onboarding::Onboarding) -> bool| {
-        Field::new(name, TypeRef::named_nn(TypeRef::BOOLEAN), move |ctx| {
-            FieldFuture::new(async move {
-                let o = ctx
-                    .parent_value
-                    .try_downcast_ref::<tenants::onboarding::Onboarding>()?;
-                Ok(Some(Value::from(pick(o))))
-            })
-        })
-    };
-    Object::new("TenantOnboarding")
-        .description("The onboarding checklist of a tenant.")
-        .field(f("rootOrganization", |o| o.root_organization))
-        .field(f("forked", |o| o.forked))
-        .field(f("staffAdministrator", |o| o.staff_administrator))
-        .field(f("domainVerified", |o| o.domain_verified))
-        .field(f("brandingSet", |o| o.branding_set))
-}
-
 /// Fields added to the generic `Tenant` object.
 fn tenant_fields(ops: &mut Operations) {
     ops.object_fields.push((
@@ -222,17 +203,6 @@ fn tenant_fields(ops: &mut Operations) {
             })
         })
         .description("True for a trial past its end: still usable, flagged until activated or suspended."),
-    ));
-    ops.object_fields.push((
-        "Tenant",
-        Field::new("onboarding", TypeRef::named_nn("TenantOnboarding"), |ctx| {
-            FieldFuture::new(async move {
-                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
-                let state = app(&ctx)?;
-                let checklist = tenants::onboarding::onboarding(state, row.id()).await?;
-                Ok(Some(FieldValue::owned_any(checklist)))
-            })
-        }),
     ));
 }
 
@@ -557,7 +527,6 @@ fn access_ops(ops: &mut Operations) {
 pub fn build(ops: &mut Operations) {
     ops.objects.push(branding_object());
     ops.objects.push(access_decision_object());
-    ops.objects.push(onboarding_object());
     ops.inputs.push(branding_input());
     tenant_fields(ops);
     branding_ops(ops);

@@ -284,6 +284,10 @@ pub fn check(parsed: &[Parsed], known: &Known) -> Vec<SheetError> {
                 "control-plane application",
             );
             c.unique(v.custom_types.iter().map(|x| &x.key), "custom type");
+            c.unique(v.onboarding_steps.iter().map(|x| &x.key), "onboarding step");
+            for step in &v.onboarding_steps {
+                c.slug(&step.key, "the onboarding step key");
+            }
         }
         if let Some(identity) = &s.identity {
             c.slug(&identity.code, "the application code");

@@ -314,6 +314,65 @@ pub struct Vocabulary {
     /// New forkable configuration types; their records go in application sheets.
     #[serde(default)]
     pub custom_types: Vec<CustomType>,
+    /// The onboarding checklist every tenant works through (`Tenant.onboarding`).
+    #[serde(default)]
+    pub onboarding_steps: Vec<OnboardingStep>,
+}
+
+/// A step of the onboarding checklist: checked by the server when `check` names a check,
+/// marked done by a tenant's Super User otherwise.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnboardingStep {
+    #[schemars(with = "String")]
+    pub key: Name,
+    pub title: String,
+    /// What to do, shown under the title.
+    pub hint: Option<String>,
+    /// Where the step appears (ascending).
+    #[serde(default)]
+    pub order: i32,
+    /// What the server checks to complete the step by itself; omitted for a manual step.
+    pub check: Option<StepCheck>,
+}
+
+/// A server check of an onboarding step.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StepCheck {
+    /// The tenant's provisioning is READY (the fork finished).
+    Forked,
+    /// The tenant has an Owner (the staff administrator `seedStaffAdmin` seeds is one).
+    StaffAdminSeeded,
+    /// The tenant has a verified custom domain.
+    DomainVerified,
+    /// The tenant's branding sets any field.
+    BrandingSet,
+}
+
+impl StepCheck {
+    /// Every check.
+    pub const ALL: [StepCheck; 4] = [
+        StepCheck::Forked,
+        StepCheck::StaffAdminSeeded,
+        StepCheck::DomainVerified,
+        StepCheck::BrandingSet,
+    ];
+
+    /// The name sheets and the database use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepCheck::Forked => "forked",
+            StepCheck::StaffAdminSeeded => "staff_admin_seeded",
+            StepCheck::DomainVerified => "domain_verified",
+            StepCheck::BrandingSet => "branding_set",
+        }
+    }
+
+    /// The check named `name`, if any.
+    pub fn parse(name: &str) -> Option<StepCheck> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 }
 
 /// An entity schema.

@@ -344,6 +344,22 @@ impl<'a> Writer<'a> {
             )
             .await?;
         }
+        for step in &v.onboarding_steps {
+            self.upsert(
+                "onboarding_steps",
+                vec![("key", text(&step.key.value))],
+                vec![
+                    ("title", text(&step.title)),
+                    ("hint", opt_text(&step.hint)),
+                    ("position", Cell::Int(step.order.into())),
+                    (
+                        "server_check",
+                        step.check.map_or(Cell::Null, |c| text(c.as_str())),
+                    ),
+                ],
+            )
+            .await?;
+        }
         Ok(std::mem::take(&mut self.summary))
     }
 

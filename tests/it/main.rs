@@ -23,6 +23,7 @@ mod input;
 mod keyset;
 mod offboarding;
 mod offline;
+mod onboarding;
 mod query_surface;
 mod read_paths;
 mod readme;

@@ -24,6 +24,19 @@ struct VocabularyOut {
     template_kinds: Vec<Keyed>,
     control_plane_applications: Vec<ControlPlaneOut>,
     custom_types: Vec<CustomTypeOut>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    onboarding_steps: Vec<OnboardingStepOut>,
+}
+
+#[derive(Serialize)]
+struct OnboardingStepOut {
+    key: String,
+    title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
+    order: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -76,7 +89,7 @@ pub async fn vocabulary(
 ) -> anyhow::Result<(String, Lookups)> {
     use entity::{
         control_plane_applications as cpa, custom_types, entity_schemas, event_types,
-        surface_types, template_kinds,
+        onboarding_steps, surface_types, template_kinds,
     };
     let schemas = entity_schemas::Entity::find()
         .order_by_asc(entity_schemas::Column::Key)
@@ -101,6 +114,11 @@ pub async fn vocabulary(
         .await?;
     let customs = custom_types::Entity::find()
         .order_by_asc(custom_types::Column::Key)
+        .all(db)
+        .await?;
+    let steps = onboarding_steps::Entity::find()
+        .order_by_asc(onboarding_steps::Column::Position)
+        .order_by_asc(onboarding_steps::Column::Key)
         .all(db)
         .await?;
     let sheet = VocabularySheet {
@@ -159,6 +177,21 @@ pub async fn vocabulary(
                     description: t.description.clone(),
                     forkable: t.forkable,
                     fields: non_empty(&t.fields),
+                })
+                .collect(),
+            // A check this server does not know is left out: the step reads as manual here too.
+            onboarding_steps: steps
+                .into_iter()
+                .map(|s| OnboardingStepOut {
+                    check: s
+                        .server_check
+                        .as_deref()
+                        .and_then(crate::sheets::format::StepCheck::parse)
+                        .map(crate::sheets::format::StepCheck::as_str),
+                    key: s.key,
+                    title: s.title,
+                    hint: s.hint,
+                    order: s.position,
                 })
                 .collect(),
         },
