@@ -127,14 +127,21 @@ async fn delete_batch(
     Ok(db.execute(&delete).await?.rows_affected())
 }
 
-/// The purge failpoint (`FORKLIFT_PURGE_FAILPOINT=after_batches:N`): fails the purge after its
-/// N-th batch, as an interrupted one. Compiled only with the `failpoints` feature.
+/// The purge failpoint (`FORKLIFT_PURGE_FAILPOINT`): `after_batches:N` fails the purge after
+/// its N-th batch, as an interrupted one; `pause_after_batches:N:MS` holds it there (tests kill
+/// the process meanwhile). Compiled only with the `failpoints` feature.
 #[cfg(feature = "failpoints")]
 fn failpoint(state: &AppState, batches: u64) -> AppResult<()> {
-    let at = state
-        .config
-        .purge_failpoint
-        .as_deref()
+    let failpoint = state.config.purge_failpoint.as_deref();
+    if let Some((n, ms)) = failpoint
+        .and_then(|f| f.strip_prefix("pause_after_batches:"))
+        .and_then(|rest| rest.split_once(':'))
+        && n.parse::<u64>().ok() == Some(batches)
+    {
+        let pause = std::time::Duration::from_millis(ms.parse().unwrap_or(1000));
+        tokio::task::block_in_place(|| std::thread::sleep(pause));
+    }
+    let at = failpoint
         .and_then(|f| f.strip_prefix("after_batches:"))
         .and_then(|n| n.parse::<u64>().ok());
     if at == Some(batches) {

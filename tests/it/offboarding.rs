@@ -561,3 +561,76 @@ async fn an_interrupted_purge_is_finished_by_a_rerun_and_leaves_nothing_of_the_t
 }
 
 crate::both_backends!(an_interrupted_purge_is_finished_by_a_rerun_and_leaves_nothing_of_the_tenant);
+
+crate::both_backends!(a_purge_killed_midway_is_finished_by_a_rerun);
+/// A real server process purging a tenant is killed (SIGKILL) between two batches: the tenant
+/// stays `PURGING` (nobody gets in), some of its rows are gone, and a re-run on another server
+/// removes the rest; the other tenant is untouched.
+async fn a_purge_killed_midway_is_finished_by_a_rerun(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    import_examples(&app).await;
+    let gone = app.ready_tenant("gone").await;
+    let gone_id = uuid_of(&gone);
+    let stay_id = uuid_of(&app.ready_tenant("stay").await);
+    let before_stay = fixture::dump(&app.state, stay_id).await;
+    let all_before: i64 = rows_left(&app, gone_id).await.values().sum();
+    let child = crate::replicas::Child::start(
+        &app,
+        &[
+            ("FORKLIFT_PURGE_BATCH_SIZE", "3"),
+            ("FORKLIFT_PURGE_FAILPOINT", "pause_after_batches:4:60000"),
+        ],
+    )
+    .await;
+    let request = {
+        let (base, admin, id) = (child.base.clone(), app.admin(), gone.clone());
+        tokio::spawn(async move {
+            let _ = reqwest::Client::new()
+                .post(format!("{base}/graphql"))
+                .bearer_auth(admin)
+                .json(&json!({ "query": PURGE, "variables": { "id": id } }))
+                .send()
+                .await;
+        })
+    };
+    // Held after its fourth batch: twelve rows fewer (or fewer tables' worth), then killed.
+    let mut left = all_before;
+    for _ in 0..400 {
+        left = rows_left(&app, gone_id).await.values().sum();
+        if left <= all_before - 12 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        left < all_before,
+        "the purge started: {left} of {all_before}"
+    );
+    drop(child); // SIGKILL, and reaped
+    request.abort();
+    assert!(
+        rows_left(&app, gone_id).await.contains_key("tenants"),
+        "the record goes last"
+    );
+    let status = app
+        .ok(
+            &app.admin(),
+            None,
+            "query($id: ID!) { tenant(id: $id) { status } }",
+            json!({ "id": gone }),
+        )
+        .await;
+    assert_eq!(status["tenant"]["status"], "PURGING");
+    let data = app
+        .ok(&app.admin(), None, PURGE, json!({ "id": gone }))
+        .await;
+    assert_eq!(data["deleteTenant"], gone);
+    assert_eq!(
+        rows_left(&app, gone_id).await,
+        BTreeMap::new(),
+        "no row of the tenant remains"
+    );
+    assert_eq!(fixture::dump(&app.state, stay_id).await, before_stay);
+}
