@@ -7,7 +7,6 @@ use std::{process::ExitCode, sync::Arc};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use migration::{Migrator, MigratorTrait};
 
 use crate::{
     app::{self, Application},
@@ -20,6 +19,7 @@ use crate::{
 };
 
 mod export;
+mod migrate;
 mod phase_bar;
 mod settings;
 mod sheet_paths;
@@ -359,32 +359,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("{}", verifier.mint(&request.claims(&config))?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Migrate { action, .. } => {
-            let server = crate::db::connect(&config).await?;
-            let db = crate::db::migration_connection(&config, &server).await?;
-            match action {
-                MigrateAction::Up => Migrator::up(&db, None).await?,
-                MigrateAction::Down => Migrator::down(&db, None).await?,
-                MigrateAction::Fresh => Migrator::fresh(&db).await?,
-                MigrateAction::Status => {
-                    let applied: Vec<String> = Migrator::get_applied_migrations(&db)
-                        .await?
-                        .iter()
-                        .map(|m| m.name().to_string())
-                        .collect();
-                    for m in Migrator::migrations() {
-                        let name = m.name().to_string();
-                        let state = if applied.contains(&name) {
-                            "applied"
-                        } else {
-                            "pending"
-                        };
-                        println!("{state:8} {name}");
-                    }
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Migrate { action, .. } => Ok(migrate::run(action, &config).await),
         Command::Bootstrap {
             tenant,
             tenant_name,

@@ -5,6 +5,8 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
+use crate::databases::{self, TenantDatabases};
+
 /// A value that must never reach a log line or a `Debug` dump.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -64,6 +66,10 @@ pub struct Config {
     /// admins' all-tenants view). Unset: `DATABASE_URL`, which then must bypass row-level
     /// security itself; production refuses that (see [`crate::db::check_roles`]).
     pub system_database_url: Option<String>,
+    /// The named tenant databases (`FORKLIFT_TENANT_DATABASES` or
+    /// `FORKLIFT_TENANT_DATABASES_FILE`): configuration only, never stored in a database. See
+    /// [`crate::databases`].
+    pub tenant_databases: TenantDatabases,
     pub addr: SocketAddr,
     pub jwt_secret: Option<Secret>,
     pub jwt_public_key: Option<PublicKeySource>,
@@ -262,6 +268,29 @@ impl CorsOrigins {
     }
 }
 
+/// The named tenant databases: `FORKLIFT_TENANT_DATABASES` (comma-separated `name=url`), or the
+/// file `FORKLIFT_TENANT_DATABASES_FILE` names (one `name=url` per line, `#` comments); not
+/// both.
+fn tenant_databases(
+    var: &dyn Fn(&str) -> Option<String>,
+    main_url: &str,
+) -> Result<TenantDatabases, ConfigError> {
+    const LIST: &str = "FORKLIFT_TENANT_DATABASES";
+    const FILE: &str = "FORKLIFT_TENANT_DATABASES_FILE";
+    match (var(LIST), var(FILE)) {
+        (Some(_), Some(_)) => Err(bad(FILE, format!("set either {LIST} or {FILE}, not both"))),
+        (Some(text), None) => TenantDatabases::parse(&text, databases::Source::Variable, main_url)
+            .map_err(|m| bad(LIST, m)),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(FILE, format!("cannot read `{path}`: {e}")))?;
+            TenantDatabases::parse(&text, databases::Source::File(&path), main_url)
+                .map_err(|m| bad(FILE, m))
+        }
+        (None, None) => Ok(TenantDatabases::default()),
+    }
+}
+
 /// The SQLite file used when `DATABASE_URL` is unset: `forklift.db` in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://forklift.db?mode=rwc";
 
@@ -384,10 +413,12 @@ impl Config {
                 "expected postgres://SYSTEM_ROLE@HOST/DB (only PostgreSQL separates the roles)",
             ));
         }
+        let tenant_databases = tenant_databases(&var, &database_url)?;
         Ok(Self {
             database_url,
             migration_database_url,
             system_database_url,
+            tenant_databases,
             addr,
             jwt_secret,
             jwt_public_key,
@@ -434,6 +465,7 @@ impl Config {
             database_url: database_url.into(),
             migration_database_url: None,
             system_database_url: None,
+            tenant_databases: TenantDatabases::default(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             jwt_secret: None,
             jwt_public_key: None,

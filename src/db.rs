@@ -46,13 +46,7 @@ async fn open(config: &Config, url: &str, size: u32) -> anyhow::Result<DatabaseC
         .sqlx_logging(false);
     if config.is_sqlite() {
         options.max_connections(8).min_connections(1);
-        options.map_sqlx_sqlite_opts(|opts| {
-            opts.create_if_missing(true)
-                .foreign_keys(true)
-                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(30))
-        });
+        sqlite_options(&mut options);
     } else {
         options.max_connections(size.max(1)).min_connections(1);
     }
@@ -62,6 +56,18 @@ async fn open(config: &Config, url: &str, size: u32) -> anyhow::Result<DatabaseC
         .map_err(|_| anyhow::anyhow!("cannot reach database {label}: timed out"))?
         .map_err(|err| anyhow::anyhow!("cannot reach database {label}: {}", one_line(&err)))?;
     Ok(db)
+}
+
+/// SQLite's settings for every file Forklift opens: created when missing, foreign keys
+/// enforced, WAL mode (readers never blocked by a running fork), a 30 s busy timeout.
+pub fn sqlite_options(options: &mut ConnectOptions) {
+    options.map_sqlx_sqlite_opts(|opts| {
+        opts.create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+    });
 }
 
 /// Applies every pending migration.

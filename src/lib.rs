@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod branding;
 pub mod cli;
 pub mod config;
+pub mod databases;
 pub mod db;
 pub mod domains;
 pub mod error;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub stopping_since: std::sync::OnceLock<std::time::Instant>,
     /// Prometheus metrics of this process.
     pub metrics: Arc<Metrics>,
+    /// The named tenant databases' pools, each opened on first use ([`crate::databases`]).
+    pub tenant_pools: Arc<crate::databases::TenantPools>,
     /// DNS TXT lookups for domain verification (replaceable: tests, air-gapped installs).
     resolver: RwLock<SharedResolver>,
 }
@@ -58,7 +60,15 @@ impl AppState {
         metrics: Arc<Metrics>,
     ) -> Self {
         let (shutdown, _) = watch::channel(false);
+        let tenant_pools = Arc::new(crate::databases::TenantPools::new(
+            config.tenant_databases.clone(),
+            crate::databases::PoolSettings {
+                max_connections: config.db_pool_size,
+                idle_timeout: config.db_idle_timeout,
+            },
+        ));
         Self {
+            tenant_pools,
             db,
             scoped_db,
             config,

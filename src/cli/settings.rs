@@ -44,6 +44,20 @@ pub struct DatabaseSettings {
         value_name = "URL"
     )]
     pub system_database_url: Option<String>,
+    /// Named tenant databases, comma-separated `NAME=URL` (`eu1=postgres://…`; SQLite:
+    /// `eu1=sqlite://FILE`), of the main database's backend: migrated by `migrate`, reported
+    /// by `/readyz`. Configuration only; tenants are not placed in them yet.
+    #[arg(
+        long,
+        env = "FORKLIFT_TENANT_DATABASES",
+        hide_env_values = true,
+        value_name = "NAME=URL,..."
+    )]
+    pub tenant_databases: Option<String>,
+    /// A file of named tenant databases, one `NAME=URL` per line (`#` comments); instead of
+    /// `FORKLIFT_TENANT_DATABASES`.
+    #[arg(long, env = "FORKLIFT_TENANT_DATABASES_FILE", value_name = "FILE")]
+    pub tenant_databases_file: Option<String>,
 }
 
 /// Token verification and signing.
@@ -184,6 +198,11 @@ impl Settings for DatabaseSettings {
             (
                 "FORKLIFT_SYSTEM_DATABASE_URL",
                 self.system_database_url.as_ref(),
+            ),
+            ("FORKLIFT_TENANT_DATABASES", self.tenant_databases.as_ref()),
+            (
+                "FORKLIFT_TENANT_DATABASES_FILE",
+                self.tenant_databases_file.as_ref(),
             ),
         ]
     }

@@ -195,12 +195,39 @@ async fn metrics(State(server): State<Server>) -> Response {
     response
 }
 
+/// How long `/readyz` waits for one named tenant database (a pool is opened on first use).
+const NAMED_DATABASE_CHECK: Duration = Duration::from_secs(3);
+
+/// Readiness as JSON: `{"status": "ready" | "degraded" | "unavailable", "databases": {"main":
+/// "up", "eu1": "down", …}}`, every database pinged at once. 200 whenever the main database
+/// answers: the control plane (guard, catalog, forks) lives there, and a replica that stopped
+/// taking traffic because one named database is down would take every other tenant down with
+/// it; a down named database makes the status `degraded`. 503 when the main database is down.
 async fn readyz(State(server): State<Server>) -> Response {
-    if crate::db::ping(&server.state.db).await {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    let pools = &server.state.tenant_pools;
+    let main = crate::db::ping(&server.state.db);
+    let named = futures::future::join_all(pools.databases().iter().map(|d| async {
+        (
+            d.name.clone(),
+            pools.ping(&d.name, NAMED_DATABASE_CHECK).await,
+        )
+    }));
+    let (main_up, named) = tokio::join!(main, named);
+    let state = |up: bool| if up { "up" } else { "down" };
+    let mut databases = serde_json::Map::new();
+    databases.insert(crate::databases::MAIN.into(), state(main_up).into());
+    for (name, up) in &named {
+        databases.insert(name.clone(), state(*up).into());
     }
+    let (status, code) = if !main_up {
+        ("unavailable", StatusCode::SERVICE_UNAVAILABLE)
+    } else if named.iter().any(|(_, up)| !up) {
+        ("degraded", StatusCode::OK)
+    } else {
+        ("ready", StatusCode::OK)
+    };
+    let body = serde_json::json!({ "status": status, "databases": databases });
+    (code, axum::Json(body)).into_response()
 }
 
 /// Executes one HTTP GraphQL request: an execution permit, the guard (a refused mutation is

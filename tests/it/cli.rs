@@ -32,6 +32,8 @@ fn every_help_lists_its_variables_and_explains_every_flag() {
                 "RUST_LOG",
                 "FORKLIFT_SYSTEM_DATABASE_URL",
                 "FORKLIFT_JWT_EMAIL_CLAIM",
+                "FORKLIFT_TENANT_DATABASES",
+                "FORKLIFT_TENANT_DATABASES_FILE",
             ],
         ),
         (
@@ -39,6 +41,8 @@ fn every_help_lists_its_variables_and_explains_every_flag() {
             &[
                 "DATABASE_URL",
                 "FORKLIFT_MIGRATION_DATABASE_URL",
+                "FORKLIFT_TENANT_DATABASES",
+                "FORKLIFT_TENANT_DATABASES_FILE",
                 "RUST_LOG",
             ],
         ),

@@ -24,6 +24,7 @@ mod keyset;
 mod offboarding;
 mod offline;
 mod onboarding;
+mod placement;
 mod query_surface;
 mod read_paths;
 mod readme;
