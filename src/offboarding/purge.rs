@@ -64,6 +64,7 @@ pub async fn mark(state: &AppState, id: Uuid) -> AppResult<(entity::tenants::Mod
             "a fork is writing into the tenant; delete it when the run has finished".into(),
         ));
     }
+    crate::tenants::lifecycle::refuse_if_a_fork_source(state, &t).await?;
     let resumed = t.status == TenantStatus::Purging.as_str();
     if resumed {
         return Ok((t, true));

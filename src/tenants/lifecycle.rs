@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use entity::tenants::{ProvisioningState, TenantKind, TenantStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter,
+    PaginatorTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -274,6 +274,48 @@ pub async fn extend_trial(
 /// `deleteTenant` without `purge`: refused while members remain; every row of the tenant goes
 /// with it by cascade, in one statement (audit entries stay). `purge: true` is
 /// [`crate::offboarding::purge`]: members and all, in bounded batches, resumable.
+/// Refuses to delete `tenant` while other tenants' fork runs name it as their source: the
+/// database would delete those runs with it (`fork_runs.source_tenant_id` cascades), and a
+/// tenant's deletion must never touch another tenant's rows.
+pub async fn refuse_if_a_fork_source(
+    state: &AppState,
+    tenant: &entity::tenants::Model,
+) -> AppResult<()> {
+    use entity::{fork_runs, tenants};
+    let targets: Vec<Uuid> = fork_runs::Entity::find()
+        .select_only()
+        .column(fork_runs::Column::TenantId)
+        .distinct()
+        .filter(fork_runs::Column::SourceTenantId.eq(tenant.id))
+        .filter(fork_runs::Column::TenantId.ne(tenant.id))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let mut slugs: Vec<String> = tenants::Entity::find()
+        .filter(tenants::Column::Id.is_in(targets))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|t| t.slug)
+        .collect();
+    slugs.sort();
+    let shown = slugs.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    let more = slugs.len().saturating_sub(5);
+    Err(AppError::PreconditionFailed(format!(
+        "tenant `{}` is the fork source of other tenants ({shown}{}): their run history \
+         would be deleted with it",
+        tenant.slug,
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )))
+}
+
 pub async fn delete_tenant(state: &AppState, req: &RequestContext, id: Uuid) -> AppResult<()> {
     use entity::{memberships, tenants};
     req.require_admin()?;
@@ -283,6 +325,7 @@ pub async fn delete_tenant(state: &AppState, req: &RequestContext, id: Uuid) -> 
             "the template cannot be deleted".into(),
         ));
     }
+    refuse_if_a_fork_source(state, &t).await?;
     let members = memberships::Entity::find()
         .filter(memberships::Column::TenantId.eq(id))
         .count(&state.db)

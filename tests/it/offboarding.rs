@@ -634,3 +634,61 @@ async fn a_purge_killed_midway_is_finished_by_a_rerun(backend: Backend) {
     );
     assert_eq!(fixture::dump(&app.state, stay_id).await, before_stay);
 }
+
+crate::both!(a_tenant_other_tenants_were_forked_from_is_not_deleted_under_them);
+/// Deleting a tenant never touches another tenant's rows: while other tenants' fork runs name
+/// it as their source (their records would go with it), deletion and purge are refused, naming
+/// them; once those tenants are gone, it is deleted.
+async fn a_tenant_other_tenants_were_forked_from_is_not_deleted_under_them(app: TestApp) {
+    fixture::seeded_template(&app.state, 1).await;
+    let alpha = app.ready_tenant("alpha").await;
+    let beta = app.create_tenant("beta").await;
+    let admin = app.admin();
+    let run = app
+        .ok(
+            &admin,
+            None,
+            "mutation { forkTenant(input: { target: \"beta\", source: \"alpha\" }) { id } }",
+            json!({}),
+        )
+        .await["forkTenant"]["id"]
+        .as_str()
+        .expect("run id")
+        .to_string();
+    assert_eq!(app.wait_run(&run).await["status"], "FINISHED");
+    let beta_runs = fixture::count(&app.state.db, "fork_runs", uuid_of(&beta)).await;
+    assert_eq!(beta_runs, 1);
+    for query in [
+        "mutation($id: ID!) { deleteTenant(id: $id) }",
+        "mutation($id: ID!) { deleteTenant(id: $id, purge: true) }",
+    ] {
+        let body = app.gql(&admin, None, query, json!({ "id": alpha })).await;
+        assert_eq!(
+            code(&body).as_deref(),
+            Some("PRECONDITION_FAILED"),
+            "{body}"
+        );
+        assert!(
+            body.to_string().contains("beta"),
+            "names the tenants: {body}"
+        );
+    }
+    assert_eq!(
+        fixture::count(&app.state.db, "fork_runs", uuid_of(&beta)).await,
+        beta_runs,
+        "beta's run history is intact"
+    );
+    let status = app
+        .ok(
+            &admin,
+            None,
+            "query($id: ID!) { tenant(id: $id) { status } }",
+            json!({ "id": alpha }),
+        )
+        .await;
+    assert_ne!(status["tenant"]["status"], "PURGING", "{status}");
+    // Once beta is gone, alpha can go.
+    app.ok(&admin, None, PURGE, json!({ "id": beta })).await;
+    let data = app.ok(&admin, None, PURGE, json!({ "id": alpha })).await;
+    assert_eq!(data["deleteTenant"], alpha);
+}
