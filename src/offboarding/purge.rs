@@ -21,9 +21,7 @@ use std::collections::BTreeMap;
 
 use entity::tenants::{TenantKind, TenantStatus};
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ConnectionTrait, DatabaseConnection, EntityTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     sea_query::{Alias, Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -69,10 +67,34 @@ pub async fn mark(state: &AppState, id: Uuid) -> AppResult<(entity::tenants::Mod
     if resumed {
         return Ok((t, true));
     }
-    let mut active: entity::tenants::ActiveModel = t.into();
-    active.status = Set(TenantStatus::Purging.as_str().into());
-    active.updated_at = Set(state.clock.now());
-    Ok((active.update(&state.db).await?, false))
+    // One conditional statement, so a fork that began writing since the check above is never
+    // purged under: either this marks first (and the fork, checking under its lock, stops), or
+    // the fork's `RUNNING` came first (and this refuses).
+    use entity::tenants;
+    let marked = tenants::Entity::update_many()
+        .col_expr(
+            tenants::Column::Status,
+            Expr::value(TenantStatus::Purging.as_str()),
+        )
+        .col_expr(tenants::Column::UpdatedAt, Expr::value(state.clock.now()))
+        .filter(ColumnTrait::eq(&tenants::Column::Id, t.id))
+        .filter(ColumnTrait::ne(
+            &tenants::Column::ProvisioningState,
+            entity::tenants::ProvisioningState::Running,
+        ))
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    if marked == 0 {
+        return Err(AppError::PreconditionFailed(
+            "a fork is writing into the tenant; delete it when the run has finished".into(),
+        ));
+    }
+    let marked = tenants::Entity::find_by_id(t.id)
+        .one(&state.db)
+        .await?
+        .ok_or(AppError::NotFound("Tenant".into()))?;
+    Ok((marked, false))
 }
 
 /// Deletes every row of the tenant (already [`mark`]ed), then the tenant.

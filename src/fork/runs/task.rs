@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use entity::tenants::ProvisioningState;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::{
@@ -318,6 +320,15 @@ const SHUTDOWN_CUT: &str = "the server shut down before the fork finished; nothi
 #[error("{SHUTDOWN_CUT}")]
 struct ShutdownCut;
 
+/// The message of a run whose target began to be purged (`deleteTenant(purge: true)`) after the
+/// run was checked.
+const TARGET_PURGING: &str = "the target tenant is being deleted; nothing was written";
+
+/// A run whose target is being purged (its cause, for [`Failure::of`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{TARGET_PURGING}")]
+struct TargetPurging;
+
 /// The message of a run that failed for a reason of its own (a database error, a bug).
 pub const FORK_FAILED_MESSAGE: &str = "the fork failed and was rolled back; nothing of it was \
      kept. The cause is in the server log under this run's id";
@@ -327,7 +338,8 @@ pub const FORK_FAILED_MESSAGE: &str = "the fork failed and was rolled back; noth
 /// be the database's). The cause is logged with the run id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Failure {
-    /// `SHUTDOWN` (the server stopped first) or `FORK_FAILED` (anything else).
+    /// `SHUTDOWN` (the server stopped first), `TENANT_PURGING` (the target began to be purged)
+    /// or `FORK_FAILED` (anything else).
     pub code: &'static str,
     /// The sentence shown.
     pub message: &'static str,
@@ -340,6 +352,11 @@ impl Failure {
             Failure {
                 code: "SHUTDOWN",
                 message: SHUTDOWN_CUT,
+            }
+        } else if err.downcast_ref::<TargetPurging>().is_some() {
+            Failure {
+                code: "TENANT_PURGING",
+                message: TARGET_PURGING,
             }
         } else {
             Failure {
@@ -375,6 +392,15 @@ async fn run_in_transaction(
     catch_up_versions(state, input).await?;
     // On the fork's own pool (its runtime's), under the target's lock.
     let tx = begin_locked(&progress.db, input.target.id).await?;
+    // Under the target's lock: a purge that marked the target after this run was checked wins
+    // (`offboarding::purge::mark` marks only a target no run is writing into).
+    let purging = entity::tenants::Entity::find_by_id(input.target.id)
+        .one(&tx)
+        .await?
+        .is_none_or(|t| t.status == entity::tenants::TenantStatus::Purging.as_str());
+    if purging {
+        return Err(anyhow::Error::new(TargetPurging));
+    }
     let version = version_after(&tx, input).await?;
     let result = {
         let engine = engine(&tx, state, input, false, version);
