@@ -56,9 +56,9 @@ async fn edit(
     suffix: &str,
 ) -> anyhow::Result<u64> {
     let backend = state.db.get_database_backend();
-    let (p1, p2, p3, p4, concat) = match backend {
-        DbBackend::Postgres => ("$1", "$2", "$3", "$4", "||"),
-        _ => ("?1", "?2", "?3", "?4", "||"),
+    let (p1, p2, p3, p4) = match backend {
+        DbBackend::Postgres => ("$1", "$2", "$3", "$4"),
+        _ => ("?1", "?2", "?3", "?4"),
     };
     let mut edited = 0;
     for class in state.registry.copied_classes() {
@@ -66,7 +66,7 @@ async fn edit(
             continue;
         };
         let sql = format!(
-            "UPDATE {table} SET {column} = {column} {concat} {p1} WHERE tenant_id = {p2} AND id IN \
+            "UPDATE {table} SET {column} = {column} || {p1} WHERE tenant_id = {p2} AND id IN \
              (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM {table} \
               WHERE tenant_id = {p2}) numbered WHERE n % {p3} = {p4})",
             table = class.table,

@@ -90,13 +90,9 @@ pub(super) async fn print_diff(state: &AppState, key: &str) -> anyhow::Result<()
         .one(&state.db)
         .await?
         .ok_or_else(|| anyhow::anyhow!("there is no template tenant (run `forklift bootstrap`)"))?;
-    let tenant = tenants::Entity::find()
-        .filter(match uuid::Uuid::parse_str(key) {
-            Ok(id) => tenants::Column::Id.eq(id),
-            Err(_) => tenants::Column::Slug.eq(key.to_lowercase()),
-        })
-        .one(&state.db)
-        .await?
+    let tenant = crate::fork::runs::tenant_by_key(&state.db, key)
+        .await
+        .map_err(AppError::into_anyhow)?
         .ok_or_else(|| anyhow::anyhow!("no tenant `{key}`"))?;
     let diff = crate::fork::diff::diff(&state.db, &state.registry, template.id, tenant.id).await?;
     println!(

@@ -189,7 +189,15 @@ impl Totals {
 
     /// The totals of a plan.
     pub fn of_outcome(outcome: &ForkOutcome) -> Totals {
-        Totals::of_counts(&serde_json::to_value(&outcome.counts).unwrap_or_default())
+        outcome
+            .counts
+            .iter()
+            .fold(Totals::default(), |t, c| Totals {
+                updated: t.updated + c.updated,
+                created: t.created + c.created,
+                removed: t.removed + c.removed,
+                conflicts: t.conflicts + c.conflicts,
+            })
     }
 }
 

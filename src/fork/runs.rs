@@ -75,7 +75,8 @@ impl ForkPlanInput {
     }
 }
 
-async fn tenant_by_key(
+/// The tenant named by `key`: its id, or its slug.
+pub async fn tenant_by_key(
     db: &DatabaseConnection,
     key: &str,
 ) -> AppResult<Option<entity::tenants::Model>> {

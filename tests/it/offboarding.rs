@@ -352,6 +352,18 @@ crate::both!(only_an_owner_or_a_platform_admin_exports_and_strangers_learn_nothi
 const PURGE: &str = "mutation($id: ID!) { deleteTenant(id: $id, purge: true) }";
 
 /// Rows of `tenant` in every tenant-owned table, and the tenant record.
+/// The `status` of tenant `id` as a platform admin reads it.
+async fn tenant_status(app: &TestApp, id: &str) -> Value {
+    app.ok(
+        &app.admin(),
+        None,
+        "query($id: ID!) { tenant(id: $id) { status } }",
+        json!({ "id": id }),
+    )
+    .await["tenant"]["status"]
+        .clone()
+}
+
 async fn rows_left(app: &TestApp, tenant: Uuid) -> BTreeMap<String, i64> {
     let mut left = BTreeMap::new();
     for class in app
@@ -471,15 +483,7 @@ async fn an_interrupted_purge_is_finished_by_a_rerun_and_leaves_nothing_of_the_t
         partial.values().sum::<i64>() < all_before.values().sum::<i64>(),
         "{partial:?} vs {all_before:?}"
     );
-    let status = app
-        .ok(
-            &app.admin(),
-            None,
-            "query($id: ID!) { tenant(id: $id) { status } }",
-            json!({ "id": gone }),
-        )
-        .await;
-    assert_eq!(status["tenant"]["status"], "PURGING");
+    assert_eq!(tenant_status(&app, &gone).await, "PURGING");
     // Nobody gets into a tenant being purged, and no fork starts into it.
     let body = app
         .gql(&ann, Some("gone"), "{ me { subject } }", json!({}))
@@ -614,15 +618,7 @@ async fn a_purge_killed_midway_is_finished_by_a_rerun(backend: Backend) {
         rows_left(&app, gone_id).await.contains_key("tenants"),
         "the record goes last"
     );
-    let status = app
-        .ok(
-            &app.admin(),
-            None,
-            "query($id: ID!) { tenant(id: $id) { status } }",
-            json!({ "id": gone }),
-        )
-        .await;
-    assert_eq!(status["tenant"]["status"], "PURGING");
+    assert_eq!(tenant_status(&app, &gone).await, "PURGING");
     let data = app
         .ok(&app.admin(), None, PURGE, json!({ "id": gone }))
         .await;
@@ -678,15 +674,7 @@ async fn a_tenant_other_tenants_were_forked_from_is_not_deleted_under_them(app: 
         beta_runs,
         "beta's run history is intact"
     );
-    let status = app
-        .ok(
-            &admin,
-            None,
-            "query($id: ID!) { tenant(id: $id) { status } }",
-            json!({ "id": alpha }),
-        )
-        .await;
-    assert_ne!(status["tenant"]["status"], "PURGING", "{status}");
+    assert_ne!(tenant_status(&app, &alpha).await, "PURGING");
     // Once beta is gone, alpha can go.
     app.ok(&admin, None, PURGE, json!({ "id": beta })).await;
     let data = app.ok(&admin, None, PURGE, json!({ "id": alpha })).await;
