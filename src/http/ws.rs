@@ -56,7 +56,7 @@ enum Protocol {
 
 /// Read buffer of one WebSocket connection: client messages are small (`connection_init`,
 /// `subscribe`, `ping`), and a larger one grows the buffer as it arrives.
-const WS_READ_BUFFER_BYTES: usize = 4 * 1024;
+const WS_READ_BUFFER_BYTES: usize = 1024;
 
 /// How much of a burst of outgoing frames is gathered before it is written to the socket (the
 /// writer flushes at the end of every burst anyway); it bounds what a socket's write buffer
@@ -141,8 +141,8 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
     let (sink, mut stream) = socket.split();
     let (out, outgoing) = mpsc::channel::<Message>(OUTGOING_MESSAGES);
     // A close that must jump the queue (a subscriber too slow for its own buffer).
-    let (urgent, urgent_rx) = mpsc::channel::<Message>(1);
-    let mut writer = outbox::spawn_writer(sink, outgoing, urgent_rx);
+    let slow = outbox::Slow::default();
+    let mut writer = outbox::spawn_writer(sink, outgoing, slow.clone());
     let mut writer_done = false;
     let subscriptions: Subscriptions = Arc::default();
     let mut shutdown = server.state.shutdown.subscribe();
@@ -315,7 +315,7 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
                     request,
                     Outbox {
                         out: out.clone(),
-                        urgent: urgent.clone(),
+                        slow: slow.clone(),
                         grace: SLOW_CONSUMER_GRACE,
                     },
                     subscriptions.clone(),
@@ -352,7 +352,6 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
         handle.abort();
     }
     drop(out);
-    drop(urgent);
     if !writer_done {
         let _ = writer.await;
     }

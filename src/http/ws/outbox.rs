@@ -1,11 +1,14 @@
 //! A socket's outgoing side: the bounded queue operations write to ([`Outbox`]), the close for
 //! a subscriber too slow for it, and the task that writes the queue to the socket.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt, stream::SplitSink};
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinHandle,
+};
 
 use super::close;
 
@@ -24,10 +27,36 @@ pub const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(1);
 /// The close code for a subscriber that fell [`OUTGOING_MESSAGES`] behind.
 pub const SLOW_CONSUMER_CLOSE: u16 = 4029;
 
-/// Where an operation's messages go: the socket's queue, and the queue-jumping close.
+/// Raised when a subscriber of the socket fell [`OUTGOING_MESSAGES`] behind: the writer then
+/// sends the [`SLOW_CONSUMER_CLOSE`] close ahead of everything queued. One per socket, shared
+/// by its operations (a signal, not a second queue: an idle socket keeps no buffer for it).
+#[derive(Clone, Default)]
+pub(super) struct Slow(Arc<Notify>);
+
+impl Slow {
+    /// Asks the writer to close the socket as slow.
+    pub(super) fn raise(&self) {
+        self.0.notify_one();
+    }
+
+    /// Resolves once the socket was found slow.
+    pub(super) async fn raised(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// The close a slow socket gets.
+fn slow_close() -> Message {
+    close(
+        SLOW_CONSUMER_CLOSE,
+        "Subscriber too slow: reconnect and resume with `after`",
+    )
+}
+
+/// Where an operation's messages go: the socket's queue, and the queue-jumping slow close.
 pub(super) struct Outbox {
     pub(super) out: mpsc::Sender<Message>,
-    pub(super) urgent: mpsc::Sender<Message>,
+    pub(super) slow: Slow,
     /// [`SLOW_CONSUMER_GRACE`] (shorter in unit tests).
     pub(super) grace: Duration,
 }
@@ -44,28 +73,25 @@ impl Outbox {
         match tokio::time::timeout(self.grace, self.out.send(message)).await {
             Ok(sent) => sent.is_ok(),
             Err(_) => {
-                let _ = self.urgent.try_send(close(
-                    SLOW_CONSUMER_CLOSE,
-                    "Subscriber too slow: reconnect and resume with `after`",
-                ));
+                self.slow.raise();
                 false
             }
         }
     }
 }
 
-/// Writes `outgoing` to the socket (a queue-jumping close from `urgent` first) until the queue
-/// closes, a write fails, or a close was sent; then closes the socket.
+/// Writes `outgoing` to the socket (the slow close first, once [`Slow`] is raised) until the
+/// queue closes, a write fails, or a close was sent; then closes the socket.
 pub(super) fn spawn_writer(
     mut sink: SplitSink<WebSocket, Message>,
     mut outgoing: mpsc::Receiver<Message>,
-    mut urgent_rx: mpsc::Receiver<Message>,
+    slow: Slow,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {
                 biased;
-                Some(message) = urgent_rx.recv() => message,
+                () = slow.raised() => slow_close(),
                 message = outgoing.recv() => match message {
                     Some(message) => message,
                     None => break,
