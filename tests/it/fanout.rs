@@ -226,8 +226,8 @@ async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app: 
             wsclient::fork_events(&url, "graphql-transport-ws", &token, &run).await
         })
     };
-    // The slow one reads nothing until the run is over.
-    let finished = app.wait_run(&run).await;
+    // The slow one reads nothing until the run is over (50,000 events: allow a loaded machine).
+    let finished = app.wait_run_within(&run, 180).await;
     assert_eq!(finished["status"], "FINISHED", "{finished}");
     let fast = fast.await.expect("fast reader");
     wsclient::assert_complete_run(&fast, "RUN_FINISHED");

@@ -493,8 +493,14 @@ macro_rules! both_backends {
 impl TestApp {
     /// Waits until fork run `id` (a global id) leaves PENDING/RUNNING; returns the run.
     pub async fn wait_run(&self, id: &str) -> Value {
+        self.wait_run_within(id, 30).await
+    }
+
+    /// [`TestApp::wait_run`] for runs that may take up to `seconds` (a large fork on a loaded
+    /// machine).
+    pub async fn wait_run_within(&self, id: &str, seconds: u64) -> Value {
         let admin = self.admin();
-        for _ in 0..600 {
+        for _ in 0..seconds * 20 {
             let data = self
                 .ok(
                     &admin,
@@ -512,7 +518,7 @@ impl TestApp {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("fork run {id} did not finish in 30 s");
+        panic!("fork run {id} did not finish in {seconds} s");
     }
 
     /// Starts a fork of the template into `target` as the platform admin; returns the run id.
