@@ -135,10 +135,7 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
         pool.set_metric_callback(move |info| observer.statement(info.elapsed, info.failed));
     }
     let replica_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
-    let scoped_db = crate::access::ScopedDb {
-        request: scoped_db,
-        system: db.clone(),
-    };
+    let scoped_db = crate::access::ScopedDb::new(scoped_db, db.clone());
     Ok(AppState::new(
         db, scoped_db, config, registry, verifier, replica_id, metrics,
     ))

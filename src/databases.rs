@@ -5,8 +5,8 @@
 //! `FORKLIFT_TENANT_DATABASES_FILE` (one `name=url` per line, `#` comments), are checked when the
 //! configuration is read ([`TenantDatabases::parse`]), and are never stored in a database.
 //! `forklift migrate` migrates each of them after the main one and `/readyz` reports each.
-//! Nothing routes a tenant to them yet: [`TenantPools`] opens a pool per name on first use (none
-//! at startup), for the routing work to come.
+//! [`TenantPools`] opens a pool per name on first use (none at startup), migrating the database
+//! then when it has pending migrations; [`crate::placement`] routes a placed tenant's rows there.
 
 use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
@@ -224,6 +224,21 @@ pub struct PoolSettings {
     pub idle_timeout: Duration,
 }
 
+impl PoolSettings {
+    /// The serving settings: every named database's pool gets an equal share of
+    /// `FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS` (at least 1, at most `FORKLIFT_DB_POOL_SIZE`),
+    /// so all of them together never hold more than that bound (or one each, when there are
+    /// more databases than the bound), and an idle pool holds none.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        let databases = u32::try_from(config.tenant_databases.len().max(1)).unwrap_or(u32::MAX);
+        let share = (config.tenant_databases_max_connections / databases).max(1);
+        Self {
+            max_connections: share.min(config.db_pool_size.max(1)),
+            idle_timeout: config.db_idle_timeout,
+        }
+    }
+}
+
 /// The named databases' pools, each opened on first use ([`TenantPools::pool`]) and none at
 /// startup. A pool keeps no idle connection past its idle timeout. A failed connect is not
 /// remembered: the next use tries again.
@@ -262,9 +277,18 @@ impl TenantPools {
             .or_default()
             .clone();
         let pool = cell
-            .get_or_try_init(|| connect(database, self.settings))
+            .get_or_try_init(|| async {
+                let pool = connect(database, self.settings).await?;
+                migrate_if_behind(database, &pool).await?;
+                Ok::<_, anyhow::Error>(pool)
+            })
             .await?;
         Ok(pool.clone())
+    }
+
+    /// The connection settings each pool is opened with.
+    pub fn settings(&self) -> PoolSettings {
+        self.settings
     }
 
     /// How many pools are open (tests, metrics).
@@ -284,6 +308,33 @@ impl TenantPools {
         .await
         .unwrap_or(false)
     }
+}
+
+/// Applies the pending migrations of a named database when its pool is first opened by the
+/// server (a fresh named database then works without `forklift migrate`); a database that is up
+/// to date is only read (`seaql_migrations`), so a role without DDL rights serves one that
+/// `forklift migrate` prepared.
+async fn migrate_if_behind(
+    database: &NamedDatabase,
+    pool: &DatabaseConnection,
+) -> anyhow::Result<()> {
+    use migration::MigratorTrait;
+    let behind = migration::Migrator::get_pending_migrations_read_only(pool)
+        .await
+        .map_or(true, |pending| !pending.is_empty());
+    if behind {
+        migration::Migrator::up(pool, None).await.map_err(|err| {
+            let text = err.to_string();
+            let line = text.lines().next().unwrap_or_default();
+            anyhow::anyhow!(
+                "database {} ({}): migrating failed: {line}",
+                database.name,
+                database.masked_url()
+            )
+        })?;
+        tracing::info!(database = %database.name, "named tenant database migrated");
+    }
+    Ok(())
 }
 
 /// Opens a pool on `database` that holds no connection while idle, failing within a few
