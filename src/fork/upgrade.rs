@@ -80,6 +80,8 @@ impl Conflict {
 /// The run an upgrade step works in.
 pub struct Scope<'a, C: ConnectionTrait> {
     pub db: &'a C,
+    /// Where the template's rows are read (`db`, or the source's own database).
+    pub source_db: &'a C,
     pub registry: &'a Registry,
     /// The template.
     pub source: Uuid,
@@ -155,7 +157,7 @@ pub async fn retire<C: ConnectionTrait>(
         if lineage.is_empty() {
             continue;
         }
-        let sources = ids_of(scope.db, &class.table, scope.source).await?;
+        let sources = ids_of(scope.source_db, &class.table, scope.source).await?;
         let retired: Vec<&Lineage> = lineage
             .values()
             .filter(|l| !sources.contains(&l.source_id))
@@ -321,7 +323,7 @@ pub async fn apply_class<C: ConnectionTrait>(
     if lineage.is_empty() {
         return Ok(());
     }
-    let sources = rows_by_id(scope.db, class, scope.source).await?;
+    let sources = rows_by_id(scope.source_db, class, scope.source).await?;
     let mut tracked: Vec<&Lineage> = lineage
         .values()
         .filter(|l| sources.contains_key(&l.source_id))

@@ -8,6 +8,7 @@ mod wsclient;
 mod admin;
 mod audit_log;
 mod claims;
+mod dedicated;
 mod cli;
 mod fanout;
 mod fleet;
