@@ -76,6 +76,23 @@ pub async fn pool(pools: &TenantPools, name: &str) -> AppResult<DatabaseConnecti
     })
 }
 
+/// The pool of `tenant`'s own database when it is placed in a named one (`None`: the main
+/// database), read from the catalog.
+pub async fn pool_of_tenant(
+    state: &crate::state::AppState,
+    tenant: Uuid,
+) -> AppResult<Option<DatabaseConnection>> {
+    use sea_orm::EntityTrait;
+    let model = entity::tenants::Entity::find_by_id(tenant)
+        .one(&state.db)
+        .await?
+        .ok_or(AppError::TenantNotFound)?;
+    match model.database {
+        Some(name) => Ok(Some(pool(&state.tenant_pools, &name).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Maps any failure to open a transaction on a named database to `SERVICE_UNAVAILABLE`
 /// (logged): the pool may be open while the server behind it is gone.
 pub fn unavailable(name: &str, err: impl std::fmt::Display) -> AppError {

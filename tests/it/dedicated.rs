@@ -444,3 +444,80 @@ async fn a_named_database_that_is_down_refuses_only_its_tenants(backend: Backend
         .expect("n");
     assert_eq!(late, 0, "nothing was created");
 }
+
+/// The `name` of the application `id` in `db`, by direct SQL.
+async fn application_name(db: &DatabaseConnection, id: uuid::Uuid) -> Option<String> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let mut select = Query::select();
+    select
+        .column(Alias::new("name"))
+        .from(Alias::new("applications"))
+        .and_where(Expr::col(Alias::new("id")).eq(id));
+    db.query_one(&select)
+        .await
+        .expect("select")
+        .map(|r| r.try_get::<String>("", "name").expect("name"))
+}
+
+crate::both_backends!(an_upgrade_of_a_dedicated_tenant_reads_the_template_and_writes_its_database);
+async fn an_upgrade_of_a_dedicated_tenant_reads_the_template_and_writes_its_database(
+    backend: Backend,
+) {
+    let Some((app, eu1)) = spawn_placed(backend, |_| {}).await else {
+        return;
+    };
+    fixture::seeded_template(&app.state, 2).await;
+    let template = fixture::template(&app.state).await;
+    let dedicated = ready_placed(&app, "dedicated", Some("eu1")).await;
+    let main = app.owner_db().await;
+    let named = Database::connect(&eu1.owner_url).await.expect("eu1");
+    // The template changes one application's name.
+    let source = ids_in(&main, "applications", template).await[0];
+    let copy = forklift::fork::engine::target_id(dedicated, source);
+    let before = application_name(&named, copy).await.expect("the copy, in eu1");
+    {
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        let mut update = Query::update();
+        update
+            .table(Alias::new("applications"))
+            .value(Alias::new("name"), "Renamed by the template")
+            .and_where(Expr::col(Alias::new("id")).eq(source));
+        main.execute(&update).await.expect("rename");
+    }
+    let diff = app
+        .ok(
+            &app.admin(),
+            None,
+            "query($t: String!) { templateDiff(tenant: $t) { classes { className \
+                changedInTemplate { rowId fields { field from to } } } } }",
+            json!({ "t": "dedicated" }),
+        )
+        .await;
+    let text = diff.to_string();
+    assert!(
+        text.contains(&forklift::graphql::ids::encode("Application", copy))
+            && text.contains("Renamed by the template")
+            && text.contains(&before),
+        "the diff reads the copy in eu1 against the template in main: {diff}"
+    );
+    let data = app
+        .ok(
+            &app.admin(),
+            None,
+            "mutation { upgradeTenant(input: { target: \"dedicated\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    let run = app
+        .wait_run(data["upgradeTenant"]["id"].as_str().expect("run id"))
+        .await;
+    assert_eq!(run["status"], "FINISHED", "{run}");
+    assert_eq!(
+        application_name(&named, copy).await.as_deref(),
+        Some("Renamed by the template"),
+        "applied in eu1"
+    );
+    assert_eq!(application_name(&main, copy).await, None, "nothing in main");
+    assert_eq!(total(&placed_counts(&app, &main, dedicated).await), 0);
+    let _ = named.close().await;
+}
