@@ -23,7 +23,9 @@ pub(crate) use conditions::{apply_filter, nested_select};
 pub use keyset::{SortKey, Window};
 pub(crate) use transactions::Reads;
 use transactions::{Purpose, begin};
-pub use transactions::{ScopedDb, begin_tenant, begin_tenant_for_write, begin_tenant_snapshot};
+pub use transactions::{
+    ScopedDb, begin_tenant, begin_tenant_for_write, begin_tenant_snapshot, name_tenant_in,
+};
 
 use crate::{
     error::{AppError, AppResult},

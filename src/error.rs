@@ -20,7 +20,10 @@ pub enum AppError {
     DomainNotConfigured,
     TenantSuspended,
     TenantProvisioning,
-    BadUserInput { field: String, message: String },
+    BadUserInput {
+        field: String,
+        message: String,
+    },
     NotFound(String),
     Conflict(String),
     PreconditionFailed(String),

@@ -177,7 +177,11 @@ async fn read_rows(
 }
 
 /// Inserts `rows`, or updates the rows with the same id to match them.
-async fn upsert_rows(db: &impl ConnectionTrait, class: &RowClass, rows: &[Row]) -> anyhow::Result<()> {
+async fn upsert_rows(
+    db: &impl ConnectionTrait,
+    class: &RowClass,
+    rows: &[Row],
+) -> anyhow::Result<()> {
     let per_statement = (MAX_BIND_PARAMS / class.columns.len().max(1)).clamp(1, MAX_BATCH_ROWS);
     let updated: Vec<Alias> = class
         .columns

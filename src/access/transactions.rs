@@ -230,6 +230,18 @@ async fn name_tenant(
     tx: DatabaseTransaction,
     tenant: Option<Uuid>,
 ) -> AppResult<DatabaseTransaction> {
+    set_tenant(&tx, tenant).await?;
+    Ok(tx)
+}
+
+/// Names `tenant` for row-level security for the rest of `tx`, a transaction opened elsewhere:
+/// a fork's, purge's or diff's in a named tenant database, whose role row-level security may
+/// bind (forced on every tenant table, owners included).
+pub async fn name_tenant_in(tx: &DatabaseTransaction, tenant: Uuid) -> Result<(), sea_orm::DbErr> {
+    set_tenant(tx, Some(tenant)).await
+}
+
+async fn set_tenant(tx: &DatabaseTransaction, tenant: Option<Uuid>) -> Result<(), sea_orm::DbErr> {
     if tx.get_database_backend() == DbBackend::Postgres {
         let tenant = tenant.map(|t| t.to_string()).unwrap_or_default();
         tx.execute_raw(Statement::from_sql_and_values(
@@ -239,5 +251,5 @@ async fn name_tenant(
         ))
         .await?;
     }
-    Ok(tx)
+    Ok(())
 }

@@ -164,7 +164,11 @@ pub struct ServerSettings {
     /// Connections of all named tenant databases' pools together at most (default 64): each
     /// named database's pool gets this divided by their number (at least 1, at most
     /// FORKLIFT_DB_POOL_SIZE).
-    #[arg(long, env = "FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS", value_name = "N")]
+    #[arg(
+        long,
+        env = "FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS",
+        value_name = "N"
+    )]
     pub tenant_databases_max_connections: Option<String>,
     /// Seconds an idle pooled connection stays open (default 60).
     #[arg(long, env = "FORKLIFT_DB_IDLE_TIMEOUT_SECS", value_name = "SECS")]

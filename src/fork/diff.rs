@@ -290,7 +290,11 @@ pub async fn diff(
     };
     let tx = read_only(db).await?;
     let placed_tx = match placed {
-        Some(pool) => Some(read_only(pool).await?),
+        Some(pool) => {
+            let tx = read_only(pool).await?;
+            crate::access::name_tenant_in(&tx, tenant).await?;
+            Some(tx)
+        }
         None => None,
     };
     let tenant_tx = placed_tx.as_ref().unwrap_or(&tx);

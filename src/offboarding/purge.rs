@@ -161,7 +161,12 @@ async fn delete_batch(
         .from_table(Alias::new(table))
         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
         .and_where(Expr::col(Alias::new("id")).in_subquery(ids));
-    Ok(db.execute(&delete).await?.rows_affected())
+    // A transaction naming the tenant: row-level security may bind a named database's role.
+    let tx = crate::db::begin_write(db).await?;
+    crate::access::name_tenant_in(&tx, tenant).await?;
+    let n = tx.execute(&delete).await?.rows_affected();
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// The purge failpoint (`FORKLIFT_PURGE_FAILPOINT`): `after_batches:N` fails the purge after

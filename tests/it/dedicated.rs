@@ -21,14 +21,36 @@ use crate::{
     harness::{Backend, TestApp, TestDb, code, uuid_of},
 };
 
-/// A server whose named databases are `eu1` (a fresh database, served through its owner's
-/// URL: the server migrates it on first use) and `down` (nothing answers there), with `adjust`
-/// applied to its configuration.
+/// How the server reaches `eu1`.
+#[derive(Clone, Copy, PartialEq)]
+enum Eu1 {
+    /// As the owner (on PostgreSQL the administrator): the server migrates it on first use.
+    Owner,
+    /// As the application role, which row-level security binds (`harness::APP_ROLE`), after
+    /// its owner migrated it (`forklift migrate` would).
+    AppRole,
+}
+
+/// A server whose named databases are `eu1` (a fresh database, reached as `how` says) and
+/// `down` (nothing answers there), with `adjust` applied to its configuration.
 async fn spawn_placed(
     backend: Backend,
+    how: Eu1,
     adjust: impl FnOnce(&mut forklift::config::Config),
 ) -> Option<(TestApp, TestDb)> {
+    use migration::MigratorTrait;
     let eu1 = TestDb::create(backend).await?;
+    let url = match how {
+        Eu1::Owner => eu1.owner_url.clone(),
+        Eu1::AppRole => {
+            let owner = Database::connect(&eu1.owner_url).await.expect("eu1 owner");
+            migration::Migrator::up(&owner, None)
+                .await
+                .expect("migrate eu1");
+            let _ = owner.close().await;
+            eu1.url.clone()
+        }
+    };
     let down = match backend {
         Backend::Postgres => "postgres://forklift:hunter2secret@127.0.0.1:1/nowhere".to_string(),
         Backend::Sqlite => "sqlite:///nonexistent-forklift-dir/deeper/down.db?mode=rwc".into(),
@@ -36,7 +58,7 @@ async fn spawn_placed(
     let app = TestApp::spawn_with(
         backend,
         |config| {
-            let list = format!("eu1={},down={down}", eu1.owner_url);
+            let list = format!("eu1={url},down={down}");
             config.tenant_databases =
                 TenantDatabases::parse(&list, Source::Variable, &config.database_url)
                     .expect("valid entries");
@@ -118,7 +140,7 @@ fn total(counts: &[(String, i64)]) -> i64 {
 
 crate::both_backends!(a_dedicated_tenant_s_rows_live_only_in_its_database);
 async fn a_dedicated_tenant_s_rows_live_only_in_its_database(backend: Backend) {
-    let Some((app, eu1)) = spawn_placed(backend, |_| {}).await else {
+    let Some((app, eu1)) = spawn_placed(backend, Eu1::Owner, |_| {}).await else {
         return;
     };
     fixture::seeded_template(&app.state, 2).await;
@@ -129,16 +151,33 @@ async fn a_dedicated_tenant_s_rows_live_only_in_its_database(backend: Backend) {
 
     // Forked rows, derived rows and lineage: the dedicated tenant's only in eu1, the shared
     // tenant's only in the main database.
-    for table in ["applications", "actions", "navigation_items", "geo_layers", "row_lineage"] {
+    for table in [
+        "applications",
+        "actions",
+        "navigation_items",
+        "geo_layers",
+        "row_lineage",
+    ] {
         let in_named = count(&named, table, dedicated).await;
-        assert!(in_named > 0, "{table}: the dedicated tenant's rows are in eu1");
-        assert_eq!(count(&main, table, dedicated).await, 0, "{table}: none in main");
+        assert!(
+            in_named > 0,
+            "{table}: the dedicated tenant's rows are in eu1"
+        );
+        assert_eq!(
+            count(&main, table, dedicated).await,
+            0,
+            "{table}: none in main"
+        );
         assert_eq!(
             count(&main, table, shared).await,
             in_named,
             "{table}: the shared tenant got as many, in main"
         );
-        assert_eq!(count(&named, table, shared).await, 0, "{table}: none in eu1");
+        assert_eq!(
+            count(&named, table, shared).await,
+            0,
+            "{table}: none in eu1"
+        );
     }
     assert_eq!(total(&placed_counts(&app, &main, dedicated).await), 0);
     // The control plane stays in the main database: the root organization, the run records.
@@ -156,13 +195,22 @@ async fn a_dedicated_tenant_s_rows_live_only_in_its_database(backend: Backend) {
             json!({ "a": "dedicated", "b": "shared" }),
         )
         .await;
-    assert_eq!(data, json!({ "a": { "database": "eu1" }, "b": { "database": "main" } }));
+    assert_eq!(
+        data,
+        json!({ "a": { "database": "eu1" }, "b": { "database": "main" } })
+    );
 
     // Through the API each tenant sees its own rows, wherever they live.
-    app.add_member("dedicated", "olga@dedicated.test", "OWNER").await;
+    app.add_member("dedicated", "olga@dedicated.test", "OWNER")
+        .await;
     let olga = app.token("olga@dedicated.test", None, false, &[]);
     let data = app
-        .ok(&olga, Some("dedicated"), "{ applications { totalCount nodes { actions { id } } } }", json!({}))
+        .ok(
+            &olga,
+            Some("dedicated"),
+            "{ applications { totalCount nodes { actions { id } } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(
         data["applications"]["totalCount"],
@@ -186,8 +234,16 @@ async fn a_dedicated_tenant_s_rows_live_only_in_its_database(backend: Backend) {
         )
         .await;
     let own = uuid_of(created["createApplication"]["id"].as_str().expect("id"));
-    assert!(ids_in(&named, "applications", dedicated).await.contains(&own));
-    assert!(!ids_in(&main, "applications", dedicated).await.contains(&own));
+    assert!(
+        ids_in(&named, "applications", dedicated)
+            .await
+            .contains(&own)
+    );
+    assert!(
+        !ids_in(&main, "applications", dedicated)
+            .await
+            .contains(&own)
+    );
     // Not a placement the admin may make up: the known ones are named, no URL is shown.
     let body = app
         .gql(
@@ -217,7 +273,13 @@ async fn matrix(
     let main = app.owner_db().await;
     let sdl = forklift::graphql::sdl(&app.state.registry).expect("sdl");
     let mut checked = 0;
-    for class in app.state.registry.classes().iter().filter(|c| c.tenant_owned) {
+    for class in app
+        .state
+        .registry
+        .classes()
+        .iter()
+        .filter(|c| c.tenant_owned)
+    {
         if matches!(access_of(class), ClassAccess::Hidden | ClassAccess::Catalog) {
             continue;
         }
@@ -232,10 +294,19 @@ async fn matrix(
         let one = forklift::graphql::ids::encode(class.name, *first);
         let list = naming::camel(&class.table);
         let body = app
-            .gql(attacker, Some(attacker_slug), &format!("{{ {list}(first: 100) {{ nodes {{ id }} }} }}"), json!({}))
+            .gql(
+                attacker,
+                Some(attacker_slug),
+                &format!("{{ {list}(first: 100) {{ nodes {{ id }} }} }}"),
+                json!({}),
+            )
             .await;
         for id in &globals {
-            assert!(!body.to_string().contains(id.as_str()), "{}: list leaks: {body}", class.table);
+            assert!(
+                !body.to_string().contains(id.as_str()),
+                "{}: list leaks: {body}",
+                class.table
+            );
         }
         let single = {
             let mut chars = class.name.chars();
@@ -256,9 +327,19 @@ async fn matrix(
             class.table
         );
         let body = app
-            .gql(attacker, Some(attacker_slug), "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": globals }))
+            .gql(
+                attacker,
+                Some(attacker_slug),
+                "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+                json!({ "ids": globals }),
+            )
             .await;
-        assert_eq!(body["data"]["nodes"], json!([]), "{}: nodes leaks: {body}", class.table);
+        assert_eq!(
+            body["data"]["nodes"],
+            json!([]),
+            "{}: nodes leaks: {body}",
+            class.table
+        );
         let name = class.name;
         if sdl.contains(&format!("update{name}(")) {
             let column = class
@@ -279,14 +360,29 @@ async fn matrix(
                         json!({ "id": one }),
                     )
                     .await;
-                assert_eq!(code(&body).as_deref(), Some("NOT_FOUND"), "{}: update: {body}", class.table);
+                assert_eq!(
+                    code(&body).as_deref(),
+                    Some("NOT_FOUND"),
+                    "{}: update: {body}",
+                    class.table
+                );
             }
         }
         if sdl.contains(&format!("delete{name}(")) {
             let body = app
-                .gql(attacker, Some(attacker_slug), &format!("mutation($id: ID!) {{ delete{name}(id: $id) }}"), json!({ "id": one }))
+                .gql(
+                    attacker,
+                    Some(attacker_slug),
+                    &format!("mutation($id: ID!) {{ delete{name}(id: $id) }}"),
+                    json!({ "id": one }),
+                )
                 .await;
-            assert_eq!(code(&body).as_deref(), Some("NOT_FOUND"), "{}: delete: {body}", class.table);
+            assert_eq!(
+                code(&body).as_deref(),
+                Some("NOT_FOUND"),
+                "{}: delete: {body}",
+                class.table
+            );
         }
     }
     checked
@@ -294,14 +390,16 @@ async fn matrix(
 
 crate::both_backends!(a_shared_and_a_dedicated_tenant_are_isolated_both_ways);
 async fn a_shared_and_a_dedicated_tenant_are_isolated_both_ways(backend: Backend) {
-    let Some((app, eu1)) = spawn_placed(backend, |_| {}).await else {
+    let Some((app, eu1)) = spawn_placed(backend, Eu1::AppRole, |_| {}).await else {
         return;
     };
     fixture::seeded_template(&app.state, 2).await;
     let dedicated = ready_placed(&app, "dedicated", Some("eu1")).await;
     let shared = ready_placed(&app, "shared", None).await;
-    app.add_member("dedicated", "olga@dedicated.test", "OWNER").await;
-    app.add_member("shared", "mallory@shared.test", "OWNER").await;
+    app.add_member("dedicated", "olga@dedicated.test", "OWNER")
+        .await;
+    app.add_member("shared", "mallory@shared.test", "OWNER")
+        .await;
     let olga = app.token("olga@dedicated.test", None, false, &[]);
     let mallory = app.token("mallory@shared.test", None, false, &[]);
     let main = app.owner_db().await;
@@ -311,26 +409,61 @@ async fn a_shared_and_a_dedicated_tenant_are_isolated_both_ways(backend: Backend
         placed_counts(&app, &main, shared).await,
     );
 
+    if backend == Backend::Postgres {
+        // Row-level security binds the server's role in eu1: naming no tenant, it sees nothing.
+        let as_app = Database::connect(&eu1.url)
+            .await
+            .expect("eu1 as the app role");
+        assert_eq!(count(&as_app, "applications", dedicated).await, 0);
+        assert!(count(&named, "applications", dedicated).await > 0);
+        let _ = as_app.close().await;
+    }
     let covered = matrix(&app, &mallory, "shared", dedicated, &named).await;
-    assert!(covered >= 15, "shared → dedicated covered {covered} classes");
+    assert!(
+        covered >= 15,
+        "shared → dedicated covered {covered} classes"
+    );
     let covered = matrix(&app, &olga, "dedicated", shared, &main).await;
-    assert!(covered >= 15, "dedicated → shared covered {covered} classes");
+    assert!(
+        covered >= 15,
+        "dedicated → shared covered {covered} classes"
+    );
 
     // A token of one tenant naming the other is refused by the guard.
     let body = app
-        .gql(&mallory, Some("dedicated"), "{ applications { totalCount } }", json!({}))
+        .gql(
+            &mallory,
+            Some("dedicated"),
+            "{ applications { totalCount } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(code(&body).as_deref(), Some("CROSS_TENANT_DENIED"), "{body}");
+    assert_eq!(
+        code(&body).as_deref(),
+        Some("CROSS_TENANT_DENIED"),
+        "{body}"
+    );
     // Each reads exactly its own rows.
     for (token, slug, db, tenant) in [
         (&olga, "dedicated", &named, dedicated),
         (&mallory, "shared", &main, shared),
     ] {
         let data = app
-            .ok(token, Some(slug), "{ applications { totalCount } actions { totalCount } }", json!({}))
+            .ok(
+                token,
+                Some(slug),
+                "{ applications { totalCount } actions { totalCount } }",
+                json!({}),
+            )
             .await;
-        assert_eq!(data["applications"]["totalCount"], count(db, "applications", tenant).await);
-        assert_eq!(data["actions"]["totalCount"], count(db, "actions", tenant).await);
+        assert_eq!(
+            data["applications"]["totalCount"],
+            count(db, "applications", tenant).await
+        );
+        assert_eq!(
+            data["actions"]["totalCount"],
+            count(db, "actions", tenant).await
+        );
     }
     assert_eq!(
         before,
@@ -357,8 +490,10 @@ const FAILPOINTS: [&str; 7] = [
 crate::both_backends!(a_failed_fork_into_a_dedicated_tenant_leaves_nothing_anywhere);
 async fn a_failed_fork_into_a_dedicated_tenant_leaves_nothing_anywhere(backend: Backend) {
     for point in FAILPOINTS {
-        let Some((app, eu1)) =
-            spawn_placed(backend, |c| c.fork_failpoint = Some(point.to_string())).await
+        let Some((app, eu1)) = spawn_placed(backend, Eu1::AppRole, |c| {
+            c.fork_failpoint = Some(point.to_string())
+        })
+        .await
         else {
             return;
         };
@@ -366,18 +501,30 @@ async fn a_failed_fork_into_a_dedicated_tenant_leaves_nothing_anywhere(backend: 
         let tenant = uuid_of(&create_placed(&app, "dedicated", Some("eu1")).await);
         let run = app.fork("dedicated").await;
         assert_eq!(run["status"], "ROLLED_BACK", "{point}: {run}");
-        assert_eq!(run["error"], forklift::fork::runs::FORK_FAILED_MESSAGE, "{point}");
+        assert_eq!(
+            run["error"],
+            forklift::fork::runs::FORK_FAILED_MESSAGE,
+            "{point}"
+        );
         let main = app.owner_db().await;
         let named = Database::connect(&eu1.owner_url).await.expect("eu1");
-        assert_eq!(total(&placed_counts(&app, &named, tenant).await), 0, "{point}: eu1");
-        assert_eq!(total(&placed_counts(&app, &main, tenant).await), 0, "{point}: main");
+        assert_eq!(
+            total(&placed_counts(&app, &named, tenant).await),
+            0,
+            "{point}: eu1"
+        );
+        assert_eq!(
+            total(&placed_counts(&app, &main, tenant).await),
+            0,
+            "{point}: main"
+        );
         let _ = named.close().await;
     }
 }
 
 crate::both_backends!(a_named_database_that_is_down_refuses_only_its_tenants);
 async fn a_named_database_that_is_down_refuses_only_its_tenants(backend: Backend) {
-    let Some((app, _eu1)) = spawn_placed(backend, |_| {}).await else {
+    let Some((app, _eu1)) = spawn_placed(backend, Eu1::AppRole, |_| {}).await else {
         return;
     };
     fixture::seeded_template(&app.state, 1).await;
@@ -406,19 +553,36 @@ async fn a_named_database_that_is_down_refuses_only_its_tenants(backend: Backend
         "mutation { createApplication(input: { code: \"c\", name: \"C\", routeNamespace: \"c\" }) { id } }",
     ] {
         let body = app.gql(&gina, Some("gone"), query, json!({})).await;
-        assert_eq!(code(&body).as_deref(), Some("SERVICE_UNAVAILABLE"), "{query}: {body}");
+        assert_eq!(
+            code(&body).as_deref(),
+            Some("SERVICE_UNAVAILABLE"),
+            "{query}: {body}"
+        );
         let text = body.to_string();
         for secret in ["127.0.0.1", "hunter2", "postgres", "sqlite", "nonexistent"] {
             assert!(!text.contains(secret), "{query}: {body}");
         }
         let data = app
-            .ok(&sam, Some("shared"), "{ applications { totalCount } }", json!({}))
+            .ok(
+                &sam,
+                Some("shared"),
+                "{ applications { totalCount } }",
+                json!({}),
+            )
             .await;
-        assert!(data["applications"]["totalCount"].as_i64() > Some(0), "{data}");
+        assert!(
+            data["applications"]["totalCount"].as_i64() > Some(0),
+            "{data}"
+        );
     }
     // Its control plane is still served: its members, its organizations.
     let data = app
-        .ok(&gina, Some("gone"), "{ me { subject } organizations { totalCount } }", json!({}))
+        .ok(
+            &gina,
+            Some("gone"),
+            "{ me { subject } organizations { totalCount } }",
+            json!({}),
+        )
         .await;
     assert_eq!(data["organizations"]["totalCount"], 1, "{data}");
     // A tenant cannot be placed there, and nothing is created.
@@ -430,7 +594,11 @@ async fn a_named_database_that_is_down_refuses_only_its_tenants(backend: Backend
             json!({}),
         )
         .await;
-    assert_eq!(code(&body).as_deref(), Some("SERVICE_UNAVAILABLE"), "{body}");
+    assert_eq!(
+        code(&body).as_deref(),
+        Some("SERVICE_UNAVAILABLE"),
+        "{body}"
+    );
     assert!(!body.to_string().contains("hunter2"), "{body}");
     let late = main
         .query_one_raw(Statement::from_string(
@@ -463,7 +631,7 @@ crate::both_backends!(an_upgrade_of_a_dedicated_tenant_reads_the_template_and_wr
 async fn an_upgrade_of_a_dedicated_tenant_reads_the_template_and_writes_its_database(
     backend: Backend,
 ) {
-    let Some((app, eu1)) = spawn_placed(backend, |_| {}).await else {
+    let Some((app, eu1)) = spawn_placed(backend, Eu1::AppRole, |_| {}).await else {
         return;
     };
     fixture::seeded_template(&app.state, 2).await;
@@ -474,7 +642,9 @@ async fn an_upgrade_of_a_dedicated_tenant_reads_the_template_and_writes_its_data
     // The template changes one application's name.
     let source = ids_in(&main, "applications", template).await[0];
     let copy = forklift::fork::engine::target_id(dedicated, source);
-    let before = application_name(&named, copy).await.expect("the copy, in eu1");
+    let before = application_name(&named, copy)
+        .await
+        .expect("the copy, in eu1");
     {
         use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
         let mut update = Query::update();
@@ -519,5 +689,89 @@ async fn an_upgrade_of_a_dedicated_tenant_reads_the_template_and_writes_its_data
     );
     assert_eq!(application_name(&main, copy).await, None, "nothing in main");
     assert_eq!(total(&placed_counts(&app, &main, dedicated).await), 0);
+    let _ = named.close().await;
+}
+
+crate::both_backends!(a_dedicated_tenant_is_exported_and_purged_from_its_database);
+async fn a_dedicated_tenant_is_exported_and_purged_from_its_database(backend: Backend) {
+    let Some((app, eu1)) = spawn_placed(backend, Eu1::AppRole, |_| {}).await else {
+        return;
+    };
+    fixture::seeded_template(&app.state, 2).await;
+    let global = create_placed(&app, "dedicated", Some("eu1")).await;
+    let dedicated = uuid_of(&global);
+    let run = app.fork("dedicated").await;
+    assert_eq!(run["status"], "FINISHED", "{run}");
+    let main = app.owner_db().await;
+    let named = Database::connect(&eu1.owner_url).await.expect("eu1");
+
+    // The export reads the configuration and the lineage from eu1.
+    let response = app
+        .http
+        .get(app.url("/tenants/dedicated/export"))
+        .bearer_auth(app.admin())
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(response.status().as_u16(), 200);
+    let archive = response.bytes().await.expect("body").to_vec();
+    let files: std::collections::BTreeMap<String, Vec<u8>> =
+        forklift::offboarding::tar::read(&archive)
+            .expect("a tar archive")
+            .into_iter()
+            .collect();
+    let applications = count(&named, "applications", dedicated).await;
+    let sheets = files
+        .keys()
+        .filter(|name| name.starts_with("sheets/") && name.ends_with(".yaml"))
+        .count() as i64;
+    assert_eq!(
+        sheets,
+        applications + 1,
+        "one sheet per application, and the vocabulary"
+    );
+    let lineage: usize = files
+        .iter()
+        .filter(|(name, _)| name.starts_with("runtime/row_lineage/"))
+        .map(|(_, text)| String::from_utf8_lossy(text).lines().count())
+        .sum();
+    assert_eq!(
+        lineage as i64,
+        count(&named, "row_lineage", dedicated).await
+    );
+    assert!(lineage > 0);
+
+    // The purge deletes its rows in eu1 (and its copy of the catalog row there) and in main.
+    let body = app
+        .gql(
+            &app.admin(),
+            None,
+            "mutation($id: ID!) { deleteTenant(id: $id, purge: true) }",
+            json!({ "id": global }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let catalog = |db: &DatabaseConnection| {
+        let db = db.clone();
+        async move {
+            use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+            let mut select = Query::select();
+            select
+                .column(Alias::new("id"))
+                .from(Alias::new("tenants"))
+                .and_where(Expr::col(Alias::new("id")).eq(dedicated));
+            db.query_one(&select).await.expect("select").is_some()
+        }
+    };
+    for _ in 0..300 {
+        if !catalog(&main).await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!catalog(&main).await, "purged from the catalog");
+    assert!(!catalog(&named).await, "its copy in eu1 too");
+    assert_eq!(total(&placed_counts(&app, &named, dedicated).await), 0);
+    assert_eq!(count(&main, "organizations", dedicated).await, 0);
     let _ = named.close().await;
 }

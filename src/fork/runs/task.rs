@@ -190,9 +190,9 @@ impl RunPools {
         }
     }
 
-    /// In a placed target's fork transaction, first: the copy of its catalog row and of the
-    /// vocabulary its copies reference ([`crate::placement`]), so they commit or roll back with
-    /// the copies.
+    /// In a placed target's fork transaction, first: the target named for row-level security,
+    /// then the copy of its catalog row and of the vocabulary its copies reference
+    /// ([`crate::placement`]), so they commit or roll back with the copies.
     async fn prepare(
         &self,
         state: &AppState,
@@ -200,6 +200,8 @@ impl RunPools {
         tx: &sea_orm::DatabaseTransaction,
     ) -> anyhow::Result<()> {
         if input.target.database.is_some() {
+            // Row-level security may bind the named database's role: the run names its target.
+            crate::access::name_tenant_in(tx, input.target.id).await?;
             crate::placement::copy_for_tenant(&self.main, tx, &state.registry, input.target.id)
                 .await?;
         }
@@ -483,7 +485,11 @@ async fn run_in_transaction(
     // (`offboarding::purge::mark` marks only a target no run is writing into). The catalog is
     // in the main database.
     let target = match input.target.database {
-        None => entity::tenants::Entity::find_by_id(input.target.id).one(&tx).await?,
+        None => {
+            entity::tenants::Entity::find_by_id(input.target.id)
+                .one(&tx)
+                .await?
+        }
         Some(_) => {
             entity::tenants::Entity::find_by_id(input.target.id)
                 .one(&pools.main)

@@ -182,7 +182,17 @@ impl Fetcher<'_> {
                 let mut select = access::scoped_select(self.ctx, class, &columns)?;
                 let (filter, key, window) = (&args.filter, &args.key, &args.window);
                 let total = if connection.needs_total() {
-                    Some(access::count_in(self.reads.tx(class).await?, self.ctx, class, filter, None, None).await?)
+                    Some(
+                        access::count_in(
+                            self.reads.tx(class).await?,
+                            self.ctx,
+                            class,
+                            filter,
+                            None,
+                            None,
+                        )
+                        .await?,
+                    )
                 } else {
                     None
                 };
