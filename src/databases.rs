@@ -461,6 +461,22 @@ mod tests {
     }
 
     #[test]
+    fn all_named_pools_together_stay_under_the_bound() {
+        let mut config = crate::config::Config::for_database(PG);
+        config.tenant_databases_max_connections = 64;
+        for (databases, share) in [(1, 16), (20, 3), (64, 1), (100, 1)] {
+            let list: Vec<String> = (0..databases)
+                .map(|i| format!("t{i}=postgres://h/d{i}"))
+                .collect();
+            config.tenant_databases =
+                TenantDatabases::parse(&list.join(","), Source::Variable, PG).expect("parses");
+            let settings = PoolSettings::for_config(&config);
+            assert_eq!(settings.max_connections, share, "{databases} databases");
+            assert!(settings.max_connections * databases <= 64.max(databases));
+        }
+    }
+
+    #[test]
     fn passwords_are_masked() {
         assert_eq!(
             masked_url("postgres://u:p@w@h:5/d?x=1"),

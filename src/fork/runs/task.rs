@@ -94,7 +94,8 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
     if input.upgrade.is_none() {
         let tx = pools.target.begin().await?;
         let source = pools.source_tx().await?;
-        let version = version_after(&state.db, input)
+        let version = pools
+            .version_after(&tx, input)
             .await
             .map_err(AppError::Internal)?;
         let outcome = async {
@@ -124,7 +125,8 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
     };
     let tx = begin_locked(&pools.target, input.target.id).await?;
     let source = pools.source_tx().await?;
-    let version = version_after(&state.db, input)
+    let version = pools
+        .version_after(&tx, input)
         .await
         .map_err(AppError::Internal)?;
     let outcome = async {
@@ -180,6 +182,20 @@ impl RunPools {
             target,
             source,
         })
+    }
+
+    /// [`version_after`], read from the main database: through the fork transaction `tx` when
+    /// that is the main database's (on SQLite another connection could wait on its lock, and a
+    /// pool of a few could run out with several runs each holding one), else from the main pool.
+    async fn version_after(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        input: &ForkPlanInput,
+    ) -> anyhow::Result<Option<i32>> {
+        match input.target.database {
+            None => version_after(tx, input).await,
+            Some(_) => version_after(&self.main, input).await,
+        }
     }
 
     /// A transaction of the source's database, when it is not the target's (only read).
@@ -501,10 +517,7 @@ async fn run_in_transaction(
     if purging {
         return Err(anyhow::Error::new(TargetPurging));
     }
-    let version = match input.target.database {
-        None => version_after(&tx, input).await?,
-        Some(_) => version_after(&pools.main, input).await?,
-    };
+    let version = pools.version_after(&tx, input).await?;
     let source = pools.source_tx().await?;
     let result = async {
         pools.prepare(state, input, &tx).await?;
