@@ -224,6 +224,26 @@ async fn a_dedicated_tenant_s_rows_live_only_in_its_database(backend: Backend) {
         .map(|n| n["actions"].as_array().map_or(0, Vec::len))
         .sum();
     assert_eq!(actions as i64, count(&named, "actions", dedicated).await);
+    // The placement is for platform admins: an Owner reaching the tenant through its fork run
+    // is refused the field.
+    let body = app
+        .gql(
+            &olga,
+            Some("dedicated"),
+            "{ forkRuns(first: 1) { nodes { target { database } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    assert!(!body.to_string().contains("eu1"), "{body}");
+    // The server migrated the fresh eu1 when it first opened it.
+    {
+        use migration::MigratorTrait;
+        let applied = migration::Migrator::get_applied_migrations(&named)
+            .await
+            .expect("applied");
+        assert_eq!(applied.len(), migration::Migrator::migrations().len());
+    }
     // Writes go there too, and come back.
     let created = app
         .ok(

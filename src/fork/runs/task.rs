@@ -93,7 +93,7 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
     let pools = RunPools::of(state, input, &state.db).await?;
     if input.upgrade.is_none() {
         let tx = pools.target.begin().await?;
-        let source = pools.source_tx().await?;
+        let source = pools.source_tx(input).await?;
         let version = pools
             .version_after(&tx, input)
             .await
@@ -124,7 +124,7 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
         None => None,
     };
     let tx = begin_locked(&pools.target, input.target.id).await?;
-    let source = pools.source_tx().await?;
+    let source = pools.source_tx(input).await?;
     let version = pools
         .version_after(&tx, input)
         .await
@@ -146,14 +146,14 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
 }
 
 /// The pools a run works on (issue #19): the target's database (the main one, or the named
-/// database the target is placed in) and, when the source lives in another database, the
-/// source's. The fork transaction is on the target's alone; the source is only read.
+/// database the target is placed in) and, unless both are in the main database, the source's.
+/// The fork transaction is on the target's alone; the source is only read.
 struct RunPools {
     /// The main database (the fork pool, or the system pool).
     main: DatabaseConnection,
     /// The target's database; its transaction is the fork transaction.
     target: DatabaseConnection,
-    /// The source's database when it is not the target's.
+    /// The source's database, unless source and target are both in the main database.
     source: Option<DatabaseConnection>,
 }
 
@@ -172,7 +172,11 @@ impl RunPools {
             }
         };
         let target = pool_of(input.target.database.clone()).await?;
-        let source = if input.source.database == input.target.database {
+        // Both in the main database: one transaction, as before placement. Otherwise the source
+        // is read in its own transaction, which names the source for row-level security when
+        // it is placed (even in the target's database: the target's transaction names the
+        // target only).
+        let source = if input.source.database.is_none() && input.target.database.is_none() {
             None
         } else {
             Some(pool_of(input.source.database.clone()).await?)
@@ -198,12 +202,21 @@ impl RunPools {
         }
     }
 
-    /// A transaction of the source's database, when it is not the target's (only read).
-    async fn source_tx(&self) -> Result<Option<sea_orm::DatabaseTransaction>, sea_orm::DbErr> {
-        match &self.source {
-            Some(pool) => Ok(Some(pool.begin().await?)),
-            None => Ok(None),
+    /// A transaction of the source's database, unless both are in the main database (only
+    /// read). In a named database it names the source for row-level security, as the target's
+    /// names the target.
+    async fn source_tx(
+        &self,
+        input: &ForkPlanInput,
+    ) -> Result<Option<sea_orm::DatabaseTransaction>, sea_orm::DbErr> {
+        let Some(pool) = &self.source else {
+            return Ok(None);
+        };
+        let tx = pool.begin().await?;
+        if input.source.database.is_some() {
+            crate::access::name_tenant_in(&tx, input.source.id).await?;
         }
+        Ok(Some(tx))
     }
 
     /// In a placed target's fork transaction, first: the target named for row-level security,
@@ -518,7 +531,7 @@ async fn run_in_transaction(
         return Err(anyhow::Error::new(TargetPurging));
     }
     let version = pools.version_after(&tx, input).await?;
-    let source = pools.source_tx().await?;
+    let source = pools.source_tx(input).await?;
     let result = async {
         pools.prepare(state, input, &tx).await?;
         let engine = engine(&tx, state, input, false, version);

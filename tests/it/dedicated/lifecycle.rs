@@ -309,3 +309,56 @@ async fn a_dedicated_tenant_is_exported_and_purged_from_its_database(backend: Ba
     assert_eq!(count(&main, "organizations", dedicated).await, 0);
     let _ = named.close().await;
 }
+
+crate::both_backends!(a_fork_from_a_dedicated_tenant_reads_its_database);
+async fn a_fork_from_a_dedicated_tenant_reads_its_database(backend: Backend) {
+    let Some((app, eu1)) = spawn_placed(backend, Eu1::AppRole, |_| {}).await else {
+        return;
+    };
+    fixture::seeded_template(&app.state, 2).await;
+    let dedicated = ready_placed(&app, "dedicated", Some("eu1")).await;
+    // Into a shared tenant, and into another tenant of eu1.
+    let copy = uuid_of(&create_placed(&app, "copy", None).await);
+    let sibling = uuid_of(&create_placed(&app, "sibling", Some("eu1")).await);
+    for target in ["copy", "sibling"] {
+        let data = app
+            .ok(
+                &app.admin(),
+                None,
+                "mutation($t: String!) { forkTenant(input: { target: $t, source: \"dedicated\" }) { id } }",
+                json!({ "t": target }),
+            )
+            .await;
+        let run = app
+            .wait_run(data["forkTenant"]["id"].as_str().expect("run id"))
+            .await;
+        assert_eq!(run["status"], "FINISHED", "{target}: {run}");
+    }
+    let main = app.owner_db().await;
+    let named = Database::connect(&eu1.owner_url).await.expect("eu1");
+    for table in ["applications", "actions", "navigation_items"] {
+        let source = count(&named, table, dedicated).await;
+        assert!(source > 0, "{table}");
+        assert_eq!(
+            count(&main, table, copy).await,
+            source,
+            "{table}: copied into main"
+        );
+        assert_eq!(
+            count(&named, table, copy).await,
+            0,
+            "{table}: nothing of it in eu1"
+        );
+        assert_eq!(
+            count(&named, table, sibling).await,
+            source,
+            "{table}: into eu1"
+        );
+        assert_eq!(
+            count(&main, table, sibling).await,
+            0,
+            "{table}: nothing in main"
+        );
+    }
+    let _ = named.close().await;
+}
