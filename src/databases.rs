@@ -250,6 +250,8 @@ pub struct TenantPools {
     /// requests for a database that is down fails at once instead of each waiting out a
     /// connect timeout.
     down_until: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    /// When each pool was last handed out ([`TenantPools::close_idle`]).
+    last_used: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 /// How long a named database whose connect failed is reported down without being tried.
@@ -263,6 +265,7 @@ impl TenantPools {
             settings,
             pools: Mutex::new(HashMap::new()),
             down_until: std::sync::Mutex::new(HashMap::new()),
+            last_used: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -284,6 +287,10 @@ impl TenantPools {
             .entry(name.to_string())
             .or_default()
             .clone();
+        self.last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), std::time::Instant::now());
         if let Some(pool) = cell.get() {
             return Ok(pool.clone());
         }
@@ -319,6 +326,33 @@ impl TenantPools {
     /// The connection settings each pool is opened with.
     pub fn settings(&self) -> PoolSettings {
         self.settings
+    }
+
+    /// Closes the pools not handed out for `idle` (an idle pool holds no connection already;
+    /// this drops the pool itself, and the next use opens a new one). A pool still in use by a
+    /// transaction closes when that ends. Returns how many were closed.
+    pub async fn close_idle(&self, idle: Duration) -> usize {
+        let now = std::time::Instant::now();
+        let stale: Vec<String> = self
+            .last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) >= idle)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut pools = self.pools.lock().await;
+        let mut closed = 0;
+        for name in stale {
+            if pools.remove(&name).is_some_and(|cell| cell.initialized()) {
+                closed += 1;
+            }
+            self.last_used
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&name);
+        }
+        closed
     }
 
     /// How many pools are open (tests, metrics).

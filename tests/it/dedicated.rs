@@ -244,6 +244,16 @@ async fn a_dedicated_tenant_s_rows_live_only_in_its_database(backend: Backend) {
             .expect("applied");
         assert_eq!(applied.len(), migration::Migrator::migrations().len());
     }
+    // An idle pool is closed, and the next request opens a new one.
+    assert_eq!(app.state.tenant_pools.open_pools().await, 1);
+    assert_eq!(
+        app.state
+            .tenant_pools
+            .close_idle(std::time::Duration::ZERO)
+            .await,
+        1
+    );
+    assert_eq!(app.state.tenant_pools.open_pools().await, 0);
     // Writes go there too, and come back.
     let created = app
         .ok(
