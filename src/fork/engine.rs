@@ -34,6 +34,7 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
+mod delta;
 mod derived;
 mod spine;
 mod statements;
@@ -213,6 +214,10 @@ pub struct Engine<'a, C: ConnectionTrait> {
     lineage: HashMap<Uuid, Lineage>,
     /// An upgrade's copies removed because the template removed their source, by table.
     retired: HashMap<String, u64>,
+    /// An upgrade that need not restore deleted rows reads only what changed
+    /// ([`Engine::changed_sources`]): the version at which each template row last changed, by
+    /// table, loaded on first use.
+    row_versions: Option<HashMap<String, HashMap<Uuid, i32>>>,
 }
 
 fn col(name: &str) -> Expr {
@@ -242,6 +247,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
             options: RunOptions::default(),
             lineage: HashMap::new(),
             retired: HashMap::new(),
+            row_versions: None,
         }
     }
 
@@ -525,9 +531,10 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
 }
 
 /// Splits the rows of a self-referencing class into levels: roots first, then their children…
-/// Rows whose parent is not among the source rows end up in the last level (and will be
-/// reported as unresolved).
-fn tree_levels(class: &RowClass, rows: Vec<Row>) -> Vec<Vec<Row>> {
+/// A row whose parent is `in_place` (already copied) is a root here. Rows whose parent is
+/// neither among the rows nor in place end up in the last level (and will be reported as
+/// unresolved).
+fn tree_levels(class: &RowClass, rows: Vec<Row>, in_place: impl Fn(Uuid) -> bool) -> Vec<Vec<Row>> {
     let self_columns: Vec<&str> = class
         .references
         .iter()
@@ -541,7 +548,7 @@ fn tree_levels(class: &RowClass, rows: Vec<Row>) -> Vec<Vec<Row>> {
         let (ready, waiting): (Vec<Row>, Vec<Row>) = remaining.into_iter().partition(|row| {
             self_columns.iter().all(|c| match row.get(c).as_uuid() {
                 None => true,
-                Some(parent) => placed.contains(&parent),
+                Some(parent) => placed.contains(&parent) || in_place(parent),
             })
         });
         if ready.is_empty() {
@@ -594,16 +601,19 @@ mod tests {
             node(3, Some(1)),
             node(5, None),
         ];
-        let levels = tree_levels(tree, rows);
+        let levels = tree_levels(tree, rows.clone(), |_| false);
         assert_eq!(ids(&levels), vec![vec![1, 5], vec![2, 3], vec![4], vec![7]]);
+        // With 6 already copied, 7 is a root too.
+        let levels = tree_levels(tree, rows, |parent| parent == Uuid::from_u128(6));
+        assert_eq!(ids(&levels), vec![vec![1, 5, 7], vec![2, 3], vec![4]]);
     }
 
     #[test]
     fn tree_levels_of_roots_only_are_one_level() {
         let registry = Registry::default();
         let tree = registry.by_table("navigation_items").expect("navigation");
-        let levels = tree_levels(tree, vec![node(1, None), node(2, None)]);
+        let levels = tree_levels(tree, vec![node(1, None), node(2, None)], |_| false);
         assert_eq!(ids(&levels), vec![vec![1, 2]]);
-        assert!(tree_levels(tree, Vec::new()).is_empty());
+        assert!(tree_levels(tree, Vec::new(), |_| false).is_empty());
     }
 }

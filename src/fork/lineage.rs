@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::{
     ConnectionTrait,
-    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
+    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement},
 };
 use uuid::Uuid;
 
@@ -42,6 +42,18 @@ pub struct Lineage {
     pub source_id: Uuid,
     /// The source's content when the copy was made or last upgraded.
     pub base: Content,
+    /// The template version `base` is of (`None`: recorded before versions were kept).
+    pub base_version: Option<i32>,
+}
+
+/// A copy's lineage without its base: what an upgrade needs to tell which copies the template
+/// changed since their base ([`links`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The source row's id.
+    pub source_id: Uuid,
+    /// The template version of the copy's base.
+    pub base_version: Option<i32>,
 }
 
 /// The content of `row` of `class`, as stored.
@@ -97,16 +109,65 @@ pub async fn load(
     target: Uuid,
     table: &str,
 ) -> anyhow::Result<HashMap<Uuid, Lineage>> {
+    read(db, lineage_select(target, table, true)).await
+}
+
+/// The lineage of `target`'s copies of `table` among `ids` (copy ids), by copy id.
+pub async fn load_among(
+    db: &impl ConnectionTrait,
+    target: Uuid,
+    table: &str,
+    ids: &[Uuid],
+) -> anyhow::Result<HashMap<Uuid, Lineage>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(1_000) {
+        let mut select = lineage_select(target, table, true);
+        select.and_where(col("id").is_in(chunk.iter().copied()));
+        out.extend(read(db, select).await?);
+    }
+    Ok(out)
+}
+
+/// The links of `target`'s copies of `table` (lineage without the bases), by copy id: one
+/// narrow read, whatever the size of the bases.
+pub async fn links(
+    db: &impl ConnectionTrait,
+    target: Uuid,
+    table: &str,
+) -> anyhow::Result<HashMap<Uuid, Link>> {
+    let mut out = HashMap::new();
+    for row in db.query_all(&lineage_select(target, table, false)).await? {
+        out.insert(
+            row.try_get("", "id")?,
+            Link {
+                source_id: row.try_get("", "source_id")?,
+                base_version: row.try_get("", "base_version")?,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn lineage_select(target: Uuid, table: &str, with_base: bool) -> SelectStatement {
     let mut select = Query::select();
     select
-        .columns(["id", "source_id", "base"].map(Alias::new))
+        .columns(["id", "source_id", "base_version"].map(Alias::new))
         .from(Alias::new("row_lineage"))
         .and_where(col("tenant_id").eq(target))
         .and_where(col("table_name").eq(table));
+    if with_base {
+        select.column(Alias::new("base"));
+    }
+    select
+}
+
+async fn read(
+    db: &impl ConnectionTrait,
+    select: SelectStatement,
+) -> anyhow::Result<HashMap<Uuid, Lineage>> {
     let mut out = HashMap::new();
     for row in db.query_all(&select).await? {
         let id: Uuid = row.try_get("", "id")?;
-        let source_id: Uuid = row.try_get("", "source_id")?;
         let base: serde_json::Value = row.try_get("", "base")?;
         let base = match base {
             serde_json::Value::Object(map) => map.into_iter().collect(),
@@ -116,8 +177,9 @@ pub async fn load(
             id,
             Lineage {
                 id,
-                source_id,
+                source_id: row.try_get("", "source_id")?,
                 base,
+                base_version: row.try_get("", "base_version")?,
             },
         );
     }
@@ -133,6 +195,8 @@ pub struct Entry {
     pub source_id: Uuid,
     /// The base content.
     pub base: Content,
+    /// The template version of the base.
+    pub version: Option<i32>,
 }
 
 /// Writes (or replaces) the lineage of `target`'s copies of `table` from `source`.
@@ -142,7 +206,6 @@ pub async fn store(
     source: Uuid,
     table: &str,
     entries: &[Entry],
-    version: Option<i32>,
 ) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     // Nine bind parameters a row: far under every limit at 1,000 rows a statement.
@@ -187,7 +250,7 @@ pub async fn store(
                 source.into(),
                 entry.source_id.into(),
                 base.into(),
-                version.into(),
+                entry.version.into(),
                 now.into(),
                 now.into(),
             ])?;

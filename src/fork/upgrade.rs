@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::{
     fork::{
-        diff::{merge, rows_by_id},
+        diff::merge,
         engine::{ClassCount, ForkOutcome, Progress, SkippedRow},
         lineage::{self, Content, Lineage, content, remapped_content},
     },
@@ -153,19 +153,22 @@ pub async fn retire<C: ConnectionTrait>(
         .cloned()
         .collect();
     for class in classes.iter().rev() {
-        let lineage = lineage::load(scope.db, scope.target, &class.table).await?;
-        if lineage.is_empty() {
+        let links = lineage::links(scope.db, scope.target, &class.table).await?;
+        if links.is_empty() {
             continue;
         }
         let sources = ids_of(scope.source_db, &class.table, scope.source).await?;
-        let retired: Vec<&Lineage> = lineage
-            .values()
-            .filter(|l| !sources.contains(&l.source_id))
+        let mut ids: Vec<Uuid> = links
+            .iter()
+            .filter(|(_, link)| !sources.contains(&link.source_id))
+            .map(|(id, _)| *id)
             .collect();
-        if retired.is_empty() {
+        if ids.is_empty() {
             continue;
         }
-        let ids: Vec<Uuid> = retired.iter().map(|l| l.id).collect();
+        ids.sort_unstable();
+        let lineage = lineage::load_among(scope.db, scope.target, &class.table, &ids).await?;
+        let retired: Vec<&Lineage> = ids.iter().filter_map(|id| lineage.get(id)).collect();
         let rows = rows_among(scope.db, class, scope.target, &ids).await?;
         let mut forget = Vec::new();
         let mut candidates = Vec::new();
@@ -323,7 +326,9 @@ pub async fn apply_class<C: ConnectionTrait>(
     if lineage.is_empty() {
         return Ok(());
     }
-    let sources = rows_by_id(scope.source_db, class, scope.source).await?;
+    let mut source_ids: Vec<Uuid> = lineage.values().map(|l| l.source_id).collect();
+    source_ids.sort_unstable();
+    let sources = rows_among(scope.source_db, class, scope.source, &source_ids).await?;
     let mut tracked: Vec<&Lineage> = lineage
         .values()
         .filter(|l| sources.contains_key(&l.source_id))
@@ -343,11 +348,23 @@ pub async fn apply_class<C: ConnectionTrait>(
         };
         let now = remapped_content(scope.registry, class, &sources[&l.source_id], scope.target);
         if now == l.base {
+            if l.base_version < scope.version {
+                // Unchanged since the base: the base is of this version too.
+                rebased.push(lineage::Entry {
+                    id: l.id,
+                    source_id: l.source_id,
+                    base: now,
+                    version: scope.version,
+                });
+            }
             continue;
         }
         let current = content(class, row);
         let merged = merge(&l.base, &now, &current);
         let mut base = now.clone();
+        // A field kept at its old base keeps the copy at its old version: a later upgrade
+        // looks at it again.
+        let mut version = scope.version;
         if !merged.conflicts.is_empty() {
             count.conflicts += 1;
         }
@@ -381,6 +398,7 @@ pub async fn apply_class<C: ConnectionTrait>(
                     if let Some(old) = l.base.get(&field) {
                         base.insert(field, old.clone());
                     }
+                    version = l.base_version;
                 }
                 None => apply.push((field, value)),
             }
@@ -408,6 +426,7 @@ pub async fn apply_class<C: ConnectionTrait>(
                     base.insert(field, old.clone());
                 }
             }
+            version = l.base_version;
         }
         if !apply.is_empty() {
             let mut update = Query::update();
@@ -428,23 +447,16 @@ pub async fn apply_class<C: ConnectionTrait>(
             scope.db.execute(&update).await?;
             count.updated += 1;
         }
-        if base != l.base {
+        if base != l.base || version != l.base_version {
             rebased.push(lineage::Entry {
                 id: l.id,
                 source_id: l.source_id,
                 base,
+                version,
             });
         }
     }
-    lineage::store(
-        scope.db,
-        scope.target,
-        scope.source,
-        &class.table,
-        &rebased,
-        scope.version,
-    )
-    .await
+    lineage::store(scope.db, scope.target, scope.source, &class.table, &rebased).await
 }
 
 /// Whether another row of the tenant already has the natural key `row` would get.

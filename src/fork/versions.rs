@@ -273,3 +273,23 @@ pub async fn record(
     );
     Ok(Some(Recorded { number, summary }))
 }
+
+/// The version at which each of `template`'s rows last changed (was added or changed), by
+/// table and row id, as [`record`] keeps them.
+pub async fn row_versions(
+    db: &impl ConnectionTrait,
+    template: Uuid,
+) -> anyhow::Result<HashMap<String, HashMap<Uuid, i32>>> {
+    let mut select = Query::select();
+    select
+        .columns(["id", "table_name", "version"].map(Alias::new))
+        .from(Alias::new("template_row_states"))
+        .and_where(col("tenant_id").eq(template));
+    let mut out: HashMap<String, HashMap<Uuid, i32>> = HashMap::new();
+    for row in db.query_all(&select).await? {
+        out.entry(row.try_get("", "table_name")?)
+            .or_default()
+            .insert(row.try_get("", "id")?, row.try_get("", "version")?);
+    }
+    Ok(out)
+}

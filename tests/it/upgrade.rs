@@ -55,7 +55,7 @@ async fn upgrade(app: &TestApp, target: &str, restore: bool, remove: bool) -> Va
             &app.admin(),
             None,
             "query($id: ID!) { forkRun(id: $id) { id status kind counts { className \
-                created updated removed conflicts keptDeleted } skipped { className \
+                rows created updated removed conflicts keptDeleted } skipped { className \
                 sourceId column } conflicts { className rowId sourceId field base \
                 template tenant reason } templateVersion } }",
             json!({ "id": id }),
@@ -811,4 +811,92 @@ async fn a_fork_and_an_upgrade_of_one_target_are_serialized(app: TestApp) {
         0,
         "{again}"
     );
+}
+
+crate::both!(an_upgrade_looks_only_at_what_the_template_changed);
+/// An upgrade reads the template rows that changed since each copy's base, not the whole
+/// template: its counts name only those, a new subtree under an unchanged parent is created
+/// parents first, and a second upgrade looks at nothing.
+async fn an_upgrade_looks_only_at_what_the_template_changed(app: TestApp) {
+    let (template, _, _) = fixture::seeded_template(&app.state, 3).await;
+    let tenant = uuid_of(&app.ready_tenant("acme").await);
+    let skipped_rows = |run: &Value| run["skipped"].as_array().map_or(0, Vec::len) as i64;
+
+    // Nothing changed since the fork: only rows the fork could not copy are looked at again.
+    let idle = upgrade(&app, "acme", false, false).await;
+    assert_eq!(
+        copied_total(&app, &idle, "rows"),
+        skipped_rows(&idle),
+        "{idle}"
+    );
+    assert_eq!(copied_total(&app, &idle, "created"), 0, "{idle}");
+    assert_eq!(copied_total(&app, &idle, "updated"), 0, "{idle}");
+
+    // The template changes one navigation item and adds a child under it and a grandchild.
+    let nav = app
+        .state
+        .registry
+        .by_table("navigation_items")
+        .expect("navigation")
+        .clone();
+    let parent = fixture::rows_of(&app.state, &nav, template).await[0].clone();
+    let column = editable(&nav)[0].clone();
+    set_text(
+        &app,
+        &nav.table,
+        parent.id(),
+        &column,
+        "renamed by the template",
+    )
+    .await;
+    let child = duplicate(&app, &nav, &parent, "child")
+        .await
+        .expect("a new navigation item");
+    let grandchild = duplicate(&app, &nav, &parent, "grandchild")
+        .await
+        .expect("another new navigation item");
+    for (id, parent_id) in [(child, parent.id()), (grandchild, child)] {
+        let mut update = Query::update();
+        update
+            .table(Alias::new(&nav.table))
+            .value(Alias::new("parent_id"), parent_id)
+            .and_where(Expr::col(Alias::new("id")).eq(id));
+        app.state.db.execute(&update).await.expect("reparent");
+    }
+
+    let run = upgrade(&app, "acme", false, false).await;
+    assert_eq!(
+        copied_total(&app, &run, "rows"),
+        skipped_rows(&idle) + 3,
+        "the changed row, the two new ones and what could not be copied before: {run}"
+    );
+    assert_eq!(copied_total(&app, &run, "created"), 2, "{run}");
+    assert_eq!(copied_total(&app, &run, "updated"), 1, "{run}");
+    assert_eq!(skipped_rows(&run), skipped_rows(&idle), "{run}");
+    let copies: HashMap<Uuid, Row> = fixture::rows_of(&app.state, &nav, tenant)
+        .await
+        .into_iter()
+        .map(|r| (r.id(), r))
+        .collect();
+    let copy = |id: Uuid| copies.get(&target_id(tenant, id)).expect("a copy");
+    assert_eq!(
+        copy(parent.id()).get(&column).as_text(),
+        Some("renamed by the template")
+    );
+    assert_eq!(
+        copy(child).get("parent_id").as_uuid(),
+        Some(target_id(tenant, parent.id()))
+    );
+    assert_eq!(
+        copy(grandchild).get("parent_id").as_uuid(),
+        Some(target_id(tenant, child))
+    );
+
+    let again = upgrade(&app, "acme", false, false).await;
+    assert_eq!(
+        copied_total(&app, &again, "rows"),
+        skipped_rows(&idle),
+        "{again}"
+    );
+    assert_eq!(copied_total(&app, &again, "updated"), 0, "{again}");
 }

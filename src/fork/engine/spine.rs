@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use super::{ApplicationDone, ClassCount, Engine, Progress, tree_levels};
+use super::{ApplicationDone, ClassCount, Engine, Progress, target_id, tree_levels};
 use crate::{
     fork::{
         lineage::{self, Lineage},
@@ -21,6 +21,19 @@ struct ClassCopy {
     count: ClassCount,
     fresh: bool,
     lineage: HashMap<Uuid, Lineage>,
+    /// An upgrade's delta ([`Engine::changed_sources`]): the only source rows to read.
+    among: Option<Vec<Uuid>>,
+}
+
+/// Which source rows of a class a copy reads.
+#[derive(Clone, Copy)]
+enum Selection<'s> {
+    /// Every row of the class.
+    All,
+    /// The rows whose column holds the id (one application's).
+    Application(&'s str, Uuid),
+    /// The rows with these ids.
+    Among(&'s [Uuid]),
 }
 
 impl<C: ConnectionTrait> Engine<'_, C> {
@@ -32,15 +45,27 @@ impl<C: ConnectionTrait> Engine<'_, C> {
     ) -> anyhow::Result<()> {
         let mut part = self.start_class(class, phase).await?;
         self.lineage = std::mem::take(&mut part.lineage);
-        self.copy_part(class, None, part.fresh, &mut part.count, progress, phase)
-            .await?;
+        let selection = part
+            .among
+            .as_deref()
+            .map_or(Selection::All, Selection::Among);
+        self.copy_part(
+            class,
+            selection,
+            part.fresh,
+            &mut part.count,
+            progress,
+            phase,
+        )
+        .await?;
         self.finish_class(class, part.count, phase, progress).await
     }
 
     /// Phase 1, application by application: every spine class's rows of the first application,
     /// then of the next, so a run can report "3 of 4 applications". Each class is still counted
     /// once (its `ROWS_COPIED` comes when every application is done). Falls back to class by
-    /// class when a spine class does not name its application.
+    /// class when a spine class does not name its application, and for an upgrade that reads
+    /// only what changed (an upgrade reports classes, not applications).
     pub(super) async fn copy_spine(
         &mut self,
         classes: &[RowClass],
@@ -50,7 +75,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
         let by_application = classes.iter().all(|c| {
             c.table == "applications" || c.columns.iter().any(|col| col.name == "application_id")
         });
-        let applications = if by_application {
+        let applications = if by_application && !self.reads_delta() {
             self.source_applications().await?
         } else {
             Vec::new()
@@ -77,7 +102,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
                 let copied = self
                     .copy_part(
                         class,
-                        Some((column, id)),
+                        Selection::Application(column, id),
                         part.fresh,
                         &mut part.count,
                         progress,
@@ -108,7 +133,8 @@ impl<C: ConnectionTrait> Engine<'_, C> {
     }
 
     /// Before a class is copied: its count, whether the target has none of its rows yet, and
-    /// the lineage of the target's copies.
+    /// the lineage of the target's copies (for an upgrade that reads only what changed: of the
+    /// copies of the changed rows, and every row of the class the target has is known present).
     async fn start_class(&mut self, class: &RowClass, phase: &str) -> anyhow::Result<ClassCopy> {
         let mut count = ClassCount {
             class_name: class.name.to_string(),
@@ -116,7 +142,22 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             ..ClassCount::default()
         };
         self.present.entry(class.table.clone()).or_default();
-        let lineage = lineage::load(self.db, self.target, &class.table).await?;
+        let (lineage, among) = if self.reads_delta() {
+            let among = self.changed_sources(class).await?;
+            let copies: Vec<Uuid> = among.iter().map(|s| target_id(self.target, *s)).collect();
+            let lineage = lineage::load_among(self.db, self.target, &class.table, &copies).await?;
+            let ids = self.target_ids(class).await?;
+            self.present
+                .entry(class.table.clone())
+                .or_default()
+                .extend(ids);
+            (lineage, Some(among))
+        } else {
+            (
+                lineage::load(self.db, self.target, &class.table).await?,
+                None,
+            )
+        };
         count.removed = self.retired.get(&class.table).copied().unwrap_or(0);
         // A first fork finds the class empty in the target: no batch can match an existing row,
         // so the per-batch lookup of existing ids is skipped.
@@ -125,14 +166,15 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             count,
             fresh,
             lineage,
+            among,
         })
     }
 
-    /// Copies the source rows of `class` (those whose `only` column holds the id, when given).
+    /// Copies the `selection` of the source rows of `class`.
     async fn copy_part(
         &mut self,
         class: &RowClass,
-        only: Option<(&str, Uuid)>,
+        selection: Selection<'_>,
         fresh: bool,
         count: &mut ClassCount,
         progress: &mut dyn Progress,
@@ -140,35 +182,51 @@ impl<C: ConnectionTrait> Engine<'_, C> {
     ) -> anyhow::Result<()> {
         let self_ref = class.references.iter().any(|r| r.table == class.table);
         let batch = Self::batch_rows(class);
-        if self_ref {
-            // Trees: read the whole class, then copy level by level so parents come first.
-            let mut all = Vec::new();
-            let mut after = None;
-            loop {
-                let rows = self.source_batch(class, only, after, batch).await?;
-                let done = rows.len() < batch;
-                after = rows.last().map(Row::id);
-                all.extend(rows);
-                if done {
-                    break;
+        let mut all = Vec::new();
+        let mut after = None;
+        let mut chunks = match selection {
+            Selection::Among(ids) => ids.chunks(batch),
+            _ => [].chunks(batch),
+        };
+        loop {
+            let (rows, done) = match selection {
+                Selection::Among(_) => match chunks.next() {
+                    Some(chunk) => (self.source_among(class, chunk).await?, false),
+                    None => (Vec::new(), true),
+                },
+                Selection::All | Selection::Application(..) => {
+                    let only = match selection {
+                        Selection::Application(column, id) => Some((column, id)),
+                        _ => None,
+                    };
+                    let rows = self.source_batch(class, only, after, batch).await?;
+                    after = rows.last().map(Row::id);
+                    let done = rows.len() < batch;
+                    (rows, done)
                 }
+            };
+            if self_ref {
+                // Trees: read the whole selection, then copy level by level (parents first).
+                all.extend(rows);
+            } else if !rows.is_empty() {
+                self.copy_rows(class, rows, fresh, count, progress, phase)
+                    .await?;
             }
-            for level in tree_levels(class, all) {
+            if done {
+                break;
+            }
+        }
+        if self_ref {
+            let target = self.target;
+            let present = self.present.get(&class.table);
+            // A parent the target already has counts as placed.
+            let levels = tree_levels(class, all, |parent| {
+                present.is_some_and(|ids| ids.contains(&target_id(target, parent)))
+            });
+            for level in levels {
                 for chunk in level.chunks(batch) {
                     self.copy_rows(class, chunk.to_vec(), fresh, count, progress, phase)
                         .await?;
-                }
-            }
-        } else {
-            let mut after = None;
-            loop {
-                let rows = self.source_batch(class, only, after, batch).await?;
-                let done = rows.len() < batch;
-                after = rows.last().map(Row::id);
-                self.copy_rows(class, rows, fresh, count, progress, phase)
-                    .await?;
-                if done {
-                    break;
                 }
             }
         }

@@ -139,6 +139,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             id: mapped.id(),
             source_id: sources.get(&mapped.id()).copied().unwrap_or_default(),
             base: lineage::content(class, mapped),
+            version: self.options.version,
         }
     }
 
@@ -150,15 +151,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
         if entries.is_empty() {
             return Ok(());
         }
-        lineage::store(
-            self.db,
-            self.target,
-            self.source,
-            &class.table,
-            entries,
-            self.options.version,
-        )
-        .await?;
+        lineage::store(self.db, self.target, self.source, &class.table, entries).await?;
         for entry in entries {
             self.lineage.insert(
                 entry.id,
@@ -166,6 +159,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
                     id: entry.id,
                     source_id: entry.source_id,
                     base: entry.base.clone(),
+                    base_version: entry.version,
                 },
             );
         }
