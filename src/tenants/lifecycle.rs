@@ -354,6 +354,18 @@ pub async fn delete_tenant(state: &AppState, req: &RequestContext, id: Uuid) -> 
             "the tenant still has {members} member(s); remove them first"
         )));
     }
+    // A placed tenant's rows are in its database, under its copy of the catalog row (their
+    // foreign keys cascade from it): that database must answer before anything is deleted.
+    let named = match &t.database {
+        Some(name) => Some(crate::placement::pool(&state.tenant_pools, name).await?),
+        None => None,
+    };
     tenants::Entity::delete_by_id(id).exec(&state.db).await?;
+    if let Some(named) = named {
+        let tx = crate::db::begin_write(&named).await?;
+        crate::access::name_tenant_in(&tx, id).await?;
+        tenants::Entity::delete_by_id(id).exec(&tx).await?;
+        tx.commit().await?;
+    }
     Ok(())
 }

@@ -307,6 +307,22 @@ async fn a_dedicated_tenant_is_exported_and_purged_from_its_database(backend: Ba
     assert!(!catalog(&named).await, "its copy in eu1 too");
     assert_eq!(total(&placed_counts(&app, &named, dedicated).await), 0);
     assert_eq!(count(&main, "organizations", dedicated).await, 0);
+
+    // A plain delete (no members) takes its rows in eu1 with it too.
+    let global = create_placed(&app, "brief", Some("eu1")).await;
+    let brief = uuid_of(&global);
+    let run = app.fork("brief").await;
+    assert_eq!(run["status"], "FINISHED", "{run}");
+    assert!(total(&placed_counts(&app, &named, brief).await) > 0);
+    app.ok(
+        &app.admin(),
+        None,
+        "mutation($id: ID!) { deleteTenant(id: $id) }",
+        json!({ "id": global }),
+    )
+    .await;
+    assert_eq!(total(&placed_counts(&app, &named, brief).await), 0);
+    assert_eq!(count(&main, "organizations", brief).await, 0);
     let _ = named.close().await;
 }
 
