@@ -21,9 +21,11 @@ use conditions::where_condition;
 pub use conditions::{CompareOp, Filter, NestedArgs, TextOp, Where};
 pub(crate) use conditions::{apply_filter, nested_select};
 pub use keyset::{SortKey, Window};
-pub(crate) use transactions::begin_read;
+pub(crate) use transactions::Reads;
 use transactions::{Purpose, begin};
-pub use transactions::{ScopedDb, begin_tenant, begin_tenant_for_write, begin_tenant_snapshot};
+pub use transactions::{
+    ScopedDb, begin_tenant, begin_tenant_for_write, begin_tenant_snapshot, name_tenant_in,
+};
 
 use crate::{
     error::{AppError, AppResult},
@@ -492,7 +494,7 @@ pub async fn list_window(
     window: &Window,
     default_limit: u64,
 ) -> AppResult<(Vec<Row>, u64, u64)> {
-    let tx = begin(db, ctx, Purpose::Read).await?;
+    let tx = begin(db, ctx, Purpose::Read, class).await?;
     let total = count_in(&tx, ctx, class, filter, where_, None).await?;
     let rows = if window.limit(default_limit) == 0 {
         Vec::new()
@@ -523,7 +525,7 @@ pub async fn by_ids(
     class: &RowClass,
     ids: &[Uuid],
 ) -> AppResult<Vec<Row>> {
-    let tx = begin(db, ctx, Purpose::Read).await?;
+    let tx = begin(db, ctx, Purpose::Read, class).await?;
     let out = by_ids_in(&tx, ctx, class, ids).await?;
     tx.commit().await?;
     Ok(out)
@@ -538,7 +540,7 @@ pub async fn by_column(
     values: &[Uuid],
     args: &NestedArgs,
 ) -> AppResult<Vec<Row>> {
-    let tx = begin(db, ctx, Purpose::Read).await?;
+    let tx = begin(db, ctx, Purpose::Read, class).await?;
     let out = by_column_in(&tx, ctx, class, column, values, args).await?;
     tx.commit().await?;
     Ok(out)
@@ -551,7 +553,7 @@ pub async fn create(
     class: &RowClass,
     values: HashMap<String, Cell>,
 ) -> AppResult<Row> {
-    let tx = begin(db, ctx, Purpose::Write).await?;
+    let tx = begin(db, ctx, Purpose::Write, class).await?;
     let out = create_in(&tx, ctx, class, values).await?;
     tx.commit().await?;
     Ok(out)
@@ -565,7 +567,7 @@ pub async fn update(
     id: Uuid,
     values: HashMap<String, Cell>,
 ) -> AppResult<Row> {
-    let tx = begin(db, ctx, Purpose::Write).await?;
+    let tx = begin(db, ctx, Purpose::Write, class).await?;
     let out = update_in(&tx, ctx, class, id, values).await?;
     tx.commit().await?;
     Ok(out)
@@ -578,7 +580,7 @@ pub async fn delete(
     class: &RowClass,
     id: Uuid,
 ) -> AppResult<()> {
-    let tx = begin(db, ctx, Purpose::Write).await?;
+    let tx = begin(db, ctx, Purpose::Write, class).await?;
     delete_in(&tx, ctx, class, id).await?;
     tx.commit().await?;
     Ok(())

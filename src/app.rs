@@ -55,6 +55,7 @@ impl Application {
         let router = server::router(self.state.clone())?;
         let state = self.state.clone();
         let lease_sweeper = spawn_lease_sweeper(state.clone());
+        let pool_closer = spawn_idle_pool_closer(state.clone());
         let listener =
             db::is_postgres(&state.db).then(|| crate::fork::listener::spawn(state.clone()));
         let stopping = state.shutdown.subscribe();
@@ -86,11 +87,30 @@ impl Application {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         lease_sweeper.abort();
+        pool_closer.abort();
         if let Some(listener) = listener {
             listener.abort();
         }
         Ok(())
     }
+}
+
+/// Every idle timeout, closes the named tenant databases' pools unused for ten of them
+/// (`TenantPools::close_idle`); none when no named database is configured.
+fn spawn_idle_pool_closer(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if state.config.tenant_databases.is_empty() {
+            return;
+        }
+        let every = state.config.db_idle_timeout.max(Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let closed = state.tenant_pools.close_idle(every * 10).await;
+            if closed > 0 {
+                tracing::info!(closed, "idle named tenant database pools closed");
+            }
+        }
+    })
 }
 
 fn spawn_lease_sweeper(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
@@ -135,10 +155,7 @@ pub async fn build_state(config: Config, registry: Registry) -> anyhow::Result<A
         pool.set_metric_callback(move |info| observer.statement(info.elapsed, info.failed));
     }
     let replica_id = format!("{}-{}", hostname(), uuid::Uuid::now_v7().simple());
-    let scoped_db = crate::access::ScopedDb {
-        request: scoped_db,
-        system: db.clone(),
-    };
+    let scoped_db = crate::access::ScopedDb::new(scoped_db, db.clone());
     Ok(AppState::new(
         db, scoped_db, config, registry, verifier, replica_id, metrics,
     ))

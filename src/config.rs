@@ -113,6 +113,10 @@ pub struct Config {
     /// How long an idle pooled connection stays open (`FORKLIFT_DB_IDLE_TIMEOUT_SECS`, 60): after
     /// a burst the server gives its connections back to a PostgreSQL it shares.
     pub db_idle_timeout: Duration,
+    /// Connections of every named tenant database's pool together, at most
+    /// (`FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS`, 64): each pool gets an equal share
+    /// ([`crate::databases::PoolSettings::for_config`]).
+    pub tenant_databases_max_connections: u32,
     /// On SIGTERM, how long running requests and forks may go on before they are cut
     /// (`FORKLIFT_SHUTDOWN_GRACE_SECS`, 20). A cut fork rolls back and says so in its record.
     pub shutdown_grace: Duration,
@@ -451,6 +455,11 @@ impl Config {
             db_idle_timeout: Duration::from_secs(
                 number("FORKLIFT_DB_IDLE_TIMEOUT_SECS", 60)?.max(1) as u64,
             ),
+            tenant_databases_max_connections: number(
+                "FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS",
+                64,
+            )?
+            .clamp(1, 100_000) as u32,
             shutdown_grace: Duration::from_secs(number("FORKLIFT_SHUTDOWN_GRACE_SECS", 20)? as u64),
             fork_failpoint: var("FORKLIFT_FORK_FAILPOINT"),
             request_failpoint: var("FORKLIFT_REQUEST_FAILPOINT"),
@@ -487,6 +496,7 @@ impl Config {
             db_pool_size: 16,
             db_system_pool_size: 8,
             db_idle_timeout: Duration::from_secs(60),
+            tenant_databases_max_connections: 64,
             shutdown_grace: Duration::from_secs(5),
             fork_failpoint: None,
             request_failpoint: None,

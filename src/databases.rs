@@ -5,8 +5,8 @@
 //! `FORKLIFT_TENANT_DATABASES_FILE` (one `name=url` per line, `#` comments), are checked when the
 //! configuration is read ([`TenantDatabases::parse`]), and are never stored in a database.
 //! `forklift migrate` migrates each of them after the main one and `/readyz` reports each.
-//! Nothing routes a tenant to them yet: [`TenantPools`] opens a pool per name on first use (none
-//! at startup), for the routing work to come.
+//! [`TenantPools`] opens a pool per name on first use (none at startup), migrating the database
+//! then when it has pending migrations; [`crate::placement`] routes a placed tenant's rows there.
 
 use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
@@ -224,6 +224,21 @@ pub struct PoolSettings {
     pub idle_timeout: Duration,
 }
 
+impl PoolSettings {
+    /// The serving settings: every named database's pool gets an equal share of
+    /// `FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS` (at least 1, at most `FORKLIFT_DB_POOL_SIZE`),
+    /// so all of them together never hold more than that bound (or one each, when there are
+    /// more databases than the bound), and an idle pool holds none.
+    pub fn for_config(config: &crate::config::Config) -> Self {
+        let databases = u32::try_from(config.tenant_databases.len().max(1)).unwrap_or(u32::MAX);
+        let share = (config.tenant_databases_max_connections / databases).max(1);
+        Self {
+            max_connections: share.min(config.db_pool_size.max(1)),
+            idle_timeout: config.db_idle_timeout,
+        }
+    }
+}
+
 /// The named databases' pools, each opened on first use ([`TenantPools::pool`]) and none at
 /// startup. A pool keeps no idle connection past its idle timeout. A failed connect is not
 /// remembered: the next use tries again.
@@ -231,7 +246,16 @@ pub struct TenantPools {
     databases: TenantDatabases,
     settings: PoolSettings,
     pools: Mutex<HashMap<String, Arc<OnceCell<DatabaseConnection>>>>,
+    /// Databases whose last connect failed, until when they are not tried again: a burst of
+    /// requests for a database that is down fails at once instead of each waiting out a
+    /// connect timeout.
+    down_until: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    /// When each pool was last handed out ([`TenantPools::close_idle`]).
+    last_used: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// How long a named database whose connect failed is reported down without being tried.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 impl TenantPools {
     /// No pool yet; one per name on first use.
@@ -240,6 +264,8 @@ impl TenantPools {
             databases,
             settings,
             pools: Mutex::new(HashMap::new()),
+            down_until: std::sync::Mutex::new(HashMap::new()),
+            last_used: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -261,10 +287,72 @@ impl TenantPools {
             .entry(name.to_string())
             .or_default()
             .clone();
+        self.last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), std::time::Instant::now());
+        if let Some(pool) = cell.get() {
+            return Ok(pool.clone());
+        }
+        let recently_down = self
+            .down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .is_some_and(|until| *until > std::time::Instant::now());
+        if recently_down {
+            anyhow::bail!("database {name} was unreachable moments ago; not retried yet");
+        }
         let pool = cell
-            .get_or_try_init(|| connect(database, self.settings))
-            .await?;
-        Ok(pool.clone())
+            .get_or_try_init(|| async {
+                let pool = connect(database, self.settings).await?;
+                migrate_if_behind(database, &pool).await?;
+                Ok::<_, anyhow::Error>(pool)
+            })
+            .await;
+        let mut down_until = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        match pool {
+            Ok(pool) => {
+                down_until.remove(name);
+                Ok(pool.clone())
+            }
+            Err(err) => {
+                down_until.insert(name.to_string(), std::time::Instant::now() + RETRY_AFTER);
+                Err(err)
+            }
+        }
+    }
+
+    /// The connection settings each pool is opened with.
+    pub fn settings(&self) -> PoolSettings {
+        self.settings
+    }
+
+    /// Closes the pools not handed out for `idle` (an idle pool holds no connection already;
+    /// this drops the pool itself, and the next use opens a new one). A pool still in use by a
+    /// transaction closes when that ends. Returns how many were closed.
+    pub async fn close_idle(&self, idle: Duration) -> usize {
+        let now = std::time::Instant::now();
+        let stale: Vec<String> = self
+            .last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) >= idle)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut pools = self.pools.lock().await;
+        let mut closed = 0;
+        for name in stale {
+            if pools.remove(&name).is_some_and(|cell| cell.initialized()) {
+                closed += 1;
+            }
+            self.last_used
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&name);
+        }
+        closed
     }
 
     /// How many pools are open (tests, metrics).
@@ -286,6 +374,33 @@ impl TenantPools {
     }
 }
 
+/// Applies the pending migrations of a named database when its pool is first opened by the
+/// server (a fresh named database then works without `forklift migrate`); a database that is up
+/// to date is only read (`seaql_migrations`), so a role without DDL rights serves one that
+/// `forklift migrate` prepared.
+async fn migrate_if_behind(
+    database: &NamedDatabase,
+    pool: &DatabaseConnection,
+) -> anyhow::Result<()> {
+    use migration::MigratorTrait;
+    let behind = migration::Migrator::get_pending_migrations_read_only(pool)
+        .await
+        .map_or(true, |pending| !pending.is_empty());
+    if behind {
+        migration::Migrator::up(pool, None).await.map_err(|err| {
+            let text = err.to_string();
+            let line = text.lines().next().unwrap_or_default();
+            anyhow::anyhow!(
+                "database {} ({}): migrating failed: {line}",
+                database.name,
+                database.masked_url()
+            )
+        })?;
+        tracing::info!(database = %database.name, "named tenant database migrated");
+    }
+    Ok(())
+}
+
 /// Opens a pool on `database` that holds no connection while idle, failing within a few
 /// seconds when it cannot be reached. SQLite files are created when missing, as the main one.
 pub async fn connect(
@@ -295,7 +410,7 @@ pub async fn connect(
     let mut options = ConnectOptions::new(database.url.expose().to_string());
     options
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(5))
         .idle_timeout(settings.idle_timeout)
         .min_connections(0)
         .max_connections(settings.max_connections.max(1))
@@ -305,7 +420,7 @@ pub async fn connect(
     }
     let label = database.masked_url();
     let name = &database.name;
-    tokio::time::timeout(Duration::from_secs(12), Database::connect(options))
+    tokio::time::timeout(Duration::from_secs(7), Database::connect(options))
         .await
         .map_err(|_| anyhow::anyhow!("cannot reach database {name} ({label}): timed out"))?
         .map_err(|err| {
@@ -377,6 +492,22 @@ mod tests {
             err.starts_with("f:2 `x=postgres://h/x`: the main database is SQLite"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn all_named_pools_together_stay_under_the_bound() {
+        let mut config = crate::config::Config::for_database(PG);
+        config.tenant_databases_max_connections = 64;
+        for (databases, share) in [(1, 16), (20, 3), (64, 1), (100, 1)] {
+            let list: Vec<String> = (0..databases)
+                .map(|i| format!("t{i}=postgres://h/d{i}"))
+                .collect();
+            config.tenant_databases =
+                TenantDatabases::parse(&list.join(","), Source::Variable, PG).expect("parses");
+            let settings = PoolSettings::for_config(&config);
+            assert_eq!(settings.max_connections, share, "{databases} databases");
+            assert!(settings.max_connections * databases <= 64.max(databases));
+        }
     }
 
     #[test]

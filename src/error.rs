@@ -20,11 +20,17 @@ pub enum AppError {
     DomainNotConfigured,
     TenantSuspended,
     TenantProvisioning,
-    BadUserInput { field: String, message: String },
+    BadUserInput {
+        field: String,
+        message: String,
+    },
     NotFound(String),
     Conflict(String),
     PreconditionFailed(String),
     LastOwner,
+    /// The tenant's own database (a named tenant database) cannot be reached: that tenant's
+    /// requests fail, every other tenant is served. The cause is logged, never shown.
+    DatabaseUnavailable,
     Internal(anyhow::Error),
 }
 
@@ -47,6 +53,7 @@ impl AppError {
             AppError::Conflict(_) => "CONFLICT",
             AppError::PreconditionFailed(_) => "PRECONDITION_FAILED",
             AppError::LastOwner => "LAST_OWNER",
+            AppError::DatabaseUnavailable => "SERVICE_UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -68,6 +75,9 @@ impl AppError {
             AppError::BadUserInput { field, message } => format!("{field}: {message}"),
             AppError::NotFound(what) => format!("{what} not found"),
             AppError::LastOwner => "the last owner of a tenant cannot be removed or demoted".into(),
+            AppError::DatabaseUnavailable => {
+                "this tenant's database is unavailable; try again later".into()
+            }
             AppError::Internal(_) => "internal error".into(),
         }
     }

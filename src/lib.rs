@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod naming;
 pub mod nesting;
 pub mod offboarding;
+pub mod placement;
 pub mod registry;
 pub mod rows;
 pub mod scope;

@@ -83,6 +83,17 @@ impl Registry {
         topological(&members)
     }
 
+    /// Every vocabulary class but the tenant catalog, parents before children: what a named
+    /// tenant database receives a copy of ([`crate::placement::copy_vocabulary`]).
+    pub fn vocabulary_order(&self) -> Vec<&RowClass> {
+        let members: Vec<&RowClass> = self
+            .classes
+            .iter()
+            .filter(|c| c.plane == Plane::Vocabulary && !c.tenant_owned && c.table != "tenants")
+            .collect();
+        topological(&members)
+    }
+
     /// The classes that reference `table` (for nested fields and for cascade reasoning).
     pub fn referrers<'a>(
         &'a self,

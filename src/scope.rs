@@ -40,6 +40,9 @@ pub struct TenantRef {
     pub is_template: bool,
     pub status: String,
     pub provisioning_state: entity::tenants::ProvisioningState,
+    /// The named tenant database holding the tenant's placed rows ([`crate::placement`]);
+    /// `None`: the main database.
+    pub database: Option<String>,
 }
 
 /// The scope of a request's tenant-owned data access.
@@ -348,6 +351,7 @@ async fn admit(
             is_template,
             status: tenant.status,
             provisioning_state: tenant.provisioning_state,
+            database: tenant.database,
         })),
         role,
     })

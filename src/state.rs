@@ -62,11 +62,12 @@ impl AppState {
         let (shutdown, _) = watch::channel(false);
         let tenant_pools = Arc::new(crate::databases::TenantPools::new(
             config.tenant_databases.clone(),
-            crate::databases::PoolSettings {
-                max_connections: config.db_pool_size,
-                idle_timeout: config.db_idle_timeout,
-            },
+            crate::databases::PoolSettings::for_config(&config),
         ));
+        let scoped_db = ScopedDb {
+            tenant_pools: tenant_pools.clone(),
+            ..scoped_db
+        };
         Self {
             tenant_pools,
             db,

@@ -40,6 +40,10 @@ pub struct Model {
     /// The tenant's root company in the customer's own systems (seed 003).
     #[sea_orm(column_type = "Text", nullable)]
     pub root_company_id: Option<String>,
+    /// The named tenant database holding the tenant's configuration, derived rows and lineage
+    /// (`FORKLIFT_TENANT_DATABASES`); `None`: the main database. A name, never a URL.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub database: Option<String>,
 }
 
 stored_enum! {

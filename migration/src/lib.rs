@@ -10,6 +10,7 @@ mod m20261129_000005_user_last_seen;
 mod m20261129_000006_verified_domains;
 mod m20261129_000007_template_evolution;
 mod m20261206_000009_onboarding;
+mod m20261206_000010_tenant_database;
 pub mod table;
 pub mod tables;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_verified_domains::Migration),
             Box::new(m20261129_000007_template_evolution::Migration),
             Box::new(m20261206_000009_onboarding::Migration),
+            Box::new(m20261206_000010_tenant_database::Migration),
         ]
     }
 }

@@ -1,15 +1,25 @@
 //! The transactions of the scoped data layer: which pool a request's statements run on, and
 //! how the tenant they may see is named for row-level security (`set_config('forklift.tenant',
 //! …, true)`, for exactly one transaction).
+//!
+//! **Routing** (issue #19): a statement about a placed class ([`crate::placement::is_placed`])
+//! of a tenant placed in a named database runs on that database's pool ([`ScopedDb::
+//! tenant_pools`]), in a transaction naming the tenant the same way; everything else runs on the
+//! main database. A transaction never spans two databases, and no statement joins them.
+
+use std::sync::Arc;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
     TransactionTrait,
 };
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::{
+    databases::{PoolSettings, TenantDatabases, TenantPools},
     error::AppResult,
+    registry::RowClass,
     scope::{RequestContext, Scope},
 };
 
@@ -22,6 +32,105 @@ pub struct ScopedDb {
     /// The system pool, here only in `READ ONLY` transactions for the platform admins'
     /// all-tenants view (`X-Tenant: *`, or admin reads that name no tenant).
     pub system: DatabaseConnection,
+    /// The named tenant databases' pools: a placed tenant's placed rows are read and written
+    /// there (`AppState::new` sets the server's own).
+    pub tenant_pools: Arc<TenantPools>,
+}
+
+impl ScopedDb {
+    /// The scoped layer over the main database's two pools, with no named database.
+    pub fn new(request: DatabaseConnection, system: DatabaseConnection) -> Self {
+        let settings = PoolSettings {
+            max_connections: 1,
+            idle_timeout: std::time::Duration::from_secs(60),
+        };
+        Self {
+            request,
+            system,
+            tenant_pools: Arc::new(TenantPools::new(TenantDatabases::default(), settings)),
+        }
+    }
+}
+
+/// The named database a statement about `class` runs in for `ctx`: the tenant's own, when the
+/// request acts in one placed tenant and the class is placed; `None`: the main database.
+pub(crate) fn placed_in<'c>(ctx: &'c RequestContext, class: &RowClass) -> Option<&'c str> {
+    match ctx.scope() {
+        Ok(Scope::Tenant(t)) if crate::placement::is_placed(class) => t.database.as_deref(),
+        _ => None,
+    }
+}
+
+/// A transaction of the named database `name` naming `tenant` for row-level security. A
+/// database that cannot be reached is `SERVICE_UNAVAILABLE` (the cause is logged).
+async fn begin_named(
+    db: &ScopedDb,
+    name: &str,
+    tenant: Uuid,
+    purpose: Purpose,
+) -> AppResult<DatabaseTransaction> {
+    let pool = crate::placement::pool(&db.tenant_pools, name).await?;
+    let tx = match purpose {
+        Purpose::Read => pool.begin().await,
+        Purpose::Write => crate::db::begin_write(&pool).await,
+    }
+    .map_err(|e| crate::placement::unavailable(name, e))?;
+    name_tenant(tx, Some(tenant)).await
+}
+
+/// The read transactions of one request of the planned read path: the main database's, and
+/// for a placed tenant its own database's, each opened when its first statement runs and
+/// committed together ([`Reads::commit`]). Every statement about one database shares its one
+/// transaction, as before placement.
+pub(crate) struct Reads<'a> {
+    db: &'a ScopedDb,
+    ctx: &'a RequestContext,
+    main: OnceCell<DatabaseTransaction>,
+    placed: OnceCell<DatabaseTransaction>,
+}
+
+impl<'a> Reads<'a> {
+    /// No transaction yet.
+    pub(crate) fn new(db: &'a ScopedDb, ctx: &'a RequestContext) -> Self {
+        Self {
+            db,
+            ctx,
+            main: OnceCell::new(),
+            placed: OnceCell::new(),
+        }
+    }
+
+    /// The transaction statements about `class` run in.
+    pub(crate) async fn tx(&self, class: &RowClass) -> AppResult<&DatabaseTransaction> {
+        match (placed_in(self.ctx, class), self.ctx.scope()) {
+            (Some(name), Ok(Scope::Tenant(t))) => {
+                self.placed
+                    .get_or_try_init(|| begin_named(self.db, name, t.id, Purpose::Read))
+                    .await
+            }
+            _ => {
+                self.main
+                    .get_or_try_init(|| begin_main(self.db, self.ctx, Purpose::Read))
+                    .await
+            }
+        }
+    }
+
+    /// The backend every database of the server runs (named ones are checked to match).
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.db.request.get_database_backend()
+    }
+
+    /// Commits whatever was opened.
+    pub(crate) async fn commit(self) -> AppResult<()> {
+        for tx in [self.placed.into_inner(), self.main.into_inner()]
+            .into_iter()
+            .flatten()
+        {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
 }
 
 /// What a transaction of [`begin`] is for.
@@ -31,23 +140,29 @@ pub(super) enum Purpose {
     Write,
 }
 
-/// Opens the transaction a read runs in (see [`begin`]): the planned read path runs all of a
-/// request's statements in one.
-pub(crate) async fn begin_read(
-    db: &ScopedDb,
-    ctx: &RequestContext,
-) -> AppResult<DatabaseTransaction> {
-    begin(db, ctx, Purpose::Read).await
-}
-
-/// Opens the transaction a request's statement runs in.
+/// Opens the transaction a request's statement about `class` runs in.
 ///
+/// - One placed tenant in scope and a placed class: the tenant's own database
+///   ([`placed_in`]), naming that tenant for row-level security.
 /// - One tenant in scope: the request pool, naming that tenant for row-level security.
 /// - A read across tenants (the admins' read-only view): the system pool in a `READ ONLY`
 ///   transaction; the request role cannot see across tenants at all.
 /// - Otherwise (writes to the vocabulary, callers without a tenant): the request pool naming
 ///   no tenant, so tenant-owned tables show nothing.
 pub(super) async fn begin(
+    db: &ScopedDb,
+    ctx: &RequestContext,
+    purpose: Purpose,
+    class: &RowClass,
+) -> AppResult<DatabaseTransaction> {
+    if let (Some(name), Ok(Scope::Tenant(t))) = (placed_in(ctx, class), ctx.scope()) {
+        return begin_named(db, name, t.id, purpose).await;
+    }
+    begin_main(db, ctx, purpose).await
+}
+
+/// [`begin`] on the main database.
+async fn begin_main(
     db: &ScopedDb,
     ctx: &RequestContext,
     purpose: Purpose,
@@ -115,6 +230,18 @@ async fn name_tenant(
     tx: DatabaseTransaction,
     tenant: Option<Uuid>,
 ) -> AppResult<DatabaseTransaction> {
+    set_tenant(&tx, tenant).await?;
+    Ok(tx)
+}
+
+/// Names `tenant` for row-level security for the rest of `tx`, a transaction opened elsewhere:
+/// a fork's, purge's or diff's in a named tenant database, whose role row-level security may
+/// bind (forced on every tenant table, owners included).
+pub async fn name_tenant_in(tx: &DatabaseTransaction, tenant: Uuid) -> Result<(), sea_orm::DbErr> {
+    set_tenant(tx, Some(tenant)).await
+}
+
+async fn set_tenant(tx: &DatabaseTransaction, tenant: Option<Uuid>) -> Result<(), sea_orm::DbErr> {
     if tx.get_database_backend() == DbBackend::Postgres {
         let tenant = tenant.map(|t| t.to_string()).unwrap_or_default();
         tx.execute_raw(Statement::from_sql_and_values(
@@ -124,5 +251,5 @@ async fn name_tenant(
         ))
         .await?;
     }
-    Ok(tx)
+    Ok(())
 }

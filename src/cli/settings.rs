@@ -161,6 +161,15 @@ pub struct ServerSettings {
     /// each).
     #[arg(long, env = "FORKLIFT_DB_SYSTEM_POOL_SIZE", value_name = "N")]
     pub db_system_pool_size: Option<String>,
+    /// Connections of all named tenant databases' pools together at most (default 64): each
+    /// named database's pool gets this divided by their number (at least 1, at most
+    /// FORKLIFT_DB_POOL_SIZE).
+    #[arg(
+        long,
+        env = "FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS",
+        value_name = "N"
+    )]
+    pub tenant_databases_max_connections: Option<String>,
     /// Seconds an idle pooled connection stays open (default 60).
     #[arg(long, env = "FORKLIFT_DB_IDLE_TIMEOUT_SECS", value_name = "SECS")]
     pub db_idle_timeout_secs: Option<String>,
@@ -262,6 +271,10 @@ impl Settings for ServerSettings {
             (
                 "FORKLIFT_DB_SYSTEM_POOL_SIZE",
                 self.db_system_pool_size.as_ref(),
+            ),
+            (
+                "FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS",
+                self.tenant_databases_max_connections.as_ref(),
             ),
             (
                 "FORKLIFT_DB_IDLE_TIMEOUT_SECS",

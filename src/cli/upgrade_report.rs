@@ -94,7 +94,17 @@ pub(super) async fn print_diff(state: &AppState, key: &str) -> anyhow::Result<()
         .await
         .map_err(AppError::into_anyhow)?
         .ok_or_else(|| anyhow::anyhow!("no tenant `{key}`"))?;
-    let diff = crate::fork::diff::diff(&state.db, &state.registry, template.id, tenant.id).await?;
+    let placed = crate::placement::pool_of_tenant(state, tenant.id)
+        .await
+        .map_err(AppError::into_anyhow)?;
+    let diff = crate::fork::diff::diff(
+        &state.db,
+        placed.as_ref(),
+        &state.registry,
+        template.id,
+        tenant.id,
+    )
+    .await?;
     println!(
         "{} against the template: template version {}, the tenant's {}",
         tenant.slug,

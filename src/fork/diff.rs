@@ -191,17 +191,19 @@ pub async fn rows_by_id(
         .map_err(Into::into)
 }
 
-/// The diff of one class of `tenant` against `template`.
-pub async fn class_diff(
-    db: &impl ConnectionTrait,
+/// The diff of one class of `tenant` (its rows and lineage read from `tenant_db`) against
+/// `template` (read from `db`).
+pub async fn class_diff<C: ConnectionTrait>(
+    db: &C,
+    tenant_db: &C,
     registry: &Registry,
     template: Uuid,
     tenant: Uuid,
     class: &RowClass,
 ) -> anyhow::Result<ClassDiff> {
     let source = rows_by_id(db, class, template).await?;
-    let mine = rows_by_id(db, class, tenant).await?;
-    let lineage = lineage::load(db, tenant, &class.table).await?;
+    let mine = rows_by_id(tenant_db, class, tenant).await?;
+    let lineage = lineage::load(tenant_db, tenant, &class.table).await?;
     let mut out = ClassDiff {
         class_name: class.name.to_string(),
         ..ClassDiff::default()
@@ -270,17 +272,32 @@ pub async fn class_diff(
 }
 
 /// The diff of `tenant` against `template`, read in one read-only transaction of the system
-/// pool (it reads two tenants, as a fork does).
+/// pool (it reads two tenants, as a fork does), and one of `placed`, the tenant's own database
+/// when it is placed in a named one ([`crate::placement`]).
 pub async fn diff(
     db: &DatabaseConnection,
+    placed: Option<&DatabaseConnection>,
     registry: &Registry,
     template: Uuid,
     tenant: Uuid,
 ) -> anyhow::Result<TemplateDiff> {
-    let tx = db.begin().await?;
-    if tx.get_database_backend() == DbBackend::Postgres {
-        tx.execute_unprepared("SET TRANSACTION READ ONLY").await?;
-    }
+    let read_only = async |pool: &DatabaseConnection| -> anyhow::Result<_> {
+        let tx = pool.begin().await?;
+        if tx.get_database_backend() == DbBackend::Postgres {
+            tx.execute_unprepared("SET TRANSACTION READ ONLY").await?;
+        }
+        Ok(tx)
+    };
+    let tx = read_only(db).await?;
+    let placed_tx = match placed {
+        Some(pool) => {
+            let tx = read_only(pool).await?;
+            crate::access::name_tenant_in(&tx, tenant).await?;
+            Some(tx)
+        }
+        None => None,
+    };
+    let tenant_tx = placed_tx.as_ref().unwrap_or(&tx);
     let mut out = TemplateDiff {
         tenant_id: tenant,
         template_id: template,
@@ -289,10 +306,13 @@ pub async fn diff(
         classes: Vec::new(),
     };
     for class in registry.copied_classes() {
-        let class_diff = class_diff(&tx, registry, template, tenant, class).await?;
+        let class_diff = class_diff(&tx, tenant_tx, registry, template, tenant, class).await?;
         if !class_diff.is_empty() {
             out.classes.push(class_diff);
         }
+    }
+    if let Some(placed) = placed_tx {
+        placed.commit().await?;
     }
     tx.commit().await?;
     Ok(out)

@@ -192,7 +192,11 @@ pub struct RunOptions {
 
 /// One fork, running inside a transaction (`db`).
 pub struct Engine<'a, C: ConnectionTrait> {
+    /// The target's transaction: every write, and every read of the target and vocabulary.
     db: &'a C,
+    /// Where the source's rows are read: `db` itself, or a transaction of the source's database
+    /// when the target is placed in another one ([`Engine::with_source`]).
+    source_db: &'a C,
     registry: &'a Registry,
     source: Uuid,
     target: Uuid,
@@ -231,6 +235,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
     ) -> Self {
         Self {
             db,
+            source_db: db,
             registry,
             source,
             target,
@@ -246,6 +251,13 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
         }
     }
 
+    /// Reads the source's rows through `source_db` (the source's database) while writing the
+    /// target through the engine's own transaction (a placed tenant's database, issue #19).
+    pub fn with_source(mut self, source_db: &'a C) -> Self {
+        self.source_db = source_db;
+        self
+    }
+
     /// Sets what the run does beyond copying missing rows.
     pub fn with_options(mut self, options: RunOptions) -> Self {
         self.options = options;
@@ -255,6 +267,7 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
     fn upgrade_scope(&self) -> upgrade::Scope<'a, C> {
         upgrade::Scope {
             db: self.db,
+            source_db: self.source_db,
             registry: self.registry,
             source: self.source,
             target: self.target,

@@ -80,6 +80,8 @@ impl Conflict {
 /// The run an upgrade step works in.
 pub struct Scope<'a, C: ConnectionTrait> {
     pub db: &'a C,
+    /// Where the template's rows are read (`db`, or the source's own database).
+    pub source_db: &'a C,
     pub registry: &'a Registry,
     /// The template.
     pub source: Uuid,
@@ -155,7 +157,7 @@ pub async fn retire<C: ConnectionTrait>(
         if links.is_empty() {
             continue;
         }
-        let sources = ids_of(scope.db, &class.table, scope.source).await?;
+        let sources = ids_of(scope.source_db, &class.table, scope.source).await?;
         let mut ids: Vec<Uuid> = links
             .iter()
             .filter(|(_, link)| !sources.contains(&link.source_id))
@@ -326,7 +328,7 @@ pub async fn apply_class<C: ConnectionTrait>(
     }
     let mut source_ids: Vec<Uuid> = lineage.values().map(|l| l.source_id).collect();
     source_ids.sort_unstable();
-    let sources = rows_among(scope.db, class, scope.source, &source_ids).await?;
+    let sources = rows_among(scope.source_db, class, scope.source, &source_ids).await?;
     let mut tracked: Vec<&Lineage> = lineage
         .values()
         .filter(|l| sources.contains_key(&l.source_id))

@@ -102,6 +102,8 @@ pub const TYPED_JSON_COLUMNS: &[(&str, &str)] = &[
     ("fork_runs", "counts"),
     ("fork_runs", "skipped"),
     ("fork_runs", "conflicts"),
+    // Admins only, hand-written (`graphql/operations/catalog.rs`, `Tenant.database`).
+    ("tenants", "database"),
 ];
 
 /// What a column looks like in GraphQL.

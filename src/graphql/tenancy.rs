@@ -1,6 +1,6 @@
 //! GraphQL for tenant administration beyond lifecycle and members: `branding`,
 //! `updateBranding`, `uploadLogo`, domains, the feature catalog, `checkAccess`, and the
-//! `trialExpired` field of `Tenant` (its `onboarding` is in [`super::onboarding`]). The rules
+//! `trialExpired` and `database` fields of `Tenant` (its `onboarding` is in [`super::onboarding`]). The rules
 //! live in [`crate::tenancy`].
 
 use async_graphql::{
@@ -203,6 +203,25 @@ fn tenant_fields(ops: &mut Operations) {
             })
         })
         .description("True for a trial past its end: still usable, flagged until activated or suspended."),
+    ));
+    ops.object_fields.push((
+        "Tenant",
+        Field::new("database", TypeRef::named(TypeRef::STRING), |ctx| {
+            FieldFuture::new(async move {
+                request(&ctx)?.require_admin()?;
+                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                let name = row
+                    .get("database")
+                    .as_text()
+                    .unwrap_or(crate::databases::MAIN)
+                    .to_string();
+                Ok(Some(Value::from(name)))
+            })
+        })
+        .description(
+            "Where the tenant's configuration and derived rows live: a named tenant database, or \
+             `main` (platform admins only; others get FORBIDDEN).",
+        ),
     ));
 }
 

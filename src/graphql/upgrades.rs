@@ -254,9 +254,16 @@ pub fn build(ops: &mut Operations) {
                 let key = ctx.args.try_get("tenant")?.string()?.to_string();
                 let tenant = diff_tenant(state, req, &key).await?;
                 let template = the_template(state).await?;
-                let diff = diff::diff(&state.db, &state.registry, template.id, tenant)
-                    .await
-                    .map_err(AppError::Internal)?;
+                let placed = crate::placement::pool_of_tenant(state, tenant).await?;
+                let diff = diff::diff(
+                    &state.db,
+                    placed.as_ref(),
+                    &state.registry,
+                    template.id,
+                    tenant,
+                )
+                .await
+                .map_err(AppError::Internal)?;
                 Ok(Some(FieldValue::owned_any(diff_json(&diff))))
             })
         })

@@ -36,6 +36,7 @@ fn error(err: AppError) -> Response {
         }
         "NOT_FOUND" | "TENANT_NOT_FOUND" | "DOMAIN_NOT_CONFIGURED" => StatusCode::NOT_FOUND,
         "INTERNAL" => StatusCode::INTERNAL_SERVER_ERROR,
+        "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
     let body = serde_json::json!({

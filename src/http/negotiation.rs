@@ -115,6 +115,7 @@ impl Media {
                 | "TENANT_PROVISIONING" => StatusCode::FORBIDDEN,
                 "TENANT_NOT_FOUND" | "DOMAIN_NOT_CONFIGURED" => StatusCode::NOT_FOUND,
                 "INTERNAL" => StatusCode::INTERNAL_SERVER_ERROR,
+                "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_REQUEST,
             },
         };

@@ -130,6 +130,28 @@ pub async fn export<S: Sink>(
     let tx = crate::access::begin_tenant_snapshot(&state.scoped_db.request, tenant.id)
         .await
         .map_err(|e| anyhow::anyhow!(e.message()))?;
+    // A placed tenant's configuration and lineage are read from a snapshot of its database.
+    let placed_tx = match &tenant.database {
+        Some(name) => {
+            let pool = crate::placement::pool(&state.tenant_pools, name)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            Some(
+                crate::access::begin_tenant_snapshot(&pool, tenant.id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message()))?,
+            )
+        }
+        None => None,
+    };
+    let config_tx = placed_tx.as_ref().unwrap_or(&tx);
+    let tx_of = |class: &RowClass| {
+        if crate::placement::is_placed(class) {
+            config_tx
+        } else {
+            &tx
+        }
+    };
     let now = state.clock.now();
     let mut out = Writer {
         sink,
@@ -141,10 +163,10 @@ pub async fn export<S: Sink>(
     for class in &classes {
         planned.insert(
             class.table.clone(),
-            count(&tx, &class.table, tenant.id).await?,
+            count(tx_of(class), &class.table, tenant.id).await?,
         );
     }
-    let applications = sheets_out::tenant_applications(&tx, tenant.id).await?;
+    let applications = sheets_out::tenant_applications(config_tx, tenant.id).await?;
     let mut sheet_files = vec![
         "sheets/sheet.schema.json".to_string(),
         "sheets/vocabulary.yaml".to_string(),
@@ -181,13 +203,14 @@ pub async fn export<S: Sink>(
         crate::sheets::format::json_schema().as_bytes(),
     )
     .await?;
-    let (vocabulary, lookups) = sheets_out::vocabulary(&tx, tenant.id).await?;
+    let (vocabulary, lookups) = sheets_out::vocabulary(config_tx, tenant.id).await?;
     out.put("sheets/vocabulary.yaml", vocabulary.as_bytes())
         .await?;
     summary.sheets.push("sheets/vocabulary.yaml".into());
     for app in &applications {
         let text =
-            sheets_out::application(&tx, tenant.id, app, &lookups, &mut summary.omitted).await?;
+            sheets_out::application(config_tx, tenant.id, app, &lookups, &mut summary.omitted)
+                .await?;
         let name = format!("sheets/{}.yaml", app.code);
         out.put(&name, text.as_bytes()).await?;
         progress(&Step::Wrote {
@@ -196,7 +219,7 @@ pub async fn export<S: Sink>(
         });
         summary.sheets.push(name);
     }
-    sheets_out::count_omitted(&tx, tenant.id, &mut summary.omitted).await?;
+    sheets_out::count_omitted(config_tx, tenant.id, &mut summary.omitted).await?;
 
     for class in &classes {
         let mut after: Option<Uuid> = None;
@@ -213,7 +236,7 @@ pub async fn export<S: Sink>(
             if let Some(last) = after {
                 select.and_where(Expr::col(Alias::new("id")).gt(last));
             }
-            let rows = tx.query_all(&select).await?;
+            let rows = tx_of(class).query_all(&select).await?;
             if rows.is_empty() {
                 break;
             }
@@ -244,6 +267,9 @@ pub async fn export<S: Sink>(
             }
         }
         summary.rows.insert(class.table.clone(), total);
+    }
+    if let Some(placed) = placed_tx {
+        placed.commit().await?;
     }
     tx.commit().await?;
     let manifest = json!({

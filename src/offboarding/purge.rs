@@ -101,6 +101,11 @@ pub async fn mark(state: &AppState, id: Uuid) -> AppResult<(entity::tenants::Mod
 pub async fn purge(state: &AppState, tenant: &entity::tenants::Model) -> AppResult<PurgeReport> {
     let batch = Ord::max(state.config.purge_batch_size, 1);
     let db = &state.db;
+    // A placed tenant's placed rows, and its copy of its catalog row, are in its database.
+    let named = match &tenant.database {
+        Some(name) => Some(crate::placement::pool(&state.tenant_pools, name).await?),
+        None => None,
+    };
     let mut report = PurgeReport {
         tenant: tenant.id,
         slug: tenant.slug.clone(),
@@ -110,6 +115,10 @@ pub async fn purge(state: &AppState, tenant: &entity::tenants::Model) -> AppResu
     order.reverse();
     for class in order {
         let mut removed = 0u64;
+        let db = match &named {
+            Some(named) if crate::placement::is_placed(class) => named,
+            _ => db,
+        };
         loop {
             let n = delete_batch(db, &class.table, tenant.id, batch).await?;
             report.batches += 1;
@@ -122,6 +131,11 @@ pub async fn purge(state: &AppState, tenant: &entity::tenants::Model) -> AppResu
         if removed > 0 {
             report.rows.insert(class.table.clone(), removed);
         }
+    }
+    if let Some(named) = &named {
+        entity::tenants::Entity::delete_by_id(tenant.id)
+            .exec(named)
+            .await?;
     }
     entity::tenants::Entity::delete_by_id(tenant.id)
         .exec(db)
@@ -147,7 +161,12 @@ async fn delete_batch(
         .from_table(Alias::new(table))
         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
         .and_where(Expr::col(Alias::new("id")).in_subquery(ids));
-    Ok(db.execute(&delete).await?.rows_affected())
+    // A transaction naming the tenant: row-level security may bind a named database's role.
+    let tx = crate::db::begin_write(db).await?;
+    crate::access::name_tenant_in(&tx, tenant).await?;
+    let n = tx.execute(&delete).await?.rows_affected();
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// The purge failpoint (`FORKLIFT_PURGE_FAILPOINT`): `after_batches:N` fails the purge after

@@ -49,6 +49,7 @@ pub async fn ensure_tenant(
                 contact_name: Set(None),
                 contact_email: Set(None),
                 root_company_id: Set(None),
+                database: Set(None),
                 subdomain: Set(if kind == TenantKind::Tenant {
                     Some(slug.into())
                 } else {

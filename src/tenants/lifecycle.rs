@@ -36,6 +36,8 @@ pub struct CreateTenant {
     pub region_hint: Option<String>,
     /// The tenant's root company in the customer's own systems (seed 003).
     pub root_company_id: Option<String>,
+    /// The named tenant database to place the tenant in (`None` or `main`: the main database).
+    pub database: Option<String>,
 }
 
 /// `createTenant`: the tenant, its root organization, optionally its domain and Owner.
@@ -102,10 +104,18 @@ pub async fn create_tenant(
             "a tenant with slug `{slug}` already exists"
         )));
     }
+    let database =
+        crate::placement::check_name(&state.config.tenant_databases, input.database.as_deref())?;
+    // A named database that cannot be reached refuses the tenant before anything is written.
+    let named = match &database {
+        Some(name) => Some(crate::placement::pool(&state.tenant_pools, name).await?),
+        None => None,
+    };
     let now = state.clock.now();
     let tx = crate::db::begin_write(&state.db).await?;
     let tenant = tenants::ActiveModel {
         id: Set(Uuid::now_v7()),
+        database: Set(database.clone()),
         slug: Set(slug),
         name: Set(name.clone()),
         kind: Set(TenantKind::Tenant),
@@ -173,6 +183,15 @@ pub async fn create_tenant(
         .await?;
     }
     tx.commit().await?;
+    if let (Some(name), Some(named)) = (&database, &named) {
+        // The tenant's copy of its catalog row and the vocabulary; a fork into it does the
+        // same in its own transaction, so a failure here only delays it.
+        if let Err(err) =
+            crate::placement::prepare(&state.db, named, name, &state.registry, tenant.id).await
+        {
+            tracing::warn!(tenant.id = %tenant.id, database = %name, error = ?err, "preparing the tenant's database failed; its first fork will");
+        }
+    }
     Ok(tenant)
 }
 
@@ -335,6 +354,18 @@ pub async fn delete_tenant(state: &AppState, req: &RequestContext, id: Uuid) -> 
             "the tenant still has {members} member(s); remove them first"
         )));
     }
+    // A placed tenant's rows are in its database, under its copy of the catalog row (their
+    // foreign keys cascade from it): that database must answer before anything is deleted.
+    let named = match &t.database {
+        Some(name) => Some(crate::placement::pool(&state.tenant_pools, name).await?),
+        None => None,
+    };
     tenants::Entity::delete_by_id(id).exec(&state.db).await?;
+    if let Some(named) = named {
+        let tx = crate::db::begin_write(&named).await?;
+        crate::access::name_tenant_in(&tx, id).await?;
+        tenants::Entity::delete_by_id(id).exec(&tx).await?;
+        tx.commit().await?;
+    }
     Ok(())
 }

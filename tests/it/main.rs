@@ -9,6 +9,7 @@ mod admin;
 mod audit_log;
 mod claims;
 mod cli;
+mod dedicated;
 mod fanout;
 mod fleet;
 mod fork;

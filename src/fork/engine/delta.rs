@@ -37,7 +37,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
     /// no lineage in the target, and those the template changed after their copy's base.
     pub(super) async fn changed_sources(&mut self, class: &RowClass) -> anyhow::Result<Vec<Uuid>> {
         if self.row_versions.is_none() {
-            self.row_versions = Some(versions::row_versions(self.db, self.source).await?);
+            self.row_versions = Some(versions::row_versions(self.source_db, self.source).await?);
         }
         let links = lineage::links(self.db, self.target, &class.table).await?;
         let Some(versions) = self
@@ -74,7 +74,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             .and_where(col("id").is_in(ids.iter().copied()))
             .order_by(Alias::new("id"), Order::Asc);
         Ok(self
-            .db
+            .source_db
             .query_all(&select)
             .await?
             .iter()

@@ -40,7 +40,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             select.and_where(col(column).eq(id));
         }
         Ok(self
-            .db
+            .source_db
             .query_all(&select)
             .await?
             .iter()
@@ -57,7 +57,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             .and_where(col("tenant_id").eq(self.source))
             .order_by(Alias::new("id"), Order::Asc);
         Ok(self
-            .db
+            .source_db
             .query_all(&select)
             .await?
             .iter()

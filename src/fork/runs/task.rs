@@ -90,15 +90,26 @@ pub(super) fn engine<'a, C: ConnectionTrait>(
 /// transaction that is then rolled back: its counts and conflicts are exactly a real run's.
 pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutcome> {
     let mut sink = Silent;
+    let pools = RunPools::of(state, input, &state.db).await?;
     if input.upgrade.is_none() {
-        let tx = state.db.begin().await?;
-        let version = version_after(&tx, input)
+        let tx = pools.target.begin().await?;
+        let source = pools.source_tx(input).await?;
+        let version = pools
+            .version_after(&tx, input)
             .await
             .map_err(AppError::Internal)?;
-        let outcome = engine(&tx, state, input, true, version)
+        let outcome = async {
+            pools.prepare(state, input, &tx).await?;
+            let engine = engine(&tx, state, input, true, version);
+            match &source {
+                Some(source) => engine.with_source(source),
+                None => engine,
+            }
             .run(&mut sink)
             .await
-            .map_err(AppError::Internal)?;
+        }
+        .await
+        .map_err(AppError::Internal)?;
         tx.rollback().await?;
         return Ok(outcome);
     }
@@ -112,16 +123,119 @@ pub async fn plan(state: &AppState, input: &ForkPlanInput) -> AppResult<ForkOutc
         Some(turns) => Some(turns.clone().acquire_owned().await),
         None => None,
     };
-    let tx = begin_locked(&state.db, input.target.id).await?;
-    let version = version_after(&tx, input)
+    let tx = begin_locked(&pools.target, input.target.id).await?;
+    let source = pools.source_tx(input).await?;
+    let version = pools
+        .version_after(&tx, input)
         .await
         .map_err(AppError::Internal)?;
-    let outcome = engine(&tx, state, input, false, version)
+    let outcome = async {
+        pools.prepare(state, input, &tx).await?;
+        let engine = engine(&tx, state, input, false, version);
+        match &source {
+            Some(source) => engine.with_source(source),
+            None => engine,
+        }
         .run(&mut sink)
         .await
-        .map_err(AppError::Internal);
+    }
+    .await
+    .map_err(AppError::Internal);
     tx.rollback().await?;
     outcome
+}
+
+/// The pools a run works on (issue #19): the target's database (the main one, or the named
+/// database the target is placed in) and, unless both are in the main database, the source's.
+/// The fork transaction is on the target's alone; the source is only read.
+struct RunPools {
+    /// The main database (the fork pool, or the system pool).
+    main: DatabaseConnection,
+    /// The target's database; its transaction is the fork transaction.
+    target: DatabaseConnection,
+    /// The source's database, unless source and target are both in the main database.
+    source: Option<DatabaseConnection>,
+}
+
+impl RunPools {
+    /// The pools of `input`'s run, `main` being the main database's. A named database that
+    /// cannot be reached is `SERVICE_UNAVAILABLE`.
+    async fn of(
+        state: &AppState,
+        input: &ForkPlanInput,
+        main: &DatabaseConnection,
+    ) -> AppResult<Self> {
+        let pool_of = |database: Option<String>| async move {
+            match database {
+                Some(name) => crate::placement::pool(&state.tenant_pools, &name).await,
+                None => Ok(main.clone()),
+            }
+        };
+        let target = pool_of(input.target.database.clone()).await?;
+        // Both in the main database: one transaction, as before placement. Otherwise the source
+        // is read in its own transaction, which names the source for row-level security when
+        // it is placed (even in the target's database: the target's transaction names the
+        // target only).
+        let source = if input.source.database.is_none() && input.target.database.is_none() {
+            None
+        } else {
+            Some(pool_of(input.source.database.clone()).await?)
+        };
+        Ok(Self {
+            main: main.clone(),
+            target,
+            source,
+        })
+    }
+
+    /// [`version_after`], read from the main database: through the fork transaction `tx` when
+    /// that is the main database's (on SQLite another connection could wait on its lock, and a
+    /// pool of a few could run out with several runs each holding one), else from the main pool.
+    async fn version_after(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        input: &ForkPlanInput,
+    ) -> anyhow::Result<Option<i32>> {
+        match input.target.database {
+            None => version_after(tx, input).await,
+            Some(_) => version_after(&self.main, input).await,
+        }
+    }
+
+    /// A transaction of the source's database, unless both are in the main database (only
+    /// read). In a named database it names the source for row-level security, as the target's
+    /// names the target.
+    async fn source_tx(
+        &self,
+        input: &ForkPlanInput,
+    ) -> Result<Option<sea_orm::DatabaseTransaction>, sea_orm::DbErr> {
+        let Some(pool) = &self.source else {
+            return Ok(None);
+        };
+        let tx = pool.begin().await?;
+        if input.source.database.is_some() {
+            crate::access::name_tenant_in(&tx, input.source.id).await?;
+        }
+        Ok(Some(tx))
+    }
+
+    /// In a placed target's fork transaction, first: the target named for row-level security,
+    /// then the copy of its catalog row and of the vocabulary its copies reference
+    /// ([`crate::placement`]), so they commit or roll back with the copies.
+    async fn prepare(
+        &self,
+        state: &AppState,
+        input: &ForkPlanInput,
+        tx: &sea_orm::DatabaseTransaction,
+    ) -> anyhow::Result<()> {
+        if input.target.database.is_some() {
+            // Row-level security may bind the named database's role: the run names its target.
+            crate::access::name_tenant_in(tx, input.target.id).await?;
+            crate::placement::copy_for_tenant(&self.main, tx, &state.registry, input.target.id)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// The fork transaction: on PostgreSQL its first statement takes the target's advisory lock; on
@@ -390,27 +504,49 @@ async fn run_in_transaction(
     postgres: bool,
 ) -> anyhow::Result<(ForkOutcome, Option<i32>)> {
     catch_up_versions(state, input).await?;
-    // On the fork's own pool (its runtime's), under the target's lock.
-    let tx = begin_locked(&progress.db, input.target.id).await?;
+    // The target's database: the fork's own pool (its runtime's) for the main one, else the
+    // named database's pool; under the target's lock there too.
+    let pools = RunPools::of(state, input, &progress.db)
+        .await
+        .map_err(AppError::into_anyhow)?;
+    let tx = begin_locked(&pools.target, input.target.id).await?;
     // Under the target's lock: a purge that marked the target after this run was checked wins
-    // (`offboarding::purge::mark` marks only a target no run is writing into).
-    let purging = entity::tenants::Entity::find_by_id(input.target.id)
-        .one(&tx)
-        .await?
-        .is_none_or(|t| t.status == entity::tenants::TenantStatus::Purging.as_str());
+    // (`offboarding::purge::mark` marks only a target no run is writing into). The catalog is
+    // in the main database.
+    let target = match input.target.database {
+        None => {
+            entity::tenants::Entity::find_by_id(input.target.id)
+                .one(&tx)
+                .await?
+        }
+        Some(_) => {
+            entity::tenants::Entity::find_by_id(input.target.id)
+                .one(&pools.main)
+                .await?
+        }
+    };
+    let purging =
+        target.is_none_or(|t| t.status == entity::tenants::TenantStatus::Purging.as_str());
     if purging {
         return Err(anyhow::Error::new(TargetPurging));
     }
-    let version = version_after(&tx, input).await?;
-    let result = {
+    let version = pools.version_after(&tx, input).await?;
+    let source = pools.source_tx(input).await?;
+    let result = async {
+        pools.prepare(state, input, &tx).await?;
         let engine = engine(&tx, state, input, false, version);
+        let engine = match &source {
+            Some(source) => engine.with_source(source),
+            None => engine,
+        };
         let mut relay = Relay {
-            inner: progress,
+            inner: &mut *progress,
             postgres,
             pending_flush: false,
         };
         engine.run(&mut relay).await
-    };
+    }
+    .await;
     // A fork that reaches its commit after the shutdown grace ran out is cut here too: the
     // cut in `execute` can only act when the run yields, and a run must not outlive its grace.
     let result = match result {

@@ -44,6 +44,12 @@ pub(super) fn build(ops: &mut Operations) {
             .field(
                 InputValue::new("rootCompanyId", TypeRef::named(TypeRef::STRING))
                     .description("The tenant's root company in your own systems."),
+            )
+            .field(
+                InputValue::new("database", TypeRef::named(TypeRef::STRING)).description(
+                    "The named tenant database (FORKLIFT_TENANT_DATABASES) holding the tenant's \
+                     configuration and derived rows; omitted or `main`: the main database.",
+                ),
             ),
     );
     ops.inputs.push(
@@ -202,6 +208,7 @@ pub(super) fn build(ops: &mut Operations) {
                     plan: opt_str(&input, "plan")?,
                     region_hint: opt_str(&input, "regionHint")?,
                     root_company_id: opt_str(&input, "rootCompanyId")?,
+                    database: opt_str(&input, "database")?,
                 };
                 if status.as_deref() == Some("SUSPENDED") {
                     return Err(AppError::input("status", "a new tenant is TRIAL or ACTIVE").into());

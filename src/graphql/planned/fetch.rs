@@ -6,7 +6,7 @@
 use std::{collections::HashMap, future::Future, pin::Pin};
 
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend,
+    ConnectionTrait, DbBackend,
     sea_query::{Alias, Expr, ExprTrait, SelectStatement},
 };
 use uuid::Uuid;
@@ -62,16 +62,17 @@ pub enum RootData {
     },
 }
 
-/// Runs every statement of `plan` in one transaction.
+/// Runs every statement of `plan` in one transaction per database it reads (the main one, and
+/// a placed tenant's own: [`access::Reads`]).
 pub async fn fetch(
     db: &ScopedDb,
     ctx: &RequestContext,
     surface: &Surface,
     plan: &Plan,
 ) -> AppResult<Vec<RootData>> {
-    let tx = access::begin_read(db, ctx).await?;
+    let reads = access::Reads::new(db, ctx);
     let fetcher = Fetcher {
-        tx: &tx,
+        reads: &reads,
         ctx,
         surface,
     };
@@ -79,12 +80,12 @@ pub async fn fetch(
     for root in &plan.roots {
         out.push(fetcher.root(root).await?);
     }
-    tx.commit().await?;
+    reads.commit().await?;
     Ok(out)
 }
 
 struct Fetcher<'a> {
-    tx: &'a DatabaseTransaction,
+    reads: &'a access::Reads<'a>,
     ctx: &'a RequestContext,
     surface: &'a Surface,
 }
@@ -150,7 +151,7 @@ impl Fetcher<'_> {
         columns: &[usize],
         select: &SelectStatement,
     ) -> AppResult<Vec<Cells>> {
-        let results = self.tx.query_all(select).await?;
+        let results = self.reads.tx(class).await?.query_all(select).await?;
         let mut rows = Vec::with_capacity(results.len());
         for result in &results {
             let mut cells = vec![Cell::Null; class.columns.len()];
@@ -181,7 +182,17 @@ impl Fetcher<'_> {
                 let mut select = access::scoped_select(self.ctx, class, &columns)?;
                 let (filter, key, window) = (&args.filter, &args.key, &args.window);
                 let total = if connection.needs_total() {
-                    Some(access::count_in(self.tx, self.ctx, class, filter, None, None).await?)
+                    Some(
+                        access::count_in(
+                            self.reads.tx(class).await?,
+                            self.ctx,
+                            class,
+                            filter,
+                            None,
+                            None,
+                        )
+                        .await?,
+                    )
                 } else {
                     None
                 };
@@ -198,7 +209,7 @@ impl Fetcher<'_> {
                         .map(|r| args.key_columns.iter().map(|&i| r[i].clone()).collect());
                     Some(
                         access::offset_in(
-                            self.tx,
+                            self.reads.tx(class).await?,
                             self.ctx,
                             class,
                             filter,
@@ -307,7 +318,7 @@ impl Fetcher<'_> {
         let columns = columns_of(class, std::iter::once(plan), Some(link));
         let mut select = access::scoped_select(self.ctx, class, &columns)?;
         let link_name = &class.columns[link].name;
-        where_in(self.tx.get_database_backend(), &mut select, link_name, &ids);
+        where_in(self.reads.backend(), &mut select, link_name, &ids);
         let names: Vec<&str> = columns
             .iter()
             .map(|&i| class.columns[i].name.as_str())
