@@ -20,7 +20,9 @@ use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use tokio_tungstenite::tungstenite::{
+    Message, client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig,
+};
 
 use super::{
     BenchServer, Memory, Scratch, admin_token, backend_name, percentile, synthetic_template,
@@ -95,6 +97,34 @@ const PROGRESS: &str = "subscription($id: ID!) { forkProgress(runId: $id) { seq 
 /// What one subscriber saw: (seq, kind, the event's `at`, when it arrived).
 type Seen = Vec<(i64, String, DateTime<Utc>, DateTime<Utc>)>;
 
+/// A server message, read only as far as the measurement needs (no JSON tree per message).
+#[derive(serde::Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(borrow)]
+    payload: Option<FramePayload<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct FramePayload<'a> {
+    #[serde(borrow)]
+    data: Option<FrameData<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct FrameData<'a> {
+    #[serde(rename = "forkProgress", borrow)]
+    fork_progress: Option<FrameEvent<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct FrameEvent<'a> {
+    seq: i64,
+    kind: &'a str,
+    at: &'a str,
+}
+
 async fn subscribe(
     url: String,
     token: String,
@@ -121,9 +151,16 @@ async fn subscribe(
         tcp.set_recv_buffer_size(4096)?;
     }
     let stream = tcp.connect(host.parse()?).await?;
-    let (mut socket, _) =
-        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
-            .await?;
+    // The load generator shares the server's cores: a dashboard's small read buffer (the
+    // default 128 KiB is zero-filled before every read) and no JSON tree per message keep it
+    // from measuring itself.
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    let (mut socket, _) = tokio_tungstenite::client_async_with_config(
+        request,
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        Some(config),
+    )
+    .await?;
     let send = |message: Value| Message::Text(message.to_string().into());
     socket
         .send(send(json!({ "type": "connection_init",
@@ -145,17 +182,19 @@ async fn subscribe(
             _ => continue,
         };
         let received = Utc::now();
-        let message: Value = serde_json::from_str(&text)?;
-        match message["type"].as_str() {
-            Some("next") => {
-                let event = &message["payload"]["data"]["forkProgress"];
-                let at = event["at"]
-                    .as_str()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .ok_or_else(|| anyhow::anyhow!("an event without `at`: {message}"))?;
+        let frame: Frame<'_> = serde_json::from_str(&text)?;
+        match frame.kind {
+            "next" => {
+                let event = frame
+                    .payload
+                    .and_then(|p| p.data)
+                    .and_then(|d| d.fork_progress)
+                    .ok_or_else(|| anyhow::anyhow!("an event without forkProgress: {text}"))?;
+                let at = DateTime::parse_from_rfc3339(event.at)
+                    .map_err(|_| anyhow::anyhow!("an event without `at`: {text}"))?;
                 seen.push((
-                    event["seq"].as_i64().unwrap_or_default(),
-                    event["kind"].as_str().unwrap_or_default().to_string(),
+                    event.seq,
+                    event.kind.to_string(),
                     at.with_timezone(&Utc),
                     received,
                 ));
@@ -165,9 +204,9 @@ async fn subscribe(
                     tokio::time::sleep(SLOW_READ).await;
                 }
             }
-            Some("complete") => return Ok((seen, Ending::Complete)),
-            Some("connection_ack" | "ping" | "pong") => continue,
-            _ => anyhow::bail!("unexpected message: {message}"),
+            "complete" => return Ok((seen, Ending::Complete)),
+            "connection_ack" | "ping" | "pong" => continue,
+            _ => anyhow::bail!("unexpected message: {text}"),
         }
     }
     anyhow::bail!("the socket ended without `complete`")
