@@ -11,6 +11,8 @@ mod m20261129_000006_verified_domains;
 mod m20261129_000007_template_evolution;
 mod m20261206_000009_onboarding;
 mod m20261206_000010_tenant_database;
+mod m20261206_000011_distribution_keys;
+pub use m20261206_000011_distribution_keys::{DISTRIBUTED, NOT_DISTRIBUTED};
 pub mod table;
 pub mod tables;
 
@@ -30,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_template_evolution::Migration),
             Box::new(m20261206_000009_onboarding::Migration),
             Box::new(m20261206_000010_tenant_database::Migration),
+            Box::new(m20261206_000011_distribution_keys::Migration),
         ]
     }
 }

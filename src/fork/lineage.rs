@@ -228,7 +228,7 @@ pub async fn store(
                 .map(Alias::new),
             )
             .on_conflict(
-                OnConflict::column(Alias::new("id"))
+                OnConflict::columns([Alias::new("tenant_id"), Alias::new("id")])
                     .update_columns(
                         [
                             "source_tenant_id",

@@ -214,7 +214,7 @@ pub async fn record(
                 .map(Alias::new),
             )
             .on_conflict(
-                OnConflict::column(Alias::new("id"))
+                OnConflict::columns([Alias::new("tenant_id"), Alias::new("id")])
                     .update_columns(["fingerprint", "version", "updated_at"].map(Alias::new))
                     .to_owned(),
             );

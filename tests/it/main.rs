@@ -10,6 +10,7 @@ mod audit_log;
 mod claims;
 mod cli;
 mod dedicated;
+mod distribution;
 mod fanout;
 mod fleet;
 mod fork;
