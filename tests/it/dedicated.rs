@@ -7,13 +7,11 @@
 //! file.
 
 use forklift::{
-    access::{ClassAccess, access_of},
     databases::{Source, TenantDatabases},
-    naming,
     placement::is_placed,
-    registry::{ColumnKind, Registry},
+    registry::Registry,
 };
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{Database, DatabaseConnection};
 use serde_json::json;
 
 use crate::{
@@ -103,22 +101,6 @@ async fn ready_placed(app: &TestApp, slug: &str, database: Option<&str>) -> uuid
 /// How many rows of `table` `tenant` owns in `db`, by direct SQL.
 async fn count(db: &DatabaseConnection, table: &str, tenant: uuid::Uuid) -> i64 {
     fixture::count(db, table, tenant).await
-}
-
-/// The ids of `tenant`'s rows of `table` in `db`, by direct SQL.
-async fn ids_in(db: &DatabaseConnection, table: &str, tenant: uuid::Uuid) -> Vec<uuid::Uuid> {
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-    let mut select = Query::select();
-    select
-        .column(Alias::new("id"))
-        .from(Alias::new(table))
-        .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant));
-    db.query_all(&select)
-        .await
-        .expect("ids")
-        .iter()
-        .map(|r| r.try_get::<uuid::Uuid>("", "id").expect("an id"))
-        .collect()
 }
 
 /// Every placed table's row count of `tenant` in `db`, by table.
@@ -265,12 +247,12 @@ async fn a_dedicated_tenant_s_rows_live_only_in_its_database(backend: Backend) {
         .await;
     let own = uuid_of(created["createApplication"]["id"].as_str().expect("id"));
     assert!(
-        ids_in(&named, "applications", dedicated)
+        fixture::ids_in(&named, "applications", dedicated)
             .await
             .contains(&own)
     );
     assert!(
-        !ids_in(&main, "applications", dedicated)
+        !fixture::ids_in(&main, "applications", dedicated)
             .await
             .contains(&own)
     );
@@ -288,134 +270,6 @@ async fn a_dedicated_tenant_s_rows_live_only_in_its_database(backend: Backend) {
     assert!(message.contains("main, eu1, down"), "{message}");
     assert!(!message.contains("://"), "{message}");
     let _ = named.close().await;
-}
-
-/// The isolation matrix of `guard.rs`, from `attacker` (a member of `attacker_slug`) against the
-/// rows of `victim`, read with direct SQL from the database each class of the victim lives in.
-/// Returns how many classes it covered.
-async fn matrix(
-    app: &TestApp,
-    attacker: &str,
-    attacker_slug: &str,
-    victim: uuid::Uuid,
-    victim_db: &DatabaseConnection,
-) -> usize {
-    let main = app.owner_db().await;
-    let sdl = forklift::graphql::sdl(&app.state.registry).expect("sdl");
-    let mut checked = 0;
-    for class in app
-        .state
-        .registry
-        .classes()
-        .iter()
-        .filter(|c| c.tenant_owned)
-    {
-        if matches!(access_of(class), ClassAccess::Hidden | ClassAccess::Catalog) {
-            continue;
-        }
-        let db = if is_placed(class) { victim_db } else { &main };
-        let ids = ids_in(db, &class.table, victim).await;
-        let Some(first) = ids.first() else { continue };
-        checked += 1;
-        let globals: Vec<String> = ids
-            .iter()
-            .map(|id| forklift::graphql::ids::encode(class.name, *id))
-            .collect();
-        let one = forklift::graphql::ids::encode(class.name, *first);
-        let list = naming::camel(&class.table);
-        let body = app
-            .gql(
-                attacker,
-                Some(attacker_slug),
-                &format!("{{ {list}(first: 100) {{ nodes {{ id }} }} }}"),
-                json!({}),
-            )
-            .await;
-        for id in &globals {
-            assert!(
-                !body.to_string().contains(id.as_str()),
-                "{}: list leaks: {body}",
-                class.table
-            );
-        }
-        let single = {
-            let mut chars = class.name.chars();
-            let first = chars.next().expect("name").to_lowercase().to_string();
-            first + chars.as_str()
-        };
-        let body = app
-            .gql(
-                attacker,
-                Some(attacker_slug),
-                &format!("query($id: ID!) {{ {single}(id: $id) {{ id }} node(id: $id) {{ id }} }}"),
-                json!({ "id": one }),
-            )
-            .await;
-        assert!(
-            body["data"][&single].is_null() && body["data"]["node"].is_null(),
-            "{}: fetch by id leaks: {body}",
-            class.table
-        );
-        let body = app
-            .gql(
-                attacker,
-                Some(attacker_slug),
-                "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
-                json!({ "ids": globals }),
-            )
-            .await;
-        assert_eq!(
-            body["data"]["nodes"],
-            json!([]),
-            "{}: nodes leaks: {body}",
-            class.table
-        );
-        let name = class.name;
-        if sdl.contains(&format!("update{name}(")) {
-            let column = class
-                .columns
-                .iter()
-                .find(|c| {
-                    c.kind == ColumnKind::Text
-                        && !c.nullable
-                        && !class.references.iter().any(|r| r.column == c.name)
-                })
-                .map(|c| naming::camel(&c.name));
-            if let Some(field) = column {
-                let body = app
-                    .gql(
-                        attacker,
-                        Some(attacker_slug),
-                        &format!("mutation($id: ID!) {{ update{name}(id: $id, input: {{ {field}: \"owned\" }}) {{ id }} }}"),
-                        json!({ "id": one }),
-                    )
-                    .await;
-                assert_eq!(
-                    code(&body).as_deref(),
-                    Some("NOT_FOUND"),
-                    "{}: update: {body}",
-                    class.table
-                );
-            }
-        }
-        if sdl.contains(&format!("delete{name}(")) {
-            let body = app
-                .gql(
-                    attacker,
-                    Some(attacker_slug),
-                    &format!("mutation($id: ID!) {{ delete{name}(id: $id) }}"),
-                    json!({ "id": one }),
-                )
-                .await;
-            assert_eq!(
-                code(&body).as_deref(),
-                Some("NOT_FOUND"),
-                "{}: delete: {body}",
-                class.table
-            );
-        }
-    }
-    checked
 }
 
 crate::both_backends!(a_shared_and_a_dedicated_tenant_are_isolated_both_ways);
@@ -448,12 +302,12 @@ async fn a_shared_and_a_dedicated_tenant_are_isolated_both_ways(backend: Backend
         assert!(count(&named, "applications", dedicated).await > 0);
         let _ = as_app.close().await;
     }
-    let covered = matrix(&app, &mallory, "shared", dedicated, &named).await;
+    let covered = crate::guard::isolation_matrix(&app, &mallory, "shared", dedicated, &named).await;
     assert!(
         covered >= 15,
         "shared → dedicated covered {covered} classes"
     );
-    let covered = matrix(&app, &olga, "dedicated", shared, &main).await;
+    let covered = crate::guard::isolation_matrix(&app, &olga, "dedicated", shared, &main).await;
     assert!(
         covered >= 15,
         "dedicated → shared covered {covered} classes"

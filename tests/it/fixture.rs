@@ -121,14 +121,17 @@ pub async fn exec(db: &DatabaseConnection, sql: &str) {
 
 /// Ids of the rows of `table` owned by `tenant`.
 pub async fn ids_of(state: &AppState, table: &str, tenant: Uuid) -> Vec<Uuid> {
+    ids_in(&state.db, table, tenant).await
+}
+
+/// The ids of `tenant`'s rows of `table` in `db` (any database), by direct SQL.
+pub async fn ids_in(db: &DatabaseConnection, table: &str, tenant: Uuid) -> Vec<Uuid> {
     let mut select = Query::select();
     select
         .column(Alias::new("id"))
         .from(Alias::new(table))
         .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant));
-    state
-        .db
-        .query_all(&select)
+    db.query_all(&select)
         .await
         .expect("ids")
         .iter()

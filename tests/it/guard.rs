@@ -5,9 +5,11 @@ use base64::Engine;
 use forklift::{
     access::{ClassAccess, access_of},
     naming,
+    placement::is_placed,
     registry::{ColumnKind, Registry},
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
 use crate::{
@@ -257,120 +259,8 @@ async fn the_isolation_matrix_covers_every_class(app: TestApp) {
     app.add_member("tenant-b", "mallory@b.test", "OWNER").await;
     let mallory = app.token("mallory@b.test", None, false, &[]);
     let before = fixture::dump(&app.state, a).await;
-    let sdl = forklift::graphql::sdl(&app.state.registry).expect("sdl");
-    let registry: &Registry = &app.state.registry;
-    let mut checked = 0;
-    for class in registry.classes().iter().filter(|c| c.tenant_owned) {
-        let access = access_of(class);
-        if matches!(access, ClassAccess::Hidden | ClassAccess::Catalog) {
-            continue;
-        }
-        let ids = fixture::ids_of(&app.state, &class.table, a).await;
-        if ids.is_empty() {
-            continue;
-        }
-        checked += 1;
-        let a_ids: Vec<String> = ids
-            .iter()
-            .map(|id| forklift::graphql::ids::encode(class.name, *id))
-            .collect();
-        let list = naming::camel(&class.table);
-        let body = app
-            .gql(
-                &mallory,
-                Some("tenant-b"),
-                &format!("{{ {list}(first: 100) {{ nodes {{ id }} }} }}"),
-                json!({}),
-            )
-            .await;
-        for id in &a_ids {
-            assert!(
-                !body.to_string().contains(id.as_str()),
-                "{}: list leaks A's row: {body}",
-                class.table
-            );
-        }
-        let single = {
-            let mut chars = class.name.chars();
-            let first = chars.next().expect("name").to_lowercase().to_string();
-            first + chars.as_str()
-        };
-        let body = app
-            .gql(
-                &mallory,
-                Some("tenant-b"),
-                &format!("query($id: ID!) {{ {single}(id: $id) {{ id }} node(id: $id) {{ id }} }}"),
-                json!({ "id": a_ids[0] }),
-            )
-            .await;
-        assert!(
-            body["data"][&single].is_null() && body["data"]["node"].is_null(),
-            "{}: fetch by id leaks: {body}",
-            class.table
-        );
-        let body = app
-            .gql(
-                &mallory,
-                Some("tenant-b"),
-                "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
-                json!({ "ids": a_ids }),
-            )
-            .await;
-        assert_eq!(
-            body["data"]["nodes"],
-            json!([]),
-            "{}: nodes leaks: {body}",
-            class.table
-        );
-
-        let name = class.name;
-        if sdl.contains(&format!("update{name}(")) {
-            let column = class
-                .columns
-                .iter()
-                .find(|c| {
-                    c.kind == ColumnKind::Text
-                        && !c.nullable
-                        && !class.references.iter().any(|r| r.column == c.name)
-                })
-                .map(|c| naming::camel(&c.name));
-            if let Some(field) = column {
-                let body = app
-                    .gql(
-                        &mallory,
-                        Some("tenant-b"),
-                        &format!(
-                            "mutation($id: ID!) {{ update{name}(id: $id, input: {{ {field}: \
-                                \"owned\" }}) {{ id }} }}"
-                        ),
-                        json!({ "id": a_ids[0] }),
-                    )
-                    .await;
-                assert_eq!(
-                    code(&body).as_deref(),
-                    Some("NOT_FOUND"),
-                    "{}: update: {body}",
-                    class.table
-                );
-            }
-        }
-        if sdl.contains(&format!("delete{name}(")) {
-            let body = app
-                .gql(
-                    &mallory,
-                    Some("tenant-b"),
-                    &format!("mutation($id: ID!) {{ delete{name}(id: $id) }}"),
-                    json!({ "id": a_ids[0] }),
-                )
-                .await;
-            assert_eq!(
-                code(&body).as_deref(),
-                Some("NOT_FOUND"),
-                "{}: delete: {body}",
-                class.table
-            );
-        }
-    }
+    let main = app.owner_db().await;
+    let checked = isolation_matrix(&app, &mallory, "tenant-b", a, &main).await;
     assert!(checked >= 15, "the matrix covered only {checked} classes");
     // Nested: B's applications never list A's children.
     let body = app
@@ -395,6 +285,134 @@ async fn the_isolation_matrix_covers_every_class(app: TestApp) {
         fixture::dump(&app.state, a).await,
         "A's rows are unchanged"
     );
+}
+
+/// The isolation matrix, from `attacker` (a member of `attacker_slug`) against the
+/// rows of `victim`, read with direct SQL from the database each class of the victim lives in.
+/// Returns how many classes it covered.
+pub(crate) async fn isolation_matrix(
+    app: &TestApp,
+    attacker: &str,
+    attacker_slug: &str,
+    victim: uuid::Uuid,
+    victim_db: &DatabaseConnection,
+) -> usize {
+    let main = app.owner_db().await;
+    let sdl = forklift::graphql::sdl(&app.state.registry).expect("sdl");
+    let mut checked = 0;
+    for class in app
+        .state
+        .registry
+        .classes()
+        .iter()
+        .filter(|c| c.tenant_owned)
+    {
+        if matches!(access_of(class), ClassAccess::Hidden | ClassAccess::Catalog) {
+            continue;
+        }
+        let db = if is_placed(class) { victim_db } else { &main };
+        let ids = fixture::ids_in(db, &class.table, victim).await;
+        let Some(first) = ids.first() else { continue };
+        checked += 1;
+        let globals: Vec<String> = ids
+            .iter()
+            .map(|id| forklift::graphql::ids::encode(class.name, *id))
+            .collect();
+        let one = forklift::graphql::ids::encode(class.name, *first);
+        let list = naming::camel(&class.table);
+        let body = app
+            .gql(
+                attacker,
+                Some(attacker_slug),
+                &format!("{{ {list}(first: 100) {{ nodes {{ id }} }} }}"),
+                json!({}),
+            )
+            .await;
+        for id in &globals {
+            assert!(
+                !body.to_string().contains(id.as_str()),
+                "{}: list leaks: {body}",
+                class.table
+            );
+        }
+        let single = {
+            let mut chars = class.name.chars();
+            let first = chars.next().expect("name").to_lowercase().to_string();
+            first + chars.as_str()
+        };
+        let body = app
+            .gql(
+                attacker,
+                Some(attacker_slug),
+                &format!("query($id: ID!) {{ {single}(id: $id) {{ id }} node(id: $id) {{ id }} }}"),
+                json!({ "id": one }),
+            )
+            .await;
+        assert!(
+            body["data"][&single].is_null() && body["data"]["node"].is_null(),
+            "{}: fetch by id leaks: {body}",
+            class.table
+        );
+        let body = app
+            .gql(
+                attacker,
+                Some(attacker_slug),
+                "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+                json!({ "ids": globals }),
+            )
+            .await;
+        assert_eq!(
+            body["data"]["nodes"],
+            json!([]),
+            "{}: nodes leaks: {body}",
+            class.table
+        );
+        let name = class.name;
+        if sdl.contains(&format!("update{name}(")) {
+            let column = class
+                .columns
+                .iter()
+                .find(|c| {
+                    c.kind == ColumnKind::Text
+                        && !c.nullable
+                        && !class.references.iter().any(|r| r.column == c.name)
+                })
+                .map(|c| naming::camel(&c.name));
+            if let Some(field) = column {
+                let body = app
+                    .gql(
+                        attacker,
+                        Some(attacker_slug),
+                        &format!("mutation($id: ID!) {{ update{name}(id: $id, input: {{ {field}: \"owned\" }}) {{ id }} }}"),
+                        json!({ "id": one }),
+                    )
+                    .await;
+                assert_eq!(
+                    code(&body).as_deref(),
+                    Some("NOT_FOUND"),
+                    "{}: update: {body}",
+                    class.table
+                );
+            }
+        }
+        if sdl.contains(&format!("delete{name}(")) {
+            let body = app
+                .gql(
+                    attacker,
+                    Some(attacker_slug),
+                    &format!("mutation($id: ID!) {{ delete{name}(id: $id) }}"),
+                    json!({ "id": one }),
+                )
+                .await;
+            assert_eq!(
+                code(&body).as_deref(),
+                Some("NOT_FOUND"),
+                "{}: delete: {body}",
+                class.table
+            );
+        }
+    }
+    checked
 }
 
 crate::both!(roles_decide_what_a_token_may_do_on_the_next_request);

@@ -4,7 +4,7 @@
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::json;
 
-use super::{Eu1, count, create_placed, ids_in, placed_counts, ready_placed, spawn_placed, total};
+use super::{Eu1, count, create_placed, placed_counts, ready_placed, spawn_placed, total};
 use crate::{
     fixture,
     harness::{Backend, code, uuid_of},
@@ -174,7 +174,7 @@ async fn an_upgrade_of_a_dedicated_tenant_reads_the_template_and_writes_its_data
     let main = app.owner_db().await;
     let named = Database::connect(&eu1.owner_url).await.expect("eu1");
     // The template changes one application's name.
-    let source = ids_in(&main, "applications", template).await[0];
+    let source = fixture::ids_in(&main, "applications", template).await[0];
     let copy = forklift::fork::engine::target_id(dedicated, source);
     let before = application_name(&named, copy)
         .await
