@@ -495,7 +495,7 @@ async fn late_and_early_subscribers_see_every_event_in_order(app: TestApp) {
 }
 
 /// The failure points the engine offers to tests.
-const FAILPOINTS: [&str; 6] = [
+pub(crate) const FAILPOINTS: [&str; 6] = [
     "after_phase:1",
     "mid_phase:2",
     "after_phase:2",

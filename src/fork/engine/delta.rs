@@ -73,13 +73,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             .and_where(col("tenant_id").eq(self.source))
             .and_where(col("id").is_in(ids.iter().copied()))
             .order_by(Alias::new("id"), Order::Asc);
-        Ok(self
-            .source_db
-            .query_all(&select)
-            .await?
-            .iter()
-            .map(|r| Row::read(r, class))
-            .collect::<Result<Vec<_>, _>>()?)
+        self.source_rows(class, &select).await
     }
 
     /// Ids of every row of `class` the target has.

@@ -39,9 +39,18 @@ impl<C: ConnectionTrait> Engine<'_, C> {
         if let Some((column, id)) = only {
             select.and_where(col(column).eq(id));
         }
+        self.source_rows(class, &select).await
+    }
+
+    /// The source rows `select` reads, as rows of `class`.
+    pub(super) async fn source_rows(
+        &self,
+        class: &RowClass,
+        select: &sea_orm::sea_query::SelectStatement,
+    ) -> anyhow::Result<Vec<Row>> {
         Ok(self
             .source_db
-            .query_all(&select)
+            .query_all(select)
             .await?
             .iter()
             .map(|r| Row::read(r, class))

@@ -10,20 +10,14 @@ use crate::{
     harness::{Backend, code, uuid_of},
 };
 
-/// The failure points the engine offers to tests (as `fork.rs`).
-const FAILPOINTS: [&str; 7] = [
-    "before_phase:1",
-    "after_phase:1",
-    "mid_phase:2",
-    "after_phase:2",
-    "after_phase:3",
-    "after_phase:4",
-    "after_phase:5",
-];
+/// The failure points the engine offers to tests: `fork.rs`'s, and the one before any phase.
+fn failpoints() -> impl Iterator<Item = &'static str> {
+    std::iter::once("before_phase:1").chain(crate::fork::FAILPOINTS)
+}
 
 crate::both_backends!(a_failed_fork_into_a_dedicated_tenant_leaves_nothing_anywhere);
 async fn a_failed_fork_into_a_dedicated_tenant_leaves_nothing_anywhere(backend: Backend) {
-    for point in FAILPOINTS {
+    for point in failpoints() {
         let Some((app, eu1)) = spawn_placed(backend, Eu1::AppRole, |c| {
             c.fork_failpoint = Some(point.to_string())
         })
