@@ -181,30 +181,41 @@ pub async fn configuration(
 /// The data of the benchmarks' nested query (`docs/performance.md`): the template, a tenant `bench`, seven surface types, and in the
 /// tenant 50 applications, 500 actions and 1,000 placements. Returns the tenant's id.
 pub async fn nested_query_tenant(state: &crate::state::AppState) -> anyhow::Result<uuid::Uuid> {
+    Ok(nested_query_tenant_and_vocabulary(state).await?.0)
+}
+
+/// [`nested_query_tenant`], also returning the vocabulary it made (for [`nested_rows`] of
+/// another tenant).
+pub async fn nested_query_tenant_and_vocabulary(
+    state: &crate::state::AppState,
+) -> anyhow::Result<(uuid::Uuid, Seeded)> {
     crate::bootstrap::ensure_template(state).await?;
     let tenant = crate::bootstrap::ensure_tenant(state, "bench", "Bench", "TENANT").await?;
     // Seven surface types: placement i and i + 500 (same action, same application) then land on
     // different surfaces, so the 1,000 placements keep their natural keys distinct.
     let vocabulary = vocabulary(&state.db, &state.registry, 7).await?;
+    nested_rows(&state.db, &state.registry, tenant.id, &vocabulary).await?;
+    Ok((tenant.id, vocabulary))
+}
+
+/// The nested query's rows of `tenant` in `db`: 50 applications, 500 actions, 1,000 placements
+/// over `vocabulary`.
+pub async fn nested_rows(
+    db: &impl ConnectionTrait,
+    registry: &Registry,
+    tenant: Uuid,
+    vocabulary: &Seeded,
+) -> anyhow::Result<()> {
     let mut seeded = Seeded::new();
     for (table, count) in [
         ("applications", 50),
         ("actions", 500),
         ("action_placements", 1000),
     ] {
-        let class = state
-            .registry
+        let class = registry
             .by_table(table)
             .ok_or_else(|| anyhow::anyhow!("no class {table}"))?;
-        generate_class(
-            &state.db,
-            class,
-            Some(tenant.id),
-            count,
-            &mut seeded,
-            &vocabulary,
-        )
-        .await?;
+        generate_class(db, class, Some(tenant), count, &mut seeded, vocabulary).await?;
     }
-    Ok(tenant.id)
+    Ok(())
 }

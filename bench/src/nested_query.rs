@@ -38,6 +38,54 @@ pub struct QueryReport {
     pub idle: Memory,
 }
 
+/// The named database of the dedicated tenant, and the tenant.
+const DEDICATED_DATABASE: &str = "eu1";
+const DEDICATED_TENANT: &str = "bench-eu1";
+
+/// Makes `bench-eu1`, placed in the named database at `url` (migrated here), with the nested
+/// query's rows there over the main database's `vocabulary` (copied there, as `createTenant`
+/// with `database` would).
+async fn dedicated_tenant(
+    state: &forklift::state::AppState,
+    url: &str,
+    vocabulary: &synthetic::Seeded,
+) -> anyhow::Result<()> {
+    use migration::MigratorTrait;
+    use sea_orm::ConnectionTrait;
+    let named = sea_orm::Database::connect(url).await?;
+    migration::Migrator::up(&named, None).await?;
+    let tenant =
+        forklift::bootstrap::ensure_tenant(state, DEDICATED_TENANT, "Bench eu1", "TENANT").await?;
+    let backend = state.db.get_database_backend();
+    let placeholders = match backend {
+        sea_orm::DbBackend::Postgres => ("$1", "$2"),
+        _ => ("?1", "?2"),
+    };
+    state
+        .db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE tenants SET database = {} WHERE id = {}",
+                placeholders.0, placeholders.1
+            ),
+            [DEDICATED_DATABASE.into(), tenant.id.into()],
+        ))
+        .await?;
+    forklift::placement::prepare(
+        &state.db,
+        &named,
+        DEDICATED_DATABASE,
+        &state.registry,
+        tenant.id,
+    )
+    .await
+    .map_err(forklift::error::AppError::into_anyhow)?;
+    synthetic::nested_rows(&named, &state.registry, tenant.id, vocabulary).await?;
+    let _ = named.close().await;
+    Ok(())
+}
+
 /// The nested query of `docs/performance.md`: applications → actions → placements (→ surface).
 const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key actionPlacements { position surfaceType { key } } } } } }";
 
@@ -49,7 +97,10 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
     let scratch = Scratch::create(base, "query").await?;
     let config = scratch.config();
     let state = app::build_state(config.clone(), Registry::default()).await?;
-    let tenant = synthetic::nested_query_tenant(&state).await?;
+    let (tenant, vocabulary) = synthetic::nested_query_tenant_and_vocabulary(&state).await?;
+    // The same rows for a tenant placed in a named database of its own (issue #19).
+    let named = Scratch::create(base, "query_eu1").await?;
+    dedicated_tenant(&state, &named.url, &vocabulary).await?;
     let token = admin_token(&state, &config)?;
     let script = if base.is_sqlite() {
         None
@@ -59,7 +110,17 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
         Some(path)
     };
 
-    let server = BenchServer::start(&config, &[]).await?;
+    let databases = format!("{DEDICATED_DATABASE}={}", named.url);
+    // The named database's pool as large as the main request pool (16): the same footing, and
+    // room left for pgbench's clients under PostgreSQL's connection limit.
+    let server = BenchServer::start(
+        &config,
+        &[
+            ("FORKLIFT_TENANT_DATABASES", &databases),
+            ("FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS", "16"),
+        ],
+    )
+    .await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(512)
         .build()?;
@@ -83,6 +144,7 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
         "ratio"
     );
     let mut out = Vec::new();
+    let mut dedicated = Vec::new();
     for &concurrency in levels {
         let target = Target {
             url: url.clone(),
@@ -133,6 +195,29 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
         );
         out.push(m);
     }
+    // The dedicated tenant after every shared level and its pgbench: its database's pool opens
+    // on first use, and would otherwise hold connections pgbench needs.
+    for &concurrency in levels {
+        let target = Target {
+            url: url.clone(),
+            token: token.clone(),
+            headers: vec![("X-Tenant", DEDICATED_TENANT.to_string())],
+            body: serde_json::json!({ "query": NESTED }),
+        };
+        let load = Load::start(client.clone(), target, concurrency, seconds);
+        load.window_started().await;
+        load.window_ended().await;
+        let (latencies, errors) = load.finish().await?;
+        let per_second = latencies.len() as f64 / seconds.max(1) as f64;
+        dedicated.push((concurrency, per_second, errors));
+    }
+    for ((concurrency, per_second, errors), shared) in dedicated.iter().zip(&out) {
+        println!(
+            "dedicated tenant (its own database `{DEDICATED_DATABASE}`), concurrency {concurrency}: \
+             {per_second:.0} req/s ({errors} errors), {:.2}× the shared tenant's",
+            per_second / shared.per_second.max(f64::MIN_POSITIVE)
+        );
+    }
     println!(
         "server memory: {:.1} MiB idle, {:.1} MiB peak; ready {} ms after start on this existing database",
         server.idle.rss_mb,
@@ -164,6 +249,7 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
     let (ready_ms, idle) = (server.ready_ms, server.idle);
     server.stop().await;
     scratch.drop_it().await;
+    named.drop_it().await;
     let report = QueryReport {
         levels: out,
         guard_ms,
