@@ -194,12 +194,7 @@ async fn page_in(
 ) -> AppResult<Vec<Row>> {
     let mut select = filtered_select(db, ctx, class, filter, where_)?;
     window.page(class, key, &mut select, default_limit);
-    let rows = db
-        .query_all(&select)
-        .await?
-        .iter()
-        .map(|r| Row::read(r, class))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = Row::query_all(db, &select, class).await?;
     Ok(window.finish(rows))
 }
 
@@ -262,12 +257,7 @@ async fn by_column_in(
     select.and_where(col(column).is_in(values.iter().copied()));
     let columns: Vec<&str> = class.columns.iter().map(|c| c.name.as_str()).collect();
     let select = nested_select(class, select, column, &columns, args);
-    Ok(db
-        .query_all(&select)
-        .await?
-        .iter()
-        .map(|r| Row::read(r, class))
-        .collect::<Result<Vec<_>, _>>()?)
+    Ok(Row::query_all(db, &select, class).await?)
 }
 
 /// Checks that the caller may write rows of `class` (`need` is the role a tenant write needs),

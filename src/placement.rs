@@ -168,12 +168,7 @@ async fn read_rows(
     if let Some(after) = after {
         select.and_where(Expr::col(Alias::new("id")).gt(after));
     }
-    Ok(db
-        .query_all(&select)
-        .await?
-        .iter()
-        .map(|r| Row::read(r, class))
-        .collect::<Result<Vec<_>, _>>()?)
+    Ok(Row::query_all(db, &select, class).await?)
 }
 
 /// Inserts `rows`, or updates the rows with the same id to match them.

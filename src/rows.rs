@@ -3,7 +3,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DbErr, QueryResult, Value};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value, sea_query::SelectStatement};
 use uuid::Uuid;
 
 use crate::registry::{ColumnKind, RowClass};
@@ -163,6 +163,19 @@ pub struct Row {
 }
 
 impl Row {
+    /// Runs `select` on `db` and reads every result as a row of `class`.
+    pub async fn query_all(
+        db: &impl ConnectionTrait,
+        select: &SelectStatement,
+        class: &RowClass,
+    ) -> Result<Vec<Row>, DbErr> {
+        db.query_all(select)
+            .await?
+            .iter()
+            .map(|r| Row::read(r, class))
+            .collect()
+    }
+
     /// Reads every column of `class` from a query result.
     pub fn read(result: &QueryResult, class: &RowClass) -> Result<Row, DbErr> {
         let mut values = HashMap::with_capacity(class.columns.len());

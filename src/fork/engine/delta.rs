@@ -83,12 +83,6 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             .column(Alias::new("id"))
             .from(Alias::new(&class.table))
             .and_where(col("tenant_id").eq(self.target));
-        Ok(self
-            .db
-            .query_all(&select)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<Uuid>("", "id"))
-            .collect::<Result<HashSet<_>, _>>()?)
+        self.target_id_set(&select).await
     }
 }

@@ -113,13 +113,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             .columns(class.columns.iter().map(|c| Alias::new(&c.name)))
             .from(Alias::new(table))
             .and_where(col("tenant_id").eq(self.target));
-        let mut rows = self
-            .db
-            .query_all(&select)
-            .await?
-            .iter()
-            .map(|r| Row::read(r, class))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = Row::query_all(self.db, &select, class).await?;
         if let Some(planned) = self.planned.get(table) {
             rows.extend(planned.iter().cloned());
         }

@@ -48,13 +48,7 @@ impl<C: ConnectionTrait> Engine<'_, C> {
         class: &RowClass,
         select: &sea_orm::sea_query::SelectStatement,
     ) -> anyhow::Result<Vec<Row>> {
-        Ok(self
-            .source_db
-            .query_all(select)
-            .await?
-            .iter()
-            .map(|r| Row::read(r, class))
-            .collect::<Result<Vec<_>, _>>()?)
+        Ok(Row::query_all(self.source_db, select, class).await?)
     }
 
     /// The source's applications (id and code), in id order: phase 1's units of progress.
@@ -108,9 +102,17 @@ impl<C: ConnectionTrait> Engine<'_, C> {
             .from(Alias::new(&class.table))
             .and_where(col("tenant_id").eq(self.target))
             .and_where(col("id").is_in(ids.iter().copied()));
+        self.target_id_set(&select).await
+    }
+
+    /// The ids `select` (of the target's `id` column) reads.
+    pub(super) async fn target_id_set(
+        &self,
+        select: &sea_orm::sea_query::SelectStatement,
+    ) -> anyhow::Result<HashSet<Uuid>> {
         Ok(self
             .db
-            .query_all(&select)
+            .query_all(select)
             .await?
             .iter()
             .map(|r| r.try_get::<Uuid>("", "id"))
