@@ -19,6 +19,8 @@
 //!   whose vocabulary is missing. Vocabulary edited later in the main database reaches a named
 //!   database at its next fork, upgrade or tenant creation.
 
+pub mod transfer;
+
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query},
@@ -42,9 +44,14 @@ pub fn is_placed(class: &RowClass) -> bool {
             || class.table == "row_lineage")
 }
 
-/// The `database` of `createTenant`: `None` or `main` is the main database; any other name
-/// must be configured. The error names the configured databases, never a URL.
-pub fn check_name(databases: &TenantDatabases, name: Option<&str>) -> AppResult<Option<String>> {
+/// A `database` argument (`field`, as the error names it: `createTenant`'s, `moveTenant`'s):
+/// `None` or `main` is the main database; any other name must be configured. The error names
+/// the configured databases, never a URL.
+pub fn check_name(
+    databases: &TenantDatabases,
+    field: &str,
+    name: Option<&str>,
+) -> AppResult<Option<String>> {
     let Some(name) = name.map(str::trim) else {
         return Ok(None);
     };
@@ -58,7 +65,7 @@ pub fn check_name(databases: &TenantDatabases, name: Option<&str>) -> AppResult<
         .chain(databases.iter().map(|d| d.name.as_str()))
         .collect();
     Err(AppError::input(
-        "input.database",
+        field,
         format!(
             "no tenant database is named `{name}`; the configured ones are: {}",
             known.join(", ")
@@ -177,6 +184,17 @@ async fn upsert_rows(
     class: &RowClass,
     rows: &[Row],
 ) -> anyhow::Result<()> {
+    write_rows(db, class, rows, true).await
+}
+
+/// Inserts `rows` in statements under the bind-parameter limit; with `upsert`, a row whose id
+/// is taken updates that row to match instead.
+pub(crate) async fn write_rows(
+    db: &impl ConnectionTrait,
+    class: &RowClass,
+    rows: &[Row],
+    upsert: bool,
+) -> anyhow::Result<()> {
     let per_statement = (MAX_BIND_PARAMS / class.columns.len().max(1)).clamp(1, MAX_BATCH_ROWS);
     let updated: Vec<Alias> = class
         .columns
@@ -188,12 +206,14 @@ async fn upsert_rows(
         let mut insert = Query::insert();
         insert
             .into_table(Alias::new(&class.table))
-            .columns(class.columns.iter().map(|c| Alias::new(&c.name)))
-            .on_conflict(
+            .columns(class.columns.iter().map(|c| Alias::new(&c.name)));
+        if upsert {
+            insert.on_conflict(
                 OnConflict::column(Alias::new("id"))
                     .update_columns(updated.clone())
                     .to_owned(),
             );
+        }
         for row in chunk {
             let values: Vec<Expr> = class
                 .columns

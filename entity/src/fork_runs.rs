@@ -36,7 +36,7 @@ pub struct Model {
     pub heartbeat_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
-    /// `FORK` or `UPGRADE`.
+    /// `FORK`, `UPGRADE` or `MOVE`.
     pub kind: RunKind,
     /// The template version the run left the tenant at (runs from the template only).
     #[sea_orm(nullable)]
@@ -44,6 +44,12 @@ pub struct Model {
     /// An upgrade's conflicts: fields changed on both sides, left as the tenant has them.
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub conflicts: Option<Json>,
+    /// A move's origin: a configured tenant database's name, or null for the main one.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub from_database: Option<String>,
+    /// A move's destination: a configured tenant database's name, or null for the main one.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub to_database: Option<String>,
 }
 
 stored_enum! {
@@ -69,10 +75,12 @@ impl RunStatus {
 
 stored_enum! {
     /// What a run does: a `FORK` copies what the target is missing; an `UPGRADE` also applies
-    /// the template's changes the tenant did not make.
+    /// the template's changes the tenant did not make; a `MOVE` carries the tenant's rows to
+    /// another database (`moveTenant`).
     RunKind {
         Fork = "FORK",
         Upgrade = "UPGRADE",
+        Move = "MOVE",
     }
 }
 

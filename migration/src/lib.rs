@@ -12,6 +12,7 @@ mod m20261129_000007_template_evolution;
 mod m20261206_000009_onboarding;
 mod m20261206_000010_tenant_database;
 mod m20261206_000011_distribution_keys;
+mod m20261206_000012_move_runs;
 pub use m20261206_000011_distribution_keys::{DISTRIBUTED, NOT_DISTRIBUTED};
 pub mod table;
 pub mod tables;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_onboarding::Migration),
             Box::new(m20261206_000010_tenant_database::Migration),
             Box::new(m20261206_000011_distribution_keys::Migration),
+            Box::new(m20261206_000012_move_runs::Migration),
         ]
     }
 }

@@ -20,7 +20,7 @@ use crate::{
     databases::{PoolSettings, TenantDatabases, TenantPools},
     error::AppResult,
     registry::RowClass,
-    scope::{RequestContext, Scope},
+    scope::{RequestContext, Scope, TenantRef},
 };
 
 /// The connections of the scoped layer.
@@ -155,10 +155,45 @@ pub(super) async fn begin(
     purpose: Purpose,
     class: &RowClass,
 ) -> AppResult<DatabaseTransaction> {
-    if let (Some(name), Ok(Scope::Tenant(t))) = (placed_in(ctx, class), ctx.scope()) {
-        return begin_named(db, name, t.id, purpose).await;
+    let tx = match (placed_in(ctx, class), ctx.scope()) {
+        (Some(name), Ok(Scope::Tenant(t))) => begin_named(db, name, t.id, purpose).await?,
+        _ => begin_main(db, ctx, purpose).await?,
+    };
+    if let (Purpose::Write, Ok(Scope::Tenant(t))) = (purpose, ctx.scope())
+        && crate::placement::is_placed(class)
+    {
+        still_placed(db, &tx, t).await?;
     }
-    begin_main(db, ctx, purpose).await
+    Ok(tx)
+}
+
+/// The move fence, on a transaction that writes a tenant's placed rows: on PostgreSQL it takes
+/// the tenant's lock shared (a move's switch holds it exclusively in the database it moves the
+/// tenant from; SQLite's write lock does the same), then checks that the catalog still places
+/// the tenant where the request was routed. A request routed before a move's switch and writing
+/// after it is refused with `TENANT_PROVISIONING` (retrying reaches the new database); one
+/// writing before the switch is carried over by it.
+async fn still_placed(
+    db: &ScopedDb,
+    tx: &DatabaseTransaction,
+    tenant: &TenantRef,
+) -> AppResult<()> {
+    if tx.get_database_backend() == DbBackend::Postgres {
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            [crate::fork::runs::task::advisory_key(tenant.id).into()],
+        ))
+        .await?;
+    }
+    use sea_orm::EntityTrait;
+    let catalog = entity::tenants::Entity::find_by_id(tenant.id)
+        .one(&db.system)
+        .await?;
+    match catalog {
+        Some(t) if t.database == tenant.database => Ok(()),
+        _ => Err(crate::error::AppError::TenantProvisioning),
+    }
 }
 
 /// [`begin`] on the main database.

@@ -534,7 +534,11 @@ impl<'a, C: ConnectionTrait> Engine<'a, C> {
 /// A row whose parent is `in_place` (already copied) is a root here. Rows whose parent is
 /// neither among the rows nor in place end up in the last level (and will be reported as
 /// unresolved).
-fn tree_levels(class: &RowClass, rows: Vec<Row>, in_place: impl Fn(Uuid) -> bool) -> Vec<Vec<Row>> {
+pub(crate) fn tree_levels(
+    class: &RowClass,
+    rows: Vec<Row>,
+    in_place: impl Fn(Uuid) -> bool,
+) -> Vec<Vec<Row>> {
     let self_columns: Vec<&str> = class
         .references
         .iter()

@@ -3,7 +3,8 @@
 //! - [`record`]: the durable run record and the sweep of abandoned runs;
 //! - [`task`]: the run task (the fork transaction, serialization, the shutdown cut) and plans;
 //! - [`relay`]: the engine's progress to the hub and the event log, and the test failpoints;
-//! - [`events`]: the event log, read as "the events after sequence `n`".
+//! - [`events`]: the event log, read as "the events after sequence `n`";
+//! - [`moves`]: `moveTenant`, a run that carries a tenant to another database.
 //!
 //! The run record and its events live outside the fork's transaction so they survive its
 //! rollback. On PostgreSQL each event is stored as it happens and forks of one target are
@@ -12,6 +13,7 @@
 //! transaction, so events are kept in memory while it runs and stored right after it ends.
 
 pub mod events;
+pub mod moves;
 pub mod record;
 mod relay;
 pub mod task;

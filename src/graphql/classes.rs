@@ -104,6 +104,9 @@ pub const TYPED_JSON_COLUMNS: &[(&str, &str)] = &[
     ("fork_runs", "conflicts"),
     // Admins only, hand-written (`graphql/operations/catalog.rs`, `Tenant.database`).
     ("tenants", "database"),
+    // Admins only, hand-written (`graphql/operations/moves.rs`, `ForkRun.fromDatabase`).
+    ("fork_runs", "from_database"),
+    ("fork_runs", "to_database"),
 ];
 
 /// What a column looks like in GraphQL.

@@ -13,7 +13,7 @@ use entity::{
 
 use crate::fork::{
     engine::PHASES,
-    runs::{RunKind, RunStatus},
+    runs::{RunKind, RunStatus, moves::MOVE_PHASES},
 };
 
 /// One enum: its GraphQL name, description and members (stored as they are named).
@@ -63,20 +63,40 @@ pub const FORK_RUN_STATUS: EnumDef = EnumDef {
     members: RunStatus::NAMES,
 };
 
-/// The five phases of a fork, in order.
-pub const FORK_PHASE: EnumDef = EnumDef {
-    name: "ForkPhase",
-    description: "The phases of a fork, in order: the application spine, tenant-wide \
-                  configuration, then the derived geospatial layers, citizen read access and \
-                  citizen submit/vote access.",
-    members: &PHASES,
+/// A run's phases: a fork's five, then a move's three.
+const RUN_PHASES: [&str; PHASES.len() + MOVE_PHASES.len()] = {
+    let mut out = [""; PHASES.len() + MOVE_PHASES.len()];
+    let mut i = 0;
+    while i < PHASES.len() {
+        out[i] = PHASES[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < MOVE_PHASES.len() {
+        out[i + j] = MOVE_PHASES[j];
+        j += 1;
+    }
+    out
 };
 
-/// Whether a run forks or upgrades.
+/// The phases of a run, in order.
+pub const FORK_PHASE: EnumDef = EnumDef {
+    name: "ForkPhase",
+    description: "The phases of a run, in order. A fork or upgrade: the application spine, \
+                  tenant-wide configuration, then the derived geospatial layers, citizen read \
+                  access and citizen submit/vote access. A move: MOVE_COPY (the rows copied \
+                  while the tenant is served from where it was), MOVE_SWITCH (the tenant held in \
+                  provisioning while what changed is carried over, counts and checksums are \
+                  compared and the placement switches), MOVE_CLEANUP (the old copy removed).",
+    members: &RUN_PHASES,
+};
+
+/// What a run does.
 pub const FORK_RUN_KIND: EnumDef = EnumDef {
     name: "ForkRunKind",
-    description: "FORK (copies what the tenant is missing) or UPGRADE (also applies the \
-                  template's changes the tenant did not override).",
+    description: "FORK (copies what the tenant is missing), UPGRADE (also applies the \
+                  template's changes the tenant did not override) or MOVE (carries the tenant \
+                  to another database: `moveTenant`).",
     members: RunKind::NAMES,
 };
 

@@ -1,10 +1,11 @@
 //! Hand-written operations: the tenant catalog and lifecycle ([`catalog`]), members
-//! ([`members`]), forks and their progress stream ([`forks`]), and the argument helpers they
-//! share. Branding, domains, features and access checks are in [`super::tenancy`].
+//! ([`members`]), forks and their progress stream ([`forks`]), tenant moves ([`moves`]), and the
+//! argument helpers they share. Branding, domains, features and access checks are in [`super::tenancy`].
 
 mod catalog;
 mod forks;
 mod members;
+mod moves;
 
 use std::sync::Arc;
 
@@ -152,4 +153,5 @@ pub fn build(ops: &mut Operations) {
     catalog::build(ops);
     members::build(ops);
     forks::build(ops);
+    moves::build(ops);
 }

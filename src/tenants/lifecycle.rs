@@ -104,8 +104,11 @@ pub async fn create_tenant(
             "a tenant with slug `{slug}` already exists"
         )));
     }
-    let database =
-        crate::placement::check_name(&state.config.tenant_databases, input.database.as_deref())?;
+    let database = crate::placement::check_name(
+        &state.config.tenant_databases,
+        "input.database",
+        input.database.as_deref(),
+    )?;
     // A named database that cannot be reached refuses the tenant before anything is written.
     let named = match &database {
         Some(name) => Some(crate::placement::pool(&state.tenant_pools, name).await?),

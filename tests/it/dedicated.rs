@@ -361,3 +361,4 @@ async fn a_shared_and_a_dedicated_tenant_are_isolated_both_ways(backend: Backend
 }
 
 mod lifecycle;
+mod moves;

@@ -158,7 +158,11 @@ impl Child {
             .env("FORKLIFT_JWT_SECRET", TEST_SECRET)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(if std::env::var_os("FORKLIFT_TEST_CHILD_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
         for (k, v) in env {
             command.env(k, v);
         }

@@ -42,6 +42,9 @@ pub mod kind {
     /// An upgrade: a fork that also applies the template's changes (see
     /// [`crate::fork::upgrade`]).
     pub const UPGRADE: RunKind = RunKind::Upgrade;
+    /// A move: carries the tenant's placed rows to another database (see
+    /// [`crate::fork::runs::moves`]).
+    pub const MOVE: RunKind = RunKind::Move;
 }
 
 /// Inserts the record of a new run of `input`, `PENDING`, owned by this replica.
@@ -49,12 +52,42 @@ pub(super) async fn insert_pending(
     state: &AppState,
     input: &ForkPlanInput,
 ) -> Result<entity::fork_runs::Model, sea_orm::DbErr> {
+    insert_pending_run(
+        state,
+        NewRun {
+            target: input.target.id,
+            source: input.source.id,
+            kind: input.kind(),
+            actor: input.actor.clone(),
+            from_database: None,
+            to_database: None,
+        },
+    )
+    .await
+}
+
+/// A run to record.
+pub(super) struct NewRun {
+    pub(super) target: Uuid,
+    pub(super) source: Uuid,
+    pub(super) kind: RunKind,
+    pub(super) actor: String,
+    /// A move's origin and destination (`None`: the main database).
+    pub(super) from_database: Option<String>,
+    pub(super) to_database: Option<String>,
+}
+
+/// Inserts the record of `run`, `PENDING`, owned by this replica.
+pub(super) async fn insert_pending_run(
+    state: &AppState,
+    run: NewRun,
+) -> Result<entity::fork_runs::Model, sea_orm::DbErr> {
     use entity::fork_runs;
     let now = chrono::Utc::now();
     fork_runs::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(input.target.id),
-        source_tenant_id: Set(input.source.id),
+        tenant_id: Set(run.target),
+        source_tenant_id: Set(run.source),
         status: Set(status::PENDING),
         phase: Set(None),
         dry_run: Set(false),
@@ -62,10 +95,12 @@ pub(super) async fn insert_pending(
         skipped: Set(serde_json::json!([])),
         error: Set(None),
         failed_phase: Set(None),
-        kind: Set(input.kind()),
+        kind: Set(run.kind),
         template_version: Set(None),
         conflicts: Set(None),
-        actor: Set(input.actor.clone()),
+        from_database: Set(run.from_database),
+        to_database: Set(run.to_database),
+        actor: Set(run.actor),
         owner: Set(Some(state.replica_id.clone())),
         started_at: Set(None),
         finished_at: Set(None),
@@ -304,6 +339,8 @@ pub fn planned_row(
         kind: input.kind(),
         template_version: None,
         conflicts: Some(serde_json::to_value(&outcome.conflicts).unwrap_or_default()),
+        from_database: None,
+        to_database: None,
         actor: actor.into(),
         owner: None,
         started_at: Some(now),

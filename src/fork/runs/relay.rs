@@ -48,6 +48,21 @@ pub(super) struct RunProgress {
 }
 
 impl RunProgress {
+    /// The progress of `run_id`, stored through `db` (the fork's pool).
+    pub(super) fn new(state: &Arc<AppState>, db: &DatabaseConnection, run_id: Uuid) -> Self {
+        RunProgress {
+            state: state.clone(),
+            db: db.clone(),
+            run_id,
+            pending: Vec::new(),
+            phase: None,
+            phase_started: None,
+            inflight: Vec::new(),
+            #[cfg(feature = "failpoints")]
+            failpoint: state.config.fork_failpoint.clone(),
+        }
+    }
+
     pub(super) fn emit(
         &mut self,
         kind: EventKind,

@@ -257,8 +257,10 @@ pub(super) async fn begin_locked(
     Ok(tx)
 }
 
-/// The advisory-lock key of a target: the first eight bytes of its id.
-fn advisory_key(target: Uuid) -> i64 {
+/// The advisory-lock key of a target: the first eight bytes of its id. A run holds it
+/// exclusively in the target's database; every write of the tenant's placed rows holds it
+/// shared there (`access::transactions`), so a move's fence waits those out.
+pub(crate) fn advisory_key(target: Uuid) -> i64 {
     let bytes = target.as_bytes();
     i64::from_be_bytes([
         bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
@@ -268,16 +270,27 @@ fn advisory_key(target: Uuid) -> i64 {
 /// Runs `run_id` in the background: on the fork runtime with the fork pool when they can be
 /// had, else on the server's runtime with the system pool.
 pub(super) fn spawn(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
+    let span = tracing::info_span!(
+        "fork",
+        fork.run_id = %run_id,
+        tenant.id = %input.target.id,
+        fork.source = %input.source.id,
+    );
+    spawn_run(state, span, move |state, db| {
+        execute(state, db, run_id, input)
+    });
+}
+
+/// Runs the task `run` makes of the state and the fork's own pool (`fork::runtime`) on the
+/// fork's own runtime, under `span`; without them, on the server's runtime with the system pool.
+pub(super) fn spawn_run<F, Fut>(state: Arc<AppState>, span: tracing::Span, run: F)
+where
+    F: FnOnce(Arc<AppState>, DatabaseConnection) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let forks = state.forks.handle();
     let task = async move {
         use tracing::Instrument;
-        let span = tracing::info_span!(
-            "fork",
-            fork.run_id = %run_id,
-            tenant.id = %input.target.id,
-            fork.source = %input.source.id,
-        );
-        // The fork's own pool, on the fork's own runtime (`fork::runtime`).
         let db = match state.forks.db(&state).await {
             Ok(db) => db,
             Err(err) => {
@@ -285,7 +298,7 @@ pub(super) fn spawn(state: Arc<AppState>, run_id: Uuid, input: ForkPlanInput) {
                 state.db.clone()
             }
         };
-        execute(state, db, run_id, input).instrument(span).await;
+        run(state, db).instrument(span).await;
     };
     match forks {
         Ok(forks) => drop(forks.spawn(task)),
@@ -303,16 +316,7 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
     let postgres = db.get_database_backend() == DbBackend::Postgres;
     // The heartbeat starts before waiting for the target's lock: a run queued behind another
     // fork of the same target is alive, not abandoned.
-    let heartbeat = postgres.then(|| {
-        let db = db.clone();
-        let every = (state.config.fork_lease / 3).max(std::time::Duration::from_millis(200));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                record::beat(&db, run_id).await;
-            }
-        })
-    });
+    let heartbeat = heartbeat(&state, &db, run_id);
     let lock = state.hub.target_lock(input.target.id);
     let _guard = lock.lock().await;
     // A fleet's run waits for its turn, still `PENDING` (its heartbeat keeps it alive).
@@ -321,17 +325,7 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
         None => None,
     };
     let previous_state = input.target.provisioning_state;
-    let mut progress = RunProgress {
-        state: state.clone(),
-        db: db.clone(),
-        run_id,
-        pending: Vec::new(),
-        phase: None,
-        phase_started: None,
-        inflight: Vec::new(),
-        #[cfg(feature = "failpoints")]
-        failpoint: state.config.fork_failpoint.clone(),
-    };
+    let mut progress = RunProgress::new(&state, &db, run_id);
     record::mark_running(&db, run_id).await;
     record::set_provisioning(&db, input.target.id, ProvisioningState::Running).await;
     progress.emit(
@@ -426,6 +420,26 @@ async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, inp
     state.hub.close(run_id);
 }
 
+/// On PostgreSQL, a task that renews `run_id`'s lease until aborted (other replicas' sweeps
+/// leave a run with a fresh heartbeat alone); on SQLite (one process) none.
+pub(super) fn heartbeat(
+    state: &AppState,
+    db: &DatabaseConnection,
+    run_id: Uuid,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    postgres.then(|| {
+        let db = db.clone();
+        let every = (state.config.fork_lease / 3).max(std::time::Duration::from_millis(200));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                record::beat(&db, run_id).await;
+            }
+        })
+    })
+}
+
 /// The error of a fork cut by shutdown.
 const SHUTDOWN_CUT: &str = "the server shut down before the fork finished; nothing of it was kept";
 
@@ -441,7 +455,16 @@ const TARGET_PURGING: &str = "the target tenant is being deleted; nothing was wr
 /// A run whose target is being purged (its cause, for [`Failure::of`]).
 #[derive(Debug, thiserror::Error)]
 #[error("{TARGET_PURGING}")]
-struct TargetPurging;
+pub(super) struct TargetPurging;
+
+/// The message of a run whose target moved to another database (`moveTenant`) while it waited.
+const TARGET_MOVED: &str = "the target tenant moved to another database before this run began; nothing was written, \
+     run it again";
+
+/// A run whose target moved while it waited for its lock (its cause, for [`Failure::of`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{TARGET_MOVED}")]
+pub(super) struct TargetMoved;
 
 /// The message of a run that failed for a reason of its own (a database error, a bug).
 pub const FORK_FAILED_MESSAGE: &str = "the fork failed and was rolled back; nothing of it was \
@@ -452,8 +475,9 @@ pub const FORK_FAILED_MESSAGE: &str = "the fork failed and was rolled back; noth
 /// be the database's). The cause is logged with the run id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Failure {
-    /// `SHUTDOWN` (the server stopped first), `TENANT_PURGING` (the target began to be purged)
-    /// or `FORK_FAILED` (anything else).
+    /// `SHUTDOWN` (the server stopped first), `TENANT_PURGING` (the target began to be purged),
+    /// `TENANT_MOVED` (a move switched the target's database first) or `FORK_FAILED` (anything
+    /// else).
     pub code: &'static str,
     /// The sentence shown.
     pub message: &'static str,
@@ -471,6 +495,11 @@ impl Failure {
             Failure {
                 code: "TENANT_PURGING",
                 message: TARGET_PURGING,
+            }
+        } else if err.downcast_ref::<TargetMoved>().is_some() {
+            Failure {
+                code: "TENANT_MOVED",
+                message: TARGET_MOVED,
             }
         } else {
             Failure {
@@ -525,10 +554,15 @@ async fn run_in_transaction(
                 .await?
         }
     };
-    let purging =
-        target.is_none_or(|t| t.status == entity::tenants::TenantStatus::Purging.as_str());
+    let purging = target
+        .as_ref()
+        .is_none_or(|t| t.status == entity::tenants::TenantStatus::Purging.as_str());
     if purging {
         return Err(anyhow::Error::new(TargetPurging));
+    }
+    // A move switched the target to another database while this run waited for its lock.
+    if target.is_some_and(|t| t.database != input.target.database) {
+        return Err(anyhow::Error::new(TargetMoved));
     }
     let version = pools.version_after(&tx, input).await?;
     let source = pools.source_tx(input).await?;
