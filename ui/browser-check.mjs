@@ -129,6 +129,26 @@ console.log(`ok    the monitor followed a fork of ${slug} through its five phase
   console.log(`ok    the monitor shows an upgrade of ${slug} and its conflict (Application.name, the tenant's value kept)`);
 }
 
+// A move to the named database eu1 (the CI server configures it): the monitor titles the run
+// with where it goes, follows its three phases, and lists it in the runs table.
+{
+  const { moveTenant } = await gql(base, 'mutation($id: ID!) { moveTenant(id: $id, database: "eu1") { id kind } }', { id: slug });
+  if (moveTenant.kind !== 'MOVE') throw new Error(`moveTenant gave a run of kind ${moveTenant.kind}`);
+  await page.goto('about:blank');
+  await page.goto(`${base}/monitor#token=${encodeURIComponent(token)}&run=${encodeURIComponent(moveTenant.id)}`);
+  await page.waitForFunction(() => document.getElementById('run-state')?.dataset.kind === 'RUN_FINISHED', null, { timeout: 20000 });
+  await page.waitForFunction((s) => document.getElementById('run-title')?.textContent === `Move of ${s}: main → eu1`, slug, { timeout: 20000 });
+  const phases = await page.$$eval('ol.phases li', (items) => items.map((li) => [li.dataset.phase, li.className]));
+  if (JSON.stringify(phases) !== JSON.stringify([['MOVE_COPY', 'done'], ['MOVE_SWITCH', 'done'], ['MOVE_CLEANUP', 'done']])) {
+    throw new Error(`move phases: ${JSON.stringify(phases)}`);
+  }
+  await page.waitForFunction(() => [...document.querySelectorAll('#runs td.kind')].some((td) => td.textContent === 'MOVE main → eu1'), null, { timeout: 20000 });
+  const { tenant } = await gql(base, 'query($id: ID!) { tenant(id: $id) { database } }', { id: slug });
+  if (tenant.database !== 'eu1') throw new Error(`after the move the tenant is in ${tenant.database}`);
+  await page.screenshot({ path: `${out}/monitor-move.png` });
+  console.log(`ok    the monitor followed the move of ${slug} to eu1 through its three phases`);
+}
+
 // A rolled-back run: its client-safe error, and its phases' counts marked undone.
 if (failing) {
   const doomed = `doomed-${Date.now().toString(36)}`;

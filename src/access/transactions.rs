@@ -187,9 +187,14 @@ async fn still_placed(
         .await?;
     }
     use sea_orm::EntityTrait;
-    let catalog = entity::tenants::Entity::find_by_id(tenant.id)
-        .one(&db.system)
-        .await?;
+    // The catalog is in the main database: read through `tx` when that is where it writes (on
+    // SQLite another connection of a pool whose others wait for the write lock `tx` holds might
+    // never come), else through the system pool.
+    let find = entity::tenants::Entity::find_by_id(tenant.id);
+    let catalog = match tenant.database {
+        None => find.one(tx).await?,
+        Some(_) => find.one(&db.system).await?,
+    };
     match catalog {
         Some(t) if t.database == tenant.database => Ok(()),
         _ => Err(crate::error::AppError::TenantProvisioning),
