@@ -96,6 +96,16 @@ impl AppState {
         crate::access::begin_tenant_for_write(&self.scoped_db.request, Some(tenant)).await
     }
 
+    /// A transaction for `tenant`'s placed runtime rows (branding, features, onboarding marks,
+    /// teams): in its own database when it is placed, else as [`AppState::tenant_tx`]
+    /// ([`crate::access::begin_placed_for_write`]).
+    pub async fn placed_tx(
+        &self,
+        tenant: uuid::Uuid,
+    ) -> crate::error::AppResult<sea_orm::DatabaseTransaction> {
+        crate::access::begin_placed_for_write(&self.scoped_db, tenant).await
+    }
+
     /// The resolver that verifies domains.
     pub fn resolver(&self) -> SharedResolver {
         match self.resolver.read() {

@@ -9,6 +9,8 @@
 //!   (`forklift-bench query --against postgraphile`);
 //! - [`upgrade`]: an upgrade against a fork of the same template, at several shares of
 //!   changed rows;
+//! - [`placement`]: the nested query on tenants spread over many named databases, with the
+//!   connections PostgreSQL counts to them against the configured bound;
 //! - [`all`]: fork, query and fan-out in a row, then one summary table.
 //!
 //! [`load`] is the load generator the query benchmarks share.
@@ -23,6 +25,7 @@ mod fanout;
 mod fork_floor;
 mod load;
 mod nested_query;
+mod placement;
 mod side_by_side;
 mod upgrade;
 
@@ -109,6 +112,22 @@ enum BenchCommand {
         /// Shares of changed rows in percent, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [1usize, 5, 10])]
         changed: Vec<usize>,
+    },
+    /// Tenants spread over many named databases (PostgreSQL): the nested query on all of them
+    /// at once, and the peak of the connections open to the named databases against the bound.
+    Placement {
+        /// Named databases, one placed tenant in each.
+        #[arg(long, default_value_t = 20)]
+        databases: usize,
+        /// The server's `FORKLIFT_TENANT_DATABASES_MAX_CONNECTIONS`.
+        #[arg(long, default_value_t = 40)]
+        bound: usize,
+        /// Concurrent clients, spread evenly over the tenants.
+        #[arg(long, default_value_t = 80)]
+        concurrency: usize,
+        /// Seconds measured (after a 2 s warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
     /// `fork`, `query` and `fanout` in a row, then one summary table.
     All {
@@ -200,6 +219,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             fanout::run(&config, &options).await?;
         }
+        BenchCommand::Placement {
+            databases,
+            bound,
+            concurrency,
+            seconds,
+        } => {
+            let options = placement::PlacementOptions {
+                databases,
+                bound,
+                concurrency,
+                seconds,
+            };
+            placement::run(&config, &options).await?;
+        }
         BenchCommand::Upgrade { rows, changed } => {
             upgrade::run(&config, rows, &changed).await?;
         }
@@ -288,7 +321,7 @@ pub(crate) fn cpu_seconds_of(pid: &str) -> f64 {
 pub(crate) struct Scratch {
     pub url: String,
     admin_url: Option<String>,
-    name: String,
+    pub name: String,
 }
 
 impl Scratch {

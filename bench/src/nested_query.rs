@@ -42,11 +42,13 @@ pub struct QueryReport {
 const DEDICATED_DATABASE: &str = "eu1";
 const DEDICATED_TENANT: &str = "bench-eu1";
 
-/// Makes `bench-eu1`, placed in the named database at `url` (migrated here), with the nested
-/// query's rows there over the main database's `vocabulary` (copied there, as `createTenant`
-/// with `database` would).
-async fn dedicated_tenant(
+/// Makes the tenant `slug`, placed in the named database `database` at `url` (migrated here),
+/// with the nested query's rows there over the main database's `vocabulary` (copied there, as
+/// `createTenant` with `database` would).
+pub(crate) async fn placed_tenant(
     state: &forklift::state::AppState,
+    database: &str,
+    slug: &str,
     url: &str,
     vocabulary: &synthetic::Seeded,
 ) -> anyhow::Result<()> {
@@ -54,8 +56,7 @@ async fn dedicated_tenant(
     use sea_orm::ConnectionTrait;
     let named = sea_orm::Database::connect(url).await?;
     migration::Migrator::up(&named, None).await?;
-    let tenant =
-        forklift::bootstrap::ensure_tenant(state, DEDICATED_TENANT, "Bench eu1", "TENANT").await?;
+    let tenant = forklift::bootstrap::ensure_tenant(state, slug, slug, "TENANT").await?;
     let backend = state.db.get_database_backend();
     let placeholders = match backend {
         sea_orm::DbBackend::Postgres => ("$1", "$2"),
@@ -69,25 +70,19 @@ async fn dedicated_tenant(
                 "UPDATE tenants SET database = {} WHERE id = {}",
                 placeholders.0, placeholders.1
             ),
-            [DEDICATED_DATABASE.into(), tenant.id.into()],
+            [database.into(), tenant.id.into()],
         ))
         .await?;
-    forklift::placement::prepare(
-        &state.db,
-        &named,
-        DEDICATED_DATABASE,
-        &state.registry,
-        tenant.id,
-    )
-    .await
-    .map_err(forklift::error::AppError::into_anyhow)?;
+    forklift::placement::prepare(&state.db, &named, database, &state.registry, tenant.id)
+        .await
+        .map_err(forklift::error::AppError::into_anyhow)?;
     synthetic::nested_rows(&named, &state.registry, tenant.id, vocabulary).await?;
     let _ = named.close().await;
     Ok(())
 }
 
 /// The nested query of `docs/performance.md`: applications → actions → placements (→ surface).
-const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key actionPlacements { position surfaceType { key } } } } } }";
+pub(crate) const NESTED: &str = "{ applications(first: 50) { nodes { code actions { key actionPlacements { position surfaceType { key } } } } } }";
 
 /// `forklift-bench query`: a server process over a scratch database holding 50 applications,
 /// 500 actions and 1,000 placements; this process is the load generator. For each concurrency,
@@ -100,7 +95,14 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
     let (tenant, vocabulary) = synthetic::nested_query_tenant_and_vocabulary(&state).await?;
     // The same rows for a tenant placed in a named database of its own (issue #19).
     let named = Scratch::create(base, "query_eu1").await?;
-    dedicated_tenant(&state, &named.url, &vocabulary).await?;
+    placed_tenant(
+        &state,
+        DEDICATED_DATABASE,
+        DEDICATED_TENANT,
+        &named.url,
+        &vocabulary,
+    )
+    .await?;
     let token = admin_token(&state, &config)?;
     let script = if base.is_sqlite() {
         None

@@ -20,7 +20,7 @@ use crate::{
     databases::{PoolSettings, TenantDatabases, TenantPools},
     error::AppResult,
     registry::RowClass,
-    scope::{RequestContext, Scope, TenantRef},
+    scope::{RequestContext, Scope},
 };
 
 /// The connections of the scoped layer.
@@ -116,6 +116,24 @@ impl<'a> Reads<'a> {
         }
     }
 
+    /// Runs `select` (a read of `class`) where statements about `class` run. For a tenant
+    /// placed in a named database, a read of the vocabulary (no tenant's rows, no row-level
+    /// security) is one statement on the main database's request pool rather than a transaction
+    /// of its own: the placed rows are read in the other database anyway, so a second
+    /// transaction there would cost three round trips and share no snapshot.
+    pub(crate) async fn query_all(
+        &self,
+        class: &RowClass,
+        select: &sea_orm::sea_query::SelectStatement,
+    ) -> AppResult<Vec<sea_orm::QueryResult>> {
+        let placed_tenant =
+            matches!(self.ctx.scope(), Ok(Scope::Tenant(t)) if t.database.is_some());
+        if placed_tenant && !class.tenant_owned && self.main.get().is_none() {
+            return Ok(self.db.request.query_all(select).await?);
+        }
+        Ok(self.tx(class).await?.query_all(select).await?)
+    }
+
     /// The backend every database of the server runs (named ones are checked to match).
     pub(crate) fn backend(&self) -> DbBackend {
         self.db.request.get_database_backend()
@@ -162,8 +180,28 @@ pub(super) async fn begin(
     if let (Purpose::Write, Ok(Scope::Tenant(t))) = (purpose, ctx.scope())
         && crate::placement::is_placed(class)
     {
-        still_placed(db, &tx, t).await?;
+        still_placed(db, &tx, t.id, &t.database).await?;
     }
+    Ok(tx)
+}
+
+/// A transaction for `tenant`'s placed rows in the hand-written operations (branding, features,
+/// onboarding marks, access checks): in the tenant's own database when it is placed, else on
+/// the request pool; it names the tenant for row-level security and holds the move fence
+/// ([`still_placed`]). A writer's transaction ([`crate::db::begin_write`]), as
+/// [`begin_tenant_for_write`].
+pub async fn begin_placed_for_write(db: &ScopedDb, tenant: Uuid) -> AppResult<DatabaseTransaction> {
+    use sea_orm::EntityTrait;
+    let database = entity::tenants::Entity::find_by_id(tenant)
+        .one(&db.system)
+        .await?
+        .ok_or(crate::error::AppError::TenantNotFound)?
+        .database;
+    let tx = match &database {
+        Some(name) => begin_named(db, name, tenant, Purpose::Write).await?,
+        None => begin_tenant_for_write(&db.request, Some(tenant)).await?,
+    };
+    still_placed(db, &tx, tenant, &database).await?;
     Ok(tx)
 }
 
@@ -176,13 +214,14 @@ pub(super) async fn begin(
 async fn still_placed(
     db: &ScopedDb,
     tx: &DatabaseTransaction,
-    tenant: &TenantRef,
+    tenant: Uuid,
+    routed_to: &Option<String>,
 ) -> AppResult<()> {
     if tx.get_database_backend() == DbBackend::Postgres {
         tx.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_advisory_xact_lock_shared($1)",
-            [crate::fork::runs::task::advisory_key(tenant.id).into()],
+            [crate::fork::runs::task::advisory_key(tenant).into()],
         ))
         .await?;
     }
@@ -190,13 +229,13 @@ async fn still_placed(
     // The catalog is in the main database: read through `tx` when that is where it writes (on
     // SQLite another connection of a pool whose others wait for the write lock `tx` holds might
     // never come), else through the system pool.
-    let find = entity::tenants::Entity::find_by_id(tenant.id);
-    let catalog = match tenant.database {
+    let find = entity::tenants::Entity::find_by_id(tenant);
+    let catalog = match routed_to {
         None => find.one(tx).await?,
         Some(_) => find.one(&db.system).await?,
     };
     match catalog {
-        Some(t) if t.database == tenant.database => Ok(()),
+        Some(t) if t.database == *routed_to => Ok(()),
         _ => Err(crate::error::AppError::TenantProvisioning),
     }
 }

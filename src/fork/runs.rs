@@ -136,12 +136,19 @@ pub async fn check(db: &DatabaseConnection, request: ForkRequest) -> AppResult<F
             "the source is the target".into(),
         ));
     }
-    let root = organizations::Entity::find()
-        .filter(organizations::Column::TenantId.eq(target.id))
-        .filter(organizations::Column::ParentId.is_null())
-        .one(db)
-        .await?;
-    if root.is_none() {
+    // A placed target's organizations are in its own database, where the run makes sure of
+    // the root first thing (`placement::ensure_root_organization`).
+    let root = match target.database {
+        Some(_) => None,
+        None => {
+            organizations::Entity::find()
+                .filter(organizations::Column::TenantId.eq(target.id))
+                .filter(organizations::Column::ParentId.is_null())
+                .one(db)
+                .await?
+        }
+    };
+    if root.is_none() && target.database.is_none() {
         return Err(AppError::PreconditionFailed(format!(
             "target tenant `{}` has no root organization",
             target.slug

@@ -290,13 +290,18 @@ mod tests {
         assert!(at("applications") < at("actions"), "{tables:?}");
         for control in [
             "tenants",
+            "users",
             "memberships",
+            "domains",
             "fork_runs",
             "audit_entries",
-            "organizations",
         ] {
             assert_eq!(at(control), None, "{control} stays in the main database");
         }
         assert!(at("row_lineage").is_some());
+        // The runtime rows move with the tenant, parents first.
+        assert!(at("organizations") < at("teams"), "{tables:?}");
+        assert!(at("teams") < at("team_members"), "{tables:?}");
+        assert!(at("brandings").is_some() && at("onboarding_completions").is_some());
     }
 }

@@ -29,7 +29,7 @@ pub async fn check_access(
     use entity::{team_members, teams};
     let tenant = req.tenant()?.id;
     // In the request's tenant transaction: another tenant's team is a missing one.
-    let tx = state.tenant_tx(tenant).await?;
+    let tx = state.placed_tx(tenant).await?;
     let Some(team) = teams::Entity::find_by_id(team)
         .filter(teams::Column::TenantId.eq(tenant))
         .one(&tx)

@@ -30,7 +30,7 @@ pub async fn branding(
     req: &RequestContext,
 ) -> AppResult<entity::brandings::Model> {
     let tenant = req.tenant()?.id;
-    let tx = state.tenant_tx(tenant).await?;
+    let tx = state.placed_tx(tenant).await?;
     let found = find_branding(&tx, tenant).await?;
     tx.commit().await?;
     Ok(found.unwrap_or_else(|| empty_branding(tenant)))
@@ -102,7 +102,7 @@ async fn save_branding(
 ) -> AppResult<BrandingChanged> {
     use entity::brandings;
     let now = Utc::now();
-    let tx = state.tenant_tx(tenant).await?;
+    let tx = state.placed_tx(tenant).await?;
     // The tenant's one branding row exists from here on: two first changes at once both find
     // it (the second insert waits for the first and does nothing) instead of one failing on the
     // unique tenant key. The row is then read locked, so `before` is what this change replaced.
@@ -211,7 +211,7 @@ pub async fn logo_by_slug(state: &AppState, slug: &str) -> AppResult<Option<(Vec
     else {
         return Ok(None);
     };
-    let tx = state.tenant_tx(tenant.id).await?;
+    let tx = state.placed_tx(tenant.id).await?;
     let branding = find_branding(&tx, tenant.id).await?;
     tx.commit().await?;
     Ok(branding.and_then(|b| Some((b.logo?, b.logo_content_type?))))

@@ -57,7 +57,7 @@ pub async fn register_features(
         }
     }
     // The admin names the tenant; its features are written in that tenant's transaction.
-    let tx = state.tenant_tx(tenant).await?;
+    let tx = state.placed_tx(tenant).await?;
     let now = Utc::now();
     let mut before = Vec::with_capacity(features.len());
     for feature in features {
@@ -136,14 +136,12 @@ pub async fn update_feature(
             "give at least one field to change",
         ));
     }
-    // The id names no tenant: which tenant holds it is a catalog question for the system pool;
-    // the change is made in that tenant's transaction.
-    let owner = entity::tenant_features::Entity::find_by_id(id)
-        .one(&state.db)
+    // The id names no tenant: which tenant holds it is a question for the system pool (of the
+    // main database, then of each named one); the change is made in that tenant's transaction.
+    let owner = crate::placement::owner_of(state, "tenant_features", id)
         .await?
-        .ok_or(AppError::NotFound("TenantFeature".into()))?
-        .tenant_id;
-    let tx = state.tenant_tx(owner).await?;
+        .ok_or(AppError::NotFound("TenantFeature".into()))?;
+    let tx = state.placed_tx(owner).await?;
     let model = entity::tenant_features::Entity::find_by_id(id)
         .filter(entity::tenant_features::Column::TenantId.eq(owner))
         .one(&tx)

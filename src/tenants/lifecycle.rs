@@ -144,16 +144,20 @@ pub async fn create_tenant(
     }
     .insert(&tx)
     .await?;
-    organizations::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant.id),
-        parent_id: Set(None),
-        name: Set(name),
-        created_at: Set(now),
-        updated_at: Set(now),
+    // A placed tenant's organizations live in its database: `placement::prepare` below (or
+    // its first fork) creates the root there.
+    if database.is_none() {
+        organizations::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant.id),
+            parent_id: Set(None),
+            name: Set(name),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&tx)
+        .await?;
     }
-    .insert(&tx)
-    .await?;
     if let Some(host) = domain {
         domains::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -187,8 +191,9 @@ pub async fn create_tenant(
     }
     tx.commit().await?;
     if let (Some(name), Some(named)) = (&database, &named) {
-        // The tenant's copy of its catalog row and the vocabulary; a fork into it does the
-        // same in its own transaction, so a failure here only delays it.
+        // The tenant's copy of its catalog row, the vocabulary and its members' users, and its
+        // root organization; a fork into it does the same in its own transaction, so a
+        // failure here only delays it.
         if let Err(err) =
             crate::placement::prepare(&state.db, named, name, &state.registry, tenant.id).await
         {

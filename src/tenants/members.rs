@@ -171,7 +171,8 @@ pub async fn add_member(
     role: Role,
 ) -> AppResult<Row> {
     use entity::memberships;
-    let tenant = req.tenant()?.id;
+    let placed = req.tenant()?;
+    let tenant = placed.id;
     may_assign(req, role)?;
     let tx = state.tenant_tx(tenant).await?;
     let user = user_for_email(&tx, &email).await?;
@@ -184,6 +185,8 @@ pub async fn add_member(
     {
         return Err(AppError::Conflict("this user is already a member".into()));
     }
+    // A placed tenant's team memberships reference the user in its own database.
+    crate::placement::share_user(state, placed, &user).await?;
     let now = Utc::now();
     let m = memberships::ActiveModel {
         id: Set(Uuid::now_v7()),

@@ -10,8 +10,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -119,12 +119,48 @@ impl Onboarding {
     }
 }
 
-/// Computes the checklist of `tenant`, in that tenant's transaction.
+/// Computes the checklist of `tenant`, in that tenant's transaction(s).
 pub async fn onboarding(state: &AppState, tenant: Uuid) -> AppResult<Onboarding> {
-    let tx = state.tenant_tx(tenant).await?;
-    let checklist = onboarding_in(&tx, tenant).await?;
-    tx.commit().await?;
+    let txs = Transactions::open(state, tenant).await?;
+    let checklist = onboarding_in(&txs, tenant).await?;
+    txs.commit().await?;
     Ok(checklist)
+}
+
+/// Where a checklist is read and marked: the tenant's marks and branding in its own database
+/// (`placed`: the main one for a shared tenant), the steps, the catalog, memberships and domains
+/// in the main database (`main`, for a placed tenant only: otherwise `placed` is both).
+struct Transactions {
+    placed: sea_orm::DatabaseTransaction,
+    main: Option<sea_orm::DatabaseTransaction>,
+}
+
+impl Transactions {
+    async fn open(state: &AppState, tenant: Uuid) -> AppResult<Self> {
+        // Read before any transaction opens: on SQLite a write transaction of the main database
+        // holds its write lock, and another connection of its pool could be long coming.
+        let database = crate::placement::database_of(state, tenant).await?;
+        let placed = state.placed_tx(tenant).await?;
+        let main = match database {
+            Some(_) => {
+                Some(crate::access::begin_tenant(&state.scoped_db.request, Some(tenant)).await?)
+            }
+            None => None,
+        };
+        Ok(Self { placed, main })
+    }
+
+    fn main(&self) -> &sea_orm::DatabaseTransaction {
+        self.main.as_ref().unwrap_or(&self.placed)
+    }
+
+    async fn commit(self) -> AppResult<()> {
+        self.placed.commit().await?;
+        if let Some(main) = self.main {
+            main.commit().await?;
+        }
+        Ok(())
+    }
 }
 
 /// The checklist of the tenant the request acts in (any member reads it).
@@ -134,8 +170,9 @@ pub async fn own_onboarding(state: &AppState, req: &RequestContext) -> AppResult
 }
 
 /// The result of a server check for `tenant`.
-async fn checked(db: &impl ConnectionTrait, tenant: Uuid, check: StepCheck) -> AppResult<bool> {
+async fn checked(txs: &Transactions, tenant: Uuid, check: StepCheck) -> AppResult<bool> {
     use entity::{domains as d, memberships, tenants};
+    let db = txs.main();
     Ok(match check {
         StepCheck::Forked => tenants::Entity::find_by_id(tenant)
             .one(db)
@@ -157,7 +194,7 @@ async fn checked(db: &impl ConnectionTrait, tenant: Uuid, check: StepCheck) -> A
                 .await?
                 > 0
         }
-        StepCheck::BrandingSet => find_branding(db, tenant).await?.is_some_and(|b| {
+        StepCheck::BrandingSet => find_branding(&txs.placed, tenant).await?.is_some_and(|b| {
             [
                 &b.primary_color,
                 &b.secondary_color,
@@ -174,16 +211,16 @@ async fn checked(db: &impl ConnectionTrait, tenant: Uuid, check: StepCheck) -> A
     })
 }
 
-async fn onboarding_in(db: &impl ConnectionTrait, tenant: Uuid) -> AppResult<Onboarding> {
+async fn onboarding_in(txs: &Transactions, tenant: Uuid) -> AppResult<Onboarding> {
     use entity::{onboarding_completions as c, onboarding_steps as s};
     let declared = s::Entity::find()
         .order_by_asc(s::Column::Position)
         .order_by_asc(s::Column::Key)
-        .all(db)
+        .all(txs.main())
         .await?;
     let marks = c::Entity::find()
         .filter(c::Column::TenantId.eq(tenant))
-        .all(db)
+        .all(&txs.placed)
         .await?;
     let mut steps = Vec::with_capacity(declared.len());
     // Each check runs once, however many steps name it.
@@ -196,7 +233,7 @@ async fn onboarding_in(db: &impl ConnectionTrait, tenant: Uuid) -> AppResult<Onb
                 let done = match results.iter().find(|(c, _)| *c == check) {
                     Some((_, done)) => *done,
                     None => {
-                        let done = checked(db, tenant, check).await?;
+                        let done = checked(txs, tenant, check).await?;
                         results.push((check, done));
                         done
                     }
@@ -252,8 +289,9 @@ pub async fn set_step(
         ));
     }
     let tenant = tenant.id;
-    let tx = state.tenant_tx(tenant).await?;
-    let current = onboarding_in(&tx, tenant).await?;
+    let txs = Transactions::open(state, tenant).await?;
+    let tx = &txs.placed;
+    let current = onboarding_in(&txs, tenant).await?;
     let Some(before) = current.step(key).cloned() else {
         return Err(AppError::input(
             "key",
@@ -273,7 +311,7 @@ pub async fn set_step(
     let existing = c::Entity::find()
         .filter(c::Column::TenantId.eq(tenant))
         .filter(c::Column::StepKey.eq(key))
-        .one(&tx)
+        .one(tx)
         .await?;
     match (done, existing) {
         (true, None) => {
@@ -293,16 +331,16 @@ pub async fn set_step(
                     .do_nothing()
                     .to_owned(),
             )
-            .exec_without_returning(&tx)
+            .exec_without_returning(tx)
             .await?;
         }
         (false, Some(mark)) => {
-            mark.delete(&tx).await?;
+            mark.delete(tx).await?;
         }
         _ => {}
     }
-    let onboarding = onboarding_in(&tx, tenant).await?;
-    tx.commit().await?;
+    let onboarding = onboarding_in(&txs, tenant).await?;
+    txs.commit().await?;
     let after = onboarding
         .step(key)
         .cloned()

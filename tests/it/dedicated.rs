@@ -162,9 +162,10 @@ async fn a_dedicated_tenant_s_rows_live_only_in_its_database(backend: Backend) {
         );
     }
     assert_eq!(total(&placed_counts(&app, &main, dedicated).await), 0);
-    // The control plane stays in the main database: the root organization, the run records.
-    assert_eq!(count(&main, "organizations", dedicated).await, 1);
-    assert_eq!(count(&named, "organizations", dedicated).await, 0);
+    // The runtime rows are there too (the root organization); the control plane stays in the
+    // main database (the run records).
+    assert_eq!(count(&named, "organizations", dedicated).await, 1);
+    assert_eq!(count(&main, "organizations", dedicated).await, 0);
     assert_eq!(count(&main, "fork_runs", dedicated).await, 1);
     assert_eq!(count(&named, "fork_runs", dedicated).await, 0);
 
@@ -362,3 +363,4 @@ async fn a_shared_and_a_dedicated_tenant_are_isolated_both_ways(backend: Backend
 
 mod lifecycle;
 mod moves;
+mod runtime;

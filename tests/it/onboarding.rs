@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// A step the example template does not have, appended to its vocabulary sheet.
-const CUSTOM_STEP: &str =
+pub(crate) const CUSTOM_STEP: &str =
     "    - { key: train-staff, title: Train the staff, order: 95, hint: One session per team. }\n";
 
 const CHECKLIST: &str = "onboarding { state percentage steps { key title hint order kind check \
@@ -30,7 +30,7 @@ const REOPEN: &str = "mutation($key: String!) { reopenOnboardingStep(key: $key) 
 
 /// Imports the example vocabulary sheet (its checklist is seed 001's), plus `extra` lines
 /// appended to its `onboarding_steps`.
-async fn import_checklist(app: &TestApp, extra: &str) {
+pub(crate) async fn import_checklist(app: &TestApp, extra: &str) {
     let (name, content) = forklift::template::EMBEDDED
         .iter()
         .find(|(name, _)| *name == "vocabulary.yaml")

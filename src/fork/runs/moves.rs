@@ -35,7 +35,7 @@ use uuid::Uuid;
 use super::{
     record::{self, NewRun, kind, status},
     relay::RunProgress,
-    task::{Failure, begin_locked, heartbeat, spawn_run},
+    task::{Failure, advisory_key, begin_locked, heartbeat, spawn_run},
 };
 use crate::{
     error::{AppError, AppResult},
@@ -53,6 +53,9 @@ pub const MOVE_PHASES: [&str; 3] = [COPY, SWITCH, CLEANUP];
 const COPY: &str = "MOVE_COPY";
 const SWITCH: &str = "MOVE_SWITCH";
 const CLEANUP: &str = "MOVE_CLEANUP";
+
+/// Mixed into the tenant's advisory-lock key for the lock that serializes its moves.
+const MOVE_LOCK: i64 = 0x6d6f_7665;
 
 /// The message of a move that failed for a reason of its own.
 pub const MOVE_FAILED_MESSAGE: &str = "the move failed; the tenant stays in the database it was \
@@ -213,6 +216,10 @@ impl Mover<'_> {
         input: &MoveInput,
         progress: &mut RunProgress,
     ) -> anyhow::Result<ForkOutcome> {
+        // Moves of one tenant are serialized across replicas too: a lock of their own, held
+        // for the whole move in a transaction of the main database that writes nothing (the
+        // tenant's writes and forks take other keys, so they go on meanwhile).
+        let _serialized = self.move_lock().await?;
         let current = self.catalog_row().await?;
         let from = current.database.clone();
         let to = input.to.clone();
@@ -256,6 +263,22 @@ impl Mover<'_> {
         if let Err(err) = removed {
             tracing::warn!(tenant.id = %self.tenant, error = %err, "could not remove a failed move's copy");
         }
+    }
+
+    /// On PostgreSQL, a transaction of the main database holding the tenant's move lock until
+    /// it is dropped (rolled back); on SQLite (one process) the in-process lock suffices.
+    async fn move_lock(&self) -> anyhow::Result<Option<DatabaseTransaction>> {
+        if self.main.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let tx = self.main.begin().await?;
+        tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [(advisory_key(self.tenant) ^ MOVE_LOCK).into()],
+        ))
+        .await?;
+        Ok(Some(tx))
     }
 
     /// The tenant's catalog row now; a tenant being deleted stops the move.

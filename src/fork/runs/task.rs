@@ -233,6 +233,9 @@ impl RunPools {
             crate::access::name_tenant_in(tx, input.target.id).await?;
             crate::placement::copy_for_tenant(&self.main, tx, &state.registry, input.target.id)
                 .await?;
+            // The anchor of the tenant's rows, there with them (created with the tenant unless
+            // its database could not be reached then).
+            crate::placement::ensure_root_organization(tx, input.target.id).await?;
         }
         Ok(())
     }

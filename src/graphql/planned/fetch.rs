@@ -6,7 +6,7 @@
 use std::{collections::HashMap, future::Future, pin::Pin};
 
 use sea_orm::{
-    ConnectionTrait, DbBackend,
+    DbBackend,
     sea_query::{Alias, Expr, ExprTrait, SelectStatement},
 };
 use uuid::Uuid;
@@ -151,7 +151,7 @@ impl Fetcher<'_> {
         columns: &[usize],
         select: &SelectStatement,
     ) -> AppResult<Vec<Cells>> {
-        let results = self.reads.tx(class).await?.query_all(select).await?;
+        let results = self.reads.query_all(class, select).await?;
         let mut rows = Vec::with_capacity(results.len());
         for result in &results {
             let mut cells = vec![Cell::Null; class.columns.len()];

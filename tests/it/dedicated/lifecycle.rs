@@ -27,6 +27,12 @@ async fn a_failed_fork_into_a_dedicated_tenant_leaves_nothing_anywhere(backend: 
         };
         fixture::seeded_template(&app.state, 2).await;
         let tenant = uuid_of(&create_placed(&app, "dedicated", Some("eu1")).await);
+        let main = app.owner_db().await;
+        let named = Database::connect(&eu1.owner_url).await.expect("eu1");
+        // Before its fork a placed tenant has its root organization, in eu1 only.
+        let before = placed_counts(&app, &named, tenant).await;
+        assert_eq!(total(&before), 1, "{point}: {before:?}");
+        assert_eq!(count(&named, "organizations", tenant).await, 1, "{point}");
         let run = app.fork("dedicated").await;
         assert_eq!(run["status"], "ROLLED_BACK", "{point}: {run}");
         assert_eq!(
@@ -34,12 +40,10 @@ async fn a_failed_fork_into_a_dedicated_tenant_leaves_nothing_anywhere(backend: 
             forklift::fork::runs::FORK_FAILED_MESSAGE,
             "{point}"
         );
-        let main = app.owner_db().await;
-        let named = Database::connect(&eu1.owner_url).await.expect("eu1");
         assert_eq!(
-            total(&placed_counts(&app, &named, tenant).await),
-            0,
-            "{point}: eu1"
+            placed_counts(&app, &named, tenant).await,
+            before,
+            "{point}: eu1 as before the fork"
         );
         assert_eq!(
             total(&placed_counts(&app, &main, tenant).await),
@@ -103,16 +107,30 @@ async fn a_named_database_that_is_down_refuses_only_its_tenants(backend: Backend
             "{data}"
         );
     }
-    // Its control plane is still served: its members, its organizations.
+    // Its control plane is still served: who its members are, its domains; its runtime rows
+    // (organizations) live in the database that is down.
     let data = app
         .ok(
             &gina,
             Some("gone"),
-            "{ me { subject } organizations { totalCount } }",
+            "{ me { subject } memberships { totalCount } domains { totalCount } }",
             json!({}),
         )
         .await;
-    assert_eq!(data["organizations"]["totalCount"], 1, "{data}");
+    assert_eq!(data["memberships"]["totalCount"], 1, "{data}");
+    let body = app
+        .gql(
+            &gina,
+            Some("gone"),
+            "{ organizations { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        code(&body).as_deref(),
+        Some("SERVICE_UNAVAILABLE"),
+        "{body}"
+    );
     // A tenant cannot be placed there, and nothing is created.
     let body = app
         .gql(
