@@ -42,6 +42,9 @@ pub struct QueryReport {
 const DEDICATED_DATABASE: &str = "eu1";
 const DEDICATED_TENANT: &str = "bench-eu1";
 
+/// Alternate rounds (shared, then dedicated) per concurrency level of the dedicated comparison.
+const ALTERNATE_ROUNDS: usize = 2;
+
 /// Makes the tenant `slug`, placed in the named database `database` at `url` (migrated here),
 /// with the nested query's rows there over the main database's `vocabulary` (copied there, as
 /// `createTenant` with `database` would).
@@ -146,7 +149,6 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
         "ratio"
     );
     let mut out = Vec::new();
-    let mut dedicated = Vec::new();
     for &concurrency in levels {
         let target = Target {
             url: url.clone(),
@@ -198,26 +200,41 @@ pub async fn run(base: &Config, levels: &[usize], seconds: u64) -> anyhow::Resul
         out.push(m);
     }
     // The dedicated tenant after every shared level and its pgbench: its database's pool opens
-    // on first use, and would otherwise hold connections pgbench needs.
-    for &concurrency in levels {
+    // on first use, and would otherwise hold connections pgbench needs. Measured against the
+    // shared tenant again, alternately (shared, dedicated, shared, dedicated at each level), so
+    // that drift of a shared machine falls on both alike.
+    let rate = |slug: &str, concurrency: usize| {
         let target = Target {
             url: url.clone(),
             token: token.clone(),
-            headers: vec![("X-Tenant", DEDICATED_TENANT.to_string())],
+            headers: vec![("X-Tenant", slug.to_string())],
             body: serde_json::json!({ "query": NESTED }),
         };
         let load = Load::start(client.clone(), target, concurrency, seconds);
-        load.window_started().await;
-        load.window_ended().await;
-        let (latencies, errors) = load.finish().await?;
-        let per_second = latencies.len() as f64 / seconds.max(1) as f64;
-        dedicated.push((concurrency, per_second, errors));
-    }
-    for ((concurrency, per_second, errors), shared) in dedicated.iter().zip(&out) {
+        async move {
+            load.window_started().await;
+            load.window_ended().await;
+            let (latencies, errors) = load.finish().await?;
+            anyhow::Ok((latencies.len() as f64 / seconds.max(1) as f64, errors))
+        }
+    };
+    for &concurrency in levels {
+        let (mut shared, mut placed, mut errors) = (0.0, 0.0, 0);
+        for _ in 0..ALTERNATE_ROUNDS {
+            let (per_second, e) = rate("bench", concurrency).await?;
+            shared += per_second;
+            errors += e;
+            let (per_second, e) = rate(DEDICATED_TENANT, concurrency).await?;
+            placed += per_second;
+            errors += e;
+        }
+        let rounds = ALTERNATE_ROUNDS as f64;
         println!(
             "dedicated tenant (its own database `{DEDICATED_DATABASE}`), concurrency {concurrency}: \
-             {per_second:.0} req/s ({errors} errors), {:.2}× the shared tenant's",
-            per_second / shared.per_second.max(f64::MIN_POSITIVE)
+             {:.0} req/s against the shared tenant's {:.0} in alternate rounds ({errors} errors): {:.2}×",
+            placed / rounds,
+            shared / rounds,
+            placed / shared.max(f64::MIN_POSITIVE)
         );
     }
     println!(

@@ -333,22 +333,7 @@ async fn an_upgrade_killed_mid_run_changes_nothing_and_a_rerun_completes(
     let restarted = survivor
         .replica(|c| c.fork_lease = Duration::from_secs(2))
         .await;
-    let mut status = Value::Null;
-    for _ in 0..200 {
-        let data = restarted
-            .ok(
-                &admin,
-                None,
-                "query($id: ID!) { forkRun(id: $id) { status } }",
-                json!({ "id": run }),
-            )
-            .await;
-        status = data["forkRun"]["status"].clone();
-        if status == "ABANDONED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = restarted.wait_run_status(&run, "ABANDONED").await;
     assert_eq!(status, "ABANDONED");
     assert_eq!(
         fixture::dump(&restarted.state, tenant).await,

@@ -521,6 +521,29 @@ impl TestApp {
         panic!("fork run {id} did not finish in {seconds} s");
     }
 
+    /// Polls the run `id` (as the platform admin) until its status is `status`, for at most
+    /// 20 s; returns the status it last had (the caller asserts it).
+    pub async fn wait_run_status(&self, id: &str, status: &str) -> Value {
+        let admin = self.admin();
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            let data = self
+                .ok(
+                    &admin,
+                    None,
+                    "query($id: ID!) { forkRun(id: $id) { status } }",
+                    json!({ "id": id }),
+                )
+                .await;
+            last = data["forkRun"]["status"].clone();
+            if last == status {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        last
+    }
+
     /// Starts a fork of the template into `target` as the platform admin; returns the run id.
     pub async fn start_fork(&self, target: &str) -> String {
         let data = self

@@ -276,25 +276,7 @@ async fn a_server_killed_mid_fork_leaves_no_rows_and_its_run_is_abandoned(backen
     let restarted = survivor
         .replica(|c| c.fork_lease = Duration::from_secs(2))
         .await;
-    let mut status = String::new();
-    for _ in 0..200 {
-        let data = restarted
-            .ok(
-                &admin,
-                None,
-                "query($id: ID!) { forkRun(id: $id) { status } }",
-                json!({ "id": run }),
-            )
-            .await;
-        status = data["forkRun"]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if status == "ABANDONED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = restarted.wait_run_status(&run, "ABANDONED").await;
     assert_eq!(status, "ABANDONED");
     // Its stream ends with a terminal event that says why, not with silence.
     let events = tokio::time::timeout(Duration::from_secs(20), follower)

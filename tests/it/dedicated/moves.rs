@@ -420,22 +420,7 @@ async fn a_move_killed_at_any_step_leaves_one_home_and_a_rerun_finishes_it(backe
                 replica = Some(app.replica(with_eu1).await);
             }
             let current = replica.as_ref().unwrap_or(&app);
-            let mut status = Value::Null;
-            for _ in 0..200 {
-                let data = current
-                    .ok(
-                        &admin,
-                        None,
-                        "query($id: ID!) { forkRun(id: $id) { status } }",
-                        json!({ "id": run }),
-                    )
-                    .await;
-                status = data["forkRun"]["status"].clone();
-                if status == "ABANDONED" {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let status = current.wait_run_status(&run, "ABANDONED").await;
             assert_eq!(status, "ABANDONED", "{label}");
             let home = placement_of(current, "acme").await;
             let switched = point == "move_cleanup";
