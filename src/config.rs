@@ -98,6 +98,10 @@ pub struct Config {
     pub fork_lease: Duration,
     /// Per-request deadline (`FORKLIFT_REQUEST_TIMEOUT_SECS`, 30).
     pub request_timeout: Duration,
+    /// How long a tenant move waits after its switch before it removes the old copy, so that
+    /// requests routed there just before the switch finish reading it
+    /// (`FORKLIFT_MOVE_DRAIN_MS`, 1000).
+    pub move_drain: Duration,
     /// How long a client has to send a request's headers, from the first byte of the request
     /// (`FORKLIFT_HEADER_TIMEOUT_SECS`, 10); the connection is closed after it.
     pub header_timeout: Duration,
@@ -442,6 +446,7 @@ impl Config {
             request_timeout: Duration::from_secs(
                 number("FORKLIFT_REQUEST_TIMEOUT_SECS", 30)? as u64
             ),
+            move_drain: Duration::from_millis(number("FORKLIFT_MOVE_DRAIN_MS", 1000)? as u64),
             header_timeout: Duration::from_secs(
                 number("FORKLIFT_HEADER_TIMEOUT_SECS", 10)?.max(1) as u64
             ),
@@ -491,6 +496,7 @@ impl Config {
             trial_days: 14,
             fork_lease: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
+            move_drain: Duration::from_secs(1),
             header_timeout: Duration::from_secs(10),
             max_concurrent_requests: default_concurrency(),
             db_pool_size: 16,

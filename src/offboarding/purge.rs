@@ -111,6 +111,18 @@ pub async fn purge(state: &AppState, tenant: &entity::tenants::Model) -> AppResu
         slug: tenant.slug.clone(),
         ..Default::default()
     };
+    // Copies an interrupted move left in other databases (found through its run records, which
+    // the purge is about to delete).
+    let leftovers = crate::fork::runs::moves::leftovers(state, db, tenant.id, &tenant.database)
+        .await
+        .map_err(AppError::Internal)?;
+    for database in &leftovers {
+        let removed = crate::fork::runs::moves::remove_copy(state, db, database, tenant.id)
+            .await
+            .map_err(AppError::Internal)?;
+        report.batches += 1;
+        tracing::info!(tenant = %tenant.id, database = ?database, removed, "removed an interrupted move's copy");
+    }
     let mut order = state.registry.tenant_owned_order();
     order.reverse();
     for class in order {

@@ -242,7 +242,7 @@ impl Mover<'_> {
                 return Err(err);
             }
         }
-        self.cleanup(&to, progress).await?;
+        self.cleanup(&to, from != to, progress).await?;
         Ok(outcome)
     }
 
@@ -423,66 +423,115 @@ impl Mover<'_> {
         Ok(())
     }
 
-    /// Phase `MOVE_CLEANUP`: the tenant's placed rows removed from every database it no longer
-    /// lives in and a move of it (this one, or an interrupted one) touched.
+    /// Phase `MOVE_CLEANUP`: after a switch, [`Config::move_drain`] for the requests routed just
+    /// before it; then the tenant's placed rows removed from every database it no longer lives
+    /// in and a move of it (this one, or an interrupted one) touched.
+    ///
+    /// [`Config::move_drain`]: crate::config::Config::move_drain
     async fn cleanup(
         &self,
         placed: &Option<String>,
+        switched: bool,
         progress: &mut RunProgress,
     ) -> anyhow::Result<()> {
         progress.phase_started(CLEANUP);
         progress.flush().await;
-        progress.checkpoint("move_cleanup")?;
-        let mut removed = 0;
-        for database in self.touched(placed).await? {
-            let pool = self.pool(&database).await?;
-            let tx = self.write_tx(&pool).await?;
-            removed += transfer::remove(&tx, &self.classes, self.tenant).await?;
-            if database.is_some() {
-                // A named database's copy of the catalog row (nothing else of the tenant is there).
-                removed += tenants::Entity::delete_by_id(self.tenant)
-                    .exec(&tx)
-                    .await?
-                    .rows_affected;
+        // The move is done once switched: an old copy that cannot be removed now is only
+        // reported (`detail.left`, and the log), and the tenant's next move or its purge
+        // removes it.
+        let leftovers = leftovers(self.state, &self.main, self.tenant, placed).await?;
+        let (mut removed, mut left) = (0, 0);
+        match progress.checkpoint("move_cleanup") {
+            Err(err) => {
+                tracing::warn!(tenant.id = %self.tenant, error = %err, "tenant move: old copies left");
+                left = leftovers.len();
             }
-            tx.commit().await?;
+            Ok(()) => {
+                if switched {
+                    // Requests routed to the old copy just before the switch finish reading it.
+                    tokio::time::sleep(self.state.config.move_drain).await;
+                }
+                for database in &leftovers {
+                    match remove_copy(self.state, &self.main, database, self.tenant).await {
+                        Ok(n) => removed += n,
+                        Err(err) => {
+                            tracing::warn!(tenant.id = %self.tenant, database = ?database, error = %err, "tenant move: an old copy could not be removed");
+                            left += 1;
+                        }
+                    }
+                }
+            }
         }
         progress.emit(
             EventKind::PhaseFinished,
             None,
             Some(removed as i64),
-            json!({ "removed": removed }),
+            json!({ "removed": removed, "left": left }),
         );
         progress.flush().await;
         Ok(())
     }
+}
 
-    /// The databases other than `placed` that this tenant's moves named, origin or destination.
-    async fn touched(&self, placed: &Option<String>) -> anyhow::Result<Vec<Option<String>>> {
-        use entity::fork_runs;
-        let moves = fork_runs::Entity::find()
-            .filter(fork_runs::Column::TenantId.eq(self.tenant))
-            .filter(fork_runs::Column::Kind.eq(kind::MOVE))
-            .all(&self.main)
-            .await?;
-        let mut out: Vec<Option<String>> = Vec::new();
-        for database in moves
-            .into_iter()
-            .flat_map(|run| [run.from_database, run.to_database])
-        {
-            if database != *placed && !out.contains(&database) {
-                // A database no longer configured cannot be reached; nothing serves from it.
-                let reachable = match &database {
-                    Some(name) => self.state.config.tenant_databases.get(name).is_some(),
-                    None => true,
-                };
-                if reachable {
-                    out.push(database);
-                }
-            }
+/// The databases other than `placed` (where the catalog places `tenant`) that its moves named,
+/// origin or destination: where an interrupted move may have left a copy. Databases no longer
+/// configured are left out (nothing can reach or serve from them).
+pub async fn leftovers(
+    state: &AppState,
+    main: &DatabaseConnection,
+    tenant: Uuid,
+    placed: &Option<String>,
+) -> anyhow::Result<Vec<Option<String>>> {
+    use entity::fork_runs;
+    let moves = fork_runs::Entity::find()
+        .filter(fork_runs::Column::TenantId.eq(tenant))
+        .filter(fork_runs::Column::Kind.eq(kind::MOVE))
+        .all(main)
+        .await?;
+    let mut out: Vec<Option<String>> = Vec::new();
+    for database in moves
+        .into_iter()
+        .flat_map(|run| [run.from_database, run.to_database])
+    {
+        let configured = match &database {
+            Some(name) => state.config.tenant_databases.get(name).is_some(),
+            None => true,
+        };
+        if database != *placed && configured && !out.contains(&database) {
+            out.push(database);
         }
-        Ok(out)
     }
+    Ok(out)
+}
+
+/// Removes `tenant`'s placed rows from `database` (`None`: the main one, `main` being its pool)
+/// in one transaction there, with a named database's copy of its catalog row; returns how many
+/// rows went. Never called for the database the catalog places the tenant in.
+pub async fn remove_copy(
+    state: &AppState,
+    main: &DatabaseConnection,
+    database: &Option<String>,
+    tenant: Uuid,
+) -> anyhow::Result<u64> {
+    let pool = match database {
+        Some(name) => placement::pool(&state.tenant_pools, name)
+            .await
+            .map_err(AppError::into_anyhow)?,
+        None => main.clone(),
+    };
+    let tx = crate::db::begin_write(&pool).await?;
+    crate::access::name_tenant_in(&tx, tenant).await?;
+    let mut removed =
+        transfer::remove(&tx, &transfer::placed_classes(&state.registry), tenant).await?;
+    if database.is_some() {
+        // A named database's copy of the catalog row (nothing else of the tenant is there).
+        removed += tenants::Entity::delete_by_id(tenant)
+            .exec(&tx)
+            .await?
+            .rows_affected;
+    }
+    tx.commit().await?;
+    Ok(removed)
 }
 
 /// A read transaction of `pool` that sees one state of the tenant throughout (PostgreSQL:

@@ -473,3 +473,72 @@ async fn a_move_killed_at_any_step_leaves_one_home_and_a_rerun_finishes_it(backe
     }
     let _ = named.close().await;
 }
+
+crate::both_backends!(an_old_copy_a_move_could_not_remove_goes_with_the_purge);
+async fn an_old_copy_a_move_could_not_remove_goes_with_the_purge(backend: Backend) {
+    // A move whose cleanup fails (the failpoint acts there) still finishes: the tenant lives in
+    // eu1, and the event says one old copy was left, in main.
+    let Some((app, eu1)) = spawn_placed(backend, Eu1::AppRole, |c| {
+        c.fork_failpoint = Some("move_cleanup".into())
+    })
+    .await
+    else {
+        return;
+    };
+    fixture::seeded_template(&app.state, 1).await;
+    let global = app.ready_tenant("acme").await;
+    let id = uuid_of(&global);
+    let main = app.owner_db().await;
+    let named = Database::connect(&eu1.owner_url).await.expect("eu1");
+    let before = placed_rows(&app, &main, id).await;
+    let run = move_tenant(&app, "acme", Some("eu1")).await;
+    assert_eq!(run["status"], "FINISHED", "{run}");
+    assert_eq!(placement_of(&app, "acme").await, "eu1");
+    assert_eq!(placed_rows(&app, &named, id).await, before);
+    assert_eq!(
+        placed_rows(&app, &main, id).await,
+        before,
+        "the old copy was left"
+    );
+    let events = wsclient::fork_events(
+        &app.ws_url(),
+        "graphql-transport-ws",
+        &app.admin(),
+        run["id"].as_str().expect("id"),
+    )
+    .await;
+    let cleanup = events
+        .iter()
+        .find(|e| e["kind"] == "PHASE_FINISHED" && e["phase"] == "MOVE_CLEANUP")
+        .expect("the cleanup phase finished");
+    assert_eq!(cleanup["detail"]["left"], 1, "{cleanup}");
+
+    // The purge removes the tenant from eu1 and the copy left in main.
+    let body = app
+        .gql(
+            &app.admin(),
+            None,
+            "mutation($id: ID!) { deleteTenant(id: $id, purge: true) }",
+            json!({ "id": global }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    for _ in 0..300 {
+        if !in_catalog(&main, id).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!in_catalog(&main, id).await, "purged");
+    assert_eq!(
+        row_count(&placed_rows(&app, &named, id).await),
+        0,
+        "none in eu1"
+    );
+    assert_eq!(
+        row_count(&placed_rows(&app, &main, id).await),
+        0,
+        "none left in main"
+    );
+    let _ = named.close().await;
+}
