@@ -523,6 +523,21 @@ impl TestApp {
         panic!("fork run {id} did not finish in {seconds} s");
     }
 
+    /// POSTs a GraphQL request that must be refused with `expected` as `extensions.code`;
+    /// returns the body (for further checks on it).
+    pub async fn refused(
+        &self,
+        token: &str,
+        tenant: Option<&str>,
+        query: &str,
+        variables: Value,
+        expected: &str,
+    ) -> Value {
+        let body = self.gql(token, tenant, query, variables).await;
+        assert_eq!(code(&body).as_deref(), Some(expected), "{query}: {body}");
+        body
+    }
+
     /// Polls the run `id` (as the platform admin) until its status is `status`, for at most
     /// 20 s; returns the status it last had (the caller asserts it).
     pub async fn wait_run_status(&self, id: &str, status: &str) -> Value {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{Eu1, spawn_placed};
 use crate::{
     fixture,
-    harness::{Backend, TestApp, code, uuid_of},
+    harness::{Backend, TestApp, uuid_of},
     replicas::Child,
     wsclient,
 };
@@ -178,15 +178,14 @@ async fn a_tenant_moves_to_a_named_database_and_back_with_every_row_identical(ba
         Some(json!("RUN_FINISHED"))
     );
     // The database names are for platform admins: the tenant's Owner sees neither.
-    let body = app
-        .gql(
-            &olga,
-            Some("acme"),
-            "query($id: ID!) { forkRun(id: $id) { toDatabase } }",
-            json!({ "id": run["id"] }),
-        )
-        .await;
-    assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    app.refused(
+        &olga,
+        Some("acme"),
+        "query($id: ID!) { forkRun(id: $id) { toDatabase } }",
+        json!({ "id": run["id"] }),
+        "FORBIDDEN",
+    )
+    .await;
     assert!(
         !events.iter().any(|e| e.to_string().contains("eu1")),
         "{events:#?}"
@@ -247,37 +246,31 @@ async fn a_tenant_moves_to_a_named_database_and_back_with_every_row_identical(ba
 
     // Refusals: unknown database, the template, a non-admin.
     let body = app
-        .gql(
+        .refused(
             &app.admin(),
             None,
             "mutation { moveTenant(id: \"acme\", database: \"eu9\") { id } }",
             json!({}),
+            "BAD_USER_INPUT",
         )
         .await;
-    assert_eq!(code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
     assert!(!body.to_string().contains("://"), "{body}");
-    let body = app
-        .gql(
-            &app.admin(),
-            None,
-            "mutation { moveTenant(id: \"template\", database: \"eu1\") { id } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        code(&body).as_deref(),
-        Some("PRECONDITION_FAILED"),
-        "{body}"
-    );
-    let body = app
-        .gql(
-            &olga,
-            Some("acme"),
-            "mutation { moveTenant(id: \"acme\", database: \"eu1\") { id } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{body}");
+    app.refused(
+        &app.admin(),
+        None,
+        "mutation { moveTenant(id: \"template\", database: \"eu1\") { id } }",
+        json!({}),
+        "PRECONDITION_FAILED",
+    )
+    .await;
+    app.refused(
+        &olga,
+        Some("acme"),
+        "mutation { moveTenant(id: \"acme\", database: \"eu1\") { id } }",
+        json!({}),
+        "FORBIDDEN",
+    )
+    .await;
     assert_eq!(placement_of(&app, "acme").await, "main");
     let _ = named.close().await;
 }
