@@ -54,7 +54,7 @@ const COPY: &str = "MOVE_COPY";
 const SWITCH: &str = "MOVE_SWITCH";
 const CLEANUP: &str = "MOVE_CLEANUP";
 
-/// Mixed into the tenant's advisory-lock key for the lock that serializes its moves.
+/// Mixed into the tenant's advisory-lock key for the lock that serializes its moves and forks.
 const MOVE_LOCK: i64 = 0x6d6f_7665;
 
 /// The message of a move that failed for a reason of its own.
@@ -216,10 +216,8 @@ impl Mover<'_> {
         input: &MoveInput,
         progress: &mut RunProgress,
     ) -> anyhow::Result<ForkOutcome> {
-        // Moves of one tenant are serialized across replicas too: a lock of their own, held
-        // for the whole move in a transaction of the main database that writes nothing (the
-        // tenant's writes and forks take other keys, so they go on meanwhile).
-        let _serialized = self.move_lock().await?;
+        // Moves and forks of one tenant are serialized across replicas too ([`serialize`]).
+        let _serialized = serialize(&self.main, self.tenant).await?;
         let current = self.catalog_row().await?;
         let from = current.database.clone();
         let to = input.to.clone();
@@ -263,22 +261,6 @@ impl Mover<'_> {
         if let Err(err) = removed {
             tracing::warn!(tenant.id = %self.tenant, error = %err, "could not remove a failed move's copy");
         }
-    }
-
-    /// On PostgreSQL, a transaction of the main database holding the tenant's move lock until
-    /// it is dropped (rolled back); on SQLite (one process) the in-process lock suffices.
-    async fn move_lock(&self) -> anyhow::Result<Option<DatabaseTransaction>> {
-        if self.main.get_database_backend() != DbBackend::Postgres {
-            return Ok(None);
-        }
-        let tx = self.main.begin().await?;
-        tx.execute_raw(sea_orm::Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [(advisory_key(self.tenant) ^ MOVE_LOCK).into()],
-        ))
-        .await?;
-        Ok(Some(tx))
     }
 
     /// The tenant's catalog row now; a tenant being deleted stops the move.
@@ -471,6 +453,28 @@ impl Mover<'_> {
         progress.flush().await;
         Ok(())
     }
+}
+
+/// On PostgreSQL, a transaction of the main database (`main`, a pool) holding `tenant`'s move
+/// lock until it is dropped (rolled back): moves and forks of one tenant take it, so that across
+/// replicas no fork runs while the tenant moves (in one process the tenant's in-process lock
+/// does that, and on SQLite there is one process). It writes nothing, and writes of the tenant's
+/// rows do not take it: they go on while a move copies.
+pub(super) async fn serialize(
+    main: &DatabaseConnection,
+    tenant: Uuid,
+) -> anyhow::Result<Option<DatabaseTransaction>> {
+    if main.get_database_backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    let tx = main.begin().await?;
+    tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [(advisory_key(tenant) ^ MOVE_LOCK).into()],
+    ))
+    .await?;
+    Ok(Some(tx))
 }
 
 /// The databases other than `placed` (where the catalog places `tenant`) that its moves named,

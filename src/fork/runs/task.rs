@@ -536,6 +536,8 @@ async fn run_in_transaction(
     postgres: bool,
 ) -> anyhow::Result<(ForkOutcome, Option<i32>)> {
     catch_up_versions(state, input).await?;
+    // Not while the target moves on another replica (held until this run ends).
+    let _serialized = super::moves::serialize(&progress.db, input.target.id).await?;
     // The target's database: the fork's own pool (its runtime's) for the main one, else the
     // named database's pool; under the target's lock there too.
     let pools = RunPools::of(state, input, &progress.db)
