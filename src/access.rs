@@ -24,8 +24,8 @@ pub use keyset::{SortKey, Window};
 pub(crate) use transactions::Reads;
 use transactions::{Purpose, begin};
 pub use transactions::{
-    ScopedDb, begin_placed_for_write, begin_tenant, begin_tenant_for_write, begin_tenant_snapshot,
-    name_tenant_in,
+    ScopedDb, begin_placed_for_write, begin_placed_in, begin_tenant, begin_tenant_for_write,
+    begin_tenant_snapshot, name_tenant_in,
 };
 
 use crate::{

@@ -101,6 +101,19 @@ pub async fn pool(pools: &TenantPools, name: &str) -> AppResult<DatabaseConnecti
     })
 }
 
+/// The pool of `database` (a placement: a named database, or `None` for the main one, whose
+/// pool the caller gives as `main`).
+pub async fn pool_or_main(
+    pools: &TenantPools,
+    main: &DatabaseConnection,
+    database: Option<&str>,
+) -> AppResult<DatabaseConnection> {
+    match database {
+        Some(name) => pool(pools, name).await,
+        None => Ok(main.clone()),
+    }
+}
+
 /// The pool of `tenant`'s own database when it is placed in a named one (`None`: the main
 /// database), read from the catalog.
 pub async fn pool_of_tenant(

@@ -197,11 +197,20 @@ pub async fn begin_placed_for_write(db: &ScopedDb, tenant: Uuid) -> AppResult<Da
         .await?
         .ok_or(crate::error::AppError::TenantNotFound)?
         .database;
-    let tx = match &database {
+    begin_placed_in(db, tenant, &database).await
+}
+
+/// [`begin_placed_for_write`] for a caller that read the tenant's placement (`database`) already.
+pub async fn begin_placed_in(
+    db: &ScopedDb,
+    tenant: Uuid,
+    database: &Option<String>,
+) -> AppResult<DatabaseTransaction> {
+    let tx = match database {
         Some(name) => begin_named(db, name, tenant, Purpose::Write).await?,
         None => begin_tenant_for_write(&db.request, Some(tenant)).await?,
     };
-    still_placed(db, &tx, tenant, &database).await?;
+    still_placed(db, &tx, tenant, database).await?;
     Ok(tx)
 }
 

@@ -140,7 +140,7 @@ impl Transactions {
         // Read before any transaction opens: on SQLite a write transaction of the main database
         // holds its write lock, and another connection of its pool could be long coming.
         let database = crate::placement::database_of(state, tenant).await?;
-        let placed = state.placed_tx(tenant).await?;
+        let placed = crate::access::begin_placed_in(&state.scoped_db, tenant, &database).await?;
         let main = match database {
             Some(_) => {
                 Some(crate::access::begin_tenant(&state.scoped_db.request, Some(tenant)).await?)

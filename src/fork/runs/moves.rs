@@ -274,19 +274,16 @@ impl Mover<'_> {
 
     /// The pool of `database` (`None`: the main one).
     async fn pool(&self, database: &Option<String>) -> anyhow::Result<DatabaseConnection> {
-        match database {
-            Some(name) => placement::pool(&self.state.tenant_pools, name)
-                .await
-                .map_err(AppError::into_anyhow),
-            None => Ok(self.main.clone()),
-        }
+        placement::pool_or_main(&self.state.tenant_pools, &self.main, database.as_deref())
+            .await
+            .map_err(AppError::into_anyhow)
     }
 
-    /// A transaction that writes in `database`, naming the tenant for row-level security.
+    /// A transaction that writes in `pool`, naming the tenant for row-level security.
     async fn write_tx(&self, pool: &DatabaseConnection) -> anyhow::Result<DatabaseTransaction> {
-        let tx = crate::db::begin_write(pool).await?;
-        crate::access::name_tenant_in(&tx, self.tenant).await?;
-        Ok(tx)
+        crate::access::begin_tenant_for_write(pool, Some(self.tenant))
+            .await
+            .map_err(AppError::into_anyhow)
     }
 
     /// Phase `MOVE_COPY`: the destination in line with a snapshot of the origin.
@@ -301,7 +298,10 @@ impl Mover<'_> {
         progress.flush().await;
         progress.checkpoint("move_copy")?;
         let (origin, destination) = (self.pool(from).await?, self.pool(to).await?);
-        let snapshot = snapshot_tx(&origin, self.tenant).await?;
+        // One state of the tenant throughout (`REPEATABLE READ` on PostgreSQL).
+        let snapshot = crate::access::begin_tenant_snapshot(&origin, self.tenant)
+            .await
+            .map_err(AppError::into_anyhow)?;
         let tx = self.write_tx(&destination).await?;
         if to.is_some() {
             // The destination's copy of the catalog row and of the vocabulary (foreign keys).
@@ -517,14 +517,12 @@ pub async fn remove_copy(
     database: &Option<String>,
     tenant: Uuid,
 ) -> anyhow::Result<u64> {
-    let pool = match database {
-        Some(name) => placement::pool(&state.tenant_pools, name)
-            .await
-            .map_err(AppError::into_anyhow)?,
-        None => main.clone(),
-    };
-    let tx = crate::db::begin_write(&pool).await?;
-    crate::access::name_tenant_in(&tx, tenant).await?;
+    let pool = placement::pool_or_main(&state.tenant_pools, main, database.as_deref())
+        .await
+        .map_err(AppError::into_anyhow)?;
+    let tx = crate::access::begin_tenant_for_write(&pool, Some(tenant))
+        .await
+        .map_err(AppError::into_anyhow)?;
     let mut removed =
         transfer::remove(&tx, &transfer::placed_classes(&state.registry), tenant).await?;
     if database.is_some() {
@@ -536,22 +534,6 @@ pub async fn remove_copy(
     }
     tx.commit().await?;
     Ok(removed)
-}
-
-/// A read transaction of `pool` that sees one state of the tenant throughout (PostgreSQL:
-/// `REPEATABLE READ, READ ONLY`; SQLite: a read transaction, whose snapshot holds from its first
-/// read), naming the tenant for row-level security.
-async fn snapshot_tx(
-    pool: &DatabaseConnection,
-    tenant: Uuid,
-) -> anyhow::Result<DatabaseTransaction> {
-    let tx = pool.begin().await?;
-    if tx.get_database_backend() == DbBackend::Postgres {
-        tx.execute_unprepared("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await?;
-    }
-    crate::access::name_tenant_in(&tx, tenant).await?;
-    Ok(tx)
 }
 
 /// A move's counts for one class, as `ForkRun.counts` shows them.

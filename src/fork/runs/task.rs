@@ -165,13 +165,9 @@ impl RunPools {
         input: &ForkPlanInput,
         main: &DatabaseConnection,
     ) -> AppResult<Self> {
-        let pool_of = |database: Option<String>| async move {
-            match database {
-                Some(name) => crate::placement::pool(&state.tenant_pools, &name).await,
-                None => Ok(main.clone()),
-            }
-        };
-        let target = pool_of(input.target.database.clone()).await?;
+        let pools = &state.tenant_pools;
+        let target =
+            crate::placement::pool_or_main(pools, main, input.target.database.as_deref()).await?;
         // Both in the main database: one transaction, as before placement. Otherwise the source
         // is read in its own transaction, which names the source for row-level security when
         // it is placed (even in the target's database: the target's transaction names the
@@ -179,7 +175,10 @@ impl RunPools {
         let source = if input.source.database.is_none() && input.target.database.is_none() {
             None
         } else {
-            Some(pool_of(input.source.database.clone()).await?)
+            Some(
+                crate::placement::pool_or_main(pools, main, input.source.database.as_deref())
+                    .await?,
+            )
         };
         Ok(Self {
             main: main.clone(),
