@@ -29,6 +29,7 @@ pub mod offboarding;
 pub mod placement;
 pub mod registry;
 pub mod rows;
+pub mod runtimes;
 pub mod scope;
 pub mod sheets;
 pub mod state;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub hub: ProgressHub,
     /// The runtime and pool forks run on, apart from request and delivery work.
     pub forks: crate::fork::runtime::ForkRuntime,
+    /// The runtime WebSocket delivery runs on, below the priority of everything else.
+    pub delivery: crate::http::ws::delivery::Delivery,
     /// This process's name in fork run records (`owner`), for leases across replicas.
     pub replica_id: String,
     /// Flips to `true` when the server begins shutting down.
@@ -77,6 +79,7 @@ impl AppState {
             verifier,
             hub: ProgressHub::default(),
             forks: Default::default(),
+            delivery: Default::default(),
             replica_id,
             shutdown,
             metrics,

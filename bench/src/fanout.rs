@@ -27,7 +27,12 @@ use tokio_tungstenite::tungstenite::{
 use super::{
     BenchServer, Memory, Scratch, admin_token, backend_name, percentile, synthetic_template,
 };
-use forklift::{bootstrap, config::Config, http::ws::SLOW_CONSUMER_CLOSE};
+use forklift::{
+    bootstrap,
+    config::Config,
+    http::ws::{SLOW_CONSUMER_CLOSE, delivery::DELIVERY_NICE},
+    runtimes::LazyRuntime,
+};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -41,6 +46,10 @@ pub struct FanoutOptions {
     /// Percentage of subscribers that read slowly.
     pub slow_percent: usize,
 }
+
+/// Forks of the same template with nobody watching, each on a fresh server: a single one varies
+/// too much between runs on a shared machine to be the baseline.
+pub const ALONE_RUNS: usize = 3;
 
 /// How long a slow subscriber waits between the messages it reads.
 pub const SLOW_READ: Duration = Duration::from_millis(50);
@@ -66,7 +75,8 @@ pub struct FanoutMeasurement {
     pub lag_p99_ms: f64,
     pub lag_max_ms: f64,
     /// The watched fork from its first phase to its end, and the same fork of the same template
-    /// with nobody watching (another server process, another target), in milliseconds.
+    /// with nobody watching (the median of [`ALONE_RUNS`], each the first fork of a fresh
+    /// server process, as the watched one is), in milliseconds.
     pub watched_ms: f64,
     pub unwatched_ms: f64,
     /// The subscribers' server before any subscriber, with every subscriber attached, and its
@@ -74,6 +84,15 @@ pub struct FanoutMeasurement {
     pub server_idle: Memory,
     pub server_attached: Memory,
     pub server_peak_mb: f64,
+    /// CPU the subscribers' server spent from the end of the hold until every stream ended,
+    /// without its fork runtime's (the delivery's cost), and what this load generator spent
+    /// meanwhile reading the streams, in milliseconds.
+    pub delivery_cpu_ms: f64,
+    pub generator_cpu_ms: f64,
+    /// CPU of the fork runtime during the watched fork, and per fork alone (the median), in
+    /// milliseconds: equal figures with a longer watched fork mean it waited for a core.
+    pub watched_fork_cpu_ms: f64,
+    pub alone_fork_cpu_ms: f64,
 }
 
 impl FanoutMeasurement {
@@ -95,7 +114,21 @@ enum Ending {
 const PROGRESS: &str = "subscription($id: ID!) { forkProgress(runId: $id) { seq kind at } }";
 
 /// What one subscriber saw: (seq, kind, the event's `at`, when it arrived).
-type Seen = Vec<(i64, String, DateTime<Utc>, DateTime<Utc>)>;
+type Seen = Vec<(i64, &'static str, DateTime<Utc>, DateTime<Utc>)>;
+
+/// Room reserved for a subscriber's events before the stream starts: growing 2,000 vectors
+/// while events arrive would make the load generator fault in fresh pages on the cores the
+/// server needs.
+const EVENTS_RESERVED: usize = 256;
+
+/// The kinds the measurement reads; any other kind is kept as `OTHER` (no allocation per event).
+fn kind_of(kind: &str) -> &'static str {
+    match kind {
+        "PHASE_STARTED" => "PHASE_STARTED",
+        "RUN_FINISHED" => "RUN_FINISHED",
+        _ => "OTHER",
+    }
+}
 
 /// A server message, read only as far as the measurement needs (no JSON tree per message).
 #[derive(serde::Deserialize)]
@@ -170,7 +203,7 @@ async fn subscribe(
         .send(send(json!({ "id": "1", "type": "subscribe",
             "payload": { "query": PROGRESS, "variables": { "id": run } } })))
         .await?;
-    let mut seen = Seen::new();
+    let mut seen = Seen::with_capacity(EVENTS_RESERVED);
     let mut permit = Some(permit);
     while let Some(message) = socket.next().await {
         let text = match message? {
@@ -194,7 +227,7 @@ async fn subscribe(
                     .map_err(|_| anyhow::anyhow!("an event without `at`: {text}"))?;
                 seen.push((
                     event.seq,
-                    event.kind.to_string(),
+                    kind_of(event.kind),
                     at.with_timezone(&Utc),
                     received,
                 ));
@@ -225,7 +258,10 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
     let config = scratch.config();
     let (state, _, _) = synthetic_template(&config, options.rows).await?;
     bootstrap::ensure_tenant(&state, "bench-fanout", "Bench fan-out", "TENANT").await?;
-    bootstrap::ensure_tenant(&state, "bench-unwatched", "Bench unwatched", "TENANT").await?;
+    for i in 1..=ALONE_RUNS {
+        let slug = format!("bench-unwatched-{i}");
+        bootstrap::ensure_tenant(&state, &slug, &format!("Bench unwatched {i}"), "TENANT").await?;
+    }
     let token = admin_token(&state, &config)?;
     let _ = state.db.clone().close().await;
 
@@ -249,10 +285,14 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
     // Every k-th subscriber is slow.
     let slow_every =
         (options.slow_percent > 0).then(|| (100 / options.slow_percent.min(100)).max(1));
+    // The dashboards stand in for browsers on other machines: on this one they run as low as
+    // the server's delivery, taking only the CPU that the fork, requests and the database leave.
+    let dashboards = LazyRuntime::new("dashboards", 2, DELIVERY_NICE);
+    let dashboards_runtime = dashboards.handle()?;
     let tasks: Vec<_> = (0..subscribers)
         .map(|i| {
             let slow = slow_every.is_some_and(|k| i % k == k - 1);
-            let task = tokio::spawn(subscribe(
+            let task = dashboards_runtime.spawn(subscribe(
                 url.clone(),
                 token.clone(),
                 run.clone(),
@@ -280,6 +320,11 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
         "attaching took {attach_ms} ms, longer than the {hold_ms} ms hold: lags would include replays"
     );
 
+    let fork_cpu_before = server.fork_cpu_seconds();
+    let cpu_before = (
+        watched_server.cpu_seconds() - watched_server.fork_cpu_seconds(),
+        super::cpu_seconds_of("self"),
+    );
     let mut lags = Vec::new();
     let (mut complete, mut events) = (0, 0);
     let (mut slow, mut slow_disconnects, mut other_disconnects) = (0, 0, 0);
@@ -305,14 +350,14 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
         if in_order
             && seen
                 .last()
-                .is_some_and(|(_, kind, _, _)| kind == "RUN_FINISHED")
+                .is_some_and(|(_, kind, _, _)| *kind == "RUN_FINISHED")
         {
             complete += 1;
         }
         events = events.max(seen.len());
         if watched_ms == 0.0 {
             let times: Vec<(&str, DateTime<Utc>)> =
-                seen.iter().map(|(_, k, at, _)| (k.as_str(), *at)).collect();
+                seen.iter().map(|(_, k, at, _)| (*k, *at)).collect();
             watched_ms = phases_to_end_ms(&times);
         }
         if is_slow {
@@ -324,18 +369,33 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
             },
         ));
     }
+    let delivery_cpu_ms =
+        (watched_server.cpu_seconds() - watched_server.fork_cpu_seconds() - cpu_before.0) * 1000.0;
+    let generator_cpu_ms = (super::cpu_seconds_of("self") - cpu_before.1) * 1000.0;
     lags.sort_by(|a, b| a.total_cmp(b));
     let server_peak_mb = watched_server.memory().peak_mb;
+    let watched_fork_cpu_ms = (server.fork_cpu_seconds() - fork_cpu_before) * 1000.0;
     server.stop().await;
     if let Some(watchers) = watchers {
         watchers.stop().await;
     }
 
-    // The same fork with nobody watching, on a server without the hold.
-    let quiet = BenchServer::start(&config, &[]).await?;
-    let unwatched = start_fork(&quiet.addr, &token, "bench-unwatched").await?;
-    let unwatched_ms = wait_for_run(&quiet.addr, &token, &unwatched).await?;
-    quiet.stop().await;
+    // The same fork with nobody watching, each on a fresh server without the hold: like the
+    // watched one, the first fork of its process (its pool and statement caches cold).
+    let mut alone = Vec::with_capacity(ALONE_RUNS);
+    let mut alone_fork_cpu = Vec::with_capacity(ALONE_RUNS);
+    for i in 1..=ALONE_RUNS {
+        let quiet = BenchServer::start(&config, &[]).await?;
+        let fork_cpu = quiet.fork_cpu_seconds();
+        let unwatched = start_fork(&quiet.addr, &token, &format!("bench-unwatched-{i}")).await?;
+        alone.push(wait_for_run(&quiet.addr, &token, &unwatched).await?);
+        alone_fork_cpu.push((quiet.fork_cpu_seconds() - fork_cpu) * 1000.0);
+        quiet.stop().await;
+    }
+    alone.sort_by(|a, b| a.total_cmp(b));
+    alone_fork_cpu.sort_by(|a, b| a.total_cmp(b));
+    let unwatched_ms = alone[ALONE_RUNS / 2];
+    let alone_fork_cpu_ms = alone_fork_cpu[ALONE_RUNS / 2];
 
     let measurement = FanoutMeasurement {
         subscribers,
@@ -354,6 +414,10 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
         server_idle,
         server_attached,
         server_peak_mb,
+        delivery_cpu_ms,
+        generator_cpu_ms,
+        watched_fork_cpu_ms,
+        alone_fork_cpu_ms,
     };
     scratch.drop_it().await;
     print(base, &measurement);
@@ -450,7 +514,7 @@ fn print(base: &Config, m: &FanoutMeasurement) {
         }
     );
     println!(
-        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>11} {:>10} {:>8} {:>9} {:>9} {:>9} {:>13}",
+        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>11} {:>10} {:>8} {:>9} {:>9} {:>9} {:>13} {:>16} {:>17} {:>26}",
         "complete",
         "delivered",
         "lag p50",
@@ -462,10 +526,13 @@ fn print(base: &Config, m: &FanoutMeasurement) {
         "idle MiB",
         "KiB/sub",
         "peak MiB",
-        "slow closed"
+        "slow closed",
+        "delivery CPU ms",
+        "generator CPU ms",
+        "fork CPU ms watched/alone"
     );
     println!(
-        "{:>11} {:>10} {:>10.2} {:>10.2} {:>10.2} {:>11.1} {:>10.1} {:>7.2}× {:>9.1} {:>9.1} {:>9.1} {:>13}",
+        "{:>11} {:>10} {:>10.2} {:>10.2} {:>10.2} {:>11.1} {:>10.1} {:>7.2}× {:>9.1} {:>9.1} {:>9.1} {:>13} {:>16.0} {:>17.0} {:>26}",
         format!("{}/{}", m.complete, m.subscribers),
         m.deliveries,
         m.lag_p50_ms,
@@ -481,5 +548,8 @@ fn print(base: &Config, m: &FanoutMeasurement) {
             "{}/{} (+{} others)",
             m.slow_disconnects, m.slow, m.other_disconnects
         ),
+        m.delivery_cpu_ms,
+        m.generator_cpu_ms,
+        format!("{:.0}/{:.0}", m.watched_fork_cpu_ms, m.alone_fork_cpu_ms),
     );
 }

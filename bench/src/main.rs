@@ -316,6 +316,26 @@ pub(crate) fn cpu_seconds_of(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// CPU seconds the threads of process `pid` named `name` have used so far (their
+/// `/proc/<pid>/task/<tid>/stat`; threads that ended are not counted).
+pub(crate) fn thread_cpu_seconds_of(pid: &str, name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .map(|task| {
+            cpu_seconds_of(&format!(
+                "{pid}/task/{}",
+                task.file_name().to_string_lossy()
+            ))
+        })
+        .sum()
+}
+
 /// A scratch database, removed by [`Scratch::drop_it`]: a temporary SQLite file, or a new
 /// database on the PostgreSQL server of `DATABASE_URL`.
 pub(crate) struct Scratch {
@@ -517,6 +537,11 @@ impl BenchServer {
     /// CPU seconds the server has used so far (see [`cpu_seconds_of`]).
     pub(crate) fn cpu_seconds(&self) -> f64 {
         cpu_seconds_of(&self.pid)
+    }
+
+    /// CPU seconds the server's fork runtime has used so far.
+    pub(crate) fn fork_cpu_seconds(&self) -> f64 {
+        thread_cpu_seconds_of(&self.pid, forklift::fork::runtime::THREAD_NAME)
     }
 
     /// The server's memory now (and its peak so far).

@@ -94,6 +94,19 @@ struct LiveRun {
     finished: bool,
 }
 
+/// Events a live subscriber may fall behind a run before it reads the gap from the history.
+const LIVE_EVENTS: usize = 4096;
+
+impl LiveRun {
+    fn new() -> Self {
+        Self {
+            history: Default::default(),
+            sender: broadcast::channel(LIVE_EVENTS).0,
+            finished: false,
+        }
+    }
+}
+
 /// What a subscriber starts from.
 pub struct Subscription {
     /// Events already emitted, in order.
@@ -168,24 +181,15 @@ impl ProgressHub {
 
     /// Registers a run before its first event.
     pub fn open(&self, run_id: Uuid) {
-        let (sender, _) = broadcast::channel(4096);
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        runs.entry(run_id).or_insert(LiveRun {
-            history: Default::default(),
-            sender,
-            finished: false,
-        });
+        runs.entry(run_id).or_insert_with(LiveRun::new);
     }
 
     /// Records and broadcasts an event, assigning its sequence number.
     pub fn publish(&self, mut event: ForkEvent) -> ForkEvent {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        let (sender, _) = broadcast::channel(4096);
-        let run = runs.entry(event.run_id).or_insert(LiveRun {
-            history: Default::default(),
-            sender,
-            finished: false,
-        });
+        // Made only when the run is new: a channel allocates all its slots at once.
+        let run = runs.entry(event.run_id).or_insert_with(LiveRun::new);
         let mut history = run.history.lock().unwrap_or_else(|p| p.into_inner());
         event.seq = history.len() as i64 + 1;
         history.push(event.clone());
@@ -231,7 +235,7 @@ impl ProgressHub {
                 None,
             );
         }
-        let (sender, receiver) = broadcast::channel(4096);
+        let (sender, receiver) = broadcast::channel(LIVE_EVENTS);
         let history: Arc<Mutex<Vec<ForkEvent>>> = Default::default();
         let generation = FOLLOWER_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         followed.insert(

@@ -1,6 +1,7 @@
 //! Where forks run: a tokio runtime and a database pool of their own, so that delivering their
-//! progress to any number of subscribers (serialising, writing to sockets, on the server's
-//! runtime) cannot delay them, and the fork never waits for a connection behind requests.
+//! progress to any number of subscribers (serialising on the server's runtime, writing to
+//! sockets on the lower-priority delivery runtime, [`crate::http::ws::delivery`]) cannot delay
+//! them, and the fork never waits for a connection behind requests.
 //!
 //! The runtime is started at the first fork. On PostgreSQL the fork pool is created on that
 //! runtime (a pool's connections belong to the runtime whose reactor they were opened on: used
@@ -9,31 +10,29 @@
 //! uses it. On SQLite connections run on threads of their own and the fork holds the only
 //! writer anyway, so the fork uses the system pool.
 
-use std::sync::OnceLock;
-
 use sea_orm::DatabaseConnection;
 
-use crate::state::AppState;
+use crate::{runtimes::LazyRuntime, state::AppState};
+
+/// The name of the fork runtime's threads (as `top -H` and `/proc/<pid>/task/*/comm` show it).
+pub const THREAD_NAME: &str = "forklift-fork";
 
 /// Worker threads of the fork runtime.
 pub const FORK_THREADS: usize = 2;
 
-/// The forks' runtime and pool (one per [`AppState`], started on first use).
-#[derive(Default)]
+/// The forks' runtime and pool (one per [`AppState`], started on first use). Its threads keep
+/// the server's priority; delivery to subscribers runs below it ([`crate::http::ws::delivery`]).
 pub struct ForkRuntime {
     // The pool goes before the runtime it was created on.
     db: tokio::sync::OnceCell<DatabaseConnection>,
-    runtime: OnceLock<Runtime>,
+    runtime: LazyRuntime,
 }
 
-/// A runtime that is shut down without blocking when dropped (the state may be dropped inside
-/// another runtime, where a blocking shutdown panics).
-struct Runtime(Option<tokio::runtime::Runtime>);
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
+impl Default for ForkRuntime {
+    fn default() -> Self {
+        Self {
+            db: tokio::sync::OnceCell::new(),
+            runtime: LazyRuntime::new(THREAD_NAME, FORK_THREADS, 0),
         }
     }
 }
@@ -41,21 +40,7 @@ impl Drop for Runtime {
 impl ForkRuntime {
     /// The handle of the fork runtime, started at the first call.
     pub fn handle(&self) -> anyhow::Result<tokio::runtime::Handle> {
-        if let Some(runtime) = self.runtime.get() {
-            return Ok(runtime.0.as_ref().expect("live runtime").handle().clone());
-        }
-        // Wrapped at once: when two first forks race, the loser's runtime is dropped here, inside
-        // a request's task, where only a non-blocking shutdown may happen.
-        let fresh = Runtime(Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(FORK_THREADS)
-                .thread_name("forklift-fork")
-                .thread_stack_size(crate::cli::WORKER_STACK_BYTES)
-                .enable_all()
-                .build()?,
-        ));
-        let runtime = self.runtime.get_or_init(|| fresh);
-        Ok(runtime.0.as_ref().expect("live runtime").handle().clone())
+        self.runtime.handle()
     }
 
     /// The pool the forks use: on PostgreSQL a pool of the system role created on the fork

@@ -13,6 +13,7 @@
 //! once ([`shared`]): a thousand dashboards on one fork cost one encoding per event.
 
 mod credentials;
+pub mod delivery;
 mod outbox;
 pub mod shared;
 
@@ -33,7 +34,7 @@ use axum::{
 };
 use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::{sync::mpsc, task::AbortHandle};
+use tokio::task::AbortHandle;
 
 use async_graphql::parser::types::OperationType;
 
@@ -42,8 +43,8 @@ use crate::{
     scope::{self, RequestInputs},
 };
 use credentials::{expires_at, inputs_from_payload, renew};
-use outbox::Outbox;
 pub use outbox::{OUTGOING_MESSAGES, SLOW_CONSUMER_CLOSE, SLOW_CONSUMER_GRACE};
+use outbox::{Outbox, Queue};
 
 /// How long a client has to send `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,12 +112,7 @@ fn text(value: Value) -> Message {
 
 /// Answers operation `id`, which did not start, with its `errors` (and, on the legacy
 /// protocol, the `complete` its clients expect after an `error`).
-async fn send_not_started(
-    out: &mpsc::Sender<Message>,
-    protocol: Protocol,
-    id: &str,
-    errors: Value,
-) {
+async fn send_not_started(out: &Queue, protocol: Protocol, id: &str, errors: Value) {
     let _ = out
         .send(text(json!({"type": "error", "id": id, "payload": errors})))
         .await;
@@ -139,10 +135,10 @@ type Subscriptions = Arc<Mutex<HashMap<String, AbortHandle>>>;
 
 async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Option<String>) {
     let (sink, mut stream) = socket.split();
-    let (out, outgoing) = mpsc::channel::<Message>(OUTGOING_MESSAGES);
+    let (out, outgoing) = Queue::new();
     // A close that must jump the queue (a subscriber too slow for its own buffer).
     let slow = outbox::Slow::default();
-    let mut writer = outbox::spawn_writer(sink, outgoing, slow.clone());
+    let mut writer = outbox::spawn_writer(&server.state.delivery, sink, outgoing, slow.clone());
     let mut writer_done = false;
     let subscriptions: Subscriptions = Arc::default();
     let mut shutdown = server.state.shutdown.subscribe();

@@ -1,19 +1,19 @@
-//! A socket's outgoing side: the bounded queue operations write to ([`Outbox`]), the close for
-//! a subscriber too slow for it, and the task that writes the queue to the socket.
+//! A socket's outgoing side: the bounded queue operations write to ([`Queue`], [`Outbox`]), the
+//! close for a subscriber too slow for it, and the task that writes the queue to the socket.
 
 use std::{sync::Arc, time::Duration};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt, stream::SplitSink};
 use tokio::{
-    sync::{Notify, mpsc},
+    sync::{Notify, Semaphore, SemaphorePermit, TryAcquireError, mpsc},
     task::JoinHandle,
 };
 
 use super::close;
 
-/// Messages a socket may have waiting to be written. A subscription event that finds the queue
-/// full waits for room at most [`SLOW_CONSUMER_GRACE`]: a socket that took nothing for that
+/// Messages a socket may have waiting to be written, one by one or grouped in writes
+/// ([`Outgoing::Frames`]). A subscription event that finds the queue full waits for room at most [`SLOW_CONSUMER_GRACE`]: a socket that took nothing for that
 /// long is a client reading slower than events come, and it is closed with
 /// [`SLOW_CONSUMER_CLOSE`] rather than buffering without bound or holding anyone back (every
 /// subscriber waits alone; the shared execution never waits for it). The client reconnects and
@@ -53,9 +53,139 @@ fn slow_close() -> Message {
     )
 }
 
+/// One write a socket's queue holds.
+pub(super) enum Outgoing {
+    /// A message.
+    One(Message),
+    /// Frames handed over together (the events one publication of a shared stream brought to
+    /// this subscriber): the writer sends them with one flush, whichever worker thread runs it.
+    Frames(Vec<Message>),
+}
+
+impl Outgoing {
+    /// Messages in this write: what it counts against [`OUTGOING_MESSAGES`].
+    pub(super) fn messages(&self) -> usize {
+        match self {
+            Outgoing::One(_) => 1,
+            Outgoing::Frames(frames) => frames.len(),
+        }
+    }
+}
+
+/// Most frames one write carries; a publication that brings more is handed over in several
+/// (each must fit the queue's bound).
+const FRAMES_PER_WRITE: usize = 64;
+
+/// The sending side of a socket's queue: at most [`OUTGOING_MESSAGES`] messages wait in it,
+/// however they are grouped into writes (room is counted in messages by a semaphore).
+#[derive(Clone)]
+pub(super) struct Queue {
+    writes: mpsc::UnboundedSender<Outgoing>,
+    room: Arc<Semaphore>,
+    capacity: usize,
+}
+
+/// The receiving side of a socket's queue ([`spawn_writer`]): taking a write frees its room;
+/// dropping it (the writer stopped) turns every sender away.
+pub(super) struct Receiver {
+    writes: mpsc::UnboundedReceiver<Outgoing>,
+    room: Arc<Semaphore>,
+}
+
+impl Receiver {
+    /// The next write, waiting for one; `None` once every sender is gone.
+    pub(super) async fn recv(&mut self) -> Option<Outgoing> {
+        let write = self.writes.recv().await?;
+        self.room.add_permits(write.messages());
+        Some(write)
+    }
+
+    /// The next write if one is queued.
+    pub(super) fn try_recv(&mut self) -> Option<Outgoing> {
+        let write = self.writes.try_recv().ok()?;
+        self.room.add_permits(write.messages());
+        Some(write)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.room.close();
+    }
+}
+
+/// The socket's queue is gone (its writer stopped).
+#[derive(Debug)]
+pub(super) struct Gone;
+
+impl Queue {
+    /// A queue of [`OUTGOING_MESSAGES`] messages and its receiving side, for [`spawn_writer`].
+    pub(super) fn new() -> (Queue, Receiver) {
+        Self::bounded(OUTGOING_MESSAGES)
+    }
+
+    /// A queue of `capacity` messages.
+    pub(super) fn bounded(capacity: usize) -> (Queue, Receiver) {
+        let (writes, receiver) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(capacity));
+        let queue = Queue {
+            writes,
+            room: room.clone(),
+            capacity,
+        };
+        (
+            queue,
+            Receiver {
+                writes: receiver,
+                room,
+            },
+        )
+    }
+
+    /// Queues `message`, waiting for room.
+    pub(super) async fn send(&self, message: Message) -> Result<(), Gone> {
+        self.send_write(Outgoing::One(message)).await
+    }
+
+    /// Queues `frames` in writes of at most [`FRAMES_PER_WRITE`], waiting for room.
+    pub(super) async fn send_frames(&self, frames: Vec<Message>) -> Result<(), Gone> {
+        for write in writes_of(frames) {
+            self.send_write(write).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_write(&self, write: Outgoing) -> Result<(), Gone> {
+        let room = self.room.acquire_many(self.room_for(&write)).await;
+        self.enqueue(room.map_err(|_| Gone)?, write)
+    }
+
+    /// The room a write takes: its messages (never more than the whole queue).
+    fn room_for(&self, write: &Outgoing) -> u32 {
+        write.messages().min(self.capacity) as u32
+    }
+
+    /// Hands `write` over with the room taken for it (given back when the writer takes it).
+    fn enqueue(&self, room: SemaphorePermit<'_>, write: Outgoing) -> Result<(), Gone> {
+        room.forget();
+        self.writes.send(write).map_err(|_| Gone)
+    }
+}
+
+/// `frames` as writes of at most [`FRAMES_PER_WRITE`] frames each, in order.
+fn writes_of(mut frames: Vec<Message>) -> Vec<Outgoing> {
+    let mut writes = Vec::with_capacity(frames.len().div_ceil(FRAMES_PER_WRITE));
+    while !frames.is_empty() {
+        let rest = frames.split_off(frames.len().min(FRAMES_PER_WRITE));
+        writes.push(Outgoing::Frames(std::mem::replace(&mut frames, rest)));
+    }
+    writes
+}
+
 /// Where an operation's messages go: the socket's queue, and the queue-jumping slow close.
+#[derive(Clone)]
 pub(super) struct Outbox {
-    pub(super) out: mpsc::Sender<Message>,
+    pub(super) out: Queue,
     pub(super) slow: Slow,
     /// [`SLOW_CONSUMER_GRACE`] (shorter in unit tests).
     pub(super) grace: Duration,
@@ -65,46 +195,67 @@ impl Outbox {
     /// Queues a live subscription event; false when the operation should stop (the socket is
     /// gone, or the queue stayed full for the grace and the socket is being closed as slow).
     pub(super) async fn push_event(&self, message: Message) -> bool {
-        let message = match self.out.try_send(message) {
-            Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Closed(_)) => return false,
-            Err(mpsc::error::TrySendError::Full(message)) => message,
-        };
-        match tokio::time::timeout(self.grace, self.out.send(message)).await {
-            Ok(sent) => sent.is_ok(),
-            Err(_) => {
-                self.slow.raise();
-                false
+        self.push(Outgoing::One(message)).await
+    }
+
+    /// Queues live events as writes of at most [`FRAMES_PER_WRITE`] frames
+    /// ([`Outgoing::Frames`]); false as for [`Self::push_event`].
+    pub(super) async fn push_events(&self, frames: Vec<Message>) -> bool {
+        for write in writes_of(frames) {
+            if !self.push(write).await {
+                return false;
             }
         }
+        true
+    }
+
+    async fn push(&self, write: Outgoing) -> bool {
+        let needed = self.out.room_for(&write);
+        let room = match self.out.room.try_acquire_many(needed) {
+            Ok(room) => room,
+            Err(TryAcquireError::Closed) => return false,
+            Err(TryAcquireError::NoPermits) => {
+                match tokio::time::timeout(self.grace, self.out.room.acquire_many(needed)).await {
+                    Ok(Ok(room)) => room,
+                    Ok(Err(_)) => return false,
+                    Err(_) => {
+                        self.slow.raise();
+                        return false;
+                    }
+                }
+            }
+        };
+        self.out.enqueue(room, write).is_ok()
     }
 }
 
 /// Writes `outgoing` to the socket (the slow close first, once [`Slow`] is raised) until the
-/// queue closes, a write fails, or a close was sent; then closes the socket.
+/// queue closes, a write fails, or a close was sent; then closes the socket. Runs on the
+/// delivery runtime ([`super::delivery`]).
 pub(super) fn spawn_writer(
+    delivery: &super::delivery::Delivery,
     mut sink: SplitSink<WebSocket, Message>,
-    mut outgoing: mpsc::Receiver<Message>,
+    mut outgoing: Receiver,
     slow: Slow,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    delivery.spawn(async move {
         loop {
-            let message = tokio::select! {
+            let write = tokio::select! {
                 biased;
-                () = slow.raised() => slow_close(),
-                message = outgoing.recv() => match message {
-                    Some(message) => message,
+                () = slow.raised() => Outgoing::One(slow_close()),
+                write = outgoing.recv() => match write {
+                    Some(write) => write,
                     None => break,
                 },
             };
             // What else is queued already goes out with it: one flush (one write to the socket)
             // per burst, not per message, when a fork's events arrive faster than they drain.
-            let mut closing = matches!(message, Message::Close(_));
-            let mut failed = sink.feed(message).await.is_err();
+            let (mut closing, mut failed) = feed(&mut sink, write).await;
             while !closing && !failed {
-                let Ok(next) = outgoing.try_recv() else { break };
-                closing = matches!(next, Message::Close(_));
-                failed = sink.feed(next).await.is_err();
+                let Some(next) = outgoing.try_recv() else {
+                    break;
+                };
+                (closing, failed) = feed(&mut sink, next).await;
             }
             if failed || sink.flush().await.is_err() || closing {
                 break;
@@ -112,4 +263,25 @@ pub(super) fn spawn_writer(
         }
         let _ = sink.close().await;
     })
+}
+
+/// Hands one write to the socket's buffer: (a close was fed, feeding failed).
+async fn feed(sink: &mut SplitSink<WebSocket, Message>, write: Outgoing) -> (bool, bool) {
+    match write {
+        Outgoing::One(message) => feed_one(sink, message).await,
+        Outgoing::Frames(frames) => {
+            for message in frames {
+                let ended = feed_one(sink, message).await;
+                if ended != (false, false) {
+                    return ended;
+                }
+            }
+            (false, false)
+        }
+    }
+}
+
+async fn feed_one(sink: &mut SplitSink<WebSocket, Message>, message: Message) -> (bool, bool) {
+    let closing = matches!(message, Message::Close(_));
+    (closing, sink.feed(message).await.is_err())
 }

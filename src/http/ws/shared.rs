@@ -26,7 +26,7 @@ use futures::{FutureExt, StreamExt};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{Outbox, Protocol, text};
+use super::{Outbox, Protocol, delivery::AbortOnDrop, text};
 use crate::{
     http::{execution::Server, limits::Inspection},
     scope::RequestContext,
@@ -221,7 +221,9 @@ pub fn normalize(query: &str) -> String {
 }
 
 /// Serves subscription `id` of one socket from the shared execution of `key`, starting it with
-/// this subscriber's request and context when nobody runs it yet.
+/// this subscriber's request and context when nobody runs it yet. The execution runs on the
+/// server's runtime; following its log into the socket runs on the delivery runtime
+/// ([`super::delivery`]) until the stream ends or this operation is aborted.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn subscribe(
     server: &Server,
@@ -234,7 +236,7 @@ pub(super) async fn subscribe(
     label: &str,
 ) {
     let started = std::time::Instant::now();
-    let mut log = {
+    let log = {
         let streams = &server.state.hub.streams;
         let mut map = streams.0.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(&key) {
@@ -248,53 +250,102 @@ pub(super) async fn subscribe(
             }
         }
     };
-    // What was already there is a replay: it waits for the socket. What comes after is live:
-    // a socket that cannot take it is too slow.
-    let replay = log.borrow().items.len();
-    let out = &outbox.out;
-    let mut cursor = 0;
-    let mut closed = false;
-    loop {
-        let (items, ended) = {
-            let log = log.borrow_and_update();
-            (log.items[cursor.min(log.items.len())..].to_vec(), log.ended)
-        };
-        for item in items {
+    let follower = Follower {
+        server: server.clone(),
+        protocol,
+        id: id.to_string(),
+        outbox: outbox.clone(),
+        label: label.to_string(),
+        started,
+    };
+    let mut follow = AbortOnDrop(server.state.delivery.spawn(follower.follow(log)));
+    if let Err(err) = (&mut follow.0).await
+        && err.is_panic()
+    {
+        // Raised again here, where the operation's task answers a panic with a coded error.
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+/// One subscriber of a shared execution: what its follow loop needs, owned (it runs on the
+/// delivery runtime).
+struct Follower {
+    server: Server,
+    protocol: Protocol,
+    id: String,
+    outbox: Outbox,
+    label: String,
+    started: std::time::Instant,
+}
+
+impl Follower {
+    /// Replays the log from its beginning, then follows it live into the socket's queue, until
+    /// the stream ends, fails, or the socket cannot take more.
+    async fn follow(self, mut log: watch::Receiver<Log>) {
+        let Follower {
+            server,
+            protocol,
+            id,
+            outbox,
+            label,
+            started,
+        } = self;
+        let (id, label) = (id.as_str(), label.as_str());
+        // What was already there is a replay: it waits for the socket. What comes after is live:
+        // a socket that cannot take it is too slow.
+        let replay = log.borrow().items.len();
+        let out = &outbox.out;
+        let mut cursor = 0;
+        let mut closed = false;
+        loop {
+            // The events this wake brought go to the socket as one write; a replay (what the log
+            // held when this subscriber joined) waits for room, live events are pushed. Frames
+            // are taken while the log is borrowed (a read lock held for a few pointer copies).
             let live = cursor >= replay;
-            cursor += 1;
-            match &*item {
-                Item::Next(encoded) => {
-                    let message = encoded.frame(protocol, id);
-                    let delivered = if live {
-                        outbox.push_event(message).await
-                    } else {
-                        out.send(message).await.is_ok()
-                    };
-                    if !delivered {
-                        return;
+            let (frames, failed, ended) = {
+                let log = log.borrow_and_update();
+                let mut frames = Vec::with_capacity(log.items.len().saturating_sub(cursor));
+                let mut failed = None;
+                for item in &log.items[cursor.min(log.items.len())..] {
+                    cursor += 1;
+                    match &**item {
+                        Item::Next(encoded) => frames.push(encoded.frame(protocol, id)),
+                        Item::Error(errors) => {
+                            failed = Some(errors.clone());
+                            break;
+                        }
                     }
                 }
-                Item::Error(errors) => {
-                    let errors = serde_json::from_str(errors).unwrap_or_default();
-                    super::send_not_started(out, protocol, id, errors).await;
-                    server
-                        .state
-                        .metrics
-                        .request(label, false, started.elapsed());
-                    return;
-                }
+                (frames, failed, log.ended)
+            };
+            let delivered = if live {
+                outbox.push_events(frames).await
+            } else {
+                out.send_frames(frames).await.is_ok()
+            };
+            if !delivered {
+                return;
             }
-        }
-        if let Some(ok) = ended {
-            server.state.metrics.request(label, ok, started.elapsed());
-            let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
-            return;
-        }
-        if closed {
-            return; // the execution went away without an end: nothing more will come
-        }
-        if log.changed().await.is_err() {
-            closed = true;
+            if let Some(errors) = failed {
+                let errors = serde_json::from_str(&errors).unwrap_or_default();
+                super::send_not_started(out, protocol, id, errors).await;
+                server
+                    .state
+                    .metrics
+                    .request(label, false, started.elapsed());
+                return;
+            }
+            if let Some(ok) = ended {
+                server.state.metrics.request(label, ok, started.elapsed());
+                let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
+                return;
+            }
+            if closed {
+                return; // the execution went away without an end: nothing more will come
+            }
+            if log.changed().await.is_err() {
+                closed = true;
+            }
         }
     }
 }

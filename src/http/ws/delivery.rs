@@ -1,0 +1,67 @@
+//! Where delivery to sockets runs: each socket's writer and each subscriber's follow loop of a
+//! shared stream (`shared::follow`) — the work that grows with the audience — run on a runtime
+//! of their own whose threads are [`DELIVERY_NICE`] levels below the server's priority.
+//!
+//! When the CPU is saturated (two thousand dashboards on a small machine), the fork, requests
+//! and the database keep their share and delivery takes what is left: the fork does not pay for
+//! its audience, and dashboards see events later instead. Nothing here touches the database
+//! (a connection opened from a lowered thread could run at its priority: SQLite's connections
+//! are threads), so reading a socket, the guard and executing operations stay on the server's
+//! runtime.
+
+use std::future::Future;
+
+use tokio::task::JoinHandle;
+
+use crate::runtimes::LazyRuntime;
+
+/// Worker threads of the delivery runtime.
+pub const DELIVERY_THREADS: usize = 2;
+
+/// How many nice levels below the server's priority delivery runs. Ten levels give a thread of
+/// normal priority about nine times the CPU share of a delivery thread while both want it;
+/// when nothing else does, delivery runs at full speed.
+pub const DELIVERY_NICE: i32 = 10;
+
+/// The name of the delivery runtime's threads.
+pub const THREAD_NAME: &str = "forklift-deliver";
+
+/// The delivery runtime of one server (started at the first socket).
+pub struct Delivery(LazyRuntime);
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self(LazyRuntime::new(
+            THREAD_NAME,
+            DELIVERY_THREADS,
+            DELIVERY_NICE,
+        ))
+    }
+}
+
+impl Delivery {
+    /// Spawns `task` on the delivery runtime (on the current runtime if that cannot start).
+    pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.0.handle() {
+            Ok(handle) => handle.spawn(task),
+            Err(err) => {
+                tracing::warn!(error = %err, "the delivery runtime did not start; delivering on the server's");
+                tokio::spawn(task)
+            }
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped (an operation aborted while it waits for its follow loop
+/// on the delivery runtime takes the loop down with it).
+pub(super) struct AbortOnDrop<T>(pub(super) JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
