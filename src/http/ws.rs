@@ -369,17 +369,15 @@ fn start(
     let mut map = subscriptions.lock().unwrap_or_else(|p| p.into_inner());
     let task = tokio::spawn(async move {
         let id = task_id;
-        let _active = ActiveSubscription::new(&server.state.metrics);
+        let active = ActiveSubscription::new(&server.state.metrics);
         let out = &outbox.out;
         let operation = operate(&server, protocol, inputs, &id, request, &outbox);
         // A panic ends this operation with a coded error; the socket and its other
         // operations carry on (the panic hook has logged it with its span).
-        if AssertUnwindSafe(operation).catch_unwind().await.is_err() {
-            let payload =
-                json!([{"message": "internal error", "extensions": {"code": "INTERNAL"}}]);
-            let _ = out
-                .send(text(json!({"type": "error", "id": id, "payload": payload})))
-                .await;
+        match AssertUnwindSafe(operation).catch_unwind().await {
+            Ok(Some(follow)) => return hand_over(&server, follow, id, outbox, registry, active),
+            Ok(None) => {}
+            Err(_) => send_internal_error(out, &id).await,
         }
         registry
             .lock()
@@ -390,10 +388,52 @@ fn start(
     drop(map);
 }
 
+/// Moves a shared subscription to the delivery runtime: its follow loop becomes the task
+/// registered under the operation's id (so `complete` and the socket's end still abort it), and
+/// the operation's own task, with everything its execution held, ends.
+fn hand_over(
+    server: &Server,
+    follow: shared::Follow,
+    id: String,
+    outbox: Outbox,
+    registry: Subscriptions,
+    active: ActiveSubscription,
+) {
+    // Held while the follow task is spawned and registered: it removes its id when it ends, and
+    // must not do so before it is registered.
+    let mut map = registry.lock().unwrap_or_else(|p| p.into_inner());
+    if !map.contains_key(&id) {
+        return; // completed or cancelled meanwhile
+    }
+    let task_registry = registry.clone();
+    let task_id = id.clone();
+    let task = server.state.delivery.spawn(async move {
+        let _active = active;
+        if AssertUnwindSafe(follow.run()).catch_unwind().await.is_err() {
+            send_internal_error(&outbox.out, &task_id).await;
+        }
+        task_registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&task_id);
+    });
+    map.insert(id, task.abort_handle());
+}
+
+/// The `error` an operation that panicked ends with.
+async fn send_internal_error(out: &Queue, id: &str) {
+    let payload = json!([{"message": "internal error", "extensions": {"code": "INTERNAL"}}]);
+    let _ = out
+        .send(text(json!({"type": "error", "id": id, "payload": payload})))
+        .await;
+}
+
 /// Runs one operation of a socket to its end, through the same steps as an HTTP request: the
 /// limits, the guard's current decision (not the one taken at `connection_init`), then for a
 /// query or mutation the execution permit, the deadline, error codes and metrics
-/// (`server::execute_limited`); a subscription streams its events until it ends.
+/// (`server::execute_limited`); a subscription streams its events until it ends. A shared
+/// subscription is handed back instead, to be followed on the delivery runtime
+/// ([`shared::Follow`]).
 async fn operate(
     server: &Server,
     protocol: Protocol,
@@ -401,7 +441,7 @@ async fn operate(
     id: &str,
     mut request: async_graphql::Request,
     outbox: &Outbox,
-) {
+) -> Option<shared::Follow> {
     let out = &outbox.out;
     let next = match protocol {
         Protocol::TransportWs => "next",
@@ -421,7 +461,7 @@ async fn operate(
             for message in refuse(err) {
                 let _ = out.send(message).await;
             }
-            return;
+            return None;
         }
     };
     let inputs = RequestInputs {
@@ -434,7 +474,7 @@ async fn operate(
             for message in refuse(err) {
                 let _ = out.send(message).await;
             }
-            return;
+            return None;
         }
     };
     crate::http::execution::failpoint(&server.state, &request);
@@ -459,15 +499,15 @@ async fn operate(
             )
         };
         if out.send(message).await.is_err() {
-            return;
+            return None;
         }
         if !failed || protocol == Protocol::Legacy {
             let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
         }
-        return;
+        return None;
     }
     if let Some(key) = shared::key(&request, &inspection, &ctx) {
-        shared::subscribe(
+        return Some(shared::subscribe(
             server,
             protocol,
             id,
@@ -476,9 +516,7 @@ async fn operate(
             ctx,
             outbox,
             inspection.label(),
-        )
-        .await;
-        return;
+        ));
     }
     let started = std::time::Instant::now();
     let (request, field_errors) = crate::http::execution::with_request_data(server, ctx, request);
@@ -503,7 +541,7 @@ async fn operate(
                 .state
                 .metrics
                 .request(inspection.label(), false, started.elapsed());
-            return;
+            return None;
         }
         first = false;
         let message = serde_json::to_string(&Payload {
@@ -513,7 +551,7 @@ async fn operate(
         })
         .unwrap_or_default();
         if !outbox.push_event(Message::Text(message.into())).await {
-            return;
+            return None;
         }
     }
     server
@@ -521,6 +559,7 @@ async fn operate(
         .metrics
         .request(inspection.label(), ok, started.elapsed());
     let _ = out.send(text(json!({"type": "complete", "id": id}))).await;
+    None
 }
 
 /// True when `response` failed before execution (parse, validation, limits): `data` is null and

@@ -55,13 +55,3 @@ impl Delivery {
         }
     }
 }
-
-/// Aborts a spawned task when dropped (an operation aborted while it waits for its follow loop
-/// on the delivery runtime takes the loop down with it).
-pub(super) struct AbortOnDrop<T>(pub(super) JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}

@@ -26,7 +26,7 @@ use futures::{FutureExt, StreamExt};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::{Outbox, Protocol, delivery::AbortOnDrop, text};
+use super::{Outbox, Protocol, text};
 use crate::{
     http::{execution::Server, limits::Inspection},
     scope::RequestContext,
@@ -220,12 +220,12 @@ pub fn normalize(query: &str) -> String {
     out
 }
 
-/// Serves subscription `id` of one socket from the shared execution of `key`, starting it with
-/// this subscriber's request and context when nobody runs it yet. The execution runs on the
-/// server's runtime; following its log into the socket runs on the delivery runtime
-/// ([`super::delivery`]) until the stream ends or this operation is aborted.
+/// Joins subscription `id` of one socket to the shared execution of `key`, starting it with
+/// this subscriber's request and context when nobody runs it yet (on the server's runtime). The
+/// returned [`Follow`] carries the events into the socket; the caller runs it on the delivery
+/// runtime ([`super::delivery`]).
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn subscribe(
+pub(super) fn subscribe(
     server: &Server,
     protocol: Protocol,
     id: &str,
@@ -234,7 +234,7 @@ pub(super) async fn subscribe(
     ctx: RequestContext,
     outbox: &Outbox,
     label: &str,
-) {
+) -> Follow {
     let started = std::time::Instant::now();
     let log = {
         let streams = &server.state.hub.streams;
@@ -250,20 +250,29 @@ pub(super) async fn subscribe(
             }
         }
     };
-    let follower = Follower {
-        server: server.clone(),
-        protocol,
-        id: id.to_string(),
-        outbox: outbox.clone(),
-        label: label.to_string(),
-        started,
-    };
-    let mut follow = AbortOnDrop(server.state.delivery.spawn(follower.follow(log)));
-    if let Err(err) = (&mut follow.0).await
-        && err.is_panic()
-    {
-        // Raised again here, where the operation's task answers a panic with a coded error.
-        std::panic::resume_unwind(err.into_panic());
+    Follow {
+        follower: Follower {
+            server: server.clone(),
+            protocol,
+            id: id.to_string(),
+            outbox: outbox.clone(),
+            label: label.to_string(),
+            started,
+        },
+        log,
+    }
+}
+
+/// A subscriber joined to a shared execution, ready to follow its log ([`Follow::run`]).
+pub(super) struct Follow {
+    follower: Follower,
+    log: watch::Receiver<Log>,
+}
+
+impl Follow {
+    /// Replays the log, then follows it live into the socket, until the stream ends.
+    pub(super) async fn run(self) {
+        self.follower.follow(self.log).await;
     }
 }
 
