@@ -1,5 +1,5 @@
 //! Where delivery to sockets runs: each socket's writer and each subscriber's follow loop of a
-//! shared stream (`shared::follow`) — the work that grows with the audience — run on a runtime
+//! shared stream (`shared::Follow::run`) — the work that grows with the audience — run on a runtime
 //! of their own whose threads are [`DELIVERY_NICE`] levels below the server's priority.
 //!
 //! When the CPU is saturated (two thousand dashboards on a small machine), the fork, requests

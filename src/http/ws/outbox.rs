@@ -172,14 +172,16 @@ impl Queue {
     }
 }
 
-/// `frames` as writes of at most [`FRAMES_PER_WRITE`] frames each, in order.
-fn writes_of(mut frames: Vec<Message>) -> Vec<Outgoing> {
-    let mut writes = Vec::with_capacity(frames.len().div_ceil(FRAMES_PER_WRITE));
-    while !frames.is_empty() {
+/// `frames` as writes of at most [`FRAMES_PER_WRITE`] frames each, in order (the usual
+/// publication is one write, made without another allocation).
+fn writes_of(mut frames: Vec<Message>) -> impl Iterator<Item = Outgoing> + Send {
+    std::iter::from_fn(move || {
+        if frames.is_empty() {
+            return None;
+        }
         let rest = frames.split_off(frames.len().min(FRAMES_PER_WRITE));
-        writes.push(Outgoing::Frames(std::mem::replace(&mut frames, rest)));
-    }
-    writes
+        Some(Outgoing::Frames(std::mem::replace(&mut frames, rest)))
+    })
 }
 
 /// Where an operation's messages go: the socket's queue, and the queue-jumping slow close.

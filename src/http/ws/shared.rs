@@ -251,53 +251,40 @@ pub(super) fn subscribe(
         }
     };
     Follow {
-        follower: Follower {
-            server: server.clone(),
-            protocol,
-            id: id.to_string(),
-            outbox: outbox.clone(),
-            label: label.to_string(),
-            started,
-        },
+        server: server.clone(),
+        protocol,
+        id: id.to_string(),
+        outbox: outbox.clone(),
+        label: label.to_string(),
+        started,
         log,
     }
 }
 
-/// A subscriber joined to a shared execution, ready to follow its log ([`Follow::run`]).
+/// A subscriber joined to a shared execution, with what its follow loop needs, owned (it runs
+/// on the delivery runtime: [`Follow::run`]).
 pub(super) struct Follow {
-    follower: Follower,
-    log: watch::Receiver<Log>,
-}
-
-impl Follow {
-    /// Replays the log, then follows it live into the socket, until the stream ends.
-    pub(super) async fn run(self) {
-        self.follower.follow(self.log).await;
-    }
-}
-
-/// One subscriber of a shared execution: what its follow loop needs, owned (it runs on the
-/// delivery runtime).
-struct Follower {
     server: Server,
     protocol: Protocol,
     id: String,
     outbox: Outbox,
     label: String,
     started: std::time::Instant,
+    log: watch::Receiver<Log>,
 }
 
-impl Follower {
+impl Follow {
     /// Replays the log from its beginning, then follows it live into the socket's queue, until
     /// the stream ends, fails, or the socket cannot take more.
-    async fn follow(self, mut log: watch::Receiver<Log>) {
-        let Follower {
+    pub(super) async fn run(self) {
+        let Follow {
             server,
             protocol,
             id,
             outbox,
             label,
             started,
+            mut log,
         } = self;
         let (id, label) = (id.as_str(), label.as_str());
         // What was already there is a replay: it waits for the socket. What comes after is live:
