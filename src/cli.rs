@@ -449,6 +449,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 remove_deleted,
                 actor: "cli".into(),
                 only: tenant,
+                start_after: None,
             };
             let ok = upgrade_report::run(state, &options).await?;
             Ok(if ok {

@@ -31,6 +31,9 @@ pub enum AppError {
     /// The tenant's own database (a named tenant database) cannot be reached: that tenant's
     /// requests fail, every other tenant is served. The cause is logged, never shown.
     DatabaseUnavailable,
+    /// The request (or WebSocket operation) ran past `FORKLIFT_REQUEST_TIMEOUT_SECS` and was
+    /// stopped; its transactions rolled back when it was dropped.
+    Timeout(std::time::Duration),
     Internal(anyhow::Error),
 }
 
@@ -54,6 +57,7 @@ impl AppError {
             AppError::PreconditionFailed(_) => "PRECONDITION_FAILED",
             AppError::LastOwner => "LAST_OWNER",
             AppError::DatabaseUnavailable => "SERVICE_UNAVAILABLE",
+            AppError::Timeout(_) => "TIMEOUT",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -78,6 +82,10 @@ impl AppError {
             AppError::DatabaseUnavailable => {
                 "this tenant's database is unavailable; try again later".into()
             }
+            AppError::Timeout(deadline) => format!(
+                "the operation took longer than {} s and was stopped",
+                deadline.as_secs()
+            ),
             AppError::Internal(_) => "internal error".into(),
         }
     }

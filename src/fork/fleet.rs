@@ -41,6 +41,9 @@ pub struct FleetOptions {
     pub actor: String,
     /// Only these tenants (slugs or ids); empty: every tenant of [`tenants`].
     pub only: Vec<String>,
+    /// Every run of the fleet waits for this, and for every run to be recorded, before it
+    /// starts (see [`ForkPlanInput::start_after`]).
+    pub start_after: Option<runs::StartSignal>,
 }
 
 /// What became of one tenant of the fleet.
@@ -96,12 +99,23 @@ pub async fn upgrade_all(
         }
         fleet.retain(|t| options.only.iter().any(|key| named(t, key)));
     }
+    // No run starts before every run is recorded (and the caller's own signal fired): on
+    // SQLite a started run is the only writer until it ends, and the next record would wait.
+    let (all_recorded, recorded) = tokio::sync::oneshot::channel::<()>();
+    let caller = options.start_after.clone();
+    let start = runs::StartSignal::new(async move {
+        let _ = recorded.await;
+        if let Some(caller) = caller {
+            caller.wait().await;
+        }
+    });
     let entries = stream::iter(fleet)
         .map(|tenant| {
             let state = state.clone();
             let turns = turns.clone();
+            let start = start.clone();
             async move {
-                let started = match prepare(&state, &tenant, options, turns).await {
+                let started = match prepare(&state, &tenant, options, turns, start).await {
                     Err(err) => refused(&tenant, err),
                     Ok(input) if options.dry_run => match runs::plan(&state, &input).await {
                         Ok(outcome) => Started::Planned(Box::new(input), outcome),
@@ -119,6 +133,7 @@ pub async fn upgrade_all(
         .buffered(options.concurrency.max(1))
         .collect()
         .await;
+    drop(all_recorded);
     Ok(entries)
 }
 
@@ -137,6 +152,7 @@ async fn prepare(
     tenant: &tenants::Model,
     options: &FleetOptions,
     turns: Arc<Semaphore>,
+    start: runs::StartSignal,
 ) -> AppResult<ForkPlanInput> {
     let mut input = runs::check(
         &state.db,
@@ -153,6 +169,7 @@ async fn prepare(
         remove_deleted: options.remove_deleted,
     });
     input.turns = Some(turns);
+    input.start_after = Some(start);
     Ok(input)
 }
 

@@ -20,6 +20,11 @@ pub mod task;
 
 use std::sync::Arc;
 
+use futures::{
+    FutureExt,
+    future::{BoxFuture, Shared},
+};
+
 use entity::tenants::TenantKind;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -59,6 +64,33 @@ pub struct ForkPlanInput {
     /// A fleet's turns ([`crate::fork::fleet`]): the run, recorded `PENDING` and heartbeating,
     /// waits for one of these permits before it starts, so a fleet runs a few at a time.
     pub turns: Option<Arc<tokio::sync::Semaphore>>,
+    /// The run does nothing until this fires: a mutation that starts runs passes
+    /// [`crate::graphql::audit::entry_written`], so its own audit entry (and, for a fleet, every
+    /// other run's record) is written before a run takes SQLite's single write lock.
+    pub start_after: Option<StartSignal>,
+}
+
+/// A one-time signal that many runs may wait for (it is cheap to clone); it fires once its
+/// future resolves.
+#[derive(Clone)]
+pub struct StartSignal(Shared<BoxFuture<'static, ()>>);
+
+impl StartSignal {
+    /// Fires when `fired` resolves.
+    pub fn new(fired: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self(fired.boxed().shared())
+    }
+
+    /// Resolves once the signal has fired.
+    pub async fn wait(self) {
+        self.0.await
+    }
+}
+
+impl std::fmt::Debug for StartSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StartSignal")
+    }
 }
 
 impl ForkPlanInput {
@@ -162,6 +194,7 @@ pub async fn check(db: &DatabaseConnection, request: ForkRequest) -> AppResult<F
         restore_deleted: false,
         upgrade: None,
         turns: None,
+        start_after: None,
     })
 }
 

@@ -50,10 +50,18 @@ pub const MAX_TARGET_CHARS: usize = 256;
 pub struct RequestId(pub String);
 
 /// What the mutation being resolved says about its change, for its audit entry
-/// (`detail.change`, e.g. `{"before": …, "after": …}`). One slot per request: mutations run one
-/// after another, and the entry of each takes the slot when it is written.
+/// (`detail.change`, e.g. `{"before": …, "after": …}`), and who waits for that entry to be
+/// written ([`entry_written`]). One slot per request: mutations run one after another, and the
+/// entry of each takes the slot when it is written.
 #[derive(Default)]
-pub struct AuditNotes(Mutex<Option<Note>>);
+pub struct AuditNotes(Mutex<Slot>);
+
+#[derive(Default)]
+struct Slot {
+    note: Option<Note>,
+    /// Dropped once the entry is written; each receiver then resolves.
+    waiting: Vec<tokio::sync::oneshot::Sender<()>>,
+}
 
 /// A mutation's note: its change, and whether its entry goes to the platform log.
 struct Note {
@@ -62,18 +70,45 @@ struct Note {
 }
 
 impl AuditNotes {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn take(&self) -> Option<Note> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.slot().note.take()
+    }
+
+    /// Lets everyone who waits for the current entry go ([`entry_written`]).
+    fn release(&self) {
+        self.slot().waiting.clear();
     }
 }
 
 /// Records `change` for the audit entry of the mutation `ctx` resolves.
 pub fn note(ctx: &async_graphql::dynamic::ResolverContext<'_>, change: serde_json::Value) {
     if let Some(notes) = ctx.data_opt::<AuditNotes>() {
-        *notes.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Note {
+        notes.slot().note = Some(Note {
             change,
             platform: false,
         });
+    }
+}
+
+/// Resolves once the audit entry of the mutation `ctx` resolves has been written, or once the
+/// request ended without writing it; at once when nothing audits the request. A mutation that
+/// starts background work which writes (a fork run) makes that work wait for this, so on SQLite
+/// the request's own entry never queues behind the work's long write transaction (which would
+/// hold the answer back until the work ends).
+pub fn entry_written(
+    ctx: &async_graphql::dynamic::ResolverContext<'_>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (written, wait) = tokio::sync::oneshot::channel::<()>();
+    if let Some(notes) = ctx.data_opt::<AuditNotes>() {
+        notes.slot().waiting.push(written);
+    }
+    async move {
+        // Never sent: the sender is dropped when the entry is written or the request ends.
+        let _ = wait.await;
     }
 }
 
@@ -82,7 +117,7 @@ pub fn note(ctx: &async_graphql::dynamic::ResolverContext<'_>, change: serde_jso
 /// outside the tenant it deletes. Noted before the work starts, so a failed attempt is there too.
 pub fn note_platform(ctx: &async_graphql::dynamic::ResolverContext<'_>, change: serde_json::Value) {
     if let Some(notes) = ctx.data_opt::<AuditNotes>() {
-        *notes.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Note {
+        notes.slot().note = Some(Note {
             change,
             platform: true,
         });
@@ -258,44 +293,21 @@ impl AuditExtension {
             .into_const_with(|var: Name| variables.get(&var).cloned().ok_or(()))
             .ok()
     }
-}
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for AuditExtension {
-    async fn prepare_request(
+    /// Writes the entry of the mutation that just resolved to `result` (or counts it among the
+    /// request's refused fields).
+    async fn record(
         &self,
         ctx: &ExtensionContext<'_>,
-        request: async_graphql::Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<async_graphql::Request> {
-        if let Ok(mut variables) = self.variables.lock() {
-            *variables = request.variables.clone();
-        }
-        next.run(ctx, request).await
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        if info.parent_type != "Mutation" {
-            return next.run(ctx, info).await;
-        }
-        let operation = info.name.to_string();
-        let target = TARGET_ARGUMENTS
-            .iter()
-            .find_map(|name| match self.argument(&info, name) {
-                Some(Value::String(s)) => Some(s),
-                _ => None,
-            });
-        let result = next.run(ctx, info).await;
+        operation: String,
+        target: Option<String>,
+        result: &ServerResult<Option<Value>>,
+    ) {
         let (Some(state), Some(req)) = (
             ctx.data_opt::<Arc<AppState>>(),
             ctx.data_opt::<RequestContext>(),
         ) else {
-            return result;
+            return;
         };
         let code = result.as_ref().err().and_then(|e| {
             e.extensions
@@ -339,7 +351,7 @@ impl Extension for AuditExtension {
                     ))
                 }
             }
-            return result;
+            return;
         }
         let mut detail = serde_json::Map::new();
         let mut tenant = tenant;
@@ -379,6 +391,45 @@ impl Extension for AuditExtension {
             request_id,
         )
         .await;
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for AuditExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        if let Ok(mut variables) = self.variables.lock() {
+            *variables = request.variables.clone();
+        }
+        next.run(ctx, request).await
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if info.parent_type != "Mutation" {
+            return next.run(ctx, info).await;
+        }
+        let operation = info.name.to_string();
+        let target = TARGET_ARGUMENTS
+            .iter()
+            .find_map(|name| match self.argument(&info, name) {
+                Some(Value::String(s)) => Some(s),
+                _ => None,
+            });
+        let result = next.run(ctx, info).await;
+        self.record(ctx, operation, target, &result).await;
+        // Whatever became of the entry, whoever waited for it (`entry_written`) may go now.
+        if let Some(notes) = ctx.data_opt::<AuditNotes>() {
+            notes.release();
+        }
         result
     }
 

@@ -143,6 +143,7 @@ fn options(
         remove_deleted: flag("removeDeleted"),
         actor,
         only,
+        start_after: None,
     })
 }
 
@@ -160,7 +161,8 @@ pub fn build(ops: &mut Operations) {
                     let req = request(&ctx)?;
                     req.require_admin()?;
                     let input = ctx.args.try_get("input")?.object()?;
-                    let options = options(&input, req.principal.subject.clone())?;
+                    let mut options = options(&input, req.principal.subject.clone())?;
+                    options.start_after = Some(runs::StartSignal::new(audit::entry_written(&ctx)));
                     let class = state
                         .registry
                         .by_table("fork_runs")

@@ -65,20 +65,11 @@ pub async fn execute_limited(
     let deadline = server.state.config.request_timeout;
     match tokio::time::timeout(deadline, run(server, ctx, request, label)).await {
         Ok(response) => response,
-        Err(_) => {
-            let mut error = async_graphql::ServerError::new(
-                format!(
-                    "the operation took longer than {} s and was stopped",
-                    deadline.as_secs()
-                ),
-                None,
-            );
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("code", "TIMEOUT");
-            async_graphql::Response::from_errors(vec![error])
-        }
+        Err(_) => async_graphql::Response::from_errors(vec![
+            AppError::Timeout(deadline)
+                .into_graphql()
+                .into_server_error(async_graphql::Pos::default()),
+        ]),
     }
 }
 

@@ -116,6 +116,8 @@ impl Media {
                 "TENANT_NOT_FOUND" | "DOMAIN_NOT_CONFIGURED" => StatusCode::NOT_FOUND,
                 "INTERNAL" => StatusCode::INTERNAL_SERVER_ERROR,
                 "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+                // Not 408: browsers resend a request answered 408, a mutation included.
+                "TIMEOUT" => StatusCode::GATEWAY_TIMEOUT,
                 _ => StatusCode::BAD_REQUEST,
             },
         };

@@ -94,15 +94,21 @@ pub fn router(state: Arc<AppState>) -> anyhow::Result<Router> {
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // A backstop for the routes without a deadline of their own: `/graphql` answers a
+        // request past `FORKLIFT_REQUEST_TIMEOUT_SECS` with an error coded `TIMEOUT` first.
         .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout.max(Duration::from_secs(1)),
+            StatusCode::GATEWAY_TIMEOUT,
+            timeout.max(Duration::from_secs(1)) + BACKSTOP_MARGIN,
         ))
-        // Outermost: preflights are answered here, and every answer (a 408 or 413 included)
+        // Outermost: preflights are answered here, and every answer (a 504 or 413 included)
         // carries the CORS headers a browser needs to let its page read it.
         .layer(cors(&cors_origins))
         .with_state(server))
 }
+
+/// How much longer than the request deadline the router's timeout waits: long enough for
+/// `/graphql` to answer with its own coded error.
+const BACKSTOP_MARGIN: Duration = Duration::from_secs(5);
 
 /// How long a browser may cache a preflight's answer (Chromium caps it at 2 h, Firefox at 24 h).
 pub const CORS_MAX_AGE: Duration = Duration::from_secs(7200);
@@ -230,9 +236,32 @@ async fn readyz(State(server): State<Server>) -> Response {
     (code, axum::Json(body)).into_response()
 }
 
-/// Executes one HTTP GraphQL request: an execution permit, the guard (a refused mutation is
-/// still audited), then [`execution::run`].
+/// Executes one HTTP GraphQL request within the request deadline: an execution permit, the
+/// guard (a refused mutation is still audited), then [`execution::run`].
 async fn execute(
+    server: &Server,
+    headers: &HeaderMap,
+    media: Media,
+    request: async_graphql::Request,
+    inspection: limits::Inspection,
+) -> Response {
+    // The request's deadline covers the wait for a permit, the guard and the execution; past
+    // it the answer is one error coded `TIMEOUT` (the router's own timeout, a little later, is
+    // only a backstop for the other routes).
+    let deadline = server.state.config.request_timeout;
+    match tokio::time::timeout(
+        deadline,
+        answer(server, headers, media, request, inspection),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(_) => media.request_error(AppError::Timeout(deadline)),
+    }
+}
+
+/// [`execute`] without its deadline.
+async fn answer(
     server: &Server,
     headers: &HeaderMap,
     media: Media,

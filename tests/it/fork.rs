@@ -549,6 +549,145 @@ async fn a_failure_in_any_phase_leaves_the_target_as_it_was(backend: Backend) {
     }
 }
 
+/// A server whose forks hold inside their transaction (on SQLite, the single write lock; on
+/// PostgreSQL, the target's advisory lock) after their first phase until the server shuts down
+/// (grace zero), with `acme`'s fork started and held. Returns the server and the run's id and
+/// `startedAt`.
+async fn held_fork(
+    backend: Backend,
+    adjust: impl FnOnce(&mut forklift::config::Config),
+) -> Option<(TestApp, String, Value)> {
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            c.fork_failpoint = Some("pause:after_phase:1:120000".into());
+            c.shutdown_grace = std::time::Duration::ZERO;
+            adjust(c);
+        },
+        Registry::default(),
+    )
+    .await?;
+    fixture::seeded_template(&app.state, 2).await;
+    app.create_tenant("acme").await;
+    let admin = app.admin();
+    let run_id = app.start_fork("acme").await;
+    // Held once its first phase is done (the live stream says so on both databases).
+    let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &admin).await;
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($id: ID!) { forkProgress(runId: $id) { kind } }",
+        "variables": { "id": run_id } } }),
+    )
+    .await;
+    loop {
+        let frame = wsclient::next_json(&mut socket).await;
+        if frame["payload"]["data"]["forkProgress"]["kind"] == "PHASE_FINISHED" {
+            break;
+        }
+    }
+    let run = app
+        .ok(
+            &admin,
+            None,
+            "query($id: ID!) { forkRun(id: $id) { status startedAt } }",
+            json!({ "id": run_id }),
+        )
+        .await["forkRun"]
+        .clone();
+    assert_eq!(run["status"], "RUNNING", "the run is held: {run}");
+    Some((app, run_id, run["startedAt"].clone()))
+}
+
+/// Lets [`held_fork`]'s run go: it is cut and rolled back.
+async fn release_held_fork(app: &TestApp, run_id: &str) {
+    let _ = app.state.shutdown.send(true);
+    let run = app.wait_run(run_id).await;
+    assert_eq!(run["status"], "ROLLED_BACK", "{run}");
+}
+
+crate::both_backends!(a_fork_answers_and_is_audited_while_its_run_holds_the_database);
+/// `forkTenant` returns its run, its audit entry written, while the run holds the database
+/// (on SQLite, its single write lock, for as long as the fork lasts): the run waits for the
+/// request's entry, never the answer for the run.
+async fn a_fork_answers_and_is_audited_while_its_run_holds_the_database(backend: Backend) {
+    let Some((app, run_id, started_at)) = held_fork(backend, |_| {}).await else {
+        return;
+    };
+    let log = app
+        .ok(
+            &app.admin(),
+            None,
+            "{ auditLog(filter: { operation: \"forkTenant\" }) { nodes { at outcome detail } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = log["auditLog"]["nodes"].as_array().expect("nodes").clone();
+    assert_eq!(nodes.len(), 1, "{log}");
+    assert_eq!(nodes[0]["outcome"], "ALLOWED", "{log}");
+    assert_eq!(
+        nodes[0]["detail"]["change"]["run"],
+        run_id.as_str(),
+        "{log}"
+    );
+    // The entry was written before the run started its work.
+    let instant = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default()).expect("a DateTime")
+    };
+    assert!(
+        instant(&nodes[0]["at"]) <= instant(&started_at),
+        "audited at {}, started at {started_at}",
+        nodes[0]["at"],
+    );
+    release_held_fork(&app, &run_id).await;
+}
+
+crate::both_backends!(a_request_past_its_deadline_is_answered_timeout_and_writes_nothing);
+/// A write that waits on the held fork's lock past `FORKLIFT_REQUEST_TIMEOUT_SECS` is answered
+/// with one error coded `TIMEOUT` (504 for `application/graphql-response+json`, a GraphQL body
+/// either way), and what it began is not written.
+async fn a_request_past_its_deadline_is_answered_timeout_and_writes_nothing(backend: Backend) {
+    let Some((app, run_id, _)) = held_fork(backend, |c| {
+        c.request_timeout = std::time::Duration::from_secs(1)
+    })
+    .await
+    else {
+        return;
+    };
+    let create = "mutation { createApplication(input: { code: \"late\", name: \"Late\", \
+        routeNamespace: \"late\" }) { id } }";
+    for (accept, status) in [
+        ("application/graphql-response+json", 504),
+        ("application/json", 200),
+    ] {
+        let response = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(app.admin())
+            .header("X-Tenant", "acme")
+            .header("Accept", accept)
+            .json(&json!({ "query": create }))
+            .send()
+            .await
+            .expect("request sent");
+        let got = response.status().as_u16();
+        let body: Value = response.json().await.expect("a GraphQL body");
+        assert_eq!(got, status, "{accept}: {body}");
+        assert_eq!(code(&body).as_deref(), Some("TIMEOUT"), "{accept}: {body}");
+        assert!(body.get("data").is_none(), "{accept}: {body}");
+    }
+    release_held_fork(&app, &run_id).await;
+    let apps = app
+        .ok(
+            &app.admin(),
+            Some("acme"),
+            "{ applications(filter: { code: \"late\" }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(apps["applications"]["totalCount"], 0, "{apps}");
+}
+
 crate::both_backends!(a_new_forkable_class_needs_no_engine_change);
 async fn a_new_forkable_class_needs_no_engine_change(backend: Backend) {
     // A table the entity crate does not know, declared to the registry at run time.

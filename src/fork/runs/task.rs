@@ -315,6 +315,9 @@ where
 #[tracing::instrument(skip_all, fields(fork.run_id = %run_id, tenant.id = %input.target.id))]
 async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, input: ForkPlanInput) {
     let _running = state.hub.fork_running();
+    if let Some(signal) = input.start_after.clone() {
+        signal.wait().await;
+    }
     let postgres = db.get_database_backend() == DbBackend::Postgres;
     // The heartbeat starts before waiting for the target's lock: a run queued behind another
     // fork of the same target is alive, not abandoned.

@@ -226,6 +226,7 @@ pub(super) fn build(ops: &mut Operations) {
                     let row = runs::record::planned_row(class, &checked, &outcome, &req.principal.subject)?;
                     return Ok(Some(FieldValue::owned_any(row)));
                 }
+                checked.start_after = Some(runs::StartSignal::new(audit::entry_written(&ctx)));
                 let run = runs::start(Arc::clone(state), checked.clone()).await?;
                 audit::note(
                     &ctx,
