@@ -109,6 +109,10 @@ pub struct Config {
     /// per core, at least 8); more wait their turn within the request deadline. A large nested
     /// response is CPU and memory while it is built, so this bounds both under a burst.
     pub max_concurrent_requests: usize,
+    /// How many nice levels below the server's priority WebSocket delivery runs
+    /// (`FORKLIFT_DELIVERY_NICE`, 10, 0–19; see [`crate::http::ws::delivery`]). 0 puts
+    /// dashboards on equal terms with forks and requests when the CPU is saturated.
+    pub delivery_nice: i32,
     /// Connections of the request pool at most (`FORKLIFT_DB_POOL_SIZE`, 16; PostgreSQL).
     pub db_pool_size: u32,
     /// Connections of the system pool, and of the forks' pool, at most
@@ -455,6 +459,19 @@ impl Config {
                 default_concurrency() as i64,
             )?
             .max(1) as usize,
+            delivery_nice: match var("FORKLIFT_DELIVERY_NICE") {
+                None => crate::http::ws::delivery::DELIVERY_NICE,
+                Some(v) => v
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (0..=19).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "FORKLIFT_DELIVERY_NICE",
+                            format!("`{v}` is not a number from 0 to 19"),
+                        )
+                    })?,
+            },
             db_pool_size: number("FORKLIFT_DB_POOL_SIZE", 16)?.clamp(1, 10_000) as u32,
             db_system_pool_size: number("FORKLIFT_DB_SYSTEM_POOL_SIZE", 8)?.clamp(2, 10_000) as u32,
             db_idle_timeout: Duration::from_secs(
@@ -499,6 +516,7 @@ impl Config {
             move_drain: Duration::from_secs(1),
             header_timeout: Duration::from_secs(10),
             max_concurrent_requests: default_concurrency(),
+            delivery_nice: crate::http::ws::delivery::DELIVERY_NICE,
             db_pool_size: 16,
             db_system_pool_size: 8,
             db_idle_timeout: Duration::from_secs(60),
@@ -590,5 +608,27 @@ mod tests {
         let error =
             Config::from_lookup(&|name| (name == "FORKLIFT_INTROSPECTION").then(|| "maybe".into()));
         assert!(error.is_err_and(|e| e.variable == "FORKLIFT_INTROSPECTION"));
+    }
+
+    #[test]
+    fn delivery_runs_ten_levels_lower_unless_told() {
+        let nice = |value: Option<&str>| {
+            Config::from_lookup(&|name| {
+                (name == "FORKLIFT_DELIVERY_NICE")
+                    .then_some(value)
+                    .flatten()
+                    .map(str::to_string)
+            })
+            .map(|c| c.delivery_nice)
+        };
+        assert_eq!(nice(None).ok(), Some(10));
+        assert_eq!(nice(Some("0")).ok(), Some(0));
+        assert_eq!(nice(Some("19")).ok(), Some(19));
+        for refused in ["20", "-1", "low"] {
+            assert!(
+                nice(Some(refused)).is_err_and(|e| e.variable == "FORKLIFT_DELIVERY_NICE"),
+                "{refused}"
+            );
+        }
     }
 }

@@ -66,6 +66,7 @@ impl AppState {
             config.tenant_databases.clone(),
             crate::databases::PoolSettings::for_config(&config),
         ));
+        let delivery = crate::http::ws::delivery::Delivery::new(config.delivery_nice);
         let scoped_db = ScopedDb {
             tenant_pools: tenant_pools.clone(),
             ..scoped_db
@@ -79,7 +80,7 @@ impl AppState {
             verifier,
             hub: ProgressHub::default(),
             forks: Default::default(),
-            delivery: Default::default(),
+            delivery,
             replica_id,
             shutdown,
             metrics,

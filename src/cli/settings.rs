@@ -154,6 +154,10 @@ pub struct ServerSettings {
     /// GraphQL operations executing at once (default 4 per core, at least 8).
     #[arg(long, env = "FORKLIFT_MAX_CONCURRENT_REQUESTS", value_name = "N")]
     pub max_concurrent_requests: Option<String>,
+    /// Nice levels below the server's priority that WebSocket delivery runs at (default 10,
+    /// 0–19; 0: dashboards on equal terms with forks and requests).
+    #[arg(long, env = "FORKLIFT_DELIVERY_NICE", value_name = "N")]
+    pub delivery_nice: Option<String>,
     /// PostgreSQL: connections of the request pool at most (default 16).
     #[arg(long, env = "FORKLIFT_DB_POOL_SIZE", value_name = "N")]
     pub db_pool_size: Option<String>,
@@ -267,6 +271,7 @@ impl Settings for ServerSettings {
                 "FORKLIFT_MAX_CONCURRENT_REQUESTS",
                 self.max_concurrent_requests.as_ref(),
             ),
+            ("FORKLIFT_DELIVERY_NICE", self.delivery_nice.as_ref()),
             ("FORKLIFT_DB_POOL_SIZE", self.db_pool_size.as_ref()),
             (
                 "FORKLIFT_DB_SYSTEM_POOL_SIZE",

@@ -70,6 +70,8 @@ pub struct MoveInput {
     pub to: Option<String>,
     /// Who asked (the JWT subject).
     pub actor: String,
+    /// The move does nothing until this fires (see [`super::ForkPlanInput::start_after`]).
+    pub start_after: Option<super::StartSignal>,
 }
 
 /// Checks a `moveTenant`: the tenant exists and is not the template nor being deleted, and
@@ -99,6 +101,7 @@ pub async fn check(
         tenant,
         to,
         actor: actor.to_string(),
+        start_after: None,
     })
 }
 
@@ -128,6 +131,9 @@ pub async fn start(state: Arc<AppState>, input: MoveInput) -> AppResult<entity::
 /// The background task of one move.
 async fn execute(state: Arc<AppState>, db: DatabaseConnection, run_id: Uuid, input: MoveInput) {
     let _running = state.hub.fork_running();
+    if let Some(signal) = input.start_after.clone() {
+        signal.wait().await;
+    }
     let heartbeat = heartbeat(&state, &db, run_id);
     // Serialized with the tenant's forks and upgrades in this process (across replicas, by the
     // tenant's lock in its database).

@@ -41,8 +41,9 @@ pub(super) fn build(ops: &mut Operations) {
                     ),
                     _ => None,
                 };
-                let input =
+                let mut input =
                     moves::check(state, &key, database.as_deref(), &req.principal.subject).await?;
+                input.start_after = Some(runs::StartSignal::new(audit::entry_written(&ctx)));
                 let class = state
                     .registry
                     .by_table("fork_runs")

@@ -1,6 +1,7 @@
 //! Where delivery to sockets runs: each socket's writer and each subscriber's follow loop of a
 //! shared stream (`shared::Follow::run`) — the work that grows with the audience — run on a runtime
-//! of their own whose threads are [`DELIVERY_NICE`] levels below the server's priority.
+//! of their own whose threads are `FORKLIFT_DELIVERY_NICE` ([`DELIVERY_NICE`] by default) levels
+//! below the server's priority.
 //!
 //! When the CPU is saturated (two thousand dashboards on a small machine), the fork, requests
 //! and the database keep their share and delivery takes what is left: the fork does not pay for
@@ -18,9 +19,10 @@ use crate::runtimes::LazyRuntime;
 /// Worker threads of the delivery runtime.
 pub const DELIVERY_THREADS: usize = 2;
 
-/// How many nice levels below the server's priority delivery runs. Ten levels give a thread of
-/// normal priority about nine times the CPU share of a delivery thread while both want it;
-/// when nothing else does, delivery runs at full speed.
+/// How many nice levels below the server's priority delivery runs by default
+/// (`FORKLIFT_DELIVERY_NICE` sets it). Ten levels give a thread of normal priority about nine
+/// times the CPU share of a delivery thread while both want it; when nothing else does,
+/// delivery runs at full speed.
 pub const DELIVERY_NICE: i32 = 10;
 
 /// The name of the delivery runtime's threads.
@@ -31,15 +33,16 @@ pub struct Delivery(LazyRuntime);
 
 impl Default for Delivery {
     fn default() -> Self {
-        Self(LazyRuntime::new(
-            THREAD_NAME,
-            DELIVERY_THREADS,
-            DELIVERY_NICE,
-        ))
+        Self::new(DELIVERY_NICE)
     }
 }
 
 impl Delivery {
+    /// A delivery runtime `nice` levels below the server's priority (0: the same).
+    pub fn new(nice: i32) -> Self {
+        Self(LazyRuntime::new(THREAD_NAME, DELIVERY_THREADS, nice))
+    }
+
     /// Spawns `task` on the delivery runtime (on the current runtime if that cannot start).
     pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
     where
