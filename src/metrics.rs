@@ -1,7 +1,7 @@
 //! Prometheus metrics through the `prometheus` crate, rendered as text at `/metrics`: GraphQL
 //! requests by operation (the root field) and outcome with latency histograms, fork runs by
-//! outcome, fork phase durations, rows copied, open WebSockets and subscriptions, SQL statements
-//! and the database pool.
+//! outcome, fork phase durations, rows copied, open WebSockets and subscriptions, how long shared
+//! subscription events take to reach sockets, SQL statements and the database pool.
 //!
 //! Labels are bounded: an operation label is a root field the schema has, or `unknown`
 //! ([`Metrics::request`] is given the schema's root fields); fork phases and statuses are the
@@ -44,6 +44,7 @@ pub struct Metrics {
     statement_seconds: Histogram,
     pool: IntGaugeVec,
     read_paths: IntCounterVec,
+    delivery_seconds: Histogram,
     /// The root fields of the schema: the only operation labels there are (set once the
     /// schema is built; until then every operation is `unknown`).
     root_fields: Arc<OnceLock<HashSet<String>>>,
@@ -117,6 +118,12 @@ impl Metrics {
                 ),
                 &["path"],
             )?;
+            let delivery_seconds = Histogram::with_opts(histogram_opts(
+                "forklift_subscription_delivery_seconds",
+                "Shared subscription events (forkProgress), one per event and subscriber: from the \
+                 event's serialisation to the flush of the socket write that carried it.",
+            ))?;
+            registry.register(Box::new(delivery_seconds.clone()))?;
             registry.register(Box::new(read_paths.clone()))?;
             registry.register(Box::new(requests.clone()))?;
             registry.register(Box::new(fork_runs.clone()))?;
@@ -141,6 +148,7 @@ impl Metrics {
                 statement_seconds,
                 pool,
                 read_paths,
+                delivery_seconds,
                 root_fields: Arc::default(),
             })
         })();
@@ -199,6 +207,15 @@ impl Metrics {
         self.statements.get()
     }
 
+    /// `events` subscription events reached a socket `elapsed` after the oldest of them was
+    /// serialised (each is counted with that delay: an upper bound for the younger ones).
+    pub fn delivered(&self, events: usize, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        for _ in 0..events {
+            self.delivery_seconds.observe(seconds);
+        }
+    }
+
     /// The Prometheus text exposition; `pool` is `(size, idle)` when known.
     pub fn render(&self, pool: Option<(u32, usize)>) -> String {
         if let Some((size, idle)) = pool {
@@ -228,6 +245,7 @@ mod tests {
         m.fork_run("FINISHED", 120);
         m.fork_phase("APPLICATION_SPINE", Duration::from_millis(40));
         m.statement(Duration::from_micros(200), false);
+        m.delivered(3, Duration::from_millis(4));
         let text = m.render(Some((5, 3)));
         assert!(text.contains(
             "forklift_graphql_request_duration_seconds_bucket{operation=\"applications\",outcome=\"ok\",le=\"0.005\"} 1"
@@ -237,6 +255,8 @@ mod tests {
         assert!(text.contains("forklift_fork_rows_copied_total 120"));
         assert!(text.contains("forklift_db_pool_connections{state=\"in_use\"} 2"));
         assert!(text.contains("forklift_db_statements_total 1"));
+        assert!(text.contains("forklift_subscription_delivery_seconds_bucket{le=\"0.005\"} 3"));
+        assert!(text.contains("forklift_subscription_delivery_seconds_bucket{le=\"0.0025\"} 0"));
     }
 
     #[test]

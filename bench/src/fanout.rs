@@ -93,6 +93,62 @@ pub struct FanoutMeasurement {
     /// milliseconds: equal figures with a longer watched fork mean it waited for a core.
     pub watched_fork_cpu_ms: f64,
     pub alone_fork_cpu_ms: f64,
+    /// The server's own view (`forklift_subscription_delivery_seconds`, from serialisation to
+    /// the flushed write, live events only): the share of (subscriber, event) pairs flushed
+    /// within 100 ms, and the bucket bounds that hold half and 99% of them, in milliseconds.
+    pub server_within_100ms: f64,
+    pub server_p50_le_ms: f64,
+    pub server_p99_le_ms: f64,
+    /// The share of the deliveries received here within 100 ms (the lag figures' view).
+    pub within_100ms: f64,
+}
+
+/// The buckets of the server's delivery histogram: (upper bound in seconds, cumulative count).
+async fn delivery_buckets(addr: &str) -> anyhow::Result<Vec<(f64, f64)>> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let prefix = "forklift_subscription_delivery_seconds_bucket{le=\"";
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let (le, count) = line.strip_prefix(prefix)?.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.parse().ok()?))
+        })
+        .collect())
+}
+
+/// From the growth of the delivery histogram between `before` and `after`: (share within
+/// 100 ms, bucket bound holding half, bucket bound holding 99%), bounds in milliseconds.
+fn server_view(before: &[(f64, f64)], after: &[(f64, f64)]) -> (f64, f64, f64) {
+    let grown: Vec<(f64, f64)> = after
+        .iter()
+        .map(|(le, n)| {
+            let was = before
+                .iter()
+                .find(|(b, _)| b == le)
+                .map_or(0.0, |(_, n)| *n);
+            (*le, n - was)
+        })
+        .collect();
+    let total = grown.last().map_or(0.0, |(_, n)| *n).max(1.0);
+    let bound = |q: f64| {
+        grown
+            .iter()
+            .find(|(_, n)| *n >= q * total)
+            .map_or(f64::INFINITY, |(le, _)| le * 1000.0)
+    };
+    let within = grown
+        .iter()
+        .find(|(le, _)| (*le - 0.1).abs() < 1e-9)
+        .map_or(0.0, |(_, n)| n / total);
+    (within, bound(0.5), bound(0.99))
 }
 
 impl FanoutMeasurement {
@@ -320,6 +376,7 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
         "attaching took {attach_ms} ms, longer than the {hold_ms} ms hold: lags would include replays"
     );
 
+    let buckets_before = delivery_buckets(&watched_server.addr).await?;
     let fork_cpu_before = server.fork_cpu_seconds();
     let cpu_before = (
         watched_server.cpu_seconds() - watched_server.fork_cpu_seconds(),
@@ -373,6 +430,12 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
         (watched_server.cpu_seconds() - watched_server.fork_cpu_seconds() - cpu_before.0) * 1000.0;
     let generator_cpu_ms = (super::cpu_seconds_of("self") - cpu_before.1) * 1000.0;
     lags.sort_by(|a, b| a.total_cmp(b));
+    let (server_within_100ms, server_p50_le_ms, server_p99_le_ms) = server_view(
+        &buckets_before,
+        &delivery_buckets(&watched_server.addr).await?,
+    );
+    let within_100ms =
+        lags.iter().filter(|lag| **lag <= 100.0).count() as f64 / lags.len().max(1) as f64;
     let server_peak_mb = watched_server.memory().peak_mb;
     let watched_fork_cpu_ms = (server.fork_cpu_seconds() - fork_cpu_before) * 1000.0;
     server.stop().await;
@@ -418,6 +481,10 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
         generator_cpu_ms,
         watched_fork_cpu_ms,
         alone_fork_cpu_ms,
+        server_within_100ms,
+        server_p50_le_ms,
+        server_p99_le_ms,
+        within_100ms,
     };
     scratch.drop_it().await;
     print(base, &measurement);
@@ -552,4 +619,37 @@ fn print(base: &Config, m: &FanoutMeasurement) {
         m.generator_cpu_ms,
         format!("{:.0}/{:.0}", m.watched_fork_cpu_ms, m.alone_fork_cpu_ms),
     );
+    println!(
+        "within 100 ms: {:.1}% received here; {:.1}% flushed by the server (its histogram: p50 ≤ {} ms, p99 ≤ {} ms)",
+        m.within_100ms * 100.0,
+        m.server_within_100ms * 100.0,
+        m.server_p50_le_ms,
+        m.server_p99_le_ms,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_view;
+
+    #[test]
+    fn the_server_view_reads_the_histograms_growth() {
+        let before = [
+            (0.05, 10.0),
+            (0.1, 10.0),
+            (0.25, 10.0),
+            (f64::INFINITY, 10.0),
+        ];
+        // 100 more: 60 within 50 ms, 30 more within 100 ms, 9 within 250 ms, 1 beyond.
+        let after = [
+            (0.05, 70.0),
+            (0.1, 100.0),
+            (0.25, 109.0),
+            (f64::INFINITY, 110.0),
+        ];
+        let (within, p50, p99) = server_view(&before, &after);
+        assert!((within - 0.9).abs() < 1e-9, "{within}");
+        assert_eq!(p50, 50.0);
+        assert_eq!(p99, 250.0);
+    }
 }

@@ -138,7 +138,13 @@ async fn serve(socket: WebSocket, server: Server, protocol: Protocol, host: Opti
     let (out, outgoing) = Queue::new();
     // A close that must jump the queue (a subscriber too slow for its own buffer).
     let slow = outbox::Slow::default();
-    let mut writer = outbox::spawn_writer(&server.state.delivery, sink, outgoing, slow.clone());
+    let mut writer = outbox::spawn_writer(
+        &server.state.delivery,
+        sink,
+        outgoing,
+        slow.clone(),
+        server.state.metrics.clone(),
+    );
     let mut writer_done = false;
     let subscriptions: Subscriptions = Arc::default();
     let mut shutdown = server.state.shutdown.subscribe();

@@ -292,3 +292,70 @@ async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app: 
     }
     assert_eq!(rest.last().expect("an event")["kind"], "RUN_FINISHED");
 }
+
+/// The value of an unlabelled metric in `/metrics` (0 when absent).
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+crate::both_backends!(live_events_are_counted_as_they_reach_the_socket);
+/// `forklift_subscription_delivery_seconds` counts one observation per live event and
+/// subscriber once its write is flushed (replays of what happened before are not delivery).
+async fn live_events_are_counted_as_they_reach_the_socket(backend: crate::harness::Backend) {
+    // The run holds before its first phase long enough for the subscriber to attach, so every
+    // event from the first phase on is live.
+    let Some(app) = TestApp::spawn_with(
+        backend,
+        |c| c.fork_failpoint = Some("pause:before_phase:1:3000".into()),
+        forklift::registry::Registry::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    crate::fixture::seeded_template(&app.state, 2).await;
+    app.create_tenant("watched").await;
+    let count = "forklift_subscription_delivery_seconds_count";
+    assert_eq!(metric(&app, count).await, 0.0, "nothing delivered yet");
+    let run = app.start_fork("watched").await;
+    let mut socket = wsclient::connect(&app.ws_url(), "graphql-transport-ws", &app.admin()).await;
+    wsclient::send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe",
+            "payload": { "query": progress("seq kind"), "variables": { "id": run } } }),
+    )
+    .await;
+    let events = collect(&mut socket, &["1"]).await.remove(0);
+    let live = events
+        .iter()
+        .skip_while(|e| e["kind"] != "PHASE_STARTED")
+        .count();
+    assert!(live > 3, "the phases were streamed: {events:#?}");
+    // The writer counts right after its flush returns, which may be just after the client read.
+    let mut counted = metric(&app, count).await;
+    for _ in 0..100 {
+        if counted >= live as f64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        counted = metric(&app, count).await;
+    }
+    assert!(
+        counted >= live as f64 && counted <= events.len() as f64,
+        "{counted} counted for {live} live events of {}",
+        events.len()
+    );
+    let sum = metric(&app, "forklift_subscription_delivery_seconds_sum").await;
+    assert!(sum > 0.0 && sum < 30.0 * counted, "{sum} s in all");
+}

@@ -1,7 +1,10 @@
 //! A socket's outgoing side: the bounded queue operations write to ([`Queue`], [`Outbox`]), the
 //! close for a subscriber too slow for it, and the task that writes the queue to the socket.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt, stream::SplitSink};
@@ -11,6 +14,7 @@ use tokio::{
 };
 
 use super::close;
+use crate::metrics::Metrics;
 
 /// Messages a socket may have waiting to be written, one by one or grouped in writes
 /// ([`Outgoing::Frames`]). A subscription event that finds the queue full waits for room at most [`SLOW_CONSUMER_GRACE`]: a socket that took nothing for that
@@ -59,7 +63,8 @@ pub(super) enum Outgoing {
     One(Message),
     /// Frames handed over together (the events one publication of a shared stream brought to
     /// this subscriber): the writer sends them with one flush, whichever worker thread runs it.
-    Frames(Vec<Message>),
+    /// For live events, when the oldest of them was serialised (the delivery metric).
+    Frames(Vec<Message>, Option<Instant>),
 }
 
 impl Outgoing {
@@ -67,7 +72,7 @@ impl Outgoing {
     pub(super) fn messages(&self) -> usize {
         match self {
             Outgoing::One(_) => 1,
-            Outgoing::Frames(frames) => frames.len(),
+            Outgoing::Frames(frames, _) => frames.len(),
         }
     }
 }
@@ -149,7 +154,7 @@ impl Queue {
 
     /// Queues `frames` in writes of at most [`FRAMES_PER_WRITE`], waiting for room.
     pub(super) async fn send_frames(&self, frames: Vec<Message>) -> Result<(), Gone> {
-        for write in writes_of(frames) {
+        for write in writes_of(frames, None) {
             self.send_write(write).await?;
         }
         Ok(())
@@ -173,14 +178,21 @@ impl Queue {
 }
 
 /// `frames` as writes of at most [`FRAMES_PER_WRITE`] frames each, in order (the usual
-/// publication is one write, made without another allocation).
-fn writes_of(mut frames: Vec<Message>) -> impl Iterator<Item = Outgoing> + Send {
+/// publication is one write, made without another allocation); `since` as in
+/// [`Outgoing::Frames`].
+fn writes_of(
+    mut frames: Vec<Message>,
+    since: Option<Instant>,
+) -> impl Iterator<Item = Outgoing> + Send {
     std::iter::from_fn(move || {
         if frames.is_empty() {
             return None;
         }
         let rest = frames.split_off(frames.len().min(FRAMES_PER_WRITE));
-        Some(Outgoing::Frames(std::mem::replace(&mut frames, rest)))
+        Some(Outgoing::Frames(
+            std::mem::replace(&mut frames, rest),
+            since,
+        ))
     })
 }
 
@@ -200,10 +212,10 @@ impl Outbox {
         self.push(Outgoing::One(message)).await
     }
 
-    /// Queues live events as writes of at most [`FRAMES_PER_WRITE`] frames
-    /// ([`Outgoing::Frames`]); false as for [`Self::push_event`].
-    pub(super) async fn push_events(&self, frames: Vec<Message>) -> bool {
-        for write in writes_of(frames) {
+    /// Queues live events, the oldest serialised at `since`, as writes of at most
+    /// [`FRAMES_PER_WRITE`] frames ([`Outgoing::Frames`]); false as for [`Self::push_event`].
+    pub(super) async fn push_events(&self, frames: Vec<Message>, since: Instant) -> bool {
+        for write in writes_of(frames, Some(since)) {
             if !self.push(write).await {
                 return false;
             }
@@ -232,15 +244,19 @@ impl Outbox {
 }
 
 /// Writes `outgoing` to the socket (the slow close first, once [`Slow`] is raised) until the
-/// queue closes, a write fails, or a close was sent; then closes the socket. Runs on the
-/// delivery runtime ([`super::delivery`]).
+/// queue closes, a write fails, or a close was sent; then closes the socket. Live events that
+/// reach the socket are counted in `metrics` ([`Metrics::delivered`]). Runs on the delivery
+/// runtime ([`super::delivery`]).
 pub(super) fn spawn_writer(
     delivery: &super::delivery::Delivery,
     mut sink: SplitSink<WebSocket, Message>,
     mut outgoing: Receiver,
     slow: Slow,
+    metrics: Arc<Metrics>,
 ) -> JoinHandle<()> {
     delivery.spawn(async move {
+        // The live events of the writes fed since the last flush: (how many, the oldest's time).
+        let mut unflushed: Vec<(usize, Instant)> = Vec::new();
         loop {
             let write = tokio::select! {
                 biased;
@@ -252,26 +268,37 @@ pub(super) fn spawn_writer(
             };
             // What else is queued already goes out with it: one flush (one write to the socket)
             // per burst, not per message, when a fork's events arrive faster than they drain.
-            let (mut closing, mut failed) = feed(&mut sink, write).await;
+            let (mut closing, mut failed) = feed(&mut sink, write, &mut unflushed).await;
             while !closing && !failed {
                 let Some(next) = outgoing.try_recv() else {
                     break;
                 };
-                (closing, failed) = feed(&mut sink, next).await;
+                (closing, failed) = feed(&mut sink, next, &mut unflushed).await;
             }
             if failed || sink.flush().await.is_err() || closing {
                 break;
+            }
+            for (events, since) in unflushed.drain(..) {
+                metrics.delivered(events, since.elapsed());
             }
         }
         let _ = sink.close().await;
     })
 }
 
-/// Hands one write to the socket's buffer: (a close was fed, feeding failed).
-async fn feed(sink: &mut SplitSink<WebSocket, Message>, write: Outgoing) -> (bool, bool) {
+/// Hands one write to the socket's buffer, noting its live events in `unflushed`: (a close was
+/// fed, feeding failed).
+async fn feed(
+    sink: &mut SplitSink<WebSocket, Message>,
+    write: Outgoing,
+    unflushed: &mut Vec<(usize, Instant)>,
+) -> (bool, bool) {
     match write {
         Outgoing::One(message) => feed_one(sink, message).await,
-        Outgoing::Frames(frames) => {
+        Outgoing::Frames(frames, since) => {
+            if let Some(since) = since {
+                unflushed.push((frames.len(), since));
+            }
             for message in frames {
                 let ended = feed_one(sink, message).await;
                 if ended != (false, false) {

@@ -75,6 +75,8 @@ enum Item {
 /// A serialised response and the frames made of it so far, by (protocol, subscription id).
 struct Encoded {
     payload: Box<str>,
+    /// When it was serialised (the delivery metric counts from here).
+    at: std::time::Instant,
     frames: Mutex<Vec<(Protocol, Box<str>, Utf8Bytes)>>,
 }
 
@@ -298,24 +300,30 @@ impl Follow {
             // held when this subscriber joined) waits for room, live events are pushed. Frames
             // are taken while the log is borrowed (a read lock held for a few pointer copies).
             let live = cursor >= replay;
-            let (frames, failed, ended) = {
+            let (frames, oldest, failed, ended) = {
                 let log = log.borrow_and_update();
                 let mut frames = Vec::with_capacity(log.items.len().saturating_sub(cursor));
+                let mut oldest = None;
                 let mut failed = None;
                 for item in &log.items[cursor.min(log.items.len())..] {
                     cursor += 1;
                     match &**item {
-                        Item::Next(encoded) => frames.push(encoded.frame(protocol, id)),
+                        Item::Next(encoded) => {
+                            oldest = oldest.or(Some(encoded.at));
+                            frames.push(encoded.frame(protocol, id));
+                        }
                         Item::Error(errors) => {
                             failed = Some(errors.clone());
                             break;
                         }
                     }
                 }
-                (frames, failed, log.ended)
+                (frames, oldest, failed, log.ended)
             };
-            let delivered = if live {
-                outbox.push_events(frames).await
+            let delivered = if let (true, Some(oldest)) = (live, oldest) {
+                outbox.push_events(frames, oldest).await
+            } else if live {
+                true
             } else {
                 out.send_frames(frames).await.is_ok()
             };
@@ -422,6 +430,7 @@ async fn drive(
         batch.add(
             Arc::new(Item::Next(Encoded {
                 payload: payload.into(),
+                at: std::time::Instant::now(),
                 frames: Mutex::default(),
             })),
             &shared,
@@ -507,6 +516,7 @@ mod tests {
     fn frames_differ_only_by_id() {
         let encoded = Encoded {
             payload: r#"{"data":{"x":1}}"#.into(),
+            at: std::time::Instant::now(),
             frames: Mutex::default(),
         };
         let Message::Text(one) = encoded.frame(Protocol::TransportWs, "1") else {

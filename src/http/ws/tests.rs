@@ -67,15 +67,17 @@ async fn the_events_of_one_publication_are_one_write_in_order() {
         grace: Duration::from_millis(20),
     };
     let frames: Vec<Message> = (1..=5).map(|i| text(json!({"seq": i}))).collect();
-    assert!(outbox.push_events(frames).await);
+    let published = std::time::Instant::now();
+    assert!(outbox.push_events(frames, published).await);
     assert!(
-        outbox.push_events(Vec::new()).await,
+        outbox.push_events(Vec::new(), published).await,
         "nothing to write is no write"
     );
     assert!(outbox.push_event(text(json!({"seq": 6}))).await);
-    let Some(outbox::Outgoing::Frames(first)) = queued.try_recv() else {
+    let Some(outbox::Outgoing::Frames(first, since)) = queued.try_recv() else {
         panic!("the publication's frames are one write");
     };
+    assert_eq!(since, Some(published), "the write keeps its events' time");
     let seqs: Vec<String> = first
         .iter()
         .map(|m| match m {
@@ -110,7 +112,7 @@ async fn grouped_events_count_one_by_one_against_the_bound() {
     let frames: Vec<Message> = (0..OUTGOING_MESSAGES + 10)
         .map(|i| text(json!({"seq": i})))
         .collect();
-    assert!(!outbox.push_events(frames).await);
+    assert!(!outbox.push_events(frames, std::time::Instant::now()).await);
     assert!(slow.raised().now_or_never().is_some(), "closed as slow");
     let mut kept = 0;
     while let Some(write) = queued.try_recv() {
