@@ -207,13 +207,10 @@ impl Metrics {
         self.statements.get()
     }
 
-    /// `events` subscription events reached a socket `elapsed` after the oldest of them was
-    /// serialised (each is counted with that delay: an upper bound for the younger ones).
-    pub fn delivered(&self, events: usize, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        for _ in 0..events {
-            self.delivery_seconds.observe(seconds);
-        }
+    /// A live subscription event reached a subscriber's socket `elapsed` after it was
+    /// serialised.
+    pub fn delivered(&self, elapsed: Duration) {
+        self.delivery_seconds.observe(elapsed.as_secs_f64());
     }
 
     /// The Prometheus text exposition; `pool` is `(size, idle)` when known.
@@ -245,7 +242,9 @@ mod tests {
         m.fork_run("FINISHED", 120);
         m.fork_phase("APPLICATION_SPINE", Duration::from_millis(40));
         m.statement(Duration::from_micros(200), false);
-        m.delivered(3, Duration::from_millis(4));
+        for _ in 0..3 {
+            m.delivered(Duration::from_millis(4));
+        }
         let text = m.render(Some((5, 3)));
         assert!(text.contains(
             "forklift_graphql_request_duration_seconds_bucket{operation=\"applications\",outcome=\"ok\",le=\"0.005\"} 1"

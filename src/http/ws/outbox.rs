@@ -63,16 +63,19 @@ pub(super) enum Outgoing {
     One(Message),
     /// Frames handed over together (the events one publication of a shared stream brought to
     /// this subscriber): the writer sends them with one flush, whichever worker thread runs it.
-    /// For live events, when the oldest of them was serialised (the delivery metric).
-    Frames(Vec<Message>, Option<Instant>),
+    Frames(Vec<Frame>),
 }
+
+/// A frame of [`Outgoing::Frames`], and for a live event when it was serialised (the delivery
+/// metric, [`Metrics::delivered`]; `None` for a replay).
+pub(super) type Frame = (Message, Option<Instant>);
 
 impl Outgoing {
     /// Messages in this write: what it counts against [`OUTGOING_MESSAGES`].
     pub(super) fn messages(&self) -> usize {
         match self {
             Outgoing::One(_) => 1,
-            Outgoing::Frames(frames, _) => frames.len(),
+            Outgoing::Frames(frames) => frames.len(),
         }
     }
 }
@@ -153,8 +156,8 @@ impl Queue {
     }
 
     /// Queues `frames` in writes of at most [`FRAMES_PER_WRITE`], waiting for room.
-    pub(super) async fn send_frames(&self, frames: Vec<Message>) -> Result<(), Gone> {
-        for write in writes_of(frames, None) {
+    pub(super) async fn send_frames(&self, frames: Vec<Frame>) -> Result<(), Gone> {
+        for write in writes_of(frames) {
             self.send_write(write).await?;
         }
         Ok(())
@@ -178,21 +181,14 @@ impl Queue {
 }
 
 /// `frames` as writes of at most [`FRAMES_PER_WRITE`] frames each, in order (the usual
-/// publication is one write, made without another allocation); `since` as in
-/// [`Outgoing::Frames`].
-fn writes_of(
-    mut frames: Vec<Message>,
-    since: Option<Instant>,
-) -> impl Iterator<Item = Outgoing> + Send {
+/// publication is one write, made without another allocation).
+fn writes_of(mut frames: Vec<Frame>) -> impl Iterator<Item = Outgoing> + Send {
     std::iter::from_fn(move || {
         if frames.is_empty() {
             return None;
         }
         let rest = frames.split_off(frames.len().min(FRAMES_PER_WRITE));
-        Some(Outgoing::Frames(
-            std::mem::replace(&mut frames, rest),
-            since,
-        ))
+        Some(Outgoing::Frames(std::mem::replace(&mut frames, rest)))
     })
 }
 
@@ -212,10 +208,10 @@ impl Outbox {
         self.push(Outgoing::One(message)).await
     }
 
-    /// Queues live events, the oldest serialised at `since`, as writes of at most
-    /// [`FRAMES_PER_WRITE`] frames ([`Outgoing::Frames`]); false as for [`Self::push_event`].
-    pub(super) async fn push_events(&self, frames: Vec<Message>, since: Instant) -> bool {
-        for write in writes_of(frames, Some(since)) {
+    /// Queues live events as writes of at most [`FRAMES_PER_WRITE`] frames
+    /// ([`Outgoing::Frames`]); false as for [`Self::push_event`].
+    pub(super) async fn push_events(&self, frames: Vec<Frame>) -> bool {
+        for write in writes_of(frames) {
             if !self.push(write).await {
                 return false;
             }
@@ -255,8 +251,8 @@ pub(super) fn spawn_writer(
     metrics: Arc<Metrics>,
 ) -> JoinHandle<()> {
     delivery.spawn(async move {
-        // The live events of the writes fed since the last flush: (how many, the oldest's time).
-        let mut unflushed: Vec<(usize, Instant)> = Vec::new();
+        // When the live events fed since the last flush were serialised.
+        let mut unflushed: Vec<Instant> = Vec::new();
         loop {
             let write = tokio::select! {
                 biased;
@@ -278,8 +274,9 @@ pub(super) fn spawn_writer(
             if failed || sink.flush().await.is_err() || closing {
                 break;
             }
-            for (events, since) in unflushed.drain(..) {
-                metrics.delivered(events, since.elapsed());
+            let flushed = Instant::now();
+            for serialised in unflushed.drain(..) {
+                metrics.delivered(flushed.saturating_duration_since(serialised));
             }
         }
         let _ = sink.close().await;
@@ -291,15 +288,13 @@ pub(super) fn spawn_writer(
 async fn feed(
     sink: &mut SplitSink<WebSocket, Message>,
     write: Outgoing,
-    unflushed: &mut Vec<(usize, Instant)>,
+    unflushed: &mut Vec<Instant>,
 ) -> (bool, bool) {
     match write {
         Outgoing::One(message) => feed_one(sink, message).await,
-        Outgoing::Frames(frames, since) => {
-            if let Some(since) = since {
-                unflushed.push((frames.len(), since));
-            }
-            for message in frames {
+        Outgoing::Frames(frames) => {
+            for (message, serialised) in frames {
+                unflushed.extend(serialised);
                 let ended = feed_one(sink, message).await;
                 if ended != (false, false) {
                     return ended;

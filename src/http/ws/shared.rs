@@ -300,17 +300,16 @@ impl Follow {
             // held when this subscriber joined) waits for room, live events are pushed. Frames
             // are taken while the log is borrowed (a read lock held for a few pointer copies).
             let live = cursor >= replay;
-            let (frames, oldest, failed, ended) = {
+            let (frames, failed, ended) = {
                 let log = log.borrow_and_update();
                 let mut frames = Vec::with_capacity(log.items.len().saturating_sub(cursor));
-                let mut oldest = None;
                 let mut failed = None;
                 for item in &log.items[cursor.min(log.items.len())..] {
                     cursor += 1;
                     match &**item {
                         Item::Next(encoded) => {
-                            oldest = oldest.or(Some(encoded.at));
-                            frames.push(encoded.frame(protocol, id));
+                            let serialised = live.then_some(encoded.at);
+                            frames.push((encoded.frame(protocol, id), serialised));
                         }
                         Item::Error(errors) => {
                             failed = Some(errors.clone());
@@ -318,12 +317,10 @@ impl Follow {
                         }
                     }
                 }
-                (frames, oldest, failed, log.ended)
+                (frames, failed, log.ended)
             };
-            let delivered = if let (true, Some(oldest)) = (live, oldest) {
-                outbox.push_events(frames, oldest).await
-            } else if live {
-                true
+            let delivered = if live {
+                outbox.push_events(frames).await
             } else {
                 out.send_frames(frames).await.is_ok()
             };

@@ -66,21 +66,26 @@ async fn the_events_of_one_publication_are_one_write_in_order() {
         slow: outbox::Slow::default(),
         grace: Duration::from_millis(20),
     };
-    let frames: Vec<Message> = (1..=5).map(|i| text(json!({"seq": i}))).collect();
     let published = std::time::Instant::now();
-    assert!(outbox.push_events(frames, published).await);
+    let frames: Vec<outbox::Frame> = (1..=5)
+        .map(|i| (text(json!({"seq": i})), Some(published)))
+        .collect();
+    assert!(outbox.push_events(frames).await);
     assert!(
-        outbox.push_events(Vec::new(), published).await,
+        outbox.push_events(Vec::new()).await,
         "nothing to write is no write"
     );
     assert!(outbox.push_event(text(json!({"seq": 6}))).await);
-    let Some(outbox::Outgoing::Frames(first, since)) = queued.try_recv() else {
+    let Some(outbox::Outgoing::Frames(first)) = queued.try_recv() else {
         panic!("the publication's frames are one write");
     };
-    assert_eq!(since, Some(published), "the write keeps its events' time");
+    assert!(
+        first.iter().all(|(_, at)| *at == Some(published)),
+        "each frame keeps its event's time"
+    );
     let seqs: Vec<String> = first
         .iter()
-        .map(|m| match m {
+        .map(|(m, _)| match m {
             Message::Text(t) => t.to_string(),
             _ => String::new(),
         })
@@ -109,10 +114,10 @@ async fn grouped_events_count_one_by_one_against_the_bound() {
     };
     // A publication of more events than the queue holds, and nobody drains it: what fits is
     // kept (in writes of a few dozen), the rest is refused after the grace as slow.
-    let frames: Vec<Message> = (0..OUTGOING_MESSAGES + 10)
-        .map(|i| text(json!({"seq": i})))
+    let frames: Vec<outbox::Frame> = (0..OUTGOING_MESSAGES + 10)
+        .map(|i| (text(json!({"seq": i})), None))
         .collect();
-    assert!(!outbox.push_events(frames, std::time::Instant::now()).await);
+    assert!(!outbox.push_events(frames).await);
     assert!(slow.raised().now_or_never().is_some(), "closed as slow");
     let mut kept = 0;
     while let Some(write) = queued.try_recv() {
