@@ -295,15 +295,7 @@ async fn a_subscriber_that_stops_reading_is_cut_off_and_resumes_with_after(app: 
 
 /// The value of an unlabelled metric in `/metrics` (0 when absent).
 async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)

@@ -189,19 +189,9 @@ async fn a_refused_request_writes_one_bounded_audit_row(app: TestApp) {
 crate::both!(metrics_labels_are_the_schemas);
 async fn metrics_labels_are_the_schemas(app: TestApp) {
     let admin = app.admin();
-    let scrape = || async {
-        app.http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    };
     app.ok(&admin, None, "{ me { subject } }", Value::Null)
         .await;
-    let before = scrape().await.len();
+    let before = app.metrics().await.len();
     for i in 0..300 {
         app.post(
             Some(&admin),
@@ -211,7 +201,7 @@ async fn metrics_labels_are_the_schemas(app: TestApp) {
         )
         .await;
     }
-    let text = scrape().await;
+    let text = app.metrics().await;
     assert!(
         !text.contains("made_up_field"),
         "client text never becomes a label"
@@ -463,15 +453,7 @@ async fn websocket_operations_are_counted_and_coded(app: TestApp) {
         error["payload"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{error}"
     );
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     assert!(
         text.contains(
             "forklift_graphql_request_duration_seconds_count{operation=\"me\",outcome=\"ok\"} 3"

@@ -315,6 +315,18 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/graphql/ws", self.addr)
     }

@@ -555,15 +555,7 @@ fn errors_sorted(body: &str) -> String {
 }
 
 async fn planned_count(app: &TestApp, path: &str) -> u64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let text = app.metrics().await;
     let needle = format!("forklift_read_path_total{{path=\"{path}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&needle))
