@@ -31,12 +31,6 @@ pub const THREAD_NAME: &str = "forklift-deliver";
 /// The delivery runtime of one server (started at the first socket).
 pub struct Delivery(LazyRuntime);
 
-impl Default for Delivery {
-    fn default() -> Self {
-        Self::new(DELIVERY_NICE)
-    }
-}
-
 impl Delivery {
     /// A delivery runtime `nice` levels below the server's priority (0: the same).
     pub fn new(nice: i32) -> Self {
