@@ -21,6 +21,7 @@
 //! share a runtime, and reads the server's idle and peak memory from `/proc`.
 
 mod all;
+mod arrival;
 mod fanout;
 mod fork_floor;
 mod load;
