@@ -33,7 +33,8 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 pub struct Arrivals(Arc<AtomicI64>);
 
 impl Arrivals {
-    /// When the bytes of the latest read arrived; `None` before any stamped read.
+    /// When the bytes of the latest read arrived; `None` when it was not stamped (before any
+    /// read, or before the kernel switched stamping on).
     pub fn last(&self) -> Option<DateTime<Utc>> {
         match self.0.load(Ordering::Relaxed) {
             0 => None,
@@ -41,8 +42,9 @@ impl Arrivals {
         }
     }
 
-    fn note(&self, stamp: &TimeSpec) {
-        let nanos = stamp.tv_sec() * 1_000_000_000 + stamp.tv_nsec();
+    /// Notes a read's stamp; an unstamped read clears it (never an earlier read's stamp).
+    fn note(&self, stamp: Option<TimeSpec>) {
+        let nanos = stamp.map_or(0, |s| s.tv_sec() * 1_000_000_000 + s.tv_nsec());
         self.0.store(nanos, Ordering::Relaxed);
     }
 }
@@ -54,7 +56,9 @@ pub struct Stamped {
 }
 
 impl Stamped {
-    /// Asks the kernel to stamp what `inner` receives.
+    /// Asks the kernel to stamp what `inner` receives. The first socket of the system to ask
+    /// switches stamping on a moment later (the kernel defers it), so the very first bytes may
+    /// come unstamped.
     pub fn new(inner: tokio::net::TcpStream) -> io::Result<(Self, Arrivals)> {
         setsockopt(&inner, sockopt::ReceiveTimestampns, &true)?;
         let arrivals = Arrivals::default();
@@ -100,9 +104,7 @@ impl AsyncRead for Stamped {
                 .try_io(Interest::READABLE, || this.receive(unfilled))
             {
                 Ok((read, stamp)) => {
-                    if let Some(stamp) = stamp {
-                        this.arrivals.note(&stamp);
-                    }
+                    this.arrivals.note(stamp);
                     buf.advance(read);
                     return Poll::Ready(Ok(()));
                 }
@@ -146,6 +148,18 @@ mod tests {
         let (mut server, _) = listener.accept().await.expect("accept");
         let (mut stamped, arrivals) = Stamped::new(client).expect("stamped");
         assert!(arrivals.last().is_none());
+        // The kernel switches stamping on a moment after the first socket asks for it (a
+        // deferred switch), so bytes sent at once may come unstamped: wait for a stamped read.
+        let mut one = [0u8; 1];
+        for _ in 0..200 {
+            server.write_all(b"x").await.expect("write");
+            stamped.read_exact(&mut one).await.expect("read");
+            if arrivals.last().is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(arrivals.last().is_some(), "the kernel never stamped a read");
 
         let before = Utc::now();
         server.write_all(b"hello").await.expect("write");
