@@ -9,6 +9,11 @@
 //! (a connection opened from a lowered thread could run at its priority: SQLite's connections
 //! are threads), so reading a socket, the guard and executing operations stay on the server's
 //! runtime.
+//!
+//! Nice levels weigh threads of one scheduling group against each other. A database in another
+//! group (another container, systemd service or autogroup) shares the CPU with the server's
+//! whole group by the groups' weights, whatever the delivery's nice level (README,
+//! `FORKLIFT_DELIVERY_NICE`).
 
 use std::future::Future;
 
