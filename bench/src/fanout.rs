@@ -447,14 +447,12 @@ pub async fn run(base: &Config, options: &FanoutOptions) -> anyhow::Result<Fanou
         if is_slow {
             continue; // the lag figures are the others'
         }
-        let ms = |from: DateTime<Utc>, to: DateTime<Utc>| {
-            (to - from).num_microseconds().unwrap_or_default() as f64 / 1000.0
-        };
         for sighting in seen.iter().filter(|s| s.at > all_attached) {
-            lags.push(ms(sighting.at, sighting.arrived));
-            read_lags.push(ms(sighting.at, sighting.read));
-            let first = first_arrivals.entry(sighting.seq).or_insert(f64::MAX);
-            *first = first.min(ms(sighting.at, sighting.arrived));
+            let lag = ms_between(sighting.at, sighting.arrived);
+            lags.push(lag);
+            read_lags.push(ms_between(sighting.at, sighting.read));
+            let first = first_arrivals.entry(sighting.seq).or_insert(lag);
+            *first = first.min(lag);
         }
     }
     let mut first_lags: Vec<f64> = first_arrivals.into_values().collect();
@@ -558,14 +556,17 @@ async fn start_fork(addr: &str, token: &str, target: &str) -> anyhow::Result<Str
         .to_string())
 }
 
+/// Milliseconds from `from` to `to`.
+fn ms_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_microseconds().unwrap_or_default() as f64 / 1000.0
+}
+
 /// Milliseconds from the first `PHASE_STARTED` to `RUN_FINISHED`, by the events' own times.
 fn phases_to_end_ms(events: &[(&str, DateTime<Utc>)]) -> f64 {
     let first = events.iter().find(|(k, _)| *k == "PHASE_STARTED");
     let last = events.iter().find(|(k, _)| *k == "RUN_FINISHED");
     match (first, last) {
-        (Some((_, a)), Some((_, b))) => {
-            (*b - *a).num_microseconds().unwrap_or_default() as f64 / 1000.0
-        }
+        (Some((_, a)), Some((_, b))) => ms_between(*a, *b),
         _ => 0.0,
     }
 }
